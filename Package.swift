@@ -1,0 +1,63 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Journey",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "JourneyCore", targets: ["JourneyCore"]),
+        .library(name: "JourneyStore", targets: ["JourneyStore"]),
+        .library(name: "Journey", targets: ["Journey"]),
+        .executable(name: "journey", targets: ["journey"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Pure domain: stages, rules, criteria, evaluation. No database, no files.
+        .target(
+            name: "JourneyCore",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: upcoming
+        ),
+        // The database: migrator, metrics query, persistence, batch pass.
+        .target(
+            name: "JourneyStore",
+            dependencies: ["JourneyCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: upcoming
+        ),
+        // The service an API layer imports: cache, invalidation, events, metrics, logs.
+        .target(
+            name: "Journey",
+            dependencies: [
+                "JourneyCore", "JourneyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            resources: [.copy("Resources/mundo-tango.yaml")],
+            swiftSettings: upcoming
+        ),
+        // The command line, one file per subcommand.
+        .executableTarget(
+            name: "journey",
+            dependencies: [
+                "Journey", "JourneyCore", "JourneyStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"], resources: [.copy("Rules")], swiftSettings: upcoming),
+        .testTarget(name: "JourneyStoreTests", dependencies: ["JourneyStore", "JourneyCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneyTests", dependencies: ["Journey", "JourneyStore", "JourneyCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneyCLITests", dependencies: ["JourneyStore", "JourneyCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+    ]
+)

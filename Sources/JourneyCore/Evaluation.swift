@@ -1,0 +1,126 @@
+import Foundation
+
+/// One criterion checked against one user: the progress line `posts 12 / 50`.
+public struct CriterionCheck: Hashable, Sendable, Codable {
+    public let metric: Metric
+    public let comparison: ComparisonOperator
+    public let threshold: String
+    /// The user's value, or `missing` where the data is NULL.
+    public let actual: String
+    public let met: Bool
+    /// Criteria sharing a group number form an any-of group; nil for plain all-of criteria.
+    public let anyOfGroup: Int?
+
+    /// `posts 12 / 50` for a minimum, `role user (needs == super-admin)` otherwise.
+    public var summary: String {
+        comparison == .greaterOrEqual
+            ? "\(metric.rawValue) \(actual) / \(threshold)"
+            : "\(metric.rawValue) \(actual) (needs \(comparison.rawValue) \(threshold))"
+    }
+}
+
+/// Where a user stands against one edge: every criterion with its actual value.
+public struct Checklist: Hashable, Sendable {
+    public let from: StageID
+    public let to: StageID
+    public let checks: [CriterionCheck]
+    /// Whether the requirement holds as a whole (all-of, with any-of groups).
+    public let isMet: Bool
+}
+
+/// One move of one user from a stage to another along a declared edge.
+public struct Transition: Hashable, Sendable, Codable {
+    public let from: StageID
+    public let to: StageID
+    public let kind: EdgeKind
+    public let reason: String
+
+    public init(from: StageID, to: StageID, kind: EdgeKind, reason: String) {
+        self.from = from
+        self.to = to
+        self.kind = kind
+        self.reason = reason
+    }
+}
+
+/// The result of evaluating one user: the moves to make, the stage reached, and what comes next.
+public struct Evaluation: Hashable, Sendable {
+    /// The stage evaluation started from (an alias already resolved).
+    public let start: StageID
+    /// The moves, one edge each, in order; empty when the user stays.
+    public let transitions: [Transition]
+    /// The stage after the moves.
+    public let stage: StageID
+    /// Progress toward the stage after `stage`; nil in the last stage.
+    public let next: Checklist?
+    public let metrics: UserMetrics
+    public let evaluatedAt: Date
+}
+
+extension RuleSet {
+    /// Walks one declared edge at a time from `storedStage` while an edge's criteria hold.
+    ///
+    /// Declared edges win, in file order, over the edge to the next stage. After each move
+    /// `days_in_stage` restarts at `now`, and no stage is entered twice in one evaluation.
+    ///
+    /// - throws: ``JourneyCoreError/unknownStage(value:rulesSource:)`` for a stored value the rules do not know.
+    public func evaluate(storedStage: String, metrics: UserMetrics, now: Date) throws(JourneyCoreError) -> Evaluation {
+        let start = try resolve(stored: storedStage)
+        var current = start
+        var state = metrics
+        var visited: Set<StageID> = [start]
+        var transitions: [Transition] = []
+        while let edge = edges(from: current).first(where: { !visited.contains($0.to) && holds($0.requirement, state, now) }) {
+            transitions.append(Transition(from: edge.from, to: edge.to, kind: edge.kind, reason: edge.reason))
+            visited.insert(edge.to)
+            current = edge.to
+            state.stageEnteredAt = now
+        }
+        return Evaluation(start: start, transitions: transitions, stage: current,
+                          next: nextEdge(from: current).map { checklist(for: $0, metrics: state, now: now) },
+                          metrics: metrics, evaluatedAt: now)
+    }
+
+    /// Validates an explicit request to move a user from `storedStage` to `target`.
+    ///
+    /// - returns: the single transition to record.
+    /// - throws: a typed refusal naming skipped stages or unmet criteria.
+    public func requestTransition(storedStage: String, to target: StageID, metrics: UserMetrics, now: Date) throws(JourneyCoreError) -> Transition {
+        let start = try resolve(stored: storedStage)
+        guard let targetPosition = position(of: target) else {
+            throw .unknownStage(value: target.rawValue, rulesSource: "\(source) (version \(version))")
+        }
+        let candidates = edges(from: start).filter { $0.to == target }
+        guard !candidates.isEmpty else {
+            let startPosition = position(of: start)!
+            if targetPosition > startPosition + 1 {
+                throw .skipNotDeclared(from: start, to: target, skipped: stages[(startPosition + 1)..<targetPosition].map(\.id))
+            }
+            if targetPosition < startPosition { throw .backwardNotDeclared(from: start, to: target) }
+            throw .noEdge(from: start, to: target)
+        }
+        if let edge = candidates.first(where: { holds($0.requirement, metrics, now) }) {
+            return Transition(from: start, to: target, kind: edge.kind, reason: edge.reason)
+        }
+        let unmet = checklist(for: candidates[0], metrics: metrics, now: now).checks.filter { !$0.met }
+        throw .criteriaNotMet(from: start, to: target, unmet: unmet)
+    }
+
+    /// Every criterion of `edge` checked against `metrics` at `now`.
+    public func checklist(for edge: Edge, metrics: UserMetrics, now: Date) -> Checklist {
+        let checks = edge.requirement.criteria.map { criterion, group in
+            let actual = metrics.value(of: criterion.metric, now: now)
+            return CriterionCheck(metric: criterion.metric, comparison: criterion.comparison,
+                                  threshold: criterion.threshold.description, actual: actual.description,
+                                  met: criterion.isMet(by: actual), anyOfGroup: group)
+        }
+        return Checklist(from: edge.from, to: edge.to, checks: checks, isMet: holds(edge.requirement, metrics, now))
+    }
+
+    private func holds(_ requirement: Requirement, _ metrics: UserMetrics, _ now: Date) -> Bool {
+        // A plain clause holds one criterion; an any-of clause holds when one of its members does.
+        requirement.clauses.allSatisfy { clause in
+            clause.criteria.contains { $0.isMet(by: metrics.value(of: $0.metric, now: now)) }
+        }
+    }
+}

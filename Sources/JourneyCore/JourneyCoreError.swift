@@ -1,0 +1,37 @@
+/// Everything the domain refuses: a malformed rule set, an unknown stage, a move the rules forbid.
+///
+/// Each `description` is one sentence a person can act on, naming the file, stage or criterion.
+public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The rule set in `source` is malformed at `place` (and `line` where the YAML gives one).
+    case invalidRules(source: String, line: Int?, place: String, problem: String)
+    /// A stored stage value that is neither a stage of the rules nor one of their aliases.
+    case unknownStage(value: String, rulesSource: String)
+    /// A requested move that would skip stages the rules do not let it skip.
+    case skipNotDeclared(from: StageID, to: StageID, skipped: [StageID])
+    /// A requested move back to an earlier stage that the rules do not declare.
+    case backwardNotDeclared(from: StageID, to: StageID)
+    /// A requested move to a stage the rules give no edge to from here (or to the same stage).
+    case noEdge(from: StageID, to: StageID)
+    /// A requested move on a declared edge whose criteria do not hold.
+    case criteriaNotMet(from: StageID, to: StageID, unmet: [CriterionCheck])
+
+    public var description: String {
+        switch self {
+        case let .invalidRules(source, line, place, problem):
+            let location = line.map { "\(source):\($0)" } ?? source
+            return "\(location): \(place): \(problem)."
+        case let .unknownStage(value, rulesSource):
+            let shown = value.isEmpty ? "an empty stage" : "stage '\(value)'"
+            return "The stored \(shown) is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
+        case let .skipNotDeclared(from, to, skipped):
+            return "Moving from \(from) to \(to) would skip \(skipped.map(\.rawValue).joined(separator: ", ")); the rules declare no such edge."
+        case let .backwardNotDeclared(from, to):
+            return "Moving back from \(from) to \(to) is not allowed; the rules declare no backward edge between them."
+        case let .noEdge(from, to):
+            return from == to ? "The user is already in \(to)." : "The rules declare no edge from \(from) to \(to)."
+        case let .criteriaNotMet(from, to, unmet):
+            let list = unmet.map(\.summary).joined(separator: ", ")
+            return "Moving from \(from) to \(to) needs criteria that do not hold: \(list)."
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+
+/// A value the criteria can test (SPEC §2).
+public enum Metric: String, CaseIterable, Hashable, Sendable, Codable {
+    case posts
+    case postsLast30Days = "posts_last_30_days"
+    case followers
+    case following
+    case connections
+    case eventsOrganized = "events_organized"
+    case eventsAttended = "events_attended"
+    case daysSinceSignup = "days_since_signup"
+    case daysInStage = "days_in_stage"
+    case onboardingComplete = "onboarding_complete"
+    case subscriptionTier = "subscription_tier"
+    case role
+
+    /// The type of value the metric holds, which decides the comparisons it accepts.
+    public enum Kind: String, Sendable {
+        case integer, boolean, text
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .onboardingComplete: .boolean
+        case .subscriptionTier, .role: .text
+        default: .integer
+        }
+    }
+}
+
+/// The value of one metric for one user; `missing` where the data is NULL.
+public enum MetricValue: Hashable, Sendable, CustomStringConvertible {
+    case integer(Int)
+    case boolean(Bool)
+    case text(String)
+    case missing
+
+    public var description: String {
+        switch self {
+        case .integer(let value): String(value)
+        case .boolean(let value): String(value)
+        case .text(let value): value
+        case .missing: "missing"
+        }
+    }
+}
+
+/// Everything the criteria can test about one user, as read from the database.
+///
+/// Counts are plain values; the two durations are kept as the instants they start from,
+/// so that evaluation can compute them for any `now` and restart `days_in_stage` after a move.
+public struct UserMetrics: Hashable, Sendable, Codable {
+    public var posts: Int
+    public var postsLast30Days: Int
+    public var followers: Int
+    public var following: Int
+    public var eventsOrganized: Int
+    public var eventsAttended: Int
+    public var onboardingComplete: Bool?
+    public var subscriptionTier: String?
+    public var role: String?
+    /// `users.created_at`; nil when NULL or unparseable.
+    public var signedUpAt: Date?
+    /// `users.last_journey_update`; nil when NULL or unparseable.
+    public var stageEnteredAt: Date?
+
+    public init(
+        posts: Int = 0, postsLast30Days: Int = 0, followers: Int = 0, following: Int = 0,
+        eventsOrganized: Int = 0, eventsAttended: Int = 0, onboardingComplete: Bool? = nil,
+        subscriptionTier: String? = nil, role: String? = nil, signedUpAt: Date? = nil, stageEnteredAt: Date? = nil
+    ) {
+        self.posts = posts
+        self.postsLast30Days = postsLast30Days
+        self.followers = followers
+        self.following = following
+        self.eventsOrganized = eventsOrganized
+        self.eventsAttended = eventsAttended
+        self.onboardingComplete = onboardingComplete
+        self.subscriptionTier = subscriptionTier
+        self.role = role
+        self.signedUpAt = signedUpAt
+        self.stageEnteredAt = stageEnteredAt
+    }
+
+    public var connections: Int { followers + following }
+
+    /// The value of `metric` at `now`.
+    public func value(of metric: Metric, now: Date) -> MetricValue {
+        switch metric {
+        case .posts: .integer(posts)
+        case .postsLast30Days: .integer(postsLast30Days)
+        case .followers: .integer(followers)
+        case .following: .integer(following)
+        case .connections: .integer(connections)
+        case .eventsOrganized: .integer(eventsOrganized)
+        case .eventsAttended: .integer(eventsAttended)
+        case .daysSinceSignup: Self.completedDays(since: signedUpAt, now: now)
+        case .daysInStage: Self.completedDays(since: stageEnteredAt, now: now)
+        case .onboardingComplete: onboardingComplete.map(MetricValue.boolean) ?? .missing
+        case .subscriptionTier: subscriptionTier.map(MetricValue.text) ?? .missing
+        case .role: role.map(MetricValue.text) ?? .missing
+        }
+    }
+
+    /// Every metric by its rule-file name at `now`, for snapshots and display.
+    public func values(now: Date) -> [(Metric, MetricValue)] {
+        Metric.allCases.map { ($0, value(of: $0, now: now)) }
+    }
+
+    /// Completed 24-hour periods from `start` to `now`; an instant in the future counts as 0.
+    static func completedDays(since start: Date?, now: Date) -> MetricValue {
+        guard let start else { return .missing }
+        let seconds = now.timeIntervalSince(start)
+        return .integer(seconds <= 0 ? 0 : Int(seconds / 86_400))
+    }
+}
