@@ -34,30 +34,38 @@ let package = Package(
             dependencies: ["JourneyCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: upcoming
         ),
+        // The rule files of Rules/, bundled so the default set is found from any directory.
+        .target(name: "JourneyRules", path: "Rules", resources: [.copy("mundo-tango.yaml")], swiftSettings: upcoming),
+        // Seeded platform data at any size, for tests, the demo and the benchmarks.
+        .target(
+            name: "JourneyFixtures",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            path: "Fixtures/Generator",
+            swiftSettings: upcoming
+        ),
         // The service an API layer imports: cache, invalidation, events, metrics, logs.
         .target(
             name: "Journey",
             dependencies: [
-                "JourneyCore", "JourneyStore",
+                "JourneyCore", "JourneyStore", "JourneyRules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            resources: [.copy("Resources/mundo-tango.yaml")],
             swiftSettings: upcoming
         ),
         // The command line, one file per subcommand.
         .executableTarget(
             name: "journey",
             dependencies: [
-                "Journey", "JourneyCore", "JourneyStore",
+                "Journey", "JourneyCore", "JourneyStore", "JourneyFixtures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
         ),
         .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"], resources: [.copy("Rules")], swiftSettings: upcoming),
-        .testTarget(name: "JourneyStoreTests", dependencies: ["JourneyStore", "JourneyCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
-        .testTarget(name: "JourneyTests", dependencies: ["Journey", "JourneyStore", "JourneyCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
-        .testTarget(name: "JourneyCLITests", dependencies: ["JourneyStore", "JourneyCore", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneyStoreTests", dependencies: ["JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneyTests", dependencies: ["Journey", "JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneyCLITests", dependencies: ["JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
     ]
 )

@@ -63,14 +63,15 @@ extension RuleSet {
     /// Declared edges win, in file order, over the edge to the next stage. After each move
     /// `days_in_stage` restarts at `now`, and no stage is entered twice in one evaluation.
     ///
+    /// - parameter moving: false for a user an operator pinned: the stage holds, the checklist is still given.
     /// - throws: ``JourneyCoreError/unknownStage(value:rulesSource:)`` for a stored value the rules do not know.
-    public func evaluate(storedStage: String, metrics: UserMetrics, now: Date) throws(JourneyCoreError) -> Evaluation {
+    public func evaluate(storedStage: String, metrics: UserMetrics, now: Date, moving: Bool = true) throws(JourneyCoreError) -> Evaluation {
         let start = try resolve(stored: storedStage)
         var current = start
         var state = metrics
         var visited: Set<StageID> = [start]
         var transitions: [Transition] = []
-        while let edge = edges(from: current).first(where: { !visited.contains($0.to) && holds($0.requirement, state, now) }) {
+        while moving, let edge = edges(from: current).first(where: { !visited.contains($0.to) && holds($0.requirement, state, now) }) {
             transitions.append(Transition(from: edge.from, to: edge.to, kind: edge.kind, reason: edge.reason))
             visited.insert(edge.to)
             current = edge.to

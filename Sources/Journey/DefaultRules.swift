@@ -1,0 +1,35 @@
+import Foundation
+import JourneyCore
+import JourneyRules
+
+/// The rule sets the service can start from.
+public enum Rules {
+    /// The bundled default rule set, `Rules/mundo-tango.yaml`, found from any working directory.
+    public static func bundledDefault() throws(JourneyError) -> RuleSet {
+        guard let path = BundledRules.defaultPath else {
+            throw .rulesUnreadable(path: "mundo-tango.yaml", reason: "the bundled default rules are missing from this build; pass --rules PATH")
+        }
+        return try load(path: path, displayedAs: "Rules/mundo-tango.yaml")
+    }
+
+    /// Reads and validates the rule file at `path`.
+    ///
+    /// - throws: ``JourneyError/rulesUnreadable(path:reason:)`` or ``JourneyError/rules(_:)`` naming the place.
+    public static func load(path: String, displayedAs name: String? = nil) throws(JourneyError) -> RuleSet {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw .rulesUnreadable(path: path, reason: exists ? "it is not a readable file" : "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw .rulesUnreadable(path: path, reason: "it is not UTF-8 text")
+        }
+        do {
+            return try RuleSetLoader.load(yaml: text, source: name ?? path)
+        } catch {
+            throw .rules(error)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import GRDB
+
+/// What the store refuses or fails at, each as one sentence naming the file or the user.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    /// A directory where a database file was expected.
+    case isDirectory(path: String)
+    /// No file at `path` (the store never creates a database unless asked to).
+    case databaseMissing(path: String)
+    /// The file exists but is not a SQLite database (or is damaged).
+    case notADatabase(path: String)
+    /// The file lacks the platform tables (`users`, `posts`, …).
+    case platformTablesMissing(path: String, tables: [String])
+    /// The platform tables are there but `journey migrate` has not run.
+    case notMigrated(path: String)
+    /// No row in `users` with this id.
+    case unknownUser(id: Int64)
+    /// Reading or writing failed at the SQLite level.
+    case sqlite(path: String, message: String)
+    /// Another writer kept moving the user; the move was retried and gave up.
+    case conflictRetriesExhausted(userID: Int64, attempts: Int)
+
+    public var description: String {
+        switch self {
+        case let .databaseMissing(path):
+            "No database at \(path); pass --db PATH or set JOURNEY_DATABASE (journey migrate --db PATH creates one)."
+        case let .isDirectory(path):
+            "\(path) is a directory, not a database file."
+        case let .notADatabase(path):
+            "\(path) is not a SQLite database (or it is damaged)."
+        case let .platformTablesMissing(path, tables):
+            "\(path) lacks the platform tables \(tables.joined(separator: ", ")); run journey migrate --db \(path) on the platform database."
+        case let .notMigrated(path):
+            "\(path) has no journey columns yet; run journey migrate --db \(path) first."
+        case let .unknownUser(id):
+            "There is no user \(id) in the users table."
+        case let .sqlite(path, message):
+            "SQLite failed on \(path): \(message)."
+        case let .conflictRetriesExhausted(userID, attempts):
+            "User \(userID) was moved by another writer \(attempts) times in a row; try again."
+        }
+    }
+
+    /// Maps a GRDB error to the store's vocabulary.
+    static func wrap(_ error: any Error, path: String) -> StoreError {
+        if let error = error as? StoreError { return error }
+        if let error = error as? DatabaseError {
+            if error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+                return .notADatabase(path: path)
+            }
+            return .sqlite(path: path, message: error.message ?? "\(error.resultCode)")
+        }
+        return .sqlite(path: path, message: "\(error)")
+    }
+}

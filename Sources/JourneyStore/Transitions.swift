@@ -1,0 +1,159 @@
+import Foundation
+import GRDB
+import JourneyCore
+
+/// Who asked for a move; stored in `journey_transitions.source`.
+public enum TransitionSource: String, Sendable, Codable {
+    case api, cli, batch
+}
+
+/// One row of `journey_transitions`: a move that was committed.
+public struct RecordedTransition: Hashable, Sendable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "journey_transitions"
+
+    public var userID: Int64
+    /// The user's move number, from 1; `UNIQUE(user_id, seq)` refuses a move recorded twice.
+    public var seq: Int
+    public var from: StageID
+    public var to: StageID
+    public var reason: String
+    public var rulesVersion: String
+    /// The metrics the move was decided on, as a JSON object.
+    public var metrics: String
+    public var source: TransitionSource
+    public var createdAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case userID = "user_id", seq, from = "from_state", to = "to_state", reason
+        case rulesVersion = "rules_version", metrics, source, createdAt = "created_at"
+    }
+}
+
+extension StageID: DatabaseValueConvertible {}
+extension TransitionSource: DatabaseValueConvertible {}
+
+/// A decided evaluation waiting to be stored, with the stage it started from.
+public struct PendingMove: Sendable {
+    public let userID: Int64
+    /// The stored value the evaluation started from; the write happens only if it is unchanged.
+    public let expectedStage: String
+    public let transitions: [Transition]
+    public let metrics: UserMetrics
+
+    public init(userID: Int64, expectedStage: String, transitions: [Transition], metrics: UserMetrics) {
+        self.userID = userID
+        self.expectedStage = expectedStage
+        self.transitions = transitions
+        self.metrics = metrics
+    }
+}
+
+/// What a persist call did.
+public struct PersistResult: Sendable {
+    /// The rows written, in order, after the transaction committed.
+    public var recorded: [RecordedTransition] = []
+    /// Users whose stored stage changed since they were read (compare-and-set lost): re-read them.
+    public var conflicted: [Int64] = []
+    /// Users an operator pinned since they were read: left alone.
+    public var pinned: [Int64] = []
+}
+
+extension JourneyDatabase {
+    /// Stores `moves` in one transaction: each user's new stage, `last_journey_update`, and one
+    /// `journey_transitions` row per move, only where the stored stage is still `expectedStage`
+    /// and no pin holds the user.
+    ///
+    /// - throws: ``StoreError`` when SQLite fails; nothing is written then.
+    public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date) throws(StoreError) -> PersistResult {
+        try immediateWrite { db in
+            var result = PersistResult()
+            let current = try db.cachedStatement(sql: """
+                SELECT u.customer_journey_state, pin.user_id IS NOT NULL
+                FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id WHERE u.id = ?
+                """)
+            let lastSeq = try db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM journey_transitions WHERE user_id = ?")
+            let update = try db.cachedStatement(sql: """
+                UPDATE users SET customer_journey_state = ?, last_journey_update = ? WHERE id = ?
+                """)
+            for move in moves where !move.transitions.isEmpty {
+                guard let row = try Row.fetchOne(current, arguments: [move.userID]),
+                      String.fromDatabaseValue(row[0]) == move.expectedStage else {
+                    result.conflicted.append(move.userID)
+                    continue
+                }
+                if row[1] as Bool {
+                    result.pinned.append(move.userID)
+                    continue
+                }
+                var seq = try Int.fetchOne(lastSeq, arguments: [move.userID]) ?? 0
+                let snapshot = Self.metricsJSON(move.metrics, now: now)
+                for transition in move.transitions {
+                    seq += 1
+                    let record = RecordedTransition(
+                        userID: move.userID, seq: seq, from: transition.from, to: transition.to,
+                        reason: transition.reason, rulesVersion: rulesVersion, metrics: snapshot,
+                        source: source, createdAt: now)
+                    try record.insert(db)
+                    result.recorded.append(record)
+                }
+                try update.execute(arguments: [move.transitions.last!.to, now, move.userID])
+            }
+            return result
+        }
+    }
+
+    /// The metrics a decision was made on, as a JSON object keyed by metric name.
+    static func metricsJSON(_ metrics: UserMetrics, now: Date) -> String {
+        var object: [String: Any] = [:]
+        for (metric, value) in metrics.values(now: now) {
+            switch value {
+            case .integer(let number): object[metric.rawValue] = number
+            case .boolean(let flag): object[metric.rawValue] = flag
+            case .text(let text): object[metric.rawValue] = text
+            case .missing: object[metric.rawValue] = NSNull()
+            }
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A user's recorded moves, oldest first.
+    ///
+    /// - throws: ``StoreError/unknownUser(id:)`` when there is no such user.
+    public func history(user: Int64) throws(StoreError) -> [RecordedTransition] {
+        try read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user]) != nil else {
+                throw StoreError.unknownUser(id: user)
+            }
+            return try RecordedTransition
+                .filter(sql: "user_id = ?", arguments: [user])
+                .order(sql: "seq")
+                .fetchAll(db)
+        }
+    }
+
+    /// Holds `user` in their current stage until ``unpin(user:)``; returns the pinned stage.
+    public func pin(user: Int64, reason: String, now: Date) throws(StoreError) -> String {
+        try immediateWrite { db in
+            guard let stage = try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = ?", arguments: [user]) else {
+                throw StoreError.unknownUser(id: user)
+            }
+            try db.execute(sql: """
+                INSERT INTO journey_pins(user_id, stage, reason, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(user_id) DO UPDATE SET stage = excluded.stage, reason = excluded.reason, created_at = excluded.created_at
+                """, arguments: [user, stage, reason, now])
+            return stage
+        }
+    }
+
+    /// Releases a pin; returns whether there was one.
+    public func unpin(user: Int64) throws(StoreError) -> Bool {
+        try immediateWrite { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user]) != nil else {
+                throw StoreError.unknownUser(id: user)
+            }
+            try db.execute(sql: "DELETE FROM journey_pins WHERE user_id = ?", arguments: [user])
+            return db.changesCount > 0
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Journey
+import JourneyCore
+import JourneyFixtures
+import JourneyStore
+
+/// `journey demo`: a generated platform database, migrated, evaluated, and a few users explained.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Build a demo database and show the journey working on it.")
+
+    @Option(help: "How many users to generate.") var users = 3_000
+    @Option(help: "The generator's seed.") var seed: UInt64 = 7
+    @Option(name: .long, help: ArgumentHelp("Keep the demo database at this path (default: a temporary file).", valueName: "path")) var output: String?
+
+    func validate() throws {
+        guard users >= 100 else { throw ValidationError("Please specify '--users' of at least 100.") }
+        if let output, FileManager.default.fileExists(atPath: output) {
+            throw ValidationError("'\(output)' already exists; choose a new '--output' file.")
+        }
+    }
+
+    func run() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("journey-demo-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = output ?? directory.appendingPathComponent("demo.sqlite").path
+        defer { if output == nil { try? FileManager.default.removeItem(at: directory) } }
+
+        let counts = try PlatformDataGenerator(users: users, seed: seed, now: Date()).write(to: path)
+        print("1. Generated a platform database: \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs.")
+        let service = try JourneyService(path: path, options: JourneyOptions(source: .cli))
+        print("2. Migrated it: journey columns, history tables, 15 indexes, follower_count triggers.")
+
+        var moved: [Int64: [Transition]] = [:]
+        for user in 1...Int64(users) {
+            let journey = try await service.evaluateAndPersist(user: user)
+            if !journey.recorded.isEmpty { moved[user] = journey.evaluation.transitions }
+        }
+        let funnel = try store { () throws(StoreError) in try service.database.funnel() }
+        print("3. Evaluated every user; \(moved.count) moved. Users per stage now:")
+        let widest = max(1, funnel.map(\.count).max() ?? 1)
+        for (stage, count) in funnel {
+            let bar = String(repeating: "█", count: max(1, count * 40 / widest))
+            print("   \(stage.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(count).leftPadded(6)) \(bar)")
+        }
+
+        let twoHops = moved.filter { $0.value.count == 2 && $0.value.allSatisfy { $0.kind == .next } }.keys.min()
+        let admin = moved.filter { $0.value.contains { $0.kind == .skip } }.keys.min()
+        var stuck: Int64?
+        for user in 1...Int64(users) where moved[user] == nil {
+            let journey = try await service.journey(of: user)
+            if journey.evaluation.stage == service.rules.initialStage, (journey.evaluation.next?.checks.filter(\.met).count ?? 0) >= 2 {
+                stuck = user
+                break
+            }
+        }
+        for (title, user) in [("Two hops, two recorded transitions (never one J1→J3 row)", twoHops),
+                              ("A super-admin: the one declared skip", admin),
+                              ("Still a new user, and what is missing", stuck)] {
+            guard let user else { continue }
+            print("\n── \(title) ──")
+            let journey = try await service.journey(of: user)
+            print(TextReport.evaluation(journey, rules: service.rules, persisted: true))
+            let recorded = try await service.history(user: user).map { "#\($0.seq) \($0.from) → \($0.to)" }
+            print("History: \(recorded.isEmpty ? "no moves" : recorded.joined(separator: ", "))")
+        }
+        if let stuck {
+            print("\n── Asking to move user \(stuck) from J1 straight to J3 ──")
+            do {
+                _ = try await service.requestTransition(user: stuck, to: StageID("J3_POWER_USER"))
+            } catch {
+                print("Refused: \(error)")
+            }
+        }
+        if let output {
+            print("\nThe database is at \(output): try journey history \(twoHops ?? 1) --db \(output)")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Journey
+import JourneyStore
+
+/// `journey history <user>`: each recorded move, when each stage was entered and how long it lasted.
+struct HistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Show a user's recorded moves and the time spent in each stage.")
+
+    @Argument(help: "The user's id.") var user: UserID
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: OutputOptions
+
+    /// One stage the user was in: when it began (signup for the first) and how long it lasted.
+    struct Stay: Encodable {
+        let stage: String
+        let enteredAt: Date?
+        let leftAt: Date?
+        let seconds: Double?
+        let seq: Int?
+        let reason: String?
+        let source: String?
+        let rulesVersion: String?
+
+        enum CodingKeys: String, CodingKey {
+            case stage, enteredAt = "entered_at", leftAt = "left_at", seconds, seq, reason, source, rulesVersion = "rules_version"
+        }
+    }
+
+    struct Report: Encodable {
+        let user: Int64
+        let stage: String
+        let stays: [Stay]
+    }
+
+    func run() async throws {
+        let database = try self.database.open(.readOnly)
+        let now = Date()
+        let moves = try store { () throws(StoreError) in try database.history(user: user.value) }
+        let snapshot = try store { () throws(StoreError) in try database.snapshot(user: user.value, now: now) }
+        var stays: [Stay] = []
+        var enteredAt = snapshot.metrics.signedUpAt
+        var stage = moves.first?.from.rawValue ?? snapshot.storedStage
+        var entry: RecordedTransition?
+        for move in moves {
+            stays.append(stay(stage, enteredAt, move.createdAt, entry))
+            (stage, enteredAt, entry) = (move.to.rawValue, move.createdAt, move)
+        }
+        stays.append(stay(stage, enteredAt, nil, entry, now: now))
+        if output.json {
+            try printJSON(Report(user: user.value, stage: snapshot.storedStage, stays: stays))
+            return
+        }
+        print("User \(user.value): \(snapshot.storedStage), \(moves.count) recorded move\(moves.count == 1 ? "" : "s")")
+        for stay in stays {
+            let entered = stay.enteredAt.map(Format.timestamp) ?? "unknown"
+            let how = stay.seq.map { "  #\($0) via \(stay.source ?? "?"): \(stay.reason ?? "")" } ?? "  (signup)"
+            let length = stay.seconds.map(Format.duration) ?? "?"
+            let spent = stay.leftAt == nil ? "\(length) so far" : length
+            print("  \(stay.stage.padding(toLength: 18, withPad: " ", startingAt: 0)) entered \(entered)  \(spent)\(how)")
+        }
+    }
+
+    private func stay(_ stage: String, _ entered: Date?, _ left: Date?, _ entry: RecordedTransition?, now: Date? = nil) -> Stay {
+        let end = left ?? now
+        let seconds = entered.flatMap { start in end.map { $0.timeIntervalSince(start) } }
+        return Stay(stage: stage, enteredAt: entered, leftAt: left, seconds: seconds, seq: entry?.seq, reason: entry?.reason,
+                    source: entry?.source.rawValue, rulesVersion: entry?.rulesVersion)
+    }
+}

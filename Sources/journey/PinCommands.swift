@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Journey
+import JourneyStore
+
+/// `journey pin <user> --reason TEXT`: hold a user's stage against automatic moves.
+struct PinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pin",
+        abstract: "Hold a user in their current stage; evaluation and the batch leave them alone.")
+
+    @Argument(help: "The user's id.") var user: UserID
+    @Option(help: "Why the user is pinned (shown by evaluate).") var reason: String
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        if reason.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("Please give a non-empty '--reason'.")
+        }
+    }
+
+    func run() async throws {
+        let database = try self.database.open(.requireMigrated)
+        let stage = try store { () throws(StoreError) in try database.pin(user: user.value, reason: reason, now: Date()) }
+        print("User \(user.value) pinned in \(stage).")
+    }
+}
+
+/// `journey unpin <user>`: release a pin.
+struct UnpinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Release a user's pin.")
+
+    @Argument(help: "The user's id.") var user: UserID
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let database = try self.database.open(.requireMigrated)
+        let released = try store { () throws(StoreError) in try database.unpin(user: user.value) }
+        print(released ? "User \(user.value) unpinned." : "User \(user.value) was not pinned.")
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Journey
+import JourneyCore
+import JourneyStore
+
+/// Text formats shared by every command.
+enum Format {
+    /// `2026-11-28 05:04:09` in UTC, the database's own format.
+    static func timestamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: date)
+    }
+
+    /// `12d 4h`, `3h 20m`, `45s`.
+    static func duration(_ seconds: TimeInterval) -> String {
+        let total = Int(max(0, seconds))
+        let (days, hours, minutes) = (total / 86_400, total % 86_400 / 3_600, total % 3_600 / 60)
+        if days > 0 { return "\(days)d \(hours)h" }
+        if hours > 0 { return "\(hours)h \(minutes)m" }
+        if minutes > 0 { return "\(minutes)m" }
+        return "\(total)s"
+    }
+}
+
+/// The stable JSON object of `journey evaluate --json` and `journey explain --json` (see README).
+struct EvaluationReport: Encodable {
+    struct Move: Encodable {
+        let from: String, to: String, kind: String, reason: String
+        let seq: Int?
+    }
+
+    struct Check: Encodable {
+        let metric: String, `operator`: String, threshold: String, actual: String, met: Bool
+        let anyOfGroup: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case metric, `operator`, threshold, actual, met, anyOfGroup = "any_of_group"
+        }
+    }
+
+    struct Next: Encodable {
+        let stage: String, title: String, met: Bool
+        let criteria: [Check]
+    }
+
+    struct PinInfo: Encodable {
+        let stage: String, reason: String
+    }
+
+    let user: Int64
+    let storedStage: String
+    let stage: String
+    let title: String
+    let persisted: Bool
+    let transitions: [Move]
+    let next: Next?
+    let pin: PinInfo?
+    let metrics: [String: MetricJSON]
+    let rulesVersion: String
+    let evaluatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case user, storedStage = "stored_stage", stage, title, persisted, transitions, next, pin, metrics
+        case rulesVersion = "rules_version", evaluatedAt = "evaluated_at"
+    }
+
+    init(_ journey: UserJourney, rules: RuleSet, persisted: Bool) {
+        let evaluation = journey.evaluation
+        user = journey.userID
+        storedStage = journey.storedStage
+        stage = evaluation.stage.rawValue
+        title = rules.stage(evaluation.stage)?.title ?? ""
+        self.persisted = persisted
+        let seqs = journey.recorded.map(\.seq)
+        transitions = evaluation.transitions.enumerated().map { index, move in
+            Move(from: move.from.rawValue, to: move.to.rawValue, kind: move.kind.rawValue, reason: move.reason,
+                 seq: index < seqs.count ? seqs[index] : nil)
+        }
+        next = evaluation.next.map { checklist in
+            Next(stage: checklist.to.rawValue, title: rules.stage(checklist.to)?.title ?? "", met: checklist.isMet,
+                 criteria: checklist.checks.map {
+                     Check(metric: $0.metric.rawValue, operator: $0.comparison.rawValue, threshold: $0.threshold,
+                           actual: $0.actual, met: $0.met, anyOfGroup: $0.anyOfGroup)
+                 })
+        }
+        pin = journey.pin.map { PinInfo(stage: $0.stage, reason: $0.reason) }
+        metrics = Dictionary(uniqueKeysWithValues: evaluation.metrics.values(now: evaluation.evaluatedAt).map { ($0.rawValue, MetricJSON($1)) })
+        rulesVersion = rules.version
+        evaluatedAt = evaluation.evaluatedAt
+    }
+}
+
+/// A metric value in JSON: a number, a boolean, a string or null.
+struct MetricJSON: Encodable {
+    let value: MetricValue
+
+    init(_ value: MetricValue) { self.value = value }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch value {
+        case .integer(let number): try container.encode(number)
+        case .boolean(let flag): try container.encode(flag)
+        case .text(let text): try container.encode(text)
+        case .missing: try container.encodeNil()
+        }
+    }
+}
+
+/// The human-readable blocks.
+enum TextReport {
+    static func evaluation(_ journey: UserJourney, rules: RuleSet, persisted: Bool) -> String {
+        let evaluation = journey.evaluation
+        var lines = ["User \(journey.userID): \(evaluation.stage) (\(rules.stage(evaluation.stage)?.title ?? ""))"]
+        if let pin = journey.pin {
+            lines.append("Pinned in \(pin.stage) since \(Format.timestamp(pin.createdAt)): \(pin.reason)")
+        }
+        if evaluation.transitions.isEmpty {
+            lines.append("Moves: none")
+        } else {
+            let note = persisted ? "" : " (dry run: not saved)"
+            lines.append("Moves\(note):")
+            for move in evaluation.transitions {
+                lines.append("  \(move.from) → \(move.to)  \(move.kind == .next ? "" : "[\(move.kind.rawValue)] ")\(move.reason)")
+            }
+        }
+        lines.append(contentsOf: checklist(evaluation.next, rules: rules))
+        return lines.joined(separator: "\n")
+    }
+
+    static func checklist(_ next: Checklist?, rules: RuleSet) -> [String] {
+        guard let next else { return ["Next: none, this is the last stage"] }
+        let met = next.checks.filter(\.met).count
+        var lines = ["Next: \(next.to) (\(rules.stage(next.to)?.title ?? "")): \(met) of \(next.checks.count) criteria met"]
+        for check in next.checks {
+            let group = check.anyOfGroup.map { " (any of group \($0 + 1))" } ?? ""
+            lines.append("  [\(check.met ? "x" : " ")] \(check.summary)\(group)")
+        }
+        return lines
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Journey
+import JourneyCore
+
+/// `journey rules check|graph`.
+struct RulesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules",
+        abstract: "Validate or draw a rule set.",
+        subcommands: [Check.self, Graph.self])
+
+    /// `journey rules check [PATH]`: exit 0 and a summary when valid, 65 and the error otherwise.
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a rule set.")
+
+        @Argument(help: "The rules file; the bundled default when omitted.") var path: String?
+
+        func run() async throws {
+            let rules = try RulesOptions.load(path)
+            let declared = rules.edges.filter(\.isDeclared)
+            print("\(rules.source): valid, version \(rules.version), \(rules.stages.count) stages (\(rules.stages.map(\.id.rawValue).joined(separator: ", "))), \(rules.edges.count - declared.count) next edges, \(declared.count) declared edges, \(rules.aliases.count) aliases.")
+        }
+    }
+
+    /// `journey rules graph [PATH] [--format mermaid|dot]`.
+    struct Graph: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Draw the stages and edges with their criteria as labels.")
+
+        enum Style: String, ExpressibleByArgument, CaseIterable { case mermaid, dot }
+
+        @Argument(help: "The rules file; the bundled default when omitted.") var path: String?
+        @Option(help: "mermaid or dot (Graphviz).") var format: Style = .mermaid
+
+        func run() async throws {
+            let rules = try RulesOptions.load(path)
+            print(format == .mermaid ? RuleGraph.mermaid(rules) : RuleGraph.dot(rules))
+        }
+    }
+}
+
+extension RulesOptions {
+    static func load(_ path: String?) throws -> RuleSet {
+        var options = RulesOptions()
+        options.rules = path
+        return try options.load()
+    }
+}
+
+/// Drawings of a rule set.
+enum RuleGraph {
+    static func label(_ edge: Edge) -> String {
+        let clauses = edge.requirement.clauses.map { clause -> String in
+            switch clause {
+            case .criterion(let criterion): criterion.description
+            case .anyOf(let criteria): "any of (" + criteria.map(\.description).joined(separator: " | ") + ")"
+            }
+        }
+        let prefix = edge.kind == .next ? "" : "\(edge.kind.rawValue): "
+        return prefix + (clauses.isEmpty ? "always" : clauses.joined(separator: "\n"))
+    }
+
+    static func mermaid(_ rules: RuleSet) -> String {
+        var lines = ["flowchart LR"]
+        for stage in rules.stages {
+            lines.append("    \(stage.id)[\"\(escape(stage.id.rawValue))<br/>\(escape(stage.title))\"]")
+        }
+        for edge in rules.edges {
+            let arrow = edge.isDeclared ? "-.->" : "-->"
+            lines.append("    \(edge.from) \(arrow)|\"\(escape(label(edge)).replacingOccurrences(of: "\n", with: "<br/>"))\"| \(edge.to)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func dot(_ rules: RuleSet) -> String {
+        var lines = ["digraph journey {", "    rankdir=LR;", "    node [shape=box];"]
+        for stage in rules.stages {
+            lines.append("    \(stage.id) [label=\"\(escape(stage.id.rawValue))\\n\(escape(stage.title))\"];")
+        }
+        for edge in rules.edges {
+            let style = edge.isDeclared ? ", style=dashed" : ""
+            lines.append("    \(edge.from) -> \(edge.to) [label=\"\(escape(label(edge)).replacingOccurrences(of: "\n", with: "\\n"))\"\(style)];")
+        }
+        lines.append("}")
+        return lines.joined(separator: "\n")
+    }
+
+    private static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "\"", with: "'")
+    }
+}
