@@ -7,6 +7,8 @@ public struct CacheStatistics: Hashable, Sendable {
     public var misses = 0
     public var evictions = 0
     public var invalidations = 0
+    /// Metrics queries run to fill the cache (concurrent misses for one user share one load).
+    public var loads = 0
     public var count = 0
 
     /// Hits over lookups, 0 when nothing was asked yet.
@@ -81,10 +83,11 @@ final class EvaluationCache<Value: Sendable>: Sendable {
         state.withLock { $0.generation(of: key) }
     }
 
-    /// Stores `value` unless `key` was invalidated after `generation` was taken.
+    /// Stores a freshly loaded `value` unless `key` was invalidated after `generation` was taken.
     @discardableResult
     func store(_ value: Value, for key: Int64, generation: UInt64, now: Date) -> Bool {
         state.withLock { state in
+            state.statistics.loads += 1
             guard state.generation(of: key) == generation else { return false }
             let expiresAt = now.addingTimeInterval(ttl)
             if let slot = state.index[key] {

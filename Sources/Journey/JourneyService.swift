@@ -60,7 +60,7 @@ public final class JourneyService: Sendable {
     public let database: JourneyDatabase
     public let rules: RuleSet
     public let options: JourneyOptions
-    private let clock: any JourneyClock
+    let clock: any JourneyClock
     private let cache: EvaluationCache<UserJourney>
     private let inflight = Mutex<[Int64: (token: UInt64, task: Task<UserJourney, any Error>)]>([:])
     private let flightCounter = Atomic<UInt64>(0)
@@ -214,12 +214,9 @@ public final class JourneyService: Sendable {
     }
 
     /// Stores moves decided elsewhere (the batch), then announces what committed.
-    public func persist(_ moves: [PendingMove], now: Date) throws(JourneyError) -> PersistResult {
-        let result: PersistResult
-        do {
-            result = try database.persist(moves, rulesVersion: rules.version, source: options.source, now: now)
-        } catch {
-            throw .store(error)
+    public func persist(_ moves: [PendingMove], now: Date, progress: BatchProgress? = nil) throws(JourneyError) -> PersistResult {
+        let result = try storeCall { () throws(StoreError) in
+            try database.persist(moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
         }
         // The transaction has committed: only now may anyone hear of these moves.
         for record in result.recorded {

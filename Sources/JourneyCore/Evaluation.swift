@@ -103,7 +103,10 @@ extension RuleSet {
         if let edge = candidates.first(where: { holds($0.requirement, metrics, now) }) {
             return Transition(from: start, to: target, kind: edge.kind, reason: edge.reason)
         }
-        let unmet = checklist(for: candidates[0], metrics: metrics, now: now).checks.filter { !$0.met }
+        // Unmet criteria, leaving out the members of any-of groups that hold through another member.
+        let checks = checklist(for: candidates[0], metrics: metrics, now: now).checks
+        let heldGroups = Set(checks.filter(\.met).compactMap(\.anyOfGroup))
+        let unmet = checks.filter { !$0.met && !($0.anyOfGroup.map(heldGroups.contains) ?? false) }
         throw .criteriaNotMet(from: start, to: target, unmet: unmet)
     }
 

@@ -181,6 +181,9 @@ private struct Reader {
                     throw fail(map["from"], place, "'from: any' needs 'kind: skip' (every earlier stage) or 'kind: backward' (every later stage)")
                 }
                 origins = declaredKind == .skip ? Array(stages[..<target.position]) : Array(stages[(target.position + 1)...])
+                guard !origins.isEmpty else {
+                    throw fail(map["from"], place, "no stage lies \(declaredKind == .skip ? "before" : "after") \(target.id), so 'from: any' makes no edge")
+                }
             } else {
                 guard let origin = byID[StageID(fromText)] else {
                     throw fail(map["from"], place, "'\(fromText)' is not a stage of this rule set")
@@ -190,6 +193,9 @@ private struct Reader {
             for origin in origins {
                 let actual = kind(from: origin.position, to: target.position)
                 guard let actual else { throw fail(item, place, "an edge must lead to another stage") }
+                if actual == .next, let declaredKind, fromText != "any" {
+                    throw fail(map["kind"], place, "declared 'kind: \(declaredKind.rawValue)' but the edge goes to the next stage; leave 'kind' out")
+                }
                 if actual != .next {
                     guard let declaredKind else {
                         let what = actual == .skip ? "skips \(skipped(stages, origin.position, target.position))" : "goes back"
@@ -270,7 +276,7 @@ private struct Reader {
 
     func text(_ map: Node.Mapping, _ key: String, place: String, required: Bool) throws(JourneyCoreError) -> String? {
         guard let node = map[key] else {
-            if required { throw fail(nil, place, "'\(key)' is missing") }
+            if required { throw fail(.mapping(map), place, "'\(key)' is missing") }
             return nil
         }
         guard let scalar = node.scalar, !scalar.string.trimmingWhitespace().isEmpty else {

@@ -10,7 +10,19 @@ public struct StageID: RawRepresentable, Hashable, Comparable, Sendable, Codable
 
     public var description: String { rawValue }
 
-    public static func < (lhs: StageID, rhs: StageID) -> Bool { lhs.rawValue < rhs.rawValue }
+    /// The `n` of the `J<n>_` prefix, when the id has one.
+    public var number: Int? {
+        guard rawValue.first == "J", let underscore = rawValue.firstIndex(of: "_") else { return nil }
+        return Int(rawValue[rawValue.index(after: rawValue.startIndex)..<underscore])
+    }
+
+    /// Journey order: by the `J<n>_` number (so J10 follows J9), then by text.
+    public static func < (lhs: StageID, rhs: StageID) -> Bool {
+        switch (lhs.number, rhs.number) {
+        case let (left?, right?) where left != right: left < right
+        default: lhs.rawValue < rhs.rawValue
+        }
+    }
 
     public init(from decoder: any Decoder) throws {
         rawValue = try decoder.singleValueContainer().decode(String.self)

@@ -118,7 +118,7 @@ enum JourneyMigrations {
                     id INTEGER PRIMARY KEY,
                     started_at TEXT NOT NULL,
                     finished_at TEXT,
-                    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'dry-run')),
+                    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
                     rules_version TEXT NOT NULL,
                     users_seen INTEGER NOT NULL DEFAULT 0,
                     transitions INTEGER NOT NULL DEFAULT 0,

@@ -12,3 +12,51 @@ extension JourneyDatabase {
         }
     }
 }
+
+/// Moves along one edge: how many recently, and how long users took to make them.
+public struct EdgeReport: Hashable, Sendable, Codable {
+    public let from: String
+    public let to: String
+    public let last7Days: Int
+    public let last30Days: Int
+    public let total: Int
+    /// Median seconds from entering `from` (signup for the first move) to entering `to`.
+    public let medianSeconds: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case from, to, last7Days = "last_7_days", last30Days = "last_30_days", total, medianSeconds = "median_seconds"
+    }
+}
+
+extension JourneyDatabase {
+    /// Every edge users have moved along, with counts for the last 7 and 30 days and the median stay.
+    public func edgeReports(now: Date) throws(StoreError) -> [EdgeReport] {
+        try read { db in
+            var stays: [String: (from: String, to: String, week: Int, month: Int, total: Int, seconds: [Double])] = [:]
+            let weekAgo = now.addingTimeInterval(-7 * 86_400)
+            let monthAgo = now.addingTimeInterval(-30 * 86_400)
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT t.from_state, t.to_state, t.created_at,
+                       (julianday(t.created_at) - julianday(COALESCE(
+                           LAG(t.created_at) OVER (PARTITION BY t.user_id ORDER BY t.seq), u.created_at))) * 86400.0 AS seconds
+                FROM journey_transitions t LEFT JOIN users u ON u.id = t.user_id
+                """)
+            while let row = try rows.next() {
+                let from: String = row["from_state"], to: String = row["to_state"]
+                let at = Date.fromDatabaseValue(row["created_at"]) ?? .distantPast
+                var entry = stays["\(from)->\(to)"] ?? (from, to, 0, 0, 0, [])
+                entry.total += 1
+                if at >= weekAgo { entry.week += 1 }
+                if at >= monthAgo { entry.month += 1 }
+                if let seconds = Double.fromDatabaseValue(row["seconds"]), seconds >= 0 { entry.seconds.append(seconds) }
+                stays["\(from)->\(to)"] = entry
+            }
+            return stays.values.sorted { ($0.from, $0.to) < ($1.from, $1.to) }.map { entry in
+                let sorted = entry.seconds.sorted()
+                let median: Double? = sorted.isEmpty ? nil
+                    : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+                return EdgeReport(from: entry.from, to: entry.to, last7Days: entry.week, last30Days: entry.month, total: entry.total, medianSeconds: median)
+            }
+        }
+    }
+}

@@ -16,6 +16,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case unknownUser(id: Int64)
     /// Reading or writing failed at the SQLite level.
     case sqlite(path: String, message: String)
+    /// Another batch holds the lock (its process is alive).
+    case batchRunning(runID: Int64, pid: Int32, startedAt: String)
     /// Another writer kept moving the user; the move was retried and gave up.
     case conflictRetriesExhausted(userID: Int64, attempts: Int)
 
@@ -35,6 +37,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "There is no user \(id) in the users table."
         case let .sqlite(path, message):
             "SQLite failed on \(path): \(message)."
+        case let .batchRunning(runID, pid, startedAt):
+            "Another batch (run \(runID), process \(pid), started \(startedAt)) is running; wait for it to finish."
         case let .conflictRetriesExhausted(userID, attempts):
             "User \(userID) was moved by another writer \(attempts) times in a row; try again."
         }

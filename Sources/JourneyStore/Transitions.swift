@@ -64,7 +64,8 @@ extension JourneyDatabase {
     /// and no pin holds the user.
     ///
     /// - throws: ``StoreError`` when SQLite fails; nothing is written then.
-    public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date) throws(StoreError) -> PersistResult {
+    /// - parameter progress: a batch run's progress before these moves, recorded with them in the same transaction.
+    public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil) throws(StoreError) -> PersistResult {
         try immediateWrite { db in
             var result = PersistResult()
             let current = try db.cachedStatement(sql: """
@@ -98,6 +99,7 @@ extension JourneyDatabase {
                 }
                 try update.execute(arguments: [move.transitions.last!.to, now, move.userID])
             }
+            if let progress { try Self.record(progress, recorded: result.recorded.count, db) }
             return result
         }
     }

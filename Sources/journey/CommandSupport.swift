@@ -36,7 +36,7 @@ struct CommandFailure: Error {
             case .notADatabase, .platformTablesMissing, .notMigrated: status = .dataError
             case .unknownUser: status = .noUser
             case .sqlite: status = .ioError
-            case .conflictRetriesExhausted: status = .tryAgain
+            case .conflictRetriesExhausted, .batchRunning: status = .tryAgain
             }
         }
     }
@@ -109,11 +109,3 @@ func printJSON(_ value: some Encodable) throws {
     FileHandle.standardOutput.write(Data("\n".utf8))
 }
 
-/// Runs a store call, reporting its failure as the service does.
-func store<T>(_ body: () throws(StoreError) -> T) throws(JourneyError) -> T {
-    do {
-        return try body()
-    } catch {
-        throw .store(error)
-    }
-}

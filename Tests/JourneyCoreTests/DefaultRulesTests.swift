@@ -13,7 +13,7 @@ struct DefaultRulesTests {
         // Then it has the four stages of SPEC §1, in journey order
         #expect(rules.stages.map(\.id) == ["J1_NEW_USER", "J2_ACTIVE_USER", "J3_POWER_USER", "J4_SUPER_ADMIN"])
         #expect(rules.stages.map(\.position) == [0, 1, 2, 3])
-        #expect(rules.stages.allSatisfy(\.entersFromPrevious))
+        #expect(rules.stages.allSatisfy { $0.entersFromPrevious })
         #expect(rules.initialStage == "J1_NEW_USER")
         #expect(rules.version == "mundo-tango-1")
         #expect(rules.source == "Rules/mundo-tango.yaml")

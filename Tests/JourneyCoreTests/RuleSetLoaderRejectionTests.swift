@@ -29,7 +29,7 @@ struct RuleSetLoaderRejectionTests {
     static let cases: [Rejection] = [
         // The file itself
         Rejection("broken-yaml", line: 6, place: "YAML", "not valid YAML", "mapping values are not allowed"),
-        Rejection("duplicate-yaml-key", line: 5, place: "YAML", "duplicate keys", "title"),
+        Rejection("duplicate-yaml-key", line: 6, place: "YAML", "duplicate keys", "title"),
         Rejection("top-level-list", line: 1, place: "top level", "expected a mapping"),
         Rejection("missing-version", line: nil, place: "top level", "'version' is missing"),
         Rejection("unknown-top-level-key", line: 2, place: "top level", "unknown key 'cache_ttl'"),

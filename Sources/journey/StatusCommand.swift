@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import Journey
+import JourneyStore
+
+/// `journey status`: the funnel, recent moves per edge, time between stages, and the last batch runs.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the funnel, moves per edge, median time between stages and the last batch runs.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: OutputOptions
+
+    /// A batch is overdue when none finished in this many hours.
+    static let overdueHours = 26.0
+
+    struct Report: Encodable {
+        struct Stage: Encodable { let stage: String; let users: Int }
+        struct Run: Encodable {
+            let id: Int64, status: String, startedAt: Date, finishedAt: Date?, usersSeen: Int, transitions: Int, error: String?
+            enum CodingKeys: String, CodingKey {
+                case id, status, startedAt = "started_at", finishedAt = "finished_at", usersSeen = "users_seen", transitions, error
+            }
+        }
+        let funnel: [Stage]
+        let edges: [EdgeReport]
+        let runs: [Run]
+        let lastRunFailed: Bool
+        let batchOverdue: Bool
+        let warnings: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case funnel, edges, runs, lastRunFailed = "last_run_failed", batchOverdue = "batch_overdue", warnings
+        }
+    }
+
+    func run() async throws {
+        let database = try self.database.open(.readOnly)
+        let now = Date()
+        let funnel = try storeCall { () throws(StoreError) in try database.funnel() }
+        let edges = try storeCall { () throws(StoreError) in try database.edgeReports(now: now) }
+        let runs = try storeCall { () throws(StoreError) in try database.batchRuns(limit: 5) }
+        let alive = runs.map { run in run.status == "running" && run.pid.map(JourneyService.processIsAlive) == true }
+        let shownRuns = zip(runs, alive).map { run, alive in
+            Report.Run(id: run.id, status: run.status == "running" && !alive ? "interrupted" : run.status, startedAt: run.startedAt,
+                       finishedAt: run.finishedAt, usersSeen: run.usersSeen, transitions: run.transitions, error: run.error)
+        }
+        let lastFinished = runs.first { $0.status == "finished" }?.finishedAt
+        let overdue = lastFinished.map { now.timeIntervalSince($0) > Self.overdueHours * 3_600 } ?? true
+        let lastFailed = shownRuns.first.map { $0.status == "failed" || $0.status == "interrupted" } ?? false
+        var warnings: [String] = []
+        if let last = shownRuns.first, lastFailed {
+            warnings.append("The last batch run (\(last.id)) \(last.status == "failed" ? "failed" : "did not finish"): \(last.error ?? "its process is gone").")
+        }
+        if overdue {
+            warnings.append(lastFinished == nil ? "No batch run has ever finished." : "No batch run finished in the last \(Int(Self.overdueHours)) hours.")
+        }
+        let report = Report(funnel: funnel.map { .init(stage: $0.stage, users: $0.count) }, edges: edges, runs: shownRuns,
+                            lastRunFailed: lastFailed, batchOverdue: overdue, warnings: warnings)
+        if output.json {
+            try printJSON(report)
+            return
+        }
+        print("Users per stage")
+        let widest = max(1, funnel.map(\.count).max() ?? 1)
+        for (stage, count) in funnel {
+            print("  \(stage.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(count).leftPadded(8)) \(String(repeating: "█", count: max(count > 0 ? 1 : 0, count * 40 / widest)))")
+        }
+        print("\nMoves per edge           last 7d  last 30d     all  median time")
+        for edge in edges {
+            let name = "\(edge.from) → \(edge.to)"
+            print("  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(String(edge.last7Days).leftPadded(6)) \(String(edge.last30Days).leftPadded(8)) \(String(edge.total).leftPadded(7))  \(edge.medianSeconds.map(Format.duration) ?? "-")")
+        }
+        print("\nLast batch runs")
+        if shownRuns.isEmpty { print("  none") }
+        for run in shownRuns {
+            print("  #\(run.id) \(run.status.padding(toLength: 11, withPad: " ", startingAt: 0)) started \(Format.timestamp(run.startedAt))  \(run.finishedAt.map { "finished " + Format.timestamp($0) } ?? "not finished")  \(run.usersSeen) users, \(run.transitions) moves")
+        }
+        for warning in warnings { print("\nWARNING: \(warning)") }
+    }
+}

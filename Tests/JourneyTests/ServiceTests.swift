@@ -1,0 +1,188 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Journey
+import JourneyCore
+import JourneyFixtures
+import JourneyStore
+
+@Suite("The service: moves, announcements, concurrency")
+struct ServiceTests {
+    @Test("Evaluate and persist records one row per move and announces them after commit")
+    func persistAndAnnounce() async throws {
+        // Given user 1 fits J2, and a subscriber listening
+        let database = try TemporaryDatabase(users: 2)
+        try makeActive(1, followedBy: 2, in: database)
+        let service = try database.service()
+        let updates = service.transitionUpdates()
+
+        // When the service evaluates and persists user 1
+        let answer = try await service.evaluateAndPersist(user: 1)
+
+        // Then the move is stored, and the subscriber hears exactly it, as stored
+        #expect(answer.recorded.map(\.to) == [StageID("J2_ACTIVE_USER")])
+        let stored = try await database.database.writer.read { db in
+            try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = 1")
+        }
+        #expect(stored == "J2_ACTIVE_USER")
+        var iterator = updates.makeAsyncIterator()
+        let heard = await iterator.next()
+        #expect(heard == answer.recorded.first)
+        // And the cache, invalidated by the move, now answers J2 with nothing pending
+        let again = try await service.journey(of: 1)
+        #expect(again.storedStage == "J2_ACTIVE_USER")
+        #expect(again.evaluation.transitions.isEmpty)
+    }
+
+    @Test("A rolled-back persist publishes nothing and writes nothing")
+    func rollbackPublishesNothing() async throws {
+        // Given a subscriber, and a move whose second row violates the schema (from == to)
+        let database = try TemporaryDatabase(users: 1)
+        let service = try database.service()
+        let updates = service.transitionUpdates()
+        let broken = PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [
+            Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "ok"),
+            Transition(from: "J2_ACTIVE_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "refused by CHECK"),
+        ], metrics: UserMetrics())
+
+        // When it is persisted
+        #expect(throws: JourneyError.self) { try service.persist([broken], now: testNow) }
+
+        // Then no row, no stage change, and nothing heard (a committed move afterwards comes first)
+        let rows = try await database.database.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM journey_transitions") }
+        #expect(rows == 0)
+        try makeActive(1, followedBy: 1, in: database)
+        let committed = try await service.evaluateAndPersist(user: 1)
+        var iterator = updates.makeAsyncIterator()
+        let first = await iterator.next()
+        #expect(first == committed.recorded.first)
+        #expect(first?.reason != "ok")
+    }
+
+    @Test("An explicit skip is refused with the stages skipped; a declared one is recorded")
+    func explicitRequests() async throws {
+        let database = try TemporaryDatabase(users: 2)
+        try database.execute("UPDATE users SET role = 'super-admin' WHERE id = 2")
+        let service = try database.service()
+
+        await #expect {
+            try await service.requestTransition(user: 1, to: "J3_POWER_USER")
+        } throws: { error in
+            guard case .refused(1, .skipNotDeclared(_, _, let skipped)) = error as? JourneyError else { return false }
+            return skipped == ["J2_ACTIVE_USER"]
+        }
+        await #expect {
+            try await service.requestTransition(user: 1, to: "J2_ACTIVE_USER")
+        } throws: { error in
+            guard case .refused(1, .criteriaNotMet(_, _, let unmet)) = error as? JourneyError else { return false }
+            return Set(unmet.map(\.metric)) == [.posts, .connections]
+        }
+        let move = try await service.requestTransition(user: 2, to: "J4_SUPER_ADMIN")
+        #expect(move.from == "J1_NEW_USER" && move.to == "J4_SUPER_ADMIN" && move.seq == 1)
+    }
+
+    @Test("A pinned user is evaluated but not moved, and explicit moves are refused")
+    func pinned() async throws {
+        let database = try TemporaryDatabase(users: 2)
+        try makeActive(1, followedBy: 2, in: database)
+        _ = try database.database.pin(user: 1, reason: "support ticket 12", now: testNow)
+        let service = try database.service()
+        let answer = try await service.evaluateAndPersist(user: 1)
+        #expect(answer.recorded.isEmpty)
+        #expect(answer.evaluation.stage == "J1_NEW_USER")
+        #expect(answer.pin?.reason == "support ticket 12")
+        await #expect(throws: JourneyError.self) { try await service.requestTransition(user: 1, to: "J2_ACTIVE_USER") }
+    }
+
+    @Test("Unknown users and legacy stages are typed errors")
+    func errors() async throws {
+        let database = try TemporaryDatabase(users: 1)
+        try database.execute("UPDATE users SET customer_journey_state = 'J1' WHERE id = 1")
+        let service = try database.service()
+        await #expect {
+            try await service.journey(of: 99)
+        } throws: { error in
+            guard case .store(.unknownUser(99)) = error as? JourneyError else { return false }
+            return true
+        }
+        await #expect {
+            try await service.journey(of: 1)
+        } throws: { error in
+            guard case .refused(1, .unknownStage("J1", _)) = error as? JourneyError else { return false }
+            return true
+        }
+    }
+
+    @Test("Two services on one file (two processes) moving one user record each move once")
+    func concurrentWriters() async throws {
+        let database = try TemporaryDatabase(users: 40)
+        for user in Int64(1)...40 { try makeActive(user, followedBy: user == 1 ? 2 : 1, in: database) }
+        let other = try JourneyDatabase.open(path: database.path, mode: .requireMigrated)
+        let rules = try Rules.bundledDefault()
+        let first = try JourneyService(database: database.database, rules: rules, clock: ManualClock(testNow))
+        let second = try JourneyService(database: other, rules: rules, clock: ManualClock(testNow))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for user in Int64(1)...40 {
+                group.addTask { _ = try await first.evaluateAndPersist(user: user) }
+                group.addTask { _ = try await second.evaluateAndPersist(user: user) }
+            }
+            try await group.waitForAll()
+        }
+        let rows = try await database.database.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT user_id, COUNT(*) AS moves, MAX(seq) AS last FROM journey_transitions GROUP BY user_id")
+        }
+        #expect(rows.count == 40)
+        for row in rows {
+            #expect(row["moves"] as Int == 1)
+            #expect(row["last"] as Int == 1)
+        }
+    }
+
+    @Test("Hammered by readers while writers post and follow, every final answer equals a fresh evaluation")
+    func hammer() async throws {
+        // Given a generated platform database of 400 users, migrated
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("journey-hammer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("h.sqlite").path
+        try PlatformDataGenerator(users: 400, seed: 11, now: testNow).write(to: path)
+        let clock = ManualClock(testNow)
+        let service = try JourneyService(path: path, clock: clock)
+
+        // When 8 readers ask for random users while 2 writers insert posts and follows and persist moves
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for reader in 0..<8 {
+                group.addTask {
+                    var random = SplitMix64(seed: UInt64(reader))
+                    for _ in 0..<600 { _ = try await service.journey(of: Int64(1 + random.below(400))) }
+                }
+            }
+            for writer in 0..<2 {
+                group.addTask {
+                    var random = SplitMix64(seed: UInt64(100 + writer))
+                    for _ in 0..<300 {
+                        let user = Int64(1 + random.below(400)), other = Int64(1 + random.below(400))
+                        try await service.database.writer.write { db in
+                            try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'p', ?)", arguments: [user, testNow])
+                            if user != other {
+                                try db.execute(sql: "INSERT OR IGNORE INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
+                            }
+                        }
+                        _ = try await service.evaluateAndPersist(user: user)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+
+        // Then every cached answer equals an evaluation made from scratch on the final data
+        for user in Int64(1)...400 {
+            let cached = try await service.journey(of: user)
+            let snapshot = try service.database.snapshot(user: user, now: testNow)
+            let fresh = try service.rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: testNow)
+            #expect(cached.storedStage == snapshot.storedStage, "user \(user)")
+            #expect(cached.evaluation == fresh, "user \(user)")
+        }
+        #expect(service.cacheStatistics.hits > 0)
+    }
+}
