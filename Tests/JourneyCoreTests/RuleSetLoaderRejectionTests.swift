@@ -31,7 +31,7 @@ struct RuleSetLoaderRejectionTests {
         Rejection("broken-yaml", line: 6, place: "YAML", "not valid YAML", "mapping values are not allowed"),
         Rejection("duplicate-yaml-key", line: 6, place: "YAML", "duplicate keys", "title"),
         Rejection("top-level-list", line: 1, place: "top level", "expected a mapping"),
-        Rejection("missing-version", line: nil, place: "top level", "'version' is missing"),
+        Rejection("missing-version", line: 1, place: "top level", "'version' is missing"),
         Rejection("unknown-top-level-key", line: 2, place: "top level", "unknown key 'cache_ttl'"),
         Rejection("bad-cache-ttl-text", line: 2, place: "cache_ttl_seconds", "positive number of seconds"),
         Rejection("bad-cache-ttl-zero", line: 2, place: "cache_ttl_seconds", "positive number of seconds"),

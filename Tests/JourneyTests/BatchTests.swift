@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 @testable import Journey
 import JourneyCore
@@ -144,23 +145,25 @@ struct BatchTests {
         let service = try JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
         // A second pool on the file, as the API process would have
         let api = try JourneyDatabase.open(path: data.path, mode: .requireMigrated)
-        let writes = Task {
+        let written = Atomic<Int>(0)
+        let writes = Task.detached {
             var random = SplitMix64(seed: 5)
-            var done = 0
             while !Task.isCancelled {
                 let user = 1 + random.below(2_000), other = 1 + random.below(2_000)
-                try await api.writer.write { db in
+                try api.writer.write { db in
                     try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'live', ?)", arguments: [user, testNow])
                     try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
                 }
-                done += 1
+                written.add(1, ordering: .relaxed)
             }
-            return done
         }
+        // The writer is under way before the batch starts, and keeps going through three runs
+        while written.load(ordering: .relaxed) < 20 { try await Task.sleep(for: .milliseconds(5)) }
         for _ in 0..<3 { _ = try await service.runBatch(BatchOptions(chunkSize: 100)) }
+        let duringBatches = written.load(ordering: .relaxed)
         writes.cancel()
-        let written = try await writes.value
-        #expect(written > 0)
+        try await writes.value
+        #expect(duringBatches > 20)
         #expect(try stagesMatchHistory(service.database.writer).isEmpty)
         let drift = try await service.database.writer.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE follower_count <> (SELECT COUNT(*) FROM follows WHERE following_id = users.id)")

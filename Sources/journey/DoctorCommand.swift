@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Journey
+import JourneyStore
+
+/// `journey doctor [--repair]`: integrity, stages against rules and history, exact counters.
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check the database; --repair recomputes drifted counters (never history).",
+        discussion: "Exit 0 only when nothing is wrong (after --repair: when nothing is left wrong), 1 otherwise.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var rules: RulesOptions
+    @Flag(name: .long, help: "Recompute follower_count where it drifted.") var repair = false
+    @OptionGroup var output: OutputOptions
+
+    struct Report: Encodable {
+        let findings: DoctorFindings
+        let repaired: [Int64]
+        let healthy: Bool
+    }
+
+    func run() async throws {
+        let ruleSet = try rules.load()
+        let database = try self.database.open(repair ? .requireMigrated : .readOnly)
+        let known = Set(ruleSet.stages.map(\.id.rawValue)).union(ruleSet.aliases.keys)
+        let check = { () throws(JourneyError) -> DoctorFindings in
+            try storeCall { () throws(StoreError) in try database.doctor(knownStages: known, initialStage: ruleSet.initialStage.rawValue) }
+        }
+        var findings = try check()
+        var repaired: [Int64] = []
+        if repair, !findings.followerCountDrift.isEmpty {
+            repaired = try storeCall { () throws(StoreError) in try database.repairCounters() }
+            findings = try check()
+        }
+        if output.json {
+            try printJSON(Report(findings: findings, repaired: repaired, healthy: findings.isHealthy))
+        } else {
+            print(Self.describe(findings, repaired: repaired))
+        }
+        if !findings.isHealthy { throw ExitCode(ExitStatus.problemsFound.rawValue) }
+    }
+
+    static func describe(_ findings: DoctorFindings, repaired: [Int64]) -> String {
+        func users(_ ids: [Int64]) -> String {
+            ids.prefix(10).map(String.init).joined(separator: ", ") + (ids.count > 10 ? ", … (\(ids.count) in all)" : "")
+        }
+        var lines: [String] = []
+        lines.append(findings.integrity.isEmpty ? "ok    integrity_check" : "FAIL  integrity_check: \(findings.integrity.prefix(5).joined(separator: "; "))")
+        lines.append(findings.unknownStages.isEmpty ? "ok    every stage is known to the rules"
+            : "FAIL  stages unknown to the rules: " + findings.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key)' (\($0.value) users)" }.joined(separator: ", ") + "; add aliases or fix the rows")
+        lines.append(findings.stageMismatches.isEmpty ? "ok    every stage equals its last transition"
+            : "FAIL  stage differs from its last transition for users \(users(findings.stageMismatches))")
+        lines.append(findings.brokenHistories.isEmpty ? "ok    every history chains from move to move"
+            : "FAIL  broken histories for users \(users(findings.brokenHistories))")
+        if !repaired.isEmpty { lines.append("fixed follower_count of users \(users(repaired))") }
+        lines.append(findings.followerCountDrift.isEmpty ? "ok    follower_count is exact"
+            : "FAIL  follower_count drifted for users \(users(findings.followerCountDrift)); run journey doctor --repair")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import GRDB
+import Testing
+
+/// Starts `journey arguments` in the workspace without waiting for it.
+private func launch(_ arguments: [String], in workspace: Workspace) throws -> Process {
+    let process = Process()
+    process.executableURL = try JourneyBinary.require()
+    process.arguments = arguments
+    process.currentDirectoryURL = workspace.url
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
+/// Waits (bounded) until the database shows a batch run in progress.
+private func waitForRunningBatch(_ path: String) async throws {
+    for _ in 0..<400 {
+        let running = try? await DatabaseQueue(path: path).read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journey_batch_runs WHERE status = 'running'")
+        }
+        if (running ?? 0) > 0 { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    Issue.record("no batch run appeared in journey_batch_runs")
+}
+
+/// Users whose stage is not the `to_state` of their last transition (J1 with none).
+private func mismatches(_ path: String) throws -> Int {
+    try DatabaseQueue(path: path).read { db in
+        try Int.fetchOne(db, sql: """
+            SELECT COUNT(*) FROM users u
+            LEFT JOIN journey_transitions t ON t.user_id = u.id
+                AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
+            WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
+            """) ?? -1
+    }
+}
+
+@Suite("journey batch killed, locked and reported", .serialized)
+struct BatchKillTests {
+    @Test("SIGKILL at random moments never leaves a stage without its transition; the next run completes")
+    func killedAtRandom() async throws {
+        try await withWorkspace { workspace in
+            // Given a migrated platform database of 15,000 users
+            let path = workspace.path("k.sqlite")
+            #expect(try await workspace.journey(["generate", "--users", "15000", "--seed", "12", "--output", path]).status == 0)
+            #expect(try await workspace.journey(["migrate", "--db", path]).status == 0)
+
+            // When a batch is killed with SIGKILL at random moments, four times
+            var random = SystemRandomNumberGenerator()
+            var kills = 0
+            for _ in 0..<4 {
+                let batch = try launch(["batch", "--db", path, "--chunk-size", "150"], in: workspace)
+                try await waitForRunningBatch(path)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 20...600, using: &random)))
+                if batch.isRunning {
+                    kill(batch.processIdentifier, SIGKILL)
+                    kills += 1
+                }
+                batch.waitUntilExit()
+
+                // Then the file is sound and every stage matches its history
+                let integrity = try await DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
+                #expect(integrity == ["ok"])
+                #expect(try mismatches(path) == 0)
+            }
+            #expect(kills > 0, "at least one batch should have been killed mid-run")
+
+            // And a final run completes, moving no one twice
+            let final = try await workspace.journey(["batch", "--db", path, "--json"])
+            #expect(final.status == 0, "\(final)")
+            let again = try await workspace.journey(["batch", "--db", path, "--json"])
+            #expect(try again.jsonObject()["transitions"] as? Int == 0)
+            let duplicates = try await DatabaseQueue(path: path).read { db in
+                try Int.fetchOne(db, sql: """
+                    SELECT COUNT(*) FROM (SELECT user_id, to_state FROM journey_transitions GROUP BY user_id, to_state HAVING COUNT(*) > 1)
+                    """)
+            }
+            #expect(duplicates == 0, "forward-only rules: no user entered a stage twice")
+
+            // And status shows the killed runs as interrupted and the last one finished
+            let status = try await workspace.journey(["status", "--db", path, "--json"])
+            #expect(status.status == 0, "\(status)")
+            let runs = try #require(try status.jsonObject()["runs"] as? [[String: Any]])
+            #expect(runs.first?["status"] as? String == "finished")
+            #expect(runs.contains { $0["status"] as? String == "interrupted" })
+            #expect(try status.jsonObject()["last_run_failed"] as? Bool == false)
+        }
+    }
+
+    @Test("A second batch exits 75 while the first holds the lock")
+    func lockHeld() async throws {
+        try await withWorkspace { workspace in
+            let path = workspace.path("l.sqlite")
+            #expect(try await workspace.journey(["generate", "--users", "15000", "--seed", "13", "--output", path]).status == 0)
+            #expect(try await workspace.journey(["migrate", "--db", path]).status == 0)
+            let first = try launch(["batch", "--db", path, "--chunk-size", "50"], in: workspace)
+            try await waitForRunningBatch(path)
+            let second = try await workspace.journey(["batch", "--db", path])
+            if first.isRunning {
+                #expect(second.status == 75, "\(second)")
+                #expect(second.stderr.contains("Another batch"))
+            }
+            first.waitUntilExit()
+            #expect(first.terminationStatus == 0)
+        }
+    }
+
+    @Test("status after a killed run says the last run did not finish")
+    func statusAfterKill() async throws {
+        try await withWorkspace { workspace in
+            let path = workspace.path("s.sqlite")
+            #expect(try await workspace.journey(["generate", "--users", "15000", "--seed", "14", "--output", path]).status == 0)
+            #expect(try await workspace.journey(["migrate", "--db", path]).status == 0)
+            #expect(try await workspace.journey(["batch", "--db", path]).status == 0)
+            let batch = try launch(["batch", "--db", path, "--chunk-size", "50"], in: workspace)
+            try await waitForRunningBatch(path)
+            kill(batch.processIdentifier, SIGKILL)
+            batch.waitUntilExit()
+            let status = try await workspace.journey(["status", "--db", path, "--json"])
+            let report = try status.jsonObject()
+            let runs = try #require(report["runs"] as? [[String: Any]])
+            #expect(runs.count == 2)
+            #expect(runs.first?["status"] as? String == "interrupted")
+            #expect(runs.last?["status"] as? String == "finished")
+            #expect(report["last_run_failed"] as? Bool == true)
+            #expect(report["batch_overdue"] as? Bool == false)
+            let text = try await workspace.journey(["status", "--db", path])
+            #expect(text.stdout.contains("WARNING: The last batch run"))
+        }
+    }
+}
