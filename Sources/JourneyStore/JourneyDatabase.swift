@@ -43,15 +43,19 @@ public struct JourneyDatabase: Sendable {
             var config = Configuration()
             config.busyMode = .timeout(busyTimeout)
             config.foreignKeysEnabled = false
-            let writer: any DatabaseWriter
-            if mode == .readOnly {
-                config.readonly = true
-                writer = try DatabaseQueue(path: path, configuration: config)
-            } else {
-                if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
-                writer = try DatabasePool(path: path, configuration: config)
+            if mode != .migrate {
+                // Check through a read-only connection first: a file refused here is left untouched
+                // (a pool would already have switched it to WAL).
+                var readOnly = config
+                readOnly.readonly = true
+                let probe = try DatabaseQueue(path: path, configuration: readOnly)
+                try probe.read { db in try checkSchema(db, path: path) }
+                if mode == .readOnly { return JourneyDatabase(writer: probe, path: path, isReadOnly: true) }
             }
-            return try JourneyDatabase(writer: writer, path: path, mode: mode, now: now)
+            if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
+            let pool = try DatabasePool(path: path, configuration: config)
+            if mode == .migrate { try migrate(pool, now: now) }
+            return JourneyDatabase(writer: pool, path: path, isReadOnly: false)
         } catch {
             throw StoreError.wrap(error, path: path)
         }
@@ -60,30 +64,41 @@ public struct JourneyDatabase: Sendable {
     /// Uses a pool the host already owns (one pool per file per process); runs the migrator.
     public init(pool: DatabasePool, now: Date = Date()) throws(StoreError) {
         do {
-            try self.init(writer: pool, path: pool.path, mode: .migrate, now: now)
+            try Self.migrate(pool, now: now)
         } catch {
             throw StoreError.wrap(error, path: pool.path)
         }
+        self.init(writer: pool, path: pool.path, isReadOnly: false)
     }
 
-    private init(writer: any DatabaseWriter, path: String, mode: OpenMode, now: Date) throws {
+    private init(writer: any DatabaseWriter, path: String, isReadOnly: Bool) {
         self.writer = writer
         self.path = path
-        self.isReadOnly = mode == .readOnly
-        if mode == .migrate {
-            try JourneyMigrations.migrator(now: now).migrate(writer)
-        } else {
-            try checkSchema()
+        self.isReadOnly = isReadOnly
+    }
+
+    /// Runs the migrator. Two processes migrating one file at once can collide: GRDB reads the
+    /// applied migrations before the transaction that applies the next one, so one process may
+    /// re-run a migration the other just committed ("already exists", a UNIQUE failure). Each
+    /// migration is its own transaction and rolls back whole, so trying again skips what the
+    /// other process finished; a genuine failure fails every time and is thrown.
+    private static func migrate(_ writer: any DatabaseWriter, now: Date) throws {
+        let migrator = JourneyMigrations.migrator(now: now)
+        for attempt in 1... {
+            do {
+                return try migrator.migrate(writer)
+            } catch is DatabaseError where attempt < 5 {
+                continue
+            }
         }
     }
 
-    /// Whether every migration has run; lists what is missing otherwise.
-    private func checkSchema() throws {
-        try writer.read { db in
-            let missing = try JourneyMigrations.platformTables.filter { try !db.tableExists($0) }
-            if !missing.isEmpty { throw StoreError.platformTablesMissing(path: path, tables: missing) }
-            let done = try JourneyMigrations.migrator(now: Date()).hasCompletedMigrations(db)
-            if !done { throw StoreError.notMigrated(path: path) }
+    /// Throws unless the platform tables exist and every migration has run.
+    private static func checkSchema(_ db: Database, path: String) throws {
+        let missing = try JourneyMigrations.platformTables.filter { try !db.tableExists($0) }
+        if !missing.isEmpty { throw StoreError.platformTablesMissing(path: path, tables: missing) }
+        if try !JourneyMigrations.migrator(now: Date()).hasCompletedMigrations(db) {
+            throw StoreError.notMigrated(path: path)
         }
     }
 

@@ -26,7 +26,7 @@ extension JourneyDatabase {
     /// are correlated subqueries on `posts(user_id, created_at)`, `follows(follower_id)`,
     /// `events(organizer_id)` and `event_rsvps(user_id)` joined to the event's primary key.
     static let snapshotSQL = """
-        SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
+        SELECT u.id, u.customer_journey_state, COALESCE(u.last_journey_update, u.created_at) AS last_journey_update, u.created_at,
                u.is_onboarding_complete, u.subscription_tier, u.role, u.follower_count,
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id) AS posts,
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id AND p.created_at >= :since) AS posts_recent,
@@ -40,8 +40,13 @@ extension JourneyDatabase {
         """
 
     /// The arguments of the metrics statements at `now`.
+    ///
+    /// `since`, the start of the 30-day window, is bound in whole seconds without a fraction,
+    /// so that `created_at >= :since` holds for a post at that instant whether it was stored
+    /// as `…:00` or `…:00.000` (text comparison, which keeps the index range search).
     static func windowArguments(now: Date) -> [String: (any DatabaseValueConvertible)?] {
-        ["now": now, "since": now.addingTimeInterval(-30 * 86_400)]
+        let since = String.fromDatabaseValue(now.addingTimeInterval(-30 * 86_400).databaseValue) ?? ""
+        return ["now": now, "since": String(since.prefix(19))]
     }
 
     /// Reads one user's stage, metrics and pin in one statement.
@@ -90,3 +95,4 @@ extension UserSnapshot {
         Date.fromDatabaseValue(value)
     }
 }
+
