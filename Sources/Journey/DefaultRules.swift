@@ -24,7 +24,7 @@ public enum Rules {
             throw .rulesUnreadable(path: path, reason: exists ? "it is not a readable file" : "no such file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw .rulesUnreadable(path: path, reason: "it is not UTF-8 text")
+            throw .rules(.invalidRules(source: name ?? path, line: nil, place: "file", problem: "not UTF-8 text"))
         }
         do {
             return try RuleSetLoader.load(yaml: text, source: name ?? path)

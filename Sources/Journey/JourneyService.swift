@@ -38,7 +38,8 @@ public struct JourneyOptions: Sendable {
 /// One user's journey as the service answers it.
 public struct UserJourney: Hashable, Sendable {
     public let userID: Int64
-    /// `customer_journey_state` as it was read.
+    /// `customer_journey_state` once this answer was given: as read, or as written by
+    /// ``JourneyService/evaluateAndPersist(user:)``.
     public let storedStage: String
     /// The evaluation from the stored stage: the moves the metrics allow and the checklist after them.
     public let evaluation: Evaluation
@@ -86,15 +87,17 @@ public final class JourneyService: Sendable {
         }
     }
 
-    /// Opens (and migrates) the file at `path` with the bundled rules or `rulesPath`.
-    public convenience init(path: String, rulesPath: String? = nil, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()) throws(JourneyError) {
+    /// Opens the platform database at `path`, migrates it, and loads the bundled rules or `rulesPath`.
+    ///
+    /// - parameter createIfMissing: false (the default) refuses a missing file rather than
+    ///   serving an empty platform from a mistyped path.
+    public convenience init(
+        path: String, rulesPath: String? = nil, createIfMissing: Bool = false,
+        options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
+    ) throws(JourneyError) {
         let rules = if let rulesPath { try Rules.load(path: rulesPath) } else { try Rules.bundledDefault() }
-        let database: JourneyDatabase
-        do {
-            database = try JourneyDatabase.open(path: path, mode: .migrate, now: clock.now())
-        } catch {
-            throw .store(error)
-        }
+        if !createIfMissing, !FileManager.default.fileExists(atPath: path) { throw .store(.databaseMissing(path: path)) }
+        let database = try storeCall { () throws(StoreError) in try JourneyDatabase.open(path: path, mode: .migrate, now: clock.now()) }
         try self.init(database: database, rules: rules, options: options, clock: clock)
     }
 
@@ -183,8 +186,8 @@ public final class JourneyService: Sendable {
             let move = PendingMove(userID: user, expectedStage: answer.storedStage,
                                    transitions: answer.evaluation.transitions, metrics: answer.evaluation.metrics)
             let result = try persist([move], now: now)
-            if let first = result.recorded.first, first.userID == user {
-                return UserJourney(userID: user, storedStage: answer.storedStage, evaluation: answer.evaluation,
+            if let last = result.recorded.last {
+                return UserJourney(userID: user, storedStage: last.to.rawValue, evaluation: answer.evaluation,
                                    recorded: result.recorded, pin: nil)
             }
             options.logger.debug("another writer moved the user first; re-reading", metadata: ["user": "\(user)"])

@@ -89,7 +89,7 @@ extension RuleSet {
     public func requestTransition(storedStage: String, to target: StageID, metrics: UserMetrics, now: Date) throws(JourneyCoreError) -> Transition {
         let start = try resolve(stored: storedStage)
         guard let targetPosition = position(of: target) else {
-            throw .unknownStage(value: target.rawValue, rulesSource: "\(source) (version \(version))")
+            throw .unknownTargetStage(value: target.rawValue, rulesSource: "\(source) (version \(version))")
         }
         let candidates = edges(from: start).filter { $0.to == target }
         guard !candidates.isEmpty else {

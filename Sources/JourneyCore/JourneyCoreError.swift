@@ -6,6 +6,8 @@ public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible
     case invalidRules(source: String, line: Int?, place: String, problem: String)
     /// A stored stage value that is neither a stage of the rules nor one of their aliases.
     case unknownStage(value: String, rulesSource: String)
+    /// A requested target that is not a stage of the rules.
+    case unknownTargetStage(value: String, rulesSource: String)
     /// A requested move that would skip stages the rules do not let it skip.
     case skipNotDeclared(from: StageID, to: StageID, skipped: [StageID])
     /// A requested move back to an earlier stage that the rules do not declare.
@@ -23,6 +25,8 @@ public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible
         case let .unknownStage(value, rulesSource):
             let shown = value.isEmpty ? "an empty stage" : "stage '\(value)'"
             return "The stored \(shown) is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
+        case let .unknownTargetStage(value, rulesSource):
+            return "'\(value)' is not a stage of \(rulesSource); ask for one of its stage ids."
         case let .skipNotDeclared(from, to, skipped):
             return "Moving from \(from) to \(to) would skip \(skipped.map(\.rawValue).joined(separator: ", ")); the rules declare no such edge."
         case let .backwardNotDeclared(from, to):

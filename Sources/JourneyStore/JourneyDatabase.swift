@@ -13,15 +13,17 @@ import GRDB
 public struct JourneyDatabase: Sendable {
     /// How to open a file.
     public enum OpenMode: Sendable {
-        /// Create the file if needed and run the migrator (`journey migrate`, the API server).
+        /// Create the file if needed and run the migrator, in a `DatabasePool` (`journey migrate`, servers).
         case migrate
-        /// The file must exist and be migrated already; reads and writes.
+        /// The file must exist and be migrated already; one connection that reads and writes
+        /// (a command-line process). A file refused here is left untouched.
         case requireMigrated
-        /// The file must exist and be migrated already; nothing can be written (dry runs, reports).
+        /// The file must exist and be migrated already; every write through this value is refused
+        /// (dry runs, reports). Opens read-only at the SQLite level when the file is not writable.
         case readOnly
     }
 
-    /// The connection(s) to the file: a `DatabasePool` in WAL mode, or a read-only queue.
+    /// The connection(s) to the file: a `DatabasePool` for `.migrate`, a `DatabaseQueue` otherwise.
     public let writer: any DatabaseWriter
     /// The file path, for messages.
     public let path: String
@@ -44,13 +46,14 @@ public struct JourneyDatabase: Sendable {
             config.busyMode = .timeout(busyTimeout)
             config.foreignKeysEnabled = false
             if mode != .migrate {
-                // Check through a read-only connection first: a file refused here is left untouched
-                // (a pool would already have switched it to WAL).
-                var readOnly = config
-                readOnly.readonly = true
-                let probe = try DatabaseQueue(path: path, configuration: readOnly)
-                try probe.read { db in try checkSchema(db, path: path) }
-                if mode == .readOnly { return JourneyDatabase(writer: probe, path: path, isReadOnly: true) }
+                // One connection, which neither switches the journal mode nor creates tables
+                // (a pool would), so a file refused by the schema check is left untouched. A
+                // read-only SQLite connection would leave -wal and -shm files behind, so it is
+                // used only where the file cannot be written anyway.
+                config.readonly = mode == .readOnly && !FileManager.default.isWritableFile(atPath: path)
+                let queue = try DatabaseQueue(path: path, configuration: config)
+                try queue.read { db in try checkSchema(db, path: path) }
+                return JourneyDatabase(writer: queue, path: path, isReadOnly: mode == .readOnly)
             }
             if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
             let pool = try DatabasePool(path: path, configuration: config)
@@ -104,6 +107,7 @@ public struct JourneyDatabase: Sendable {
 
     /// Runs `body` in one IMMEDIATE transaction, so that what it read is still true when it writes.
     func immediateWrite<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        if isReadOnly { throw .sqlite(path: path, message: "the database was opened read-only; nothing was written") }
         do {
             return try writer.writeWithoutTransaction { db in
                 var result: T?

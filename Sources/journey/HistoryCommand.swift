@@ -27,6 +27,19 @@ struct HistoryCommand: AsyncParsableCommand {
         enum CodingKeys: String, CodingKey {
             case stage, enteredAt = "entered_at", leftAt = "left_at", seconds, seq, reason, source, rulesVersion = "rules_version"
         }
+
+        /// Every key is always present, null where it does not apply.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(stage, forKey: .stage)
+            try container.encode(enteredAt, forKey: .enteredAt)
+            try container.encode(leftAt, forKey: .leftAt)
+            try container.encode(seconds, forKey: .seconds)
+            try container.encode(seq, forKey: .seq)
+            try container.encode(reason, forKey: .reason)
+            try container.encode(source, forKey: .source)
+            try container.encode(rulesVersion, forKey: .rulesVersion)
+        }
     }
 
     struct Report: Encodable {

@@ -30,6 +30,17 @@ struct EvaluationReport: Encodable {
     struct Move: Encodable {
         let from: String, to: String, kind: String, reason: String
         let seq: Int?
+
+        enum CodingKeys: String, CodingKey { case from, to, kind, reason, seq }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(from, forKey: .from)
+            try container.encode(to, forKey: .to)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(reason, forKey: .reason)
+            try container.encode(seq, forKey: .seq)
+        }
     }
 
     struct Check: Encodable {
@@ -38,6 +49,16 @@ struct EvaluationReport: Encodable {
 
         enum CodingKeys: String, CodingKey {
             case metric, `operator`, threshold, actual, met, anyOfGroup = "any_of_group"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(metric, forKey: .metric)
+            try container.encode(`operator`, forKey: .operator)
+            try container.encode(threshold, forKey: .threshold)
+            try container.encode(actual, forKey: .actual)
+            try container.encode(met, forKey: .met)
+            try container.encode(anyOfGroup, forKey: .anyOfGroup)
         }
     }
 
@@ -65,6 +86,22 @@ struct EvaluationReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case user, storedStage = "stored_stage", stage, title, persisted, transitions, next, pin, metrics
         case rulesVersion = "rules_version", evaluatedAt = "evaluated_at"
+    }
+
+    /// Every key is always present; `next` and `pin` are null when there is none.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(user, forKey: .user)
+        try container.encode(storedStage, forKey: .storedStage)
+        try container.encode(stage, forKey: .stage)
+        try container.encode(title, forKey: .title)
+        try container.encode(persisted, forKey: .persisted)
+        try container.encode(transitions, forKey: .transitions)
+        try container.encode(next, forKey: .next)
+        try container.encode(pin, forKey: .pin)
+        try container.encode(metrics, forKey: .metrics)
+        try container.encode(rulesVersion, forKey: .rulesVersion)
+        try container.encode(evaluatedAt, forKey: .evaluatedAt)
     }
 
     init(_ journey: UserJourney, rules: RuleSet, persisted: Bool) {

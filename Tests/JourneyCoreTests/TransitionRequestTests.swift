@@ -88,7 +88,7 @@ struct TransitionRequestTests {
                           expected: .failure(.unknownStage(value: "", rulesSource: defaultSource))),
         TransitionRequest(name: "a target that is not a stage",
                           stored: "J1_NEW_USER", target: "J9_ASTRONAUT", metrics: Users.fitsAll,
-                          expected: .failure(.unknownStage(value: "J9_ASTRONAUT", rulesSource: defaultSource))),
+                          expected: .failure(.unknownTargetStage(value: "J9_ASTRONAUT", rulesSource: defaultSource))),
     ]
 
     @Test("requestTransition on the default rules", arguments: cases)

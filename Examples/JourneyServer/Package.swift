@@ -1,0 +1,29 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// A package of its own, so the Journey library's users and its test build never pay for Hummingbird.
+let package = Package(
+    name: "JourneyServer",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        // Named, so the products below resolve whatever the clone's folder is called
+        // (a path dependency's identity is otherwise its folder name).
+        .package(name: "Journey", path: "../.."),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        // Already in Hummingbird's graph; named for `cancelOnGracefulShutdown()` on the event stream.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "JourneyServer",
+            dependencies: [
+                .product(name: "Journey", package: "Journey"),
+                .product(name: "JourneyCore", package: "Journey"),
+                .product(name: "JourneyStore", package: "Journey"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
+    ]
+)

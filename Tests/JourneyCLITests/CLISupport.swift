@@ -1,0 +1,299 @@
+import Foundation
+import GRDB
+import Testing
+
+// Helpers for the CLI tests: find the built `journey` executable, run it as a subprocess in a
+// fresh temporary directory, build fixture databases with it, and compare files byte for byte.
+
+/// The `journey` executable built next to this test bundle (by whichever scratch path built it).
+enum JourneyBinary {
+    /// Where the executable may be, most specific first.
+    static var candidates: [URL] {
+        var starts: [URL] = []
+        // An explicit override, for unusual layouts.
+        if let override = ProcessInfo.processInfo.environment["JOURNEY_CLI_BINARY"], !override.isEmpty {
+            return [URL(fileURLWithPath: override)]
+        }
+        // Linux: the test runner is the executable `<build>/debug/JourneyPackageTests.xctest`
+        // (Bundle.main.bundleURL is its directory, executableURL the file itself).
+        starts.append(Bundle.main.bundleURL)
+        if let executable = Bundle.main.executableURL { starts.append(executable) }
+        // Any `.xctest` bundle loaded (macOS: `<build>/debug/JourneyPackageTests.xctest/Contents/MacOS/...`).
+        starts.append(contentsOf: Bundle.allBundles.map(\.bundleURL).filter { $0.pathExtension == "xctest" })
+        // The command line: argv[0] on Linux, the bundle path given to `xctest` on macOS.
+        starts.append(contentsOf: CommandLine.arguments.filter { $0.contains(".xctest") }.map { URL(fileURLWithPath: $0) })
+        if let first = CommandLine.arguments.first { starts.append(URL(fileURLWithPath: first)) }
+        // The running process itself.
+        starts.append(URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath())
+
+        var seen = Set<String>()
+        var result: [URL] = []
+        for start in starts {
+            // The directory holding the `.xctest` bundle, else the start itself when it is a directory,
+            // else the directory of the file; then one level up: `<dir>/journey`.
+            var directory = start.standardizedFileURL
+            var isDirectory: ObjCBool = false
+            if let bundle = directory.pathComponents.lastIndex(where: { $0.hasSuffix(".xctest") }) {
+                directory = URL(fileURLWithPath: NSString.path(withComponents: Array(directory.pathComponents[..<bundle])))
+            } else if !(FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) && isDirectory.boolValue) {
+                directory = directory.deletingLastPathComponent()
+            }
+            for _ in 0..<2 {
+                let candidate = directory.appendingPathComponent("journey")
+                if seen.insert(candidate.path).inserted { result.append(candidate) }
+                directory = directory.deletingLastPathComponent()
+            }
+        }
+        return result
+    }
+
+    /// The first candidate that is an executable regular file.
+    static let url: URL? = candidates.first { url in
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+            && !isDirectory.boolValue
+            && FileManager.default.isExecutableFile(atPath: url.path)
+    }
+
+    /// The executable, or a test failure that says where it was looked for.
+    static func require(sourceLocation: SourceLocation = #_sourceLocation) throws -> URL {
+        try #require(url, """
+            The built `journey` executable was not found next to the test bundle. \
+            Build it with `swift build --build-tests` (same --scratch-path as the tests). \
+            Looked at: \(candidates.map(\.path).joined(separator: ", ")). \
+            Set JOURNEY_CLI_BINARY to override.
+            """, sourceLocation: sourceLocation)
+    }
+}
+
+/// What one run of `journey` did.
+struct CLIResult: Sendable, CustomStringConvertible {
+    let arguments: [String]
+    let status: Int32
+    /// Whether the process exited normally (false: killed by a signal, e.g. a crash or the timeout).
+    let exitedNormally: Bool
+    let stdout: String
+    let stderr: String
+
+    /// The non-empty lines of stderr.
+    var stderrLines: [String] {
+        stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    var description: String {
+        "journey \(arguments.joined(separator: " ")) → status \(status)\(exitedNormally ? "" : " (signal)")\n--- stdout\n\(stdout)--- stderr\n\(stderr)"
+    }
+
+    /// The stdout, parsed as one JSON object.
+    func jsonObject(sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        let value = try JSONSerialization.jsonObject(with: Data(stdout.utf8))
+        return try #require(value as? [String: Any], "stdout is not one JSON object: \(self)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Holds a non-Sendable value across the timeout task (the process is only terminated there).
+private final class ProcessBox: @unchecked Sendable {
+    let process: Process
+    init(_ process: Process) { self.process = process }
+}
+
+/// A fresh temporary directory for one test: the child's working directory and its files.
+struct Workspace: Sendable {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("journey-cli-tests-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    /// The path of `name` inside the workspace.
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    func remove() { try? FileManager.default.removeItem(at: url) }
+
+    /// Runs `journey arguments` with the workspace as working directory.
+    ///
+    /// `JOURNEY_DATABASE` is removed from the child's environment unless `environment` sets it.
+    func journey(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(120)) async throws -> CLIResult {
+        let binary = try JourneyBinary.require()
+        let outputs = FileManager.default.temporaryDirectory.appendingPathComponent("journey-cli-out-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: outputs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: outputs) }
+        let stdoutURL = outputs.appendingPathComponent("stdout")
+        let stderrURL = outputs.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        let stdoutHandle = try FileHandle(forWritingTo: stdoutURL)
+        let stderrHandle = try FileHandle(forWritingTo: stderrURL)
+
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = url
+        var childEnvironment = ProcessInfo.processInfo.environment
+        childEnvironment["JOURNEY_DATABASE"] = nil
+        for (key, value) in environment { childEnvironment[key] = value }
+        process.environment = childEnvironment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = stdoutHandle
+        process.standardError = stderrHandle
+
+        let box = ProcessBox(process)
+        let watchdog = Task { [box] in
+            try await Task.sleep(for: timeout)
+            if box.process.isRunning { box.process.terminate() }
+        }
+        defer { watchdog.cancel() }
+        let status: (Int32, Bool) = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { finished in
+                continuation.resume(returning: (finished.terminationStatus, finished.terminationReason == .exit))
+            }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        } as (Int32, Bool)
+        try? stdoutHandle.close()
+        try? stderrHandle.close()
+        return CLIResult(
+            arguments: arguments, status: status.0, exitedNormally: status.1,
+            stdout: String(decoding: (try? Data(contentsOf: stdoutURL)) ?? Data(), as: UTF8.self),
+            stderr: String(decoding: (try? Data(contentsOf: stderrURL)) ?? Data(), as: UTF8.self))
+    }
+
+    /// A platform database of 200 users (seed 3), generated by `journey generate` and, unless
+    /// `migrated` is false, brought up to the journey schema by `journey migrate`.
+    func platformDatabase(_ name: String = "p.sqlite", migrated: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let path = path(name)
+        let generated = try await journey(["generate", "--users", "200", "--seed", "3", "--output", path])
+        try #require(generated.status == 0, "generate failed: \(generated)", sourceLocation: sourceLocation)
+        if migrated {
+            let migration = try await journey(["migrate", "--db", path])
+            try #require(migration.status == 0, "migrate failed: \(migration)", sourceLocation: sourceLocation)
+        }
+        return path
+    }
+}
+
+/// Runs `body` in a fresh workspace and removes it afterwards.
+func withWorkspace<T>(_ body: (Workspace) async throws -> T) async throws -> T {
+    let workspace = try Workspace()
+    defer { workspace.remove() }
+    return try await body(workspace)
+}
+
+/// The bytes of a database file and of its `-wal` and `-shm` companions (nil when absent).
+///
+/// SQLite readers of a WAL database create an empty `-wal` and a `-shm` (the shared-memory index,
+/// where they also take read marks) and, when read-only, cannot delete them. So "nothing written"
+/// is ``sameContent(as:)``: the main file byte-identical and no frame added to the `-wal`.
+struct DatabaseFiles: Equatable, CustomStringConvertible {
+    let main: Data?
+    let wal: Data?
+    let shm: Data?
+
+    init(_ path: String) {
+        main = FileManager.default.contents(atPath: path)
+        wal = FileManager.default.contents(atPath: path + "-wal")
+        shm = FileManager.default.contents(atPath: path + "-shm")
+    }
+
+    /// The main file byte-identical, and the `-wal` absent, empty or unchanged (no frame written).
+    func sameContent(as before: DatabaseFiles) -> Bool {
+        main == before.main && (wal == nil || wal?.isEmpty == true || wal == before.wal)
+    }
+
+    var description: String {
+        "main \(main.map { "\($0.count) bytes" } ?? "absent"), -wal \(wal.map { "\($0.count) bytes" } ?? "absent"), -shm \(shm.map { "\($0.count) bytes" } ?? "absent")"
+    }
+}
+
+/// Expects a failure reported the documented way: the exit status, one line on stderr starting
+/// `journey: ` that mentions each of `mentions`, nothing on stdout, and no crash or stack trace.
+func expectCleanFailure(_ result: CLIResult, status: Int32, mentions: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(result.exitedNormally, "the process was killed: \(result)", sourceLocation: sourceLocation)
+    #expect(result.status == status, "\(result)", sourceLocation: sourceLocation)
+    #expect(result.stderrLines.count == 1, "stderr is not exactly one line: \(result)", sourceLocation: sourceLocation)
+    #expect(result.stderr.hasPrefix("journey: "), "stderr does not start with 'journey: ': \(result)", sourceLocation: sourceLocation)
+    #expect(result.stdout.isEmpty, "a failure printed on stdout: \(result)", sourceLocation: sourceLocation)
+    expectNoCrash(result, sourceLocation: sourceLocation)
+    for mention in mentions {
+        #expect(result.stderr.contains(mention), "stderr does not mention \(mention): \(result)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Expects ArgumentParser's usage error: status 64, an `Error:` line and the usage, no crash.
+func expectUsageFailure(_ result: CLIResult, mentions: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(result.exitedNormally, "the process was killed: \(result)", sourceLocation: sourceLocation)
+    #expect(result.status == 64, "\(result)", sourceLocation: sourceLocation)
+    #expect(result.stderr.hasPrefix("Error: "), "no usage error on stderr: \(result)", sourceLocation: sourceLocation)
+    #expect(result.stderr.contains("Usage: journey"), "no usage on stderr: \(result)", sourceLocation: sourceLocation)
+    #expect(result.stdout.isEmpty, "a failure printed on stdout: \(result)", sourceLocation: sourceLocation)
+    expectNoCrash(result, sourceLocation: sourceLocation)
+    for mention in mentions {
+        #expect(result.stderr.contains(mention), "stderr does not mention \(mention): \(result)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Expects no trace of a crash in either stream.
+func expectNoCrash(_ result: CLIResult, sourceLocation: SourceLocation = #_sourceLocation) {
+    for marker in ["Fatal error", "Stack dump", "Backtrace", "Current stack trace", "Thread 0", "💣"] {
+        #expect(!result.stderr.contains(marker) && !result.stdout.contains(marker), "a crash marker '\(marker)': \(result)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Small database chores done directly with GRDB (each connection closed before returning).
+enum Direct {
+    /// Runs `sql` on the file and closes the connection (checkpointing any WAL).
+    static func execute(_ path: String, _ sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.execute(sql: sql, arguments: arguments) }
+        try queue.close()
+    }
+
+    /// A connection that cannot write (`PRAGMA query_only`) but, unlike a read-only one, removes the
+    /// empty `-wal` and the `-shm` when it closes, so that checks leave the files as they found them.
+    static func reader(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
+    /// The schema and every row of every table, as text: equal fingerprints mean equal contents.
+    static func fingerprint(_ path: String) throws -> [String] {
+        let queue = try reader(path)
+        let lines = try queue.read { db -> [String] in
+            var lines = try Row.fetchAll(db, sql: "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+                .map { "schema \($0)" }
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            for table in tables {
+                lines += try Row.fetchAll(db, sql: "SELECT * FROM \(table.quotedDatabaseIdentifier) ORDER BY rowid").map { "\(table) \($0)" }
+            }
+            return lines
+        }
+        try queue.close()
+        return lines
+    }
+
+    /// The integer the query returns.
+    static func integer(_ path: String, _ sql: String, arguments: StatementArguments = StatementArguments()) throws -> Int? {
+        let queue = try reader(path)
+        let value = try queue.read { db in try Int.fetchOne(db, sql: sql, arguments: arguments) }
+        try queue.close()
+        return value
+    }
+}
+
+/// Finds the first user (ascending id) whose dry-run evaluation satisfies `predicate`.
+func firstUser(in workspace: Workspace, db: String, through last: Int = 200, where predicate: ([String: Any]) -> Bool) async throws -> (id: Int, report: [String: Any])? {
+    for id in 1...last {
+        let result = try await workspace.journey(["evaluate", String(id), "--db", db, "--dry-run", "--json"])
+        try #require(result.status == 0, "\(result)")
+        let report = try result.jsonObject()
+        if predicate(report) { return (id, report) }
+    }
+    return nil
+}
