@@ -65,7 +65,16 @@ let package = Package(
         ),
         .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"], resources: [.copy("Rules")], swiftSettings: upcoming),
         .testTarget(name: "JourneyStoreTests", dependencies: ["JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
-        .testTarget(name: "JourneyTests", dependencies: ["Journey", "JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(
+            name: "JourneyTests",
+            dependencies: [
+                "Journey", "JourneyStore", "JourneyCore", "JourneyFixtures",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "JourneyCLITests", dependencies: ["JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
     ]
 )

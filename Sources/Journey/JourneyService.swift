@@ -20,11 +20,13 @@ public struct JourneyOptions: Sendable {
     public var source: TransitionSource
     /// How many times a move is re-read and re-tried when another writer moved the user first.
     public var conflictRetries: Int
+    /// Where counters and timers go; nil uses the host's bootstrapped `MetricsSystem` (no-op until then).
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(
         cacheTTL: TimeInterval? = nil, cacheCapacity: Int = 100_000, slowEvaluationThreshold: TimeInterval = 0.05,
         logger: Logger = Logger(label: "journey", factory: { _ in SwiftLogNoOpLogHandler() }),
-        source: TransitionSource = .api, conflictRetries: Int = 8
+        source: TransitionSource = .api, conflictRetries: Int = 8, metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.cacheTTL = cacheTTL
         self.cacheCapacity = cacheCapacity
@@ -32,6 +34,7 @@ public struct JourneyOptions: Sendable {
         self.logger = logger
         self.source = source
         self.conflictRetries = conflictRetries
+        self.metricsFactory = metricsFactory
     }
 }
 
@@ -77,7 +80,7 @@ public final class JourneyService: Sendable {
         self.options = options
         self.clock = clock
         self.cache = EvaluationCache(capacity: max(1, options.cacheCapacity), ttl: options.cacheTTL ?? rules.cacheTTL ?? 300)
-        self.instruments = Instruments()
+        self.instruments = Instruments(factory: options.metricsFactory ?? MetricsSystem.factory)
         guard !database.isReadOnly else { return }
         let tracker = WriteTracker { [weak self] users in self?.invalidate(users: users) }
         do {
@@ -223,7 +226,7 @@ public final class JourneyService: Sendable {
         }
         // The transaction has committed: only now may anyone hear of these moves.
         for record in result.recorded {
-            Counter(label: "journey_transitions_total", dimensions: [("from", record.from.rawValue), ("to", record.to.rawValue)]).increment()
+            instruments.transition(from: record.from, to: record.to)
             options.logger.info("journey transition", metadata: [
                 "user": "\(record.userID)", "from": "\(record.from)", "to": "\(record.to)", "source": "\(record.source.rawValue)",
             ])
@@ -263,10 +266,23 @@ public final class JourneyService: Sendable {
     }
 }
 
-/// The swift-metrics instruments, made once.
+/// The swift-metrics instruments, made once (the per-edge counter when a move happens).
 private struct Instruments: Sendable {
-    let evaluations = Counter(label: "journey_evaluations_total")
-    let hits = Counter(label: "journey_cache_hits_total")
-    let misses = Counter(label: "journey_cache_misses_total")
-    let queryTime = Metrics.Timer(label: "journey_metrics_query_duration")
+    let factory: any MetricsFactory
+    let evaluations: Counter
+    let hits: Counter
+    let misses: Counter
+    let queryTime: Metrics.Timer
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        evaluations = Counter(label: "journey_evaluations_total", factory: factory)
+        hits = Counter(label: "journey_cache_hits_total", factory: factory)
+        misses = Counter(label: "journey_cache_misses_total", factory: factory)
+        queryTime = Metrics.Timer(label: "journey_metrics_query_duration", factory: factory)
+    }
+
+    func transition(from: StageID, to: StageID) {
+        Counter(label: "journey_transitions_total", dimensions: [("from", from.rawValue), ("to", to.rawValue)], factory: factory).increment()
+    }
 }
