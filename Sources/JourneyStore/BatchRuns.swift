@@ -92,7 +92,7 @@ extension JourneyDatabase {
             var arguments = Self.windowArguments(now: now)
             arguments["low"] = after + 1
             arguments["high"] = last
-            return try Row.fetchAll(db, sql: Self.chunkSQL, arguments: StatementArguments(arguments)).map(UserSnapshot.init(row:))
+            return try Row.fetchAll(db.cachedStatement(sql: Self.chunkSQL), arguments: StatementArguments(arguments)).map(UserSnapshot.init(row:))
         }
     }
 

@@ -59,7 +59,7 @@ extension JourneyDatabase {
     static func snapshot(_ db: Database, user: Int64, now: Date) throws -> UserSnapshot {
         var arguments = windowArguments(now: now)
         arguments["user"] = user
-        guard let row = try Row.fetchOne(db, sql: snapshotSQL, arguments: StatementArguments(arguments)) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: snapshotSQL), arguments: StatementArguments(arguments)) else {
             throw StoreError.unknownUser(id: user)
         }
         return UserSnapshot(row: row)
