@@ -110,10 +110,16 @@ extension JourneyService {
                     let result = try persist(moves, now: now, progress: progress)
                     for record in result.recorded { summary.count(record.from, record.to) }
                     summary.pinned += result.pinned.count
-                    // Another writer moved these users since the chunk was read: re-read, re-evaluate.
+                    // Another writer changed these users since the chunk was read: re-read, re-evaluate.
                     for user in result.conflicted {
                         summary.conflicts += 1
-                        for record in try await evaluateAndPersist(user: user).recorded { summary.count(record.from, record.to) }
+                        do {
+                            for record in try await evaluateAndPersist(user: user).recorded { summary.count(record.from, record.to) }
+                        } catch .refused(_, .unknownStage(let value, _)) {
+                            summary.unknownStages[value, default: 0] += 1
+                        } catch .store(.unknownUser) {
+                            continue  // deleted meanwhile: nothing to move
+                        }
                     }
                 } else {
                     for move in moves { for transition in move.transitions { summary.count(transition.from, transition.to) } }

@@ -297,3 +297,110 @@ func firstUser(in workspace: Workspace, db: String, through last: Int = 200, whe
     }
     return nil
 }
+
+// MARK: - Appended for the reliability, doctor, security and soak tests
+
+extension Workspace {
+    /// Runs any executable (`/bin/sh`, `setpriv` …) with the workspace as working directory,
+    /// capturing stdout and stderr like ``journey(_:environment:timeout:)``.
+    ///
+    /// `JOURNEY_DATABASE` is removed from the child's environment unless `environment` sets it.
+    func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(120)) async throws -> CLIResult {
+        let outputs = FileManager.default.temporaryDirectory.appendingPathComponent("journey-cli-out-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: outputs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: outputs) }
+        let stdoutURL = outputs.appendingPathComponent("stdout")
+        let stderrURL = outputs.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        let stdoutHandle = try FileHandle(forWritingTo: stdoutURL)
+        let stderrHandle = try FileHandle(forWritingTo: stderrURL)
+
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = url
+        var childEnvironment = ProcessInfo.processInfo.environment
+        childEnvironment["JOURNEY_DATABASE"] = nil
+        for (key, value) in environment { childEnvironment[key] = value }
+        process.environment = childEnvironment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = stdoutHandle
+        process.standardError = stderrHandle
+
+        let box = ProcessHandle(process)
+        let watchdog = Task { [box] in
+            try await Task.sleep(for: timeout)
+            if box.process.isRunning { box.process.terminate() }
+        }
+        defer { watchdog.cancel() }
+        let status: (Int32, Bool) = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { finished in
+                continuation.resume(returning: (finished.terminationStatus, finished.terminationReason == .exit))
+            }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        } as (Int32, Bool)
+        try? stdoutHandle.close()
+        try? stderrHandle.close()
+        return CLIResult(
+            arguments: [executable.path] + arguments, status: status.0, exitedNormally: status.1,
+            stdout: String(decoding: (try? Data(contentsOf: stdoutURL)) ?? Data(), as: UTF8.self),
+            stderr: String(decoding: (try? Data(contentsOf: stderrURL)) ?? Data(), as: UTF8.self))
+    }
+
+    /// Runs `journey arguments` as an unprivileged user: directly when the tests do not run as
+    /// root, else as `nobody` (65534) through `setpriv`. Nil when neither is possible.
+    func journeyUnprivileged(_ arguments: [String], environment: [String: String] = [:]) async throws -> CLIResult? {
+        if !Unprivileged.testsRunAsRoot { return try await journey(arguments, environment: environment) }
+        guard let setpriv = Unprivileged.setpriv else { return nil }
+        let binary = try JourneyBinary.require()
+        return try await run(setpriv, ["--reuid=\(Unprivileged.uid)", "--regid=\(Unprivileged.gid)", "--clear-groups", binary.path] + arguments,
+                             environment: environment)
+    }
+
+    /// Runs `journey arguments` under `umask mask` (through `/bin/sh -c 'umask …; exec …'`).
+    func journey(_ arguments: [String], umask mask: String) async throws -> CLIResult {
+        let binary = try JourneyBinary.require()
+        return try await run(URL(fileURLWithPath: "/bin/sh"), ["-c", "umask \(mask) && exec \"$0\" \"$@\"", binary.path] + arguments)
+    }
+}
+
+/// A process shared with the watchdog task (it is only terminated there).
+private final class ProcessHandle: @unchecked Sendable {
+    let process: Process
+    init(_ process: Process) { self.process = process }
+}
+
+/// Running `journey` as a user other than root, so that file permissions apply.
+enum Unprivileged {
+    /// `nobody`.
+    static let uid: UInt32 = 65_534
+    static let gid: UInt32 = 65_534
+
+    /// Whether the tests run as root, for whom SQLite ignores the permission bits of files and directories.
+    static var testsRunAsRoot: Bool { geteuid() == 0 }
+
+    /// `setpriv` (util-linux), which runs a command with another uid and gid.
+    static let setpriv: URL? = ["/usr/bin/setpriv", "/bin/setpriv"].map { URL(fileURLWithPath: $0) }
+        .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+
+    /// Whether ``Workspace/journeyUnprivileged(_:environment:)`` can run.
+    static var available: Bool { !testsRunAsRoot || setpriv != nil }
+
+    /// Gives `path` to the unprivileged user (a no-op when the tests are not root).
+    static func giveAway(_ path: String) throws {
+        guard testsRunAsRoot else { return }
+        try FileManager.default.setAttributes([.ownerAccountID: NSNumber(value: uid), .groupOwnerAccountID: NSNumber(value: gid)], ofItemAtPath: path)
+    }
+}
+
+/// The file mode bits of `path` (permissions only).
+func fileMode(_ path: String) throws -> Int {
+    let attributes = try FileManager.default.attributesOfItem(atPath: path)
+    return try #require(attributes[.posixPermissions] as? NSNumber).intValue & 0o7777
+}
