@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "JourneyCore", targets: ["JourneyCore"]),
         .library(name: "JourneyStore", targets: ["JourneyStore"]),
         .library(name: "Journey", targets: ["Journey"]),
+        .library(name: "JourneyFixtures", targets: ["JourneyFixtures"]),
         .executable(name: "journey", targets: ["journey"]),
     ],
     dependencies: [
