@@ -76,6 +76,6 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "JourneyCLITests", dependencies: ["JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneyCLITests", dependencies: ["Journey", "JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
     ]
 )

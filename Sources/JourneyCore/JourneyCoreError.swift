@@ -23,10 +23,10 @@ public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible
             let location = line.map { "\(source):\($0)" } ?? source
             return "\(location): \(place): \(problem)."
         case let .unknownStage(value, rulesSource):
-            let shown = value.isEmpty ? "an empty stage" : "stage '\(value)'"
-            return "The stored \(shown) is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
+            let shown = value.isEmpty ? "The stored empty stage ''" : "The stored stage '\(value.printable)'"
+            return "\(shown) is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
         case let .unknownTargetStage(value, rulesSource):
-            return "'\(value)' is not a stage of \(rulesSource); ask for one of its stage ids."
+            return "'\(value.printable)' is not a stage of \(rulesSource); ask for one of its stage ids."
         case let .skipNotDeclared(from, to, skipped):
             return "Moving from \(from) to \(to) would skip \(skipped.map(\.rawValue).joined(separator: ", ")); the rules declare no such edge."
         case let .backwardNotDeclared(from, to):
@@ -37,5 +37,13 @@ public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible
             let list = unmet.map(\.summary).joined(separator: ", ")
             return "Moving from \(from) to \(to) needs criteria that do not hold: \(list)."
         }
+    }
+}
+
+extension String {
+    /// The text with control characters escaped (`\n`, `\u{1B}`), so that a value read from a
+    /// database or a request cannot split a one-line message or drive the operator's terminal.
+    public var printable: String {
+        unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined()
     }
 }

@@ -27,23 +27,29 @@ public struct DoctorFindings: Hashable, Sendable, Codable {
 extension JourneyDatabase {
     /// Checks the file, every stage against the rules and its history, and the counters.
     ///
-    /// - parameter knownStages: the stage ids and aliases of the rules in force.
+    /// - parameter stages: the stage ids of the rules in force.
+    /// - parameter aliases: their legacy values and the stage each one means.
     /// - parameter initialStage: the stage of a user with no history.
-    public func doctor(knownStages: Set<String>, initialStage: String) throws(StoreError) -> DoctorFindings {
+    public func doctor(stages: Set<String>, aliases: [String: String], initialStage: String) throws(StoreError) -> DoctorFindings {
         try read { db in
             var findings = DoctorFindings()
             findings.integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
             for row in try Row.fetchAll(db, sql: "SELECT customer_journey_state AS stage, COUNT(*) AS n FROM users GROUP BY 1") {
                 let stage = String.fromDatabaseValue(row["stage"]) ?? ""
-                if !knownStages.contains(stage) { findings.unknownStages[stage] = row["n"] }
+                if !stages.contains(stage), aliases[stage] == nil { findings.unknownStages[stage] = row["n"] }
             }
-            findings.stageMismatches = try Int64.fetchAll(db, sql: """
-                SELECT u.id FROM users u
+            // Rows whose text differs; a legacy alias of the right stage is not a mismatch.
+            let differing = try Row.fetchAll(db, sql: """
+                SELECT u.id, u.customer_journey_state AS stage, COALESCE(t.to_state, ?) AS expected FROM users u
                 LEFT JOIN journey_transitions t ON t.user_id = u.id
                     AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
                 WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, ?)
                 ORDER BY u.id
-                """, arguments: [initialStage])
+                """, arguments: [initialStage, initialStage])
+            findings.stageMismatches = differing.compactMap { row in
+                let stage = String.fromDatabaseValue(row["stage"]) ?? ""
+                return (aliases[stage] ?? stage) == row["expected"] ? nil : row["id"]
+            }
             findings.brokenHistories = try Int64.fetchAll(db, sql: """
                 SELECT DISTINCT t.user_id FROM journey_transitions t
                 LEFT JOIN journey_transitions previous ON previous.user_id = t.user_id AND previous.seq = t.seq - 1

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// What the store refuses or fails at, each as one sentence naming the file or the user.
@@ -16,6 +17,11 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case unknownUser(id: Int64)
     /// Reading or writing failed at the SQLite level.
     case sqlite(path: String, message: String)
+    /// Another process held the database's write lock longer than the busy timeout.
+    case busy(path: String)
+    /// SQLite cannot write next to the file: the directory is not writable, and WAL mode needs
+    /// `-wal` and `-shm` files beside the database (even to read).
+    case directoryNotWritable(path: String, directory: String)
     /// Another batch holds the lock (its process is alive).
     case batchRunning(runID: Int64, pid: Int32, startedAt: String)
     /// Another writer kept moving the user; the move was retried and gave up.
@@ -37,6 +43,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "There is no user \(id) in the users table."
         case let .sqlite(path, message):
             "SQLite failed on \(path): \(message)."
+        case let .busy(path):
+            "\(path) is locked by another process (waited \(Int(JourneyDatabase.busyTimeout)) s); try again."
+        case let .directoryNotWritable(path, directory):
+            "SQLite must create \(path)-wal and \(path)-shm beside the database, but \(directory) is not writable; make the directory writable for this user."
         case let .batchRunning(runID, pid, startedAt):
             "Another batch (run \(runID), process \(pid), started \(startedAt)) is running; wait for it to finish."
         case let .conflictRetriesExhausted(userID, attempts):
@@ -48,8 +58,19 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     static func wrap(_ error: any Error, path: String) -> StoreError {
         if let error = error as? StoreError { return error }
         if let error = error as? DatabaseError {
-            if error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+            switch error.resultCode {
+            case .SQLITE_NOTADB, .SQLITE_CORRUPT:
                 return .notADatabase(path: path)
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                return .busy(path: path)
+            case .SQLITE_READONLY, .SQLITE_CANTOPEN:
+                let directory = (path as NSString).deletingLastPathComponent
+                let shown = directory.isEmpty ? "." : directory
+                if !FileManager.default.isWritableFile(atPath: shown) {
+                    return .directoryNotWritable(path: path, directory: shown)
+                }
+            default:
+                break
             }
             return .sqlite(path: path, message: error.message ?? "\(error.resultCode)")
         }

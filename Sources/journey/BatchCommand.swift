@@ -42,7 +42,7 @@ struct BatchCommand: AsyncParsableCommand {
             print("    \(edge.replacingOccurrences(of: "->", with: " → ").padding(toLength: 36, withPad: " ", startingAt: 0)) \(count)")
         }
         print("  pinned, skipped  \(summary.pinned)")
-        print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
+        print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
         print("  conflicts        \(summary.conflicts) (moved by another writer, re-evaluated)")
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
     }

@@ -35,8 +35,8 @@ struct CommandFailure: Error {
             case .databaseMissing, .isDirectory: status = .noInput
             case .notADatabase, .platformTablesMissing, .notMigrated: status = .dataError
             case .unknownUser: status = .noUser
-            case .sqlite: status = .ioError
-            case .conflictRetriesExhausted, .batchRunning: status = .tryAgain
+            case .sqlite, .directoryNotWritable: status = .ioError
+            case .conflictRetriesExhausted, .batchRunning, .busy: status = .tryAgain
             }
         }
     }

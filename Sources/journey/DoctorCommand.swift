@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Journey
+import JourneyCore
 import JourneyStore
 
 /// `journey doctor [--repair]`: integrity, stages against rules and history, exact counters.
@@ -24,9 +25,12 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         let ruleSet = try rules.load()
         let database = try self.database.open(repair ? .requireMigrated : .readOnly)
-        let known = Set(ruleSet.stages.map(\.id.rawValue)).union(ruleSet.aliases.keys)
+        let stages = Set(ruleSet.stages.map(\.id.rawValue))
+        let aliases = ruleSet.aliases.mapValues(\.rawValue)
         let check = { () throws(JourneyError) -> DoctorFindings in
-            try storeCall { () throws(StoreError) in try database.doctor(knownStages: known, initialStage: ruleSet.initialStage.rawValue) }
+            try storeCall { () throws(StoreError) in
+                try database.doctor(stages: stages, aliases: aliases, initialStage: ruleSet.initialStage.rawValue)
+            }
         }
         var findings = try check()
         var repaired: [Int64] = []
@@ -49,7 +53,7 @@ struct DoctorCommand: AsyncParsableCommand {
         var lines: [String] = []
         lines.append(findings.integrity.isEmpty ? "ok    integrity_check" : "FAIL  integrity_check: \(findings.integrity.prefix(5).joined(separator: "; "))")
         lines.append(findings.unknownStages.isEmpty ? "ok    every stage is known to the rules"
-            : "FAIL  stages unknown to the rules: " + findings.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key)' (\($0.value) users)" }.joined(separator: ", ") + "; add aliases or fix the rows")
+            : "FAIL  stages unknown to the rules: " + findings.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key.printable)' (\($0.value) users)" }.joined(separator: ", ") + "; add aliases or fix the rows")
         lines.append(findings.stageMismatches.isEmpty ? "ok    every stage equals its last transition"
             : "FAIL  stage differs from its last transition for users \(users(findings.stageMismatches))")
         lines.append(findings.brokenHistories.isEmpty ? "ok    every history chains from move to move"
