@@ -40,7 +40,7 @@ let package = Package(
         // Seeded platform data at any size, for tests, the demo and the benchmarks.
         .target(
             name: "JourneyFixtures",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["JourneyCore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Fixtures/Generator",
             swiftSettings: upcoming
         ),
