@@ -49,6 +49,7 @@ final class EvaluationCache<Value: Sendable>: Sendable {
 
     let capacity: Int
     let ttl: TimeInterval
+    static var generationLimit: Int { 4_096 }
     private let state = Mutex(State())
 
     init(capacity: Int, ttl: TimeInterval) {
@@ -126,8 +127,10 @@ final class EvaluationCache<Value: Sendable>: Sendable {
                 state.statistics.invalidations += 1
                 if let slot = state.index[key] { Self.remove(slot, from: &state) }
             }
-            // Generations only need to outlive the reads in flight; keep the map small.
-            if state.generations.count > 4 * capacity {
+            // Generations only need to outlive the reads in flight; keep the map small (a batch
+            // invalidates every user it moves). Past the limit, every read in flight is refused
+            // its store: one extra query each, never a stale entry.
+            if state.generations.count > Self.generationLimit {
                 state.floor = state.counter
                 state.generations.removeAll(keepingCapacity: true)
             }

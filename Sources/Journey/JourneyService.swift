@@ -22,11 +22,15 @@ public struct JourneyOptions: Sendable {
     public var conflictRetries: Int
     /// Where counters and timers go; nil uses the host's bootstrapped `MetricsSystem` (no-op until then).
     public var metricsFactory: (any MetricsFactory)?
+    /// Whether writes through the database's own connection invalidate the cache (TEMP triggers on
+    /// the writer). A one-shot process that asks once per user (the command line) turns it off.
+    public var tracksWrites: Bool
 
     public init(
         cacheTTL: TimeInterval? = nil, cacheCapacity: Int = 100_000, slowEvaluationThreshold: TimeInterval = 0.05,
         logger: Logger = Logger(label: "journey", factory: { _ in SwiftLogNoOpLogHandler() }),
-        source: TransitionSource = .api, conflictRetries: Int = 8, metricsFactory: (any MetricsFactory)? = nil
+        source: TransitionSource = .api, conflictRetries: Int = 8, metricsFactory: (any MetricsFactory)? = nil,
+        tracksWrites: Bool = true
     ) {
         self.cacheTTL = cacheTTL
         self.cacheCapacity = cacheCapacity
@@ -35,6 +39,7 @@ public struct JourneyOptions: Sendable {
         self.source = source
         self.conflictRetries = conflictRetries
         self.metricsFactory = metricsFactory
+        self.tracksWrites = tracksWrites
     }
 }
 
@@ -81,7 +86,7 @@ public final class JourneyService: Sendable {
         self.clock = clock
         self.cache = EvaluationCache(capacity: max(1, options.cacheCapacity), ttl: options.cacheTTL ?? rules.cacheTTL ?? 300)
         self.instruments = Instruments(factory: options.metricsFactory ?? MetricsSystem.factory)
-        guard !database.isReadOnly else { return }
+        guard options.tracksWrites, !database.isReadOnly else { return }
         let tracker = WriteTracker { [weak self] users in self?.invalidate(users: users) }
         do {
             try tracker.install(on: database.writer)

@@ -97,7 +97,7 @@ extension JourneyDatabase {
     }
 
     /// Every metric of the users with ids in [low, high], each table read once by index range.
-    static let chunkSQL = """
+    public static let chunkSQL = """
         SELECT u.id, u.customer_journey_state, COALESCE(u.last_journey_update, u.created_at) AS last_journey_update, u.created_at,
                u.is_onboarding_complete, u.subscription_tier, u.role, u.follower_count,
                COALESCE(p.posts, 0) AS posts, COALESCE(p.recent, 0) AS posts_recent,

@@ -45,6 +45,8 @@ public struct JourneyDatabase: Sendable {
             var config = Configuration()
             config.busyMode = .timeout(busyTimeout)
             config.foreignKeysEnabled = false
+            // Memory-mapped reads: the batch's chunk pass reads whole index ranges (measured +13% at 1M users).
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 268435456") }
             if mode != .migrate {
                 // One connection, which neither switches the journal mode nor creates tables
                 // (a pool would), so a file refused by the schema check is left untouched. A
@@ -123,9 +125,22 @@ public struct JourneyDatabase: Sendable {
     }
 
     /// Runs `body` in one read transaction.
+    ///
+    /// A pool reads on its read-only reader connections. A queue's `read` would wrap each read in
+    /// `PRAGMA query_only = 1 … = 0`, which makes SQLite re-prepare every cached statement of the
+    /// connection (measured: 296 µs instead of 44 µs a user); so a queue reads in a plain deferred
+    /// transaction, and ``isReadOnly`` is what refuses writes on a read-only value.
     func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
-            return try writer.read(body)
+            if writer is DatabasePool { return try writer.read(body) }
+            return try writer.unsafeRead { db in
+                var result: T?
+                try db.inTransaction(.deferred) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
         } catch {
             throw StoreError.wrap(error, path: path)
         }

@@ -8,7 +8,7 @@ public enum TransitionSource: String, Sendable, Codable {
 }
 
 /// One row of `journey_transitions`: a move that was committed.
-public struct RecordedTransition: Hashable, Sendable, Codable, FetchableRecord, PersistableRecord {
+public struct RecordedTransition: Hashable, Sendable, Codable, FetchableRecord, TableRecord {
     public static let databaseTableName = "journey_transitions"
 
     public var userID: Int64
@@ -73,6 +73,10 @@ extension JourneyDatabase {
                 FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id WHERE u.id = ?
                 """)
             let lastSeq = try db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM journey_transitions WHERE user_id = ?")
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
             let update = try db.cachedStatement(sql: """
                 UPDATE users SET customer_journey_state = ?, last_journey_update = ? WHERE id = ?
                 """)
@@ -94,7 +98,8 @@ extension JourneyDatabase {
                         userID: move.userID, seq: seq, from: transition.from, to: transition.to,
                         reason: transition.reason, rulesVersion: rulesVersion, metrics: snapshot,
                         source: source, createdAt: now)
-                    try record.insert(db)
+                    try insert.execute(arguments: [record.userID, record.seq, record.from, record.to, record.reason,
+                                                   record.rulesVersion, record.metrics, record.source, record.createdAt])
                     result.recorded.append(record)
                 }
                 try update.execute(arguments: [move.transitions.last!.to, now, move.userID])
@@ -104,19 +109,38 @@ extension JourneyDatabase {
         }
     }
 
-    /// The metrics a decision was made on, as a JSON object keyed by metric name.
+    /// The metrics a decision was made on, as a JSON object keyed by metric name (sorted).
+    ///
+    /// Written by hand: `JSONSerialization` cost 158 µs a transition, half of a batch's time.
     static func metricsJSON(_ metrics: UserMetrics, now: Date) -> String {
-        var object: [String: Any] = [:]
-        for (metric, value) in metrics.values(now: now) {
-            switch value {
-            case .integer(let number): object[metric.rawValue] = number
-            case .boolean(let flag): object[metric.rawValue] = flag
-            case .text(let text): object[metric.rawValue] = text
-            case .missing: object[metric.rawValue] = NSNull()
+        let fields = metrics.values(now: now).sorted { $0.0.rawValue < $1.0.rawValue }.map { metric, value in
+            let json = switch value {
+            case .integer(let number): String(number)
+            case .boolean(let flag): flag ? "true" : "false"
+            case .text(let text): jsonString(text)
+            case .missing: "null"
+            }
+            return "\"\(metric.rawValue)\":\(json)"
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// `text` as a JSON string literal.
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
             }
         }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        return out + "\""
     }
 
     /// A user's recorded moves, oldest first.

@@ -25,7 +25,7 @@ extension JourneyDatabase {
     /// Followers come from the trigger-maintained `users.follower_count`; the other counts
     /// are correlated subqueries on `posts(user_id, created_at)`, `follows(follower_id)`,
     /// `events(organizer_id)` and `event_rsvps(user_id)` joined to the event's primary key.
-    static let snapshotSQL = """
+    public static let snapshotSQL = """
         SELECT u.id, u.customer_journey_state, COALESCE(u.last_journey_update, u.created_at) AS last_journey_update, u.created_at,
                u.is_onboarding_complete, u.subscription_tier, u.role, u.follower_count,
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id) AS posts,

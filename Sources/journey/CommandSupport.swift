@@ -93,7 +93,7 @@ struct OutputOptions: ParsableArguments {
 /// Opens the service on the database and rules the options name.
 func makeService(database: DatabaseOptions, rules: RulesOptions, mode: JourneyDatabase.OpenMode, source: TransitionSource = .cli) throws -> JourneyService {
     let ruleSet = try rules.load()
-    return try JourneyService(database: try database.open(mode), rules: ruleSet, options: JourneyOptions(cacheCapacity: 16, source: source))
+    return try JourneyService(database: try database.open(mode), rules: ruleSet, options: JourneyOptions(cacheCapacity: 16, source: source, tracksWrites: false))
 }
 
 /// Writes a JSON value on stdout, keys sorted, one object.

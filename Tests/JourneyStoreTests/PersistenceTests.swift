@@ -286,3 +286,33 @@ private func expectUnknownUser(_ id: Int64, sourceLocation: SourceLocation = #_s
         #expect(got == id, sourceLocation: sourceLocation)
     }
 }
+
+@Suite("The metrics snapshot of a transition")
+struct MetricsJSONTests {
+    @Test("It is a JSON object of every metric, and text with quotes, backslashes and control characters survives")
+    func roundTrip() throws {
+        // Given metrics whose texts hold everything JSON must escape, and NULLs
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        let hostile = "a\"b\\c\nd\re\tf\u{01}g\u{1F}h é 🎉"
+        let metrics = UserMetrics(posts: 7, followers: 2, following: 3, onboardingComplete: true,
+                                  subscriptionTier: hostile, role: nil,
+                                  signedUpAt: now.addingTimeInterval(-10 * 86_400), stageEnteredAt: nil)
+
+        // When it is written and parsed back
+        let text = JourneyDatabase.metricsJSON(metrics, now: now)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+
+        // Then every metric is there with its value, in sorted order
+        #expect(Set(object.keys) == Set(Metric.allCases.map(\.rawValue)))
+        #expect(object["subscription_tier"] as? String == hostile)
+        #expect((object["posts"] as? NSNumber)?.intValue == 7)
+        #expect((object["connections"] as? NSNumber)?.intValue == 5)
+        #expect((object["days_since_signup"] as? NSNumber)?.intValue == 10)
+        #expect(object["onboarding_complete"] as? Bool == true)
+        #expect(object["role"] is NSNull)
+        #expect(object["days_in_stage"] is NSNull)
+        let keys = Metric.allCases.map(\.rawValue).sorted()
+        let positions = keys.compactMap { text.range(of: "\"\($0)\":")?.lowerBound }
+        #expect(positions == positions.sorted() && positions.count == keys.count)
+    }
+}
