@@ -1,0 +1,156 @@
+import Foundation
+import GRDB
+import Journey
+import JourneyCore
+import JourneyStore
+
+/// What one batch child reports (one JSON line on stdout).
+struct BatchChildResult: Codable {
+    var mode: String
+    var users: Int
+    var transitions: Int
+    var seconds: Double
+    var usersPerSecond: Double
+    /// Resident set just before the run started (after opening the database and loading the rules).
+    var rssKBBefore: Int
+    /// Peak resident set of the whole child process (VmHWM) at the end.
+    var peakKB: Int
+    /// Users per stage afterwards.
+    var funnel: [String: Int]
+}
+
+/// `journey-bench batch-child --mode set|set-dry|loop --db PATH`: one batch, in a process of its own.
+enum BatchChild {
+    static func run(arguments: [String]) async throws {
+        func value(_ flag: String) -> String? {
+            guard let i = arguments.firstIndex(of: flag), i + 1 < arguments.count else { return nil }
+            return arguments[i + 1]
+        }
+        guard let mode = value("--mode"), let path = value("--db") else {
+            throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-dry|loop --db PATH")
+        }
+        let database = try JourneyDatabase.open(path: path, mode: .requireMigrated, now: dataNow)
+        let service = try JourneyService(database: database, rules: Rules.bundledDefault(),
+                                         options: JourneyOptions(cacheCapacity: 16, source: .batch), clock: ManualClock(dataNow))
+        let rssBefore = memoryStatus().rssKB
+        let clock = ContinuousClock()
+        let start = clock.now
+        var users = 0, transitions = 0
+        let limit = value("--limit").flatMap(Int.init) ?? Int.max
+        switch mode {
+        case "set", "set-dry":
+            let summary = try await service.runBatch(BatchOptions(dryRun: mode == "set-dry"))
+            users = summary.usersSeen
+            transitions = summary.transitions
+        case "loop":
+            // The one-user path for every user: ids read a page at a time (bounded memory).
+            var after: Int64 = 0
+            while users < limit {
+                let from = after, page = min(10_000, limit - users)
+                let ids = try await database.writer.read { db in
+                    try Int64.fetchAll(db, sql: "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?", arguments: [from, page])
+                }
+                guard let last = ids.last else { break }
+                for id in ids {
+                    let answer = try await service.evaluateAndPersist(user: id)
+                    transitions += answer.recorded.count
+                }
+                users += ids.count
+                after = last
+            }
+        default:
+            throw SpawnError(description: "unknown mode \(mode)")
+        }
+        let seconds = (clock.now - start).seconds
+        let peak = memoryStatus().hwmKB
+        let funnel = try await database.writer.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT customer_journey_state, COUNT(*) FROM users GROUP BY 1").map { ($0[0] as String, $0[1] as Int) })
+        }
+        let result = BatchChildResult(mode: mode, users: users, transitions: transitions, seconds: seconds,
+                                      usersPerSecond: Double(users) / seconds, rssKBBefore: rssBefore, peakKB: peak, funnel: funnel)
+        let data = try JSONEncoder().encode(result)
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// Comparison 3: the nightly pass, set-based against a per-user loop, each in a fresh child process.
+struct BatchBench {
+    let directory: DataDirectory
+    let report: Report
+    let targets: Targets
+
+    /// The per-user loop is timed over the first `loopLimit` users of the large file (it commits once per user).
+    var loopLimit = 200_000
+
+    func runChild(mode: String, dataset: Dataset) throws -> BatchChildResult {
+        let path = directory.work + "/batch-\(mode).sqlite"
+        try copyDatabase(from: dataset.migratedPath, to: path)
+        defer { removeDatabase(path) }
+        report.note("batch \(mode) on \(dataset.label) users (child process)")
+        let limited = mode == "loop" && dataset.users > loopLimit
+        let (status, output, _) = try spawnCapturing(selfExecutable(), ["batch-child", "--mode", mode, "--db", path] + (limited ? ["--limit", "\(loopLimit)"] : []))
+        guard status == 0, let line = output.split(separator: "\n").last,
+              let result = try? JSONDecoder().decode(BatchChildResult.self, from: Data(line.utf8)) else {
+            throw SpawnError(description: "batch child \(mode) failed (\(status)): \(output)")
+        }
+        return result
+    }
+
+    /// Runs the sides for each data set; returns the set-based results by label, for the 1M-vs-100k check.
+    @discardableResult
+    func run(datasets: [Dataset], modes: [String] = ["set", "loop", "set-dry"]) throws -> [String: [String: BatchChildResult]] {
+        var all: [String: [String: BatchChildResult]] = [:]
+        for dataset in datasets {
+            var results: [String: BatchChildResult] = [:]
+            for mode in modes { results[mode] = try runChild(mode: mode, dataset: dataset) }
+            all[dataset.label] = results
+        }
+        report.say("## 3. Batch: every user, set-based against a per-user loop")
+        report.say()
+        report.say("Each side runs in a child process of its own (`journey-bench batch-child --mode set|loop|set-dry --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated`, `JourneyOptions(cacheCapacity: 16, source: .batch)`). `set` is `runBatch(BatchOptions())` (chunks of 2,000, persisted); `loop` calls `evaluateAndPersist(user:)` for every user; `set-dry` is `runBatch` with `dryRun` (read and evaluate, write nothing). Time is the run alone; peak is the child's VmHWM; \"RSS before\" is after opening the file and loading the rules.")
+        report.say()
+        var rows: [[String]] = []
+        for dataset in datasets {
+            guard let results = all[dataset.label] else { continue }
+            for mode in modes {
+                guard let r = results[mode] else { continue }
+                let vsLoop = results["loop"].map { fmtRatio(r.usersPerSecond / $0.usersPerSecond) } ?? "–"
+                rows.append([dataset.label, mode, fmtCount(r.users), fmtCount(r.transitions), String(format: "%.2f s", r.seconds),
+                             fmtCount(Int(r.usersPerSecond)) + "/s", vsLoop, String(format: "%.1f MB", Double(r.rssKBBefore) / 1024),
+                             String(format: "%.1f MB", Double(r.peakKB) / 1024)])
+            }
+            if let set = results["set"], let loop = results["loop"] {
+                report.note("funnel set \(set.funnel) loop \(loop.funnel)")
+            }
+        }
+        if datasets.contains(where: { $0.users > loopLimit }) {
+            report.say("On files of more than \(fmtCount(loopLimit)) users the loop runs over the first \(fmtCount(loopLimit)) users only (it commits once per moving user; its users/s is over those); the set-based sides run over every user.")
+            report.say()
+        }
+        report.table(["users", "side", "users seen", "transitions", "time", "users/s", "÷ loop", "RSS before", "peak RSS"], rows)
+        for dataset in datasets {
+            if let set = all[dataset.label]?["set"], let loop = all[dataset.label]?["loop"], loop.users == set.users {
+                report.say(set.funnel == loop.funnel
+                    ? "Check (\(dataset.label)): both sides leave the same users in each stage: \(set.funnel.sorted { $0.key < $1.key }.map { "\($0.key) \(fmtCount($0.value))" }.joined(separator: ", "))."
+                    : "**Check (\(dataset.label)): the sides disagree**: set \(set.funnel), loop \(loop.funnel).")
+                report.say()
+            }
+        }
+        for dataset in datasets {
+            guard let results = all[dataset.label], let set = results["set"] else { continue }
+            if dataset.users >= 1_000_000 {
+                targets.check("batch ≥ 100k users/s at \(dataset.label) users (set-based)", set.usersPerSecond, atLeast: 100_000, format: { fmtCount(Int($0)) + "/s" })
+                targets.check("batch: \(dataset.label) users in ≤ 10 s", set.seconds, atMost: 10, format: { String(format: "%.1f s", $0) })
+            }
+            if let loop = results["loop"] {
+                targets.check("batch ≥ 4× the per-user loop (\(dataset.label))", set.usersPerSecond / loop.usersPerSecond, atLeast: 4, format: fmtRatio)
+            }
+            targets.check("batch peak RSS ≤ 64 MB (set-based, \(dataset.label))", Double(set.peakKB) / 1024, atMost: 64, format: { String(format: "%.1f MB", $0) })
+        }
+        let labels = datasets.map(\.label)
+        if labels.count >= 2, let small = all[labels[0]]?["set"], let large = all[labels[labels.count - 1]]?["set"] {
+            targets.check("batch peak RSS at \(labels[labels.count - 1]) within 1.2× of \(labels[0])", Double(large.peakKB) / Double(small.peakKB), atMost: 1.2, format: fmtRatio)
+        }
+        return all
+    }
+}

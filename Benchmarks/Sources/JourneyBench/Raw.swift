@@ -1,0 +1,78 @@
+import Foundation
+import GRDBSQLite
+
+/// The raw SQLite C API (the libsqlite3 GRDB itself links), for the "same SQL without GRDB" figures.
+final class RawDatabase {
+    let handle: OpaquePointer
+
+    init(path: String, readOnly: Bool = false) throws {
+        var db: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            throw SpawnError(description: "sqlite3_open_v2(\(path)) failed: \(rc)")
+        }
+        handle = db
+        sqlite3_busy_timeout(db, 10_000)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    var errorMessage: String { String(cString: sqlite3_errmsg(handle)) }
+
+    func prepare(_ sql: String) throws -> RawStatement {
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw SpawnError(description: "prepare failed: \(errorMessage)\n\(sql)") }
+        return RawStatement(statement)
+    }
+
+    func execute(_ sql: String) throws {
+        let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw SpawnError(description: "exec failed: \(errorMessage)") }
+    }
+
+    /// The rows of `sql`, every column as text (for EXPLAIN QUERY PLAN and small reports).
+    func rows(_ sql: String) throws -> [[String]] {
+        let statement = try prepare(sql)
+        var out: [[String]] = []
+        while try statement.step() {
+            out.append((0..<statement.columnCount).map { statement.text($0) ?? "NULL" })
+        }
+        return out
+    }
+
+    static var version: String { String(cString: sqlite3_libversion()) }
+}
+
+private let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+final class RawStatement {
+    let handle: OpaquePointer
+
+    init(_ handle: OpaquePointer) { self.handle = handle }
+    deinit { sqlite3_finalize(handle) }
+
+    func index(_ name: String) -> Int32 { sqlite3_bind_parameter_index(handle, name) }
+
+    func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
+    func bind(_ index: Int32, _ value: String) { sqlite3_bind_text(handle, index, value, -1, transient) }
+
+    /// Steps once: true when a row is ready.
+    @inline(__always)
+    func step() throws -> Bool {
+        let rc = sqlite3_step(handle)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        throw SpawnError(description: "step failed: \(String(cString: sqlite3_errmsg(sqlite3_db_handle(handle))))")
+    }
+
+    func reset() { sqlite3_reset(handle) }
+
+    var columnCount: Int32 { sqlite3_column_count(handle) }
+    func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    func text(_ column: Int32) -> String? {
+        guard let pointer = sqlite3_column_text(handle, column) else { return nil }
+        return String(cString: pointer)
+    }
+}
