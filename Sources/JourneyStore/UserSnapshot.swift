@@ -45,8 +45,8 @@ extension JourneyDatabase {
     /// so that `created_at >= :since` holds for a post at that instant whether it was stored
     /// as `…:00` or `…:00.000` (text comparison, which keeps the index range search).
     static func windowArguments(now: Date) -> [String: (any DatabaseValueConvertible)?] {
-        let since = String.fromDatabaseValue(now.addingTimeInterval(-30 * 86_400).databaseValue) ?? ""
-        return ["now": now, "since": String(since.prefix(19))]
+        ["now": SQLTimestamp.text(now, milliseconds: true),
+         "since": SQLTimestamp.text(now.addingTimeInterval(-30 * 86_400), milliseconds: false)]
     }
 
     /// Reads one user's stage, metrics and pin in one statement.
@@ -71,23 +71,25 @@ extension UserSnapshot {
     ///
     /// Platform columns are read leniently: a value of the wrong type counts as missing.
     init(row: Row) {
-        let pinStage: String? = row["pin_stage"]
+        // By position: both statements select these sixteen columns in this order, and a lookup by
+        // name lowercases the name on every call (12% of a snapshot's time).
+        let pinStage = String.fromDatabaseValue(row[13])
         self.init(
-            userID: row["id"],
-            storedStage: String.fromDatabaseValue(row["customer_journey_state"]) ?? "",
+            userID: row[0],
+            storedStage: String.fromDatabaseValue(row[1]) ?? "",
             metrics: UserMetrics(
-                posts: row["posts"],
-                postsLast30Days: row["posts_recent"],
-                followers: row["follower_count"],
-                following: row["following"],
-                eventsOrganized: row["organized"],
-                eventsAttended: row["attended"],
-                onboardingComplete: Bool.fromDatabaseValue(row["is_onboarding_complete"]),
-                subscriptionTier: String.fromDatabaseValue(row["subscription_tier"]),
-                role: String.fromDatabaseValue(row["role"]),
-                signedUpAt: Self.date(row["created_at"]),
-                stageEnteredAt: Self.date(row["last_journey_update"])),
-            pin: pinStage.map { Pin(stage: $0, reason: row["pin_reason"], createdAt: Self.date(row["pin_created_at"]) ?? .distantPast) })
+                posts: row[8],
+                postsLast30Days: row[9],
+                followers: row[7],
+                following: row[10],
+                eventsOrganized: row[11],
+                eventsAttended: row[12],
+                onboardingComplete: Bool.fromDatabaseValue(row[4]),
+                subscriptionTier: String.fromDatabaseValue(row[5]),
+                role: String.fromDatabaseValue(row[6]),
+                signedUpAt: Self.date(row[3]),
+                stageEnteredAt: Self.date(row[2])),
+            pin: pinStage.map { Pin(stage: $0, reason: String.fromDatabaseValue(row[14]) ?? "", createdAt: Self.date(row[15]) ?? .distantPast) })
     }
 
     /// A timestamp column as a date; nil when NULL or not a date SQLite would understand.
@@ -96,3 +98,30 @@ extension UserSnapshot {
     }
 }
 
+
+/// UTC timestamps in SQLite's text format, without Foundation's (ICU) date formatter.
+enum SQLTimestamp {
+    /// `YYYY-MM-DD HH:MM:SS` or, with `milliseconds`, `YYYY-MM-DD HH:MM:SS.SSS`.
+    static func text(_ date: Date, milliseconds: Bool) -> String {
+        // Rounded to the millisecond first, as GRDB stores dates, so both agree to the digit.
+        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1_000).rounded())
+        var seconds = time_t(totalMilliseconds.floorDivided(by: 1_000))
+        let millis = Int(totalMilliseconds - Int64(seconds) * 1_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        var text = "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
+        if milliseconds {
+            text += millis < 10 ? ".00\(millis)" : millis < 100 ? ".0\(millis)" : ".\(millis)"
+        }
+        return text
+    }
+}
+
+extension Int64 {
+    /// Division rounding toward negative infinity (dates before 1970 included).
+    fileprivate func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
+    }
+}

@@ -316,3 +316,18 @@ struct MetricsJSONTests {
         #expect(positions == positions.sorted() && positions.count == keys.count)
     }
 }
+
+@Suite("Timestamps bound to the metrics statements")
+struct SQLTimestampTests {
+    @Test("The window bounds are written exactly as GRDB stores dates (UTC, milliseconds), without a formatter")
+    func sameAsGRDB() throws {
+        var random = SplitMix64(seed: 3)
+        for _ in 0..<2_000 {
+            // Any instant from 1970 to 2100, with a fraction of a second
+            let date = Date(timeIntervalSince1970: random.unit() * 4_102_444_800)
+            let grdb = try #require(String.fromDatabaseValue(date.databaseValue))
+            #expect(SQLTimestamp.text(date, milliseconds: true) == grdb, "\(date.timeIntervalSince1970)")
+            #expect(SQLTimestamp.text(date, milliseconds: false) == String(grdb.prefix(19)))
+        }
+    }
+}
