@@ -4,10 +4,11 @@ import Foundation
 /// The schema of SPEC §3, as migrations that also upgrade an existing platform database.
 ///
 /// Migrations are named by string literals and never edited once shipped; they name tables
-/// by their SQL names, never by application types.
-enum JourneyMigrations {
+/// by their SQL names, never by application types. Their statements are public so that other
+/// tools (the benchmark's sqlite3-shell comparison) run exactly these.
+public enum JourneyMigrations {
     /// The indexes the platform needs, by name: (table, columns).
-    static let platformIndexes: [(name: String, table: String, columns: String)] = [
+    public static let platformIndexes: [(name: String, table: String, columns: String)] = [
         ("idx_posts_user_id", "posts", "user_id"),
         ("idx_posts_created_at", "posts", "created_at DESC"),
         ("idx_posts_user_created", "posts", "user_id, created_at DESC"),
@@ -25,107 +26,125 @@ enum JourneyMigrations {
         ("idx_event_rsvps_event", "event_rsvps", "event_id"),
     ]
 
-    static let platformTables = ["users", "posts", "follows", "events", "event_rsvps"]
+    public static let platformTables = ["users", "posts", "follows", "events", "event_rsvps"]
+
+    /// The platform's five tables, created only where missing (an empty file).
+    public static let platformTablesSQL = """
+        CREATE TABLE IF NOT EXISTS users (
+            id INTEGER PRIMARY KEY,
+            email TEXT, city TEXT, country TEXT, role TEXT, subscription_tier TEXT,
+            is_onboarding_complete INTEGER, created_at TEXT,
+            customer_journey_state TEXT NOT NULL DEFAULT 'J1_NEW_USER',
+            last_journey_update TEXT,
+            follower_count INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE IF NOT EXISTS posts (
+            id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, content TEXT,
+            visibility TEXT, created_at TEXT);
+        CREATE TABLE IF NOT EXISTS follows (
+            id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL, following_id INTEGER NOT NULL,
+            created_at TEXT, UNIQUE(follower_id, following_id));
+        CREATE TABLE IF NOT EXISTS events (
+            id INTEGER PRIMARY KEY, organizer_id INTEGER, title TEXT, city TEXT, start_date TEXT);
+        CREATE TABLE IF NOT EXISTS event_rsvps (
+            id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+            status TEXT, created_at TEXT);
+        """
+
+    /// The three journey columns of `users`, each added only where missing; then the backfill.
+    public static let journeyColumnsSQL: [(column: String, sql: String)] = [
+        ("customer_journey_state", "ALTER TABLE users ADD COLUMN customer_journey_state TEXT NOT NULL DEFAULT 'J1_NEW_USER'"),
+        ("last_journey_update", "ALTER TABLE users ADD COLUMN last_journey_update TEXT"),
+        ("follower_count", "ALTER TABLE users ADD COLUMN follower_count INTEGER NOT NULL DEFAULT 0"),
+    ]
+
+    /// `last_journey_update` backfilled with `created_at`, or the migration time (the argument).
+    public static let backfillSQL = "UPDATE users SET last_journey_update = COALESCE(created_at, ?) WHERE last_journey_update IS NULL"
+
+    /// The fifteen platform indexes, each created only where missing.
+    public static var platformIndexSQL: [String] {
+        platformIndexes.map { "CREATE INDEX IF NOT EXISTS \($0.name) ON \($0.table)(\($0.columns))" }
+    }
+
+    /// `follower_count` filled, and the triggers that keep it exact for every writer.
+    public static let followerCountSQL = """
+        UPDATE users SET follower_count = (SELECT COUNT(*) FROM follows WHERE following_id = users.id);
+        CREATE TRIGGER journey_follows_insert AFTER INSERT ON follows BEGIN
+            UPDATE users SET follower_count = follower_count + 1 WHERE id = NEW.following_id;
+        END;
+        CREATE TRIGGER journey_follows_delete AFTER DELETE ON follows BEGIN
+            UPDATE users SET follower_count = follower_count - 1 WHERE id = OLD.following_id;
+        END;
+        CREATE TRIGGER journey_follows_update AFTER UPDATE OF following_id ON follows
+        WHEN OLD.following_id IS NOT NEW.following_id BEGIN
+            UPDATE users SET follower_count = follower_count - 1 WHERE id = OLD.following_id;
+            UPDATE users SET follower_count = follower_count + 1 WHERE id = NEW.following_id;
+        END;
+        """
+
+    /// The journey's own tables: history, pins, batch runs.
+    public static let journeyTablesSQL = """
+        CREATE TABLE journey_transitions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL CHECK (seq >= 1),
+            from_state TEXT NOT NULL,
+            to_state TEXT NOT NULL CHECK (to_state <> from_state),
+            reason TEXT NOT NULL,
+            rules_version TEXT NOT NULL,
+            metrics TEXT NOT NULL CHECK (json_valid(metrics)),
+            source TEXT NOT NULL CHECK (source IN ('api', 'cli', 'batch')),
+            created_at TEXT NOT NULL,
+            UNIQUE (user_id, seq));
+        CREATE INDEX idx_journey_transitions_created ON journey_transitions(created_at);
+        CREATE TABLE journey_pins (
+            user_id INTEGER PRIMARY KEY,
+            stage TEXT NOT NULL,
+            reason TEXT NOT NULL CHECK (length(reason) > 0),
+            created_at TEXT NOT NULL);
+        CREATE TABLE journey_batch_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+            rules_version TEXT NOT NULL,
+            users_seen INTEGER NOT NULL DEFAULT 0,
+            transitions INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            pid INTEGER,
+            last_user_id INTEGER);
+        """
+
 
     static func migrator(now: Date) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
 
         // An empty file gets the platform's tables; an existing platform database keeps its own.
         migrator.registerMigration("v1 platform tables") { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS users (
-                    id INTEGER PRIMARY KEY,
-                    email TEXT, city TEXT, country TEXT, role TEXT, subscription_tier TEXT,
-                    is_onboarding_complete INTEGER, created_at TEXT,
-                    customer_journey_state TEXT NOT NULL DEFAULT 'J1_NEW_USER',
-                    last_journey_update TEXT,
-                    follower_count INTEGER NOT NULL DEFAULT 0);
-                CREATE TABLE IF NOT EXISTS posts (
-                    id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, content TEXT,
-                    visibility TEXT, created_at TEXT);
-                CREATE TABLE IF NOT EXISTS follows (
-                    id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL, following_id INTEGER NOT NULL,
-                    created_at TEXT, UNIQUE(follower_id, following_id));
-                CREATE TABLE IF NOT EXISTS events (
-                    id INTEGER PRIMARY KEY, organizer_id INTEGER, title TEXT, city TEXT, start_date TEXT);
-                CREATE TABLE IF NOT EXISTS event_rsvps (
-                    id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
-                    status TEXT, created_at TEXT);
-                """)
+            try db.execute(sql: platformTablesSQL)
         }
 
         // SQLite cannot add a column whose default is not constant: add, then backfill.
         migrator.registerMigration("v1 journey columns") { db in
             let columns = Set(try db.columns(in: "users").map { $0.name.lowercased() })
-            if !columns.contains("customer_journey_state") {
-                try db.execute(sql: "ALTER TABLE users ADD COLUMN customer_journey_state TEXT NOT NULL DEFAULT 'J1_NEW_USER'")
+            for (column, sql) in journeyColumnsSQL where !columns.contains(column) {
+                try db.execute(sql: sql)
             }
-            if !columns.contains("last_journey_update") {
-                try db.execute(sql: "ALTER TABLE users ADD COLUMN last_journey_update TEXT")
-            }
-            try db.execute(sql: "UPDATE users SET last_journey_update = COALESCE(created_at, ?) WHERE last_journey_update IS NULL",
-                           arguments: [now])
-            if !columns.contains("follower_count") {
-                try db.execute(sql: "ALTER TABLE users ADD COLUMN follower_count INTEGER NOT NULL DEFAULT 0")
-            }
+            try db.execute(sql: backfillSQL, arguments: [now])
         }
 
         migrator.registerMigration("v1 platform indexes") { db in
-            for index in platformIndexes {
-                try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(index.name) ON \(index.table)(\(index.columns))")
+            for statement in platformIndexSQL {
+                try db.execute(sql: statement)
             }
         }
 
         // The denormalized follower count: filled once, then kept exact by triggers for every writer.
         migrator.registerMigration("v1 follower count") { db in
-            try db.execute(sql: """
-                UPDATE users SET follower_count = (SELECT COUNT(*) FROM follows WHERE following_id = users.id);
-                CREATE TRIGGER journey_follows_insert AFTER INSERT ON follows BEGIN
-                    UPDATE users SET follower_count = follower_count + 1 WHERE id = NEW.following_id;
-                END;
-                CREATE TRIGGER journey_follows_delete AFTER DELETE ON follows BEGIN
-                    UPDATE users SET follower_count = follower_count - 1 WHERE id = OLD.following_id;
-                END;
-                CREATE TRIGGER journey_follows_update AFTER UPDATE OF following_id ON follows
-                WHEN OLD.following_id IS NOT NEW.following_id BEGIN
-                    UPDATE users SET follower_count = follower_count - 1 WHERE id = OLD.following_id;
-                    UPDATE users SET follower_count = follower_count + 1 WHERE id = NEW.following_id;
-                END;
-                """)
+            try db.execute(sql: followerCountSQL)
         }
 
         migrator.registerMigration("v1 journey tables") { db in
-            try db.execute(sql: """
-                CREATE TABLE journey_transitions (
-                    id INTEGER PRIMARY KEY,
-                    user_id INTEGER NOT NULL,
-                    seq INTEGER NOT NULL CHECK (seq >= 1),
-                    from_state TEXT NOT NULL,
-                    to_state TEXT NOT NULL CHECK (to_state <> from_state),
-                    reason TEXT NOT NULL,
-                    rules_version TEXT NOT NULL,
-                    metrics TEXT NOT NULL CHECK (json_valid(metrics)),
-                    source TEXT NOT NULL CHECK (source IN ('api', 'cli', 'batch')),
-                    created_at TEXT NOT NULL,
-                    UNIQUE (user_id, seq));
-                CREATE INDEX idx_journey_transitions_created ON journey_transitions(created_at);
-                CREATE TABLE journey_pins (
-                    user_id INTEGER PRIMARY KEY,
-                    stage TEXT NOT NULL,
-                    reason TEXT NOT NULL CHECK (length(reason) > 0),
-                    created_at TEXT NOT NULL);
-                CREATE TABLE journey_batch_runs (
-                    id INTEGER PRIMARY KEY,
-                    started_at TEXT NOT NULL,
-                    finished_at TEXT,
-                    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
-                    rules_version TEXT NOT NULL,
-                    users_seen INTEGER NOT NULL DEFAULT 0,
-                    transitions INTEGER NOT NULL DEFAULT 0,
-                    error TEXT,
-                    pid INTEGER,
-                    last_user_id INTEGER);
-                """)
+            try db.execute(sql: journeyTablesSQL)
         }
         return migrator
     }
