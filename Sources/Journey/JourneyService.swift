@@ -152,11 +152,7 @@ public final class JourneyService: Sendable {
 
     /// The user's recorded moves, oldest first.
     public func history(user: Int64) async throws(JourneyError) -> [RecordedTransition] {
-        do {
-            return try database.history(user: user)
-        } catch {
-            throw .store(error)
-        }
+        try storeCall { () throws(StoreError) in try database.history(user: user) }
     }
 
     /// A stream of every transition committed through this service from now on.
@@ -244,12 +240,7 @@ public final class JourneyService: Sendable {
 
     private func snapshot(user: Int64, now: Date) throws(JourneyError) -> UserSnapshot {
         let started = ContinuousClock.now
-        let snapshot: UserSnapshot
-        do {
-            snapshot = try database.snapshot(user: user, now: now)
-        } catch {
-            throw .store(error)
-        }
+        let snapshot = try storeCall { () throws(StoreError) in try database.snapshot(user: user, now: now) }
         let elapsed = ContinuousClock.now - started
         instruments.queryTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         if elapsed > .seconds(options.slowEvaluationThreshold) {
