@@ -147,7 +147,13 @@ func spawn(_ path: String, _ arguments: [String], stdin: String = "/dev/null", s
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    // "/dev/stderr" is our own stderr: share the descriptor. Opening the path with O_TRUNC would
+    // truncate whatever file our stderr is (a CI log).
+    if stdout == "/dev/stderr" {
+        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    }
     if let stderr { posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
