@@ -100,9 +100,9 @@ extension UserSnapshot {
 
 
 /// UTC timestamps in SQLite's text format, without Foundation's (ICU) date formatter.
-enum SQLTimestamp {
+public enum SQLTimestamp {
     /// `YYYY-MM-DD HH:MM:SS` or, with `milliseconds`, `YYYY-MM-DD HH:MM:SS.SSS`.
-    static func text(_ date: Date, milliseconds: Bool) -> String {
+    public static func text(_ date: Date, milliseconds: Bool) -> String {
         // Rounded to the millisecond first, as GRDB stores dates, so both agree to the digit.
         let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1_000).rounded())
         var seconds = time_t(totalMilliseconds.floorDivided(by: 1_000))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Journey
 import JourneyStore
+import Synchronization
 
 /// `journey batch`: the nightly re-evaluation of every user.
 struct BatchCommand: AsyncParsableCommand {
@@ -49,22 +50,20 @@ struct BatchCommand: AsyncParsableCommand {
 }
 
 /// A one-line progress bar on stderr: users done, rate, time left.
-final class ProgressBar: @unchecked Sendable {
+final class ProgressBar: Sendable {
     private let started = Date()
-    private let lock = NSLock()
+    private let writing = Mutex(())
 
     func update(_ done: Int, of total: Int) {
-        lock.withLock {
-            let elapsed = max(Date().timeIntervalSince(started), 0.001)
-            let rate = Double(done) / elapsed
-            let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
-            let filled = Int(fraction * 30)
-            let left = rate > 0 ? Double(max(0, total - done)) / rate : 0
-            let line = String(format: "\r[%@%@] %d/%d users  %.0f/s  %@ left ",
-                              String(repeating: "#", count: filled), String(repeating: ".", count: 30 - filled),
-                              done, total, rate, Format.duration(left))
-            FileHandle.standardError.write(Data(line.utf8))
-        }
+        let elapsed = max(Date().timeIntervalSince(started), 0.001)
+        let rate = Double(done) / elapsed
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        let filled = Int(fraction * 30)
+        let left = rate > 0 ? Double(max(0, total - done)) / rate : 0
+        let line = String(format: "\r[%@%@] %d/%d users  %.0f/s  %@ left ",
+                          String(repeating: "#", count: filled), String(repeating: ".", count: 30 - filled),
+                          done, total, rate, Format.duration(left))
+        writing.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 
     func finish() {

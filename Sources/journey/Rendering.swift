@@ -7,11 +7,7 @@ import JourneyStore
 enum Format {
     /// `2026-11-28 05:04:09` in UTC, the database's own format.
     static func timestamp(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: date)
+        SQLTimestamp.text(date, milliseconds: false)
     }
 
     /// `12d 4h`, `3h 20m`, `45s`.

@@ -204,7 +204,7 @@ struct EvaluateBench {
         report.say("Same process, same files. Random users: \(random.count) (fixed seed), \(config.rounds) interleaved rounds; the ten heaviest users (followers: \(heavy.map { fmtCount(Int($0.1)) }.joined(separator: ", "))), \(config.heavyRounds) rounds. The un-migrated file is asked for \(config.unmigratedRandom) random and \(config.unmigratedHeavy) heavy users (each scans whole tables).")
         report.say()
         report.say(disagreements.isEmpty
-            ? "Check: every way returned the same posts, followers, following, events organized and events attended for \(min(200, random.count) + heavyIDs.count) users (and the copied statement equals `snapshot(user:now:)`)."
+            ? "Check: every way returned the same posts, followers, following, events organized and events attended for \(min(200, random.count) + heavyIDs.count) users (and the library's statement through the raw C API equals `snapshot(user:now:)`)."
             : "**Disagreements (\(disagreements.count))**: " + disagreements.prefix(5).joined(separator: "; "))
         report.say()
         let order = [Names.platformUnmigrated, Names.platformMigrated, Names.platformSeparate, Names.snapshotPool, Names.snapshotQueue, Names.cachedPool, Names.cachedQueue,
