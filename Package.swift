@@ -32,7 +32,11 @@ let package = Package(
         // The database: migrator, metrics query, persistence, batch pass.
         .target(
             name: "JourneyStore",
-            dependencies: ["JourneyCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "JourneyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: upcoming
         ),
         // The rule files of Rules/, bundled so the default set is found from any directory.

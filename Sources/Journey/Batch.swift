@@ -35,13 +35,18 @@ public struct BatchSummary: Sendable, Encodable {
     public var pinned = 0
     /// Users another writer moved during the run, re-read and re-evaluated.
     public var conflicts = 0
+    /// Stored timestamps that fit no form of SPEC §8 and were read as missing, by `table.column`
+    /// (`users.created_at`, `users.last_journey_update`, `posts.created_at`, `events.start_date`).
+    /// `journey doctor` lists samples.
+    public var unreadableTimestamps: [String: Int] = [:]
     public var durationSeconds = 0.0
 
     public var usersPerSecond: Double { durationSeconds > 0 ? Double(usersSeen) / durationSeconds : 0 }
 
     enum CodingKeys: String, CodingKey {
         case runID = "run_id", dryRun = "dry_run", rulesVersion = "rules_version", usersSeen = "users_seen"
-        case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts, durationSeconds = "duration_seconds"
+        case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts
+        case unreadableTimestamps = "unreadable_timestamps", durationSeconds = "duration_seconds"
         case usersPerSecond = "users_per_second"
     }
 
@@ -56,6 +61,7 @@ public struct BatchSummary: Sendable, Encodable {
         try container.encode(unknownStages, forKey: .unknownStages)
         try container.encode(pinned, forKey: .pinned)
         try container.encode(conflicts, forKey: .conflicts)
+        try container.encode(unreadableTimestamps, forKey: .unreadableTimestamps)
         try container.encode(durationSeconds, forKey: .durationSeconds)
         try container.encode(usersPerSecond, forKey: .usersPerSecond)
     }
@@ -92,6 +98,7 @@ extension JourneyService {
                 guard let last = snapshots.last else { break }
                 var moves: [PendingMove] = []
                 for snapshot in snapshots {
+                    summary.unreadableTimestamps.merge(snapshot.unreadableTimestamps, uniquingKeysWith: +)
                     if snapshot.pin != nil {
                         summary.pinned += 1
                         continue

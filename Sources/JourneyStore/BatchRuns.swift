@@ -92,28 +92,36 @@ extension JourneyDatabase {
             var arguments = Self.windowArguments(now: now)
             arguments["low"] = after + 1
             arguments["high"] = last
-            return try Row.fetchAll(db.cachedStatement(sql: Self.chunkSQL), arguments: StatementArguments(arguments)).map(UserSnapshot.init(row:))
+            return try Row.fetchAll(db.cachedStatement(sql: Self.chunkSQL), arguments: StatementArguments(arguments)).map { row in
+                var unreadable: [String: Int] = [:]
+                if let posts = Int.fromDatabaseValue(row[16]), posts > 0 { unreadable["posts.created_at"] = posts }
+                if let events = Int.fromDatabaseValue(row[17]), events > 0 { unreadable["events.start_date"] = events }
+                return UserSnapshot(row: row, unreadableTimestamps: unreadable)
+            }
         }
     }
 
     /// Every metric of the users with ids in [low, high], each table read once by index range.
     public static let chunkSQL = """
-        SELECT u.id, u.customer_journey_state, COALESCE(u.last_journey_update, u.created_at) AS last_journey_update, u.created_at,
+        SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
                u.is_onboarding_complete, u.subscription_tier, u.role, u.follower_count,
                COALESCE(p.posts, 0) AS posts, COALESCE(p.recent, 0) AS posts_recent,
                COALESCE(f.following, 0) AS following, COALESCE(e.organized, 0) AS organized,
                COALESCE(a.attended, 0) AS attended,
-               pin.stage AS pin_stage, pin.reason AS pin_reason, pin.created_at AS pin_created_at
+               pin.stage AS pin_stage, pin.reason AS pin_reason, pin.created_at AS pin_created_at,
+               p.unreadable AS posts_unreadable, a.unreadable AS events_unreadable
         FROM users u
-        LEFT JOIN (SELECT user_id, COUNT(*) AS posts, SUM(created_at >= :since) AS recent
+        LEFT JOIN (SELECT user_id, COUNT(*) AS posts, SUM(journey_instant(created_at) >= :since) AS recent,
+                          COUNT(created_at) - COUNT(journey_instant(created_at)) AS unreadable
                    FROM posts WHERE user_id BETWEEN :low AND :high GROUP BY user_id) p ON p.user_id = u.id
         LEFT JOIN (SELECT follower_id, COUNT(*) AS following
                    FROM follows WHERE follower_id BETWEEN :low AND :high GROUP BY follower_id) f ON f.follower_id = u.id
         LEFT JOIN (SELECT organizer_id, COUNT(*) AS organized
                    FROM events WHERE organizer_id BETWEEN :low AND :high GROUP BY organizer_id) e ON e.organizer_id = u.id
-        LEFT JOIN (SELECT r.user_id, COUNT(*) AS attended
+        LEFT JOIN (SELECT r.user_id, SUM(journey_instant(ev.start_date) <= :now) AS attended,
+                          COUNT(ev.start_date) - COUNT(journey_instant(ev.start_date)) AS unreadable
                    FROM event_rsvps r JOIN events ev ON ev.id = r.event_id
-                   WHERE r.user_id BETWEEN :low AND :high AND r.status = 'going' AND ev.start_date <= :now
+                   WHERE r.user_id BETWEEN :low AND :high AND r.status = 'going'
                    GROUP BY r.user_id) a ON a.user_id = u.id
         LEFT JOIN journey_pins pin ON pin.user_id = u.id
         WHERE u.id BETWEEN :low AND :high

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JourneyCore
 
 /// What `journey doctor` found: each list empty when all is well.
 public struct DoctorFindings: Hashable, Sendable, Codable {
@@ -13,15 +14,34 @@ public struct DoctorFindings: Hashable, Sendable, Codable {
     public var brokenHistories: [Int64] = []
     /// Users whose `follower_count` differs from the rows in `follows`.
     public var followerCountDrift: [Int64] = []
+    /// The forms of every timestamp column the metrics read (SPEC §8), one entry per column.
+    public var timestamps: [TimestampColumnReport] = []
 
+    /// True when nothing is wrong. Timestamps in other readable forms are reported, not wrong;
+    /// an unreadable one is (it reads as missing, and no repair can guess it).
     public var isHealthy: Bool {
         integrity.isEmpty && unknownStages.isEmpty && stageMismatches.isEmpty && brokenHistories.isEmpty && followerCountDrift.isEmpty
+            && timestamps.allSatisfy { $0.unreadable == 0 }
     }
 
     enum CodingKeys: String, CodingKey {
         case integrity, unknownStages = "unknown_stages", stageMismatches = "stage_mismatches"
-        case brokenHistories = "broken_histories", followerCountDrift = "follower_count_drift"
+        case brokenHistories = "broken_histories", followerCountDrift = "follower_count_drift", timestamps
     }
+}
+
+/// How one timestamp column's non-NULL values are stored, by ``Timestamp/Form``.
+public struct TimestampColumnReport: Hashable, Sendable, Codable {
+    /// `table.column`, e.g. `posts.created_at`.
+    public var column: String
+    /// Values per form (`canonical`, `iso8601`, `date_only`, `epoch_seconds`, `epoch_milliseconds`,
+    /// `unreadable`); forms with no value are left out.
+    public var forms: [String: Int]
+    /// Up to three stored values of each form other than `canonical`, as text.
+    public var samples: [String: [String]]
+
+    /// Values that fit no form: read as missing by every metric.
+    public var unreadable: Int { forms[Timestamp.Form.unreadable.rawValue] ?? 0 }
 }
 
 extension JourneyDatabase {
@@ -57,8 +77,42 @@ extension JourneyDatabase {
                 ORDER BY t.user_id
                 """)
             findings.followerCountDrift = try Int64.fetchAll(db, sql: Self.driftSQL)
+            findings.timestamps = try Self.timestampColumns.compactMap { try Self.timestampReport(db, table: $0.table, column: $0.column) }
             return findings
         }
+    }
+
+    /// The platform's timestamp columns, as the metrics and the history read them.
+    static let timestampColumns: [(table: String, column: String)] = [
+        ("users", "created_at"), ("users", "last_journey_update"), ("posts", "created_at"),
+        ("follows", "created_at"), ("events", "start_date"), ("event_rsvps", "created_at"),
+    ]
+
+    /// Counts one column's values per form, with samples; nil when the table lacks the column.
+    static func timestampReport(_ db: Database, table: String, column: String) throws -> TimestampColumnReport? {
+        guard try db.columns(in: table).contains(where: { $0.name.lowercased() == column }) else { return nil }
+        let quotedTable = table.quotedDatabaseIdentifier, quotedColumn = column.quotedDatabaseIdentifier
+        var report = TimestampColumnReport(column: "\(table).\(column)", forms: [:], samples: [:])
+        for row in try Row.fetchAll(db, sql: """
+            SELECT journey_timestamp_form(\(quotedColumn)) AS form, COUNT(*) AS n FROM \(quotedTable)
+            WHERE \(quotedColumn) IS NOT NULL GROUP BY 1
+            """) {
+            let form: String = row["form"]
+            report.forms[form] = row["n"]
+            guard form != Timestamp.Form.canonical.rawValue else { continue }
+            report.samples[form] = try DatabaseValue.fetchAll(db, sql: """
+                SELECT \(quotedColumn) FROM \(quotedTable) WHERE journey_timestamp_form(\(quotedColumn)) = ? LIMIT 3
+                """, arguments: [form]).map { value in
+                switch value.storage {
+                case .int64(let number): String(number)
+                case .double(let number): String(number)
+                case .string(let text): text
+                case .blob(let data): "<\(data.count)-byte blob>"
+                case .null: "NULL"
+                }
+            }
+        }
+        return report
     }
 
     static let driftSQL = """

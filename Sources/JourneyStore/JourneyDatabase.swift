@@ -43,8 +43,7 @@ public struct JourneyDatabase: Sendable {
         if !exists && mode != .migrate { throw .databaseMissing(path: path) }
         do {
             var config = Configuration()
-            config.busyMode = .timeout(busyTimeout)
-            config.foreignKeysEnabled = false
+            prepare(&config)
             if mode != .migrate {
                 // One connection, which neither switches the journal mode nor creates tables
                 // (a pool would), so a file refused by the schema check is left untouched. A
@@ -64,9 +63,32 @@ public struct JourneyDatabase: Sendable {
         }
     }
 
+    /// Sets what every connection to a journey database needs: the busy timeout, and the SQL
+    /// functions that read timestamps in every form (`journey_instant`, SPEC §8).
+    ///
+    /// A host that opens its own `DatabasePool` calls this on the configuration first:
+    ///
+    /// ```swift
+    /// var config = Configuration()
+    /// JourneyDatabase.prepare(&config)
+    /// let pool = try DatabasePool(path: "platform.sqlite", configuration: config)
+    /// let database = try JourneyDatabase(pool: pool)
+    /// ```
+    public static func prepare(_ config: inout Configuration) {
+        config.busyMode = .timeout(busyTimeout)
+        config.foreignKeysEnabled = false
+        config.prepareDatabase { db in try TimestampFunctions.register(db) }
+    }
+
     /// Uses a pool the host already owns (one pool per file per process); runs the migrator.
+    ///
+    /// - throws: ``StoreError/sqlite(path:message:)`` when the pool's configuration did not go
+    ///   through ``prepare(_:)``, and any migration failure.
     public init(pool: DatabasePool, now: Date = Date()) throws(StoreError) {
         do {
+            guard try pool.read(TimestampFunctions.isRegistered) else {
+                throw StoreError.sqlite(path: pool.path, message: "the pool was not configured with JourneyDatabase.prepare(&configuration)")
+            }
             try Self.migrate(pool, now: now)
         } catch {
             throw StoreError.wrap(error, path: pool.path)

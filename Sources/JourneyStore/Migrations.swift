@@ -60,6 +60,18 @@ public enum JourneyMigrations {
     /// `last_journey_update` backfilled with `created_at`, or the migration time (the argument).
     public static let backfillSQL = "UPDATE users SET last_journey_update = COALESCE(created_at, ?) WHERE last_journey_update IS NULL"
 
+    /// Rewrites every `last_journey_update` that is not canonical as canonical UTC text
+    /// (`YYYY-MM-DD HH:MM:SS.SSS`). An unreadable one that v1 copied from an unreadable `created_at`
+    /// becomes the migration time (the argument), as SPEC §3 says for a missing `created_at`; any
+    /// other unreadable value is left for `doctor` to report. Needs the store's SQL functions
+    /// (``JourneyDatabase/prepare(_:)``).
+    public static let canonicalLastUpdateSQL = """
+        UPDATE users SET last_journey_update = COALESCE(
+            strftime('%Y-%m-%d %H:%M:%f', journey_instant(last_journey_update), 'unixepoch'),
+            CASE WHEN last_journey_update IS created_at THEN ? ELSE last_journey_update END)
+        WHERE last_journey_update IS NOT NULL AND journey_timestamp_form(last_journey_update) <> 'canonical'
+        """
+
     /// The fifteen platform indexes, each created only where missing.
     public static var platformIndexSQL: [String] {
         platformIndexes.map { "CREATE INDEX IF NOT EXISTS \($0.name) ON \($0.table)(\($0.columns))" }
@@ -145,6 +157,12 @@ public enum JourneyMigrations {
 
         migrator.registerMigration("v1 journey tables") { db in
             try db.execute(sql: journeyTablesSQL)
+        }
+
+        // Journey's own column is always canonical text (SPEC §8): the v1 backfill copied
+        // `created_at` as the platform stored it (an epoch number, ISO-8601 with an offset).
+        migrator.registerMigration("v2 canonical last_journey_update") { db in
+            try db.execute(sql: canonicalLastUpdateSQL, arguments: [now])
         }
         return migrator
     }

@@ -10,6 +10,10 @@ public struct UserSnapshot: Hashable, Sendable {
     public let metrics: UserMetrics
     /// The operator's pin, when the user is held in a stage.
     public let pin: Pin?
+    /// Stored timestamps this user's metrics read that fit no form of SPEC §8, by `table.column`
+    /// (`users.created_at`, `users.last_journey_update`, and in the batch `posts.created_at` and
+    /// `events.start_date`): each counted value was read as missing.
+    public let unreadableTimestamps: [String: Int]
 }
 
 /// An operator's hold on a user's stage (`journey_pins`).
@@ -26,27 +30,27 @@ extension JourneyDatabase {
     /// are correlated subqueries on `posts(user_id, created_at)`, `follows(follower_id)`,
     /// `events(organizer_id)` and `event_rsvps(user_id)` joined to the event's primary key.
     public static let snapshotSQL = """
-        SELECT u.id, u.customer_journey_state, COALESCE(u.last_journey_update, u.created_at) AS last_journey_update, u.created_at,
+        SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
                u.is_onboarding_complete, u.subscription_tier, u.role, u.follower_count,
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id) AS posts,
-               (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id AND p.created_at >= :since) AS posts_recent,
+               (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id AND journey_instant(p.created_at) >= :since) AS posts_recent,
                (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id) AS following,
                (SELECT COUNT(*) FROM events e WHERE e.organizer_id = u.id) AS organized,
                (SELECT COUNT(*) FROM event_rsvps r JOIN events e ON e.id = r.event_id
-                 WHERE r.user_id = u.id AND r.status = 'going' AND e.start_date <= :now) AS attended,
+                 WHERE r.user_id = u.id AND r.status = 'going' AND journey_instant(e.start_date) <= :now) AS attended,
                pin.stage AS pin_stage, pin.reason AS pin_reason, pin.created_at AS pin_created_at
         FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id
         WHERE u.id = :user
         """
 
-    /// The arguments of the metrics statements at `now`.
+    /// The arguments of the metrics statements at `now`, as seconds since the Unix epoch.
     ///
-    /// `since`, the start of the 30-day window, is bound in whole seconds without a fraction,
-    /// so that `created_at >= :since` holds for a post at that instant whether it was stored
-    /// as `…:00` or `…:00.000` (text comparison, which keeps the index range search).
+    /// Stored timestamps are compared through `journey_instant` (``TimestampFunctions``), never as
+    /// text: text order puts `2026-10-30T07:03:19Z` after `2026-10-30 07:30:00`, and an epoch
+    /// number before every date.
     static func windowArguments(now: Date) -> [String: (any DatabaseValueConvertible)?] {
-        ["now": SQLTimestamp.text(now, milliseconds: true),
-         "since": SQLTimestamp.text(now.addingTimeInterval(-30 * 86_400), milliseconds: false)]
+        ["now": now.timeIntervalSince1970,
+         "since": now.addingTimeInterval(-30 * 86_400).timeIntervalSince1970]
     }
 
     /// Reads one user's stage, metrics and pin in one statement.
@@ -69,11 +73,23 @@ extension JourneyDatabase {
 extension UserSnapshot {
     /// Reads the columns of ``JourneyDatabase/snapshotSQL`` (and of the batch's chunk statement).
     ///
-    /// Platform columns are read leniently: a value of the wrong type counts as missing.
-    init(row: Row) {
+    /// Platform columns are read leniently: a value of the wrong type counts as missing. Timestamps
+    /// are read by ``Timestamp`` in every form of SPEC §8; an unreadable one is missing and counted.
+    /// `last_journey_update` falls back to `created_at` only when it is NULL (a user the platform
+    /// inserted after the migration), never when it is unreadable.
+    init(row: Row, unreadableTimestamps counted: [String: Int] = [:]) {
         // By position: both statements select these sixteen columns in this order, and a lookup by
         // name lowercases the name on every call (12% of a snapshot's time).
         let pinStage = String.fromDatabaseValue(row[13])
+        var unreadable = counted
+        func read(_ value: DatabaseValue, _ column: String) -> Date? {
+            let date = Self.date(value)
+            if date == nil, !value.isNull { unreadable[column, default: 0] += 1 }
+            return date
+        }
+        let signedUpAt = read(row[3], "users.created_at")
+        let lastUpdate: DatabaseValue = row[2]
+        let stageEnteredAt = lastUpdate.isNull ? signedUpAt : read(lastUpdate, "users.last_journey_update")
         self.init(
             userID: row[0],
             storedStage: String.fromDatabaseValue(row[1]) ?? "",
@@ -87,14 +103,20 @@ extension UserSnapshot {
                 onboardingComplete: Bool.fromDatabaseValue(row[4]),
                 subscriptionTier: String.fromDatabaseValue(row[5]),
                 role: String.fromDatabaseValue(row[6]),
-                signedUpAt: Self.date(row[3]),
-                stageEnteredAt: Self.date(row[2])),
-            pin: pinStage.map { Pin(stage: $0, reason: String.fromDatabaseValue(row[14]) ?? "", createdAt: Self.date(row[15]) ?? .distantPast) })
+                signedUpAt: signedUpAt,
+                stageEnteredAt: stageEnteredAt),
+            pin: pinStage.map { Pin(stage: $0, reason: String.fromDatabaseValue(row[14]) ?? "", createdAt: Self.date(row[15]) ?? .distantPast) },
+            unreadableTimestamps: unreadable)
     }
 
-    /// A timestamp column as a date; nil when NULL or not a date SQLite would understand.
+    /// A timestamp column as a date, read by ``Timestamp`` in any form of SPEC §8; nil when NULL or unreadable.
     static func date(_ value: DatabaseValue) -> Date? {
-        Date.fromDatabaseValue(value)
+        switch value.storage {
+        case .null, .blob: nil
+        case .int64(let number): Timestamp.date(epoch: Double(number))
+        case .double(let number): Timestamp.date(epoch: number)
+        case .string(let text): Timestamp.date(text: text)
+        }
     }
 }
 

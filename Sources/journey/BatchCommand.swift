@@ -45,6 +45,8 @@ struct BatchCommand: AsyncParsableCommand {
         print("  pinned, skipped  \(summary.pinned)")
         print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
         print("  conflicts        \(summary.conflicts) (moved by another writer, re-evaluated)")
+        let unreadable = summary.unreadableTimestamps.values.reduce(0, +)
+        print("  bad timestamps   \(unreadable)\(unreadable == 0 ? "" : " (" + summary.unreadableTimestamps.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ", read as missing; journey doctor shows samples)")")
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
     }
 }
