@@ -10,8 +10,8 @@ import Foundation
 /// | ``Form/canonical`` | `2026-10-30 07:03:19`, `2026-10-30 07:03:19.250` (UTC; SQLite's and GRDB's own) |
 /// | ``Form/iso8601`` | `2026-10-30T07:03:19Z`, `2026-10-30T07:03:19.123456+02:00`, `…+0200`, `…-05`, `2026-10-30 07:03` |
 /// | ``Form/dateOnly`` | `2026-10-30` (UTC midnight) |
-/// | ``Form/epochSeconds`` | `1761807799`, `1761807799.25` (INTEGER, REAL, or the same digits as TEXT) |
-/// | ``Form/epochMilliseconds`` | `1761807799250`: any epoch number whose magnitude is above 100,000,000,000 |
+/// | ``Form/epochSeconds`` | `1793343799`, `1793343799.25` (INTEGER, REAL, or the same digits as TEXT) |
+/// | ``Form/epochMilliseconds`` | `1793343799250`: any epoch number whose magnitude is above 100,000,000,000 |
 ///
 /// Anything else is ``Form/unreadable``: missing for the criteria, counted and reported, never guessed.
 /// A calendar date that does not exist (`2026-02-30`), an hour past 23, a minute or second past 59, or

@@ -7,7 +7,7 @@ import JourneyCore
 /// Two functions are registered on every connection the store opens (SPEC §8):
 /// - `journey_instant(value)`: seconds since 1970-01-01 UTC as a REAL, or NULL when the value is
 ///   NULL or unreadable. The metrics compare it with the window bounds, so a post stored as
-///   `2026-10-30T07:03:19.000Z` and one stored as `1761807799000` read as the same instant as
+///   `2026-10-30T07:03:19.000Z` and one stored as `1793343799000` read as the same instant as
 ///   `2026-10-30 07:03:19`.
 /// - `journey_timestamp_form(value)`: the ``Timestamp/Form`` of a non-NULL value (`canonical`,
 ///   `iso8601`, …, `unreadable`), NULL for NULL; `doctor` groups by it.

@@ -61,15 +61,16 @@ struct DoctorCommand: AsyncParsableCommand {
         if !repaired.isEmpty { lines.append("fixed follower_count of users \(users(repaired))") }
         lines.append(findings.followerCountDrift.isEmpty ? "ok    follower_count is exact"
             : "FAIL  follower_count drifted for users \(users(findings.followerCountDrift)); run journey doctor --repair")
+        if findings.timestamps.allSatisfy({ $0.unreadable == 0 }) {
+            lines.append("ok    every timestamp is readable (\(findings.timestamps.map(\.column).joined(separator: ", ")))")
+        }
         for column in findings.timestamps {
-            let others = column.forms.filter { $0.key != Timestamp.Form.canonical.rawValue && $0.key != Timestamp.Form.unreadable.rawValue }
             let samples = { (form: String) in (column.samples[form] ?? []).map { "'\($0.printable)'" }.joined(separator: ", ") }
             if column.unreadable > 0 {
                 lines.append("FAIL  \(column.column): \(column.unreadable) unreadable timestamp\(column.unreadable == 1 ? "" : "s"), read as missing "
-                    + "(e.g. \(samples(Timestamp.Form.unreadable.rawValue))); store them in a form of SPEC §8")
-            } else {
-                lines.append("ok    \(column.column): every timestamp readable")
+                    + "(e.g. \(samples(Timestamp.Form.unreadable.rawValue))); store a date, a date and time, or epoch seconds or milliseconds")
             }
+            let others = column.forms.filter { $0.key != Timestamp.Form.canonical.rawValue && $0.key != Timestamp.Form.unreadable.rawValue }
             for (form, count) in others.sorted(by: { $0.key < $1.key }) {
                 lines.append("info  \(column.column): \(count) stored as \(form) (e.g. \(samples(form))), read as the same instant")
             }

@@ -63,14 +63,14 @@ private func ids(_ findings: [String: Any], _ key: String) -> [Int] {
 
 @Suite("journey doctor finds what was corrupted on purpose")
 struct DoctorTests {
-    /// Expects doctor to find nothing: exit 0, five "ok" lines, healthy JSON with nothing listed, the file untouched.
+    /// Expects doctor to find nothing: exit 0, six "ok" lines, healthy JSON with nothing listed, the file untouched.
     private func expectHealthy(_ db: String, in workspace: Workspace, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let before = DatabaseFiles(db)
         let text = try await workspace.journey(["doctor", "--db", db])
         let json = try await workspace.journey(["doctor", "--db", db, "--json"])
         #expect(text.status == 0, "\(text)", sourceLocation: sourceLocation)
         let lines = text.stdout.split(separator: "\n")
-        #expect(lines.count == 5 && lines.allSatisfy { $0.hasPrefix("ok    ") }, "\(text)", sourceLocation: sourceLocation)
+        #expect(lines.count == 6 && lines.allSatisfy { $0.hasPrefix("ok    ") }, "\(text)", sourceLocation: sourceLocation)
         #expect(json.status == 0, "\(json)", sourceLocation: sourceLocation)
         #expect(try json.jsonObject()["healthy"] as? Bool == true, sourceLocation: sourceLocation)
         let found = try findings(json)
