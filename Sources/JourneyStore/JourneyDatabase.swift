@@ -80,6 +80,15 @@ public struct JourneyDatabase: Sendable {
         config.prepareDatabase { db in try TimestampFunctions.register(db) }
     }
 
+    /// Registers the store's SQL functions (`journey_instant`, `journey_timestamp_form`) on a
+    /// connection opened through SQLite's C API, so that it can run ``snapshotSQL`` and
+    /// ``chunkSQL`` (the benchmark does). GRDB connections get them from ``prepare(_:)``.
+    ///
+    /// - returns: SQLite's result code, `SQLITE_OK` (0) on success.
+    public static func registerSQLFunctions(onConnection connection: OpaquePointer) -> Int32 {
+        TimestampFunctions.register(connection: connection)
+    }
+
     /// Uses a pool the host already owns (one pool per file per process); runs the migrator.
     ///
     /// - throws: ``StoreError/sqlite(path:message:)`` when the pool's configuration did not go

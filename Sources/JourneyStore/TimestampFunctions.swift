@@ -19,13 +19,20 @@ import JourneyCore
 enum TimestampFunctions {
     /// Registers both functions on `db`. Called from every connection's `prepareDatabase`.
     static func register(_ db: Database) throws {
+        let code = register(connection: db.sqliteConnection)
+        guard code == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "could not register the journey timestamp functions")
+        }
+    }
+
+    /// Registers both functions on a raw SQLite connection; returns SQLite's result code.
+    static func register(connection: OpaquePointer?) -> Int32 {
         let flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS
         for (name, function) in [("journey_instant", instant), ("journey_timestamp_form", form)] {
-            let code = sqlite3_create_function_v2(db.sqliteConnection, name, 1, flags, nil, function, nil, nil, nil)
-            guard code == SQLITE_OK else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "could not register \(name)")
-            }
+            let code = sqlite3_create_function_v2(connection, name, 1, flags, nil, function, nil, nil, nil)
+            guard code == SQLITE_OK else { return code }
         }
+        return SQLITE_OK
     }
 
     /// Whether `db` can run the metrics statements (a host's own pool must be configured with

@@ -53,18 +53,18 @@ extension Probe {
                 }
             }
         }
-        let nowText = sqlTimestamp(dataNow), sinceText = String(sqlTimestamp(dataNow.addingTimeInterval(-30 * 86_400)).prefix(19))
+        let (nowEpoch, sinceEpoch) = windowEpochs(dataNow)
         let (_, elapsed) = try timed {
             for _ in 0..<n {
                 let user = 1 + Int64(rng.next() % UInt64(users))
                 if arguments.contains("--unsafe-read") {
                     // One statement needs no explicit transaction: `unsafeRead` skips DatabaseQueue's `PRAGMA query_only` toggles.
                     checksum &+= try database.writer.unsafeRead { db in
-                        try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: ["now": nowText, "since": sinceText, "user": user])!["posts"] as Int
+                        try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: ["now": nowEpoch, "since": sinceEpoch, "user": user])!["posts"] as Int
                     }
                 } else if cached {
                     checksum &+= try database.writer.read { db in
-                        try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: ["now": nowText, "since": sinceText, "user": user])!["posts"] as Int
+                        try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: ["now": nowEpoch, "since": sinceEpoch, "user": user])!["posts"] as Int
                     }
                 } else {
                     checksum &+= try database.snapshot(user: user, now: dataNow).metrics.posts
@@ -102,7 +102,7 @@ struct CLIBench {
         let now = sqlTimestamp(Date())
         let since = String(sqlTimestamp(Date().addingTimeInterval(-30 * 86_400)).prefix(19))
         func literalSQL(_ user: Int64) -> String {
-            SQLText.snapshot.replacingOccurrences(of: ":now", with: "'\(now)'").replacingOccurrences(of: ":since", with: "'\(since)'")
+            SQLText.snapshotForShell.replacingOccurrences(of: ":now", with: "'\(now)'").replacingOccurrences(of: ":since", with: "'\(since)'")
                 .replacingOccurrences(of: ":user", with: "\(user)")
         }
         var commands: [(name: String, path: String, arguments: [String])] = [

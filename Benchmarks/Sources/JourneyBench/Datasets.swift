@@ -8,6 +8,12 @@ import JourneyStore
 let dataNow = Date(timeIntervalSince1970: 1_793_491_200)
 let dataSeed: UInt64 = 20_261_101
 
+/// The bounds the library's metrics statements bind, `:now` and `:since` (30 days before), as
+/// seconds since the Unix epoch (they compare `journey_instant(…)`, SPEC §8).
+func windowEpochs(_ now: Date) -> (now: Double, since: Double) {
+    (now.timeIntervalSince1970, now.addingTimeInterval(-30 * 86_400).timeIntervalSince1970)
+}
+
 /// The database text of an instant, as GRDB binds a `Date` (UTC, milliseconds).
 func sqlTimestamp(_ date: Date) -> String { String.fromDatabaseValue(date.databaseValue) ?? "" }
 

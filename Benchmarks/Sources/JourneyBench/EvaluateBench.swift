@@ -37,12 +37,13 @@ struct EvaluateBench {
     mutating func run() throws {
         let now = dataNow
         let nowText = sqlTimestamp(now)
-        let sinceText = String(sqlTimestamp(now.addingTimeInterval(-30 * 86_400)).prefix(19))
+        let (nowEpoch, sinceEpoch) = windowEpochs(now)
         // The server's way (`JourneyService(path:)`): `.migrate` opens a DatabasePool.
         let journey = try JourneyDatabase.open(path: dataset.migratedPath, mode: .migrate, now: now)
         // The command line's and the batch's way: `.requireMigrated` opens one DatabaseQueue.
         let journeyQueue = try JourneyDatabase.open(path: dataset.migratedPath, mode: .requireMigrated, now: now)
         var readOnly = Configuration()
+        JourneyDatabase.prepare(&readOnly)
         readOnly.readonly = true
         let unmigrated = try DatabaseQueue(path: dataset.platformPath, configuration: readOnly)
         let migratedQueue = try DatabaseQueue(path: dataset.migratedPath, configuration: readOnly)
@@ -76,7 +77,7 @@ struct EvaluateBench {
             }
             return Counts(posts: values[0], followers: values[1], following: values[2], organized: values[3], attended: values[4])
         }
-        let snapshotArguments: (Int64) -> StatementArguments = { user in ["now": nowText, "since": sinceText, "user": user] }
+        let snapshotArguments: (Int64) -> StatementArguments = { user in ["now": nowEpoch, "since": sinceEpoch, "user": user] }
         func fromRow(_ row: Row) -> Counts {
             Counts(posts: row["posts"], followers: row["follower_count"], following: row["following"], organized: row["organized"], attended: row["attended"])
         }
@@ -87,8 +88,8 @@ struct EvaluateBench {
         let rawSnapshot = try raw.prepare(SQLText.snapshot)
         let rawCounting = try raw.prepare(SQLText.snapshotCountingFollowers)
         for statement in [rawSnapshot, rawCounting] {
-            statement.bind(statement.index(":now"), nowText)
-            statement.bind(statement.index(":since"), sinceText)
+            statement.bind(statement.index(":now"), nowEpoch)
+            statement.bind(statement.index(":since"), sinceEpoch)
         }
         let rawUserIndex = rawSnapshot.index(":user")
         func rawRead(_ statement: RawStatement, _ user: Int64) throws -> Counts {
@@ -101,8 +102,8 @@ struct EvaluateBench {
         }
         func rawPreparedEachTime(_ user: Int64) throws -> Counts {
             let statement = try raw.prepare(SQLText.snapshot)
-            statement.bind(statement.index(":now"), nowText)
-            statement.bind(statement.index(":since"), sinceText)
+            statement.bind(statement.index(":now"), nowEpoch)
+            statement.bind(statement.index(":since"), sinceEpoch)
             statement.bind(statement.index(":user"), user)
             guard try statement.step() else { throw SpawnError(description: "no user \(user)") }
             return Counts(posts: statement.int64(SQLText.Column.posts), followers: statement.int64(SQLText.Column.followerCount),

@@ -15,10 +15,9 @@ struct LeversBench {
     /// Reads every user's metrics with the batch's chunk statement (raw C, chunks of 2,000); returns the time.
     func readAll(_ database: RawDatabase) throws -> (Duration, Int) {
         let statement = try database.prepare(SQLText.chunk)
-        let nowText = sqlTimestamp(dataNow)
-        let sinceText = String(sqlTimestamp(dataNow.addingTimeInterval(-30 * 86_400)).prefix(19))
-        statement.bind(statement.index(":now"), nowText)
-        statement.bind(statement.index(":since"), sinceText)
+        let (nowEpoch, sinceEpoch) = windowEpochs(dataNow)
+        statement.bind(statement.index(":now"), nowEpoch)
+        statement.bind(statement.index(":since"), sinceEpoch)
         let low = statement.index(":low"), high = statement.index(":high")
         var rows = 0
         let (_, elapsed) = try timed {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDBSQLite
+import JourneyStore
 
 /// The raw SQLite C API (the libsqlite3 GRDB itself links), for the "same SQL without GRDB" figures.
 final class RawDatabase {
@@ -14,6 +15,10 @@ final class RawDatabase {
         }
         handle = db
         sqlite3_busy_timeout(db, 10_000)
+        // The metrics statements read timestamps through the store's `journey_instant`.
+        guard JourneyDatabase.registerSQLFunctions(onConnection: db) == SQLITE_OK else {
+            throw SpawnError(description: "registering the journey SQL functions on \(path) failed: \(errorMessage)")
+        }
     }
 
     deinit { sqlite3_close_v2(handle) }
@@ -56,6 +61,7 @@ final class RawStatement {
     func index(_ name: String) -> Int32 { sqlite3_bind_parameter_index(handle, name) }
 
     func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
+    func bind(_ index: Int32, _ value: Double) { sqlite3_bind_double(handle, index, value) }
     func bind(_ index: Int32, _ value: String) { sqlite3_bind_text(handle, index, value, -1, transient) }
 
     /// Steps once: true when a row is ready.

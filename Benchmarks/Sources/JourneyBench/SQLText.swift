@@ -18,6 +18,13 @@ enum SQLText {
 
     static let chunk = JourneyDatabase.chunkSQL
 
+    /// `snapshot` for the sqlite3 shell, which lacks the store's `journey_instant`: timestamps
+    /// compared as text, as the platform's own queries do (right on canonical data only, which
+    /// is what the benchmark generates).
+    static let snapshotForShell = snapshot
+        .replacingOccurrences(of: "journey_instant(p.created_at) >= :since", with: "p.created_at >= :since")
+        .replacingOccurrences(of: "journey_instant(e.start_date) <= :now", with: "e.start_date <= :now")
+
     /// The platform's own detection: the user row, then one COUNT per metric, each its own statement.
     static let platformUser = "SELECT id, role, subscription_tier, is_onboarding_complete, created_at FROM users WHERE id = ?"
     static let platformCounts: [(metric: String, sql: String)] = [
