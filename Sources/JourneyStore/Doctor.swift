@@ -37,7 +37,7 @@ public struct TimestampColumnReport: Hashable, Sendable, Codable {
     /// Values per form (`canonical`, `iso8601`, `date_only`, `epoch_seconds`, `epoch_milliseconds`,
     /// `unreadable`); forms with no value are left out.
     public var forms: [String: Int]
-    /// Up to three stored values of each form other than `canonical`, as text.
+    /// Up to three stored values of each form other than `canonical`, as text (cut at 40 characters).
     public var samples: [String: [String]]
 
     /// Values that fit no form: read as missing by every metric.
@@ -106,7 +106,7 @@ extension JourneyDatabase {
                 switch value.storage {
                 case .int64(let number): String(number)
                 case .double(let number): String(number)
-                case .string(let text): text
+                case .string(let text): text.count > 40 ? text.prefix(40) + "…" : text
                 case .blob(let data): "<\(data.count)-byte blob>"
                 case .null: "NULL"
                 }

@@ -37,8 +37,8 @@ extension JourneyDatabase {
             let monthAgo = now.addingTimeInterval(-30 * 86_400)
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT t.from_state, t.to_state, t.created_at,
-                       (julianday(t.created_at) - julianday(COALESCE(
-                           LAG(t.created_at) OVER (PARTITION BY t.user_id ORDER BY t.seq), u.created_at))) * 86400.0 AS seconds
+                       journey_instant(t.created_at) - journey_instant(COALESCE(
+                           LAG(t.created_at) OVER (PARTITION BY t.user_id ORDER BY t.seq), u.created_at)) AS seconds
                 FROM journey_transitions t LEFT JOIN users u ON u.id = t.user_id
                 """)
             while let row = try rows.next() {

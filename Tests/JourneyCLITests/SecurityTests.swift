@@ -123,11 +123,14 @@ struct SecurityTests {
             let status = try await workspace.journey(["status", "--db", db, "--json"])
             let doctor = try await workspace.journey(["doctor", "--db", db])
 
-            // Then: they succeed (the hostile users are pinned, the others move)
+            // Then: they succeed (the hostile users are pinned, the others move); doctor reports the
+            // hostile strings stored as timestamps as unreadable, and nothing else
             #expect(batch.status == 0, "\(batch)")
             #expect((try batch.jsonObject()["pinned"] as? NSNumber)?.intValue == hostileStrings.count, "\(batch)")
             #expect(status.status == 0, "\(status)")
-            #expect(doctor.status == 0, "\(doctor)")
+            #expect(doctor.status == 1, "\(doctor)")
+            let failures = doctor.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL") }
+            #expect(!failures.isEmpty && failures.allSatisfy { $0.contains("unreadable timestamp") && $0.count < 400 }, "\(doctor)")
 
             // And: every table survives with its row count, and every value is still stored byte for byte
             #expect(try tables(db).isSuperset(of: allTables))
