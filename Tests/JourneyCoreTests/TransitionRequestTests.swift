@@ -145,13 +145,14 @@ struct TransitionRequestTests {
 
     @Test("a declared backward edge allows the move back when its criteria hold, and refuses it otherwise")
     func declaredBackward() throws {
-        // Given rules with a declared demotion J3→J2 for users who stopped posting
+        // Given rules with a declared demotion J3→J2 for users who stopped posting (J3 needs recent posts,
+        // so the demotion cannot cycle)
         let rules = try Fixture.rules("""
         version: "demote"
         stages:
           - {id: J1_A, title: A}
           - {id: J2_B, title: B, criteria: [posts >= 1]}
-          - {id: J3_C, title: C, criteria: [posts >= 10]}
+          - {id: J3_C, title: C, criteria: [posts >= 10, posts_last_30_days >= 1]}
         edges:
           - from: J3_C
             to: J2_B
