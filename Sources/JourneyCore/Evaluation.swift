@@ -7,8 +7,12 @@ public struct CriterionCheck: Hashable, Sendable, Codable {
     public let threshold: String
     /// The user's value, or `missing` where the data is NULL.
     public let actual: String
+    /// Whether this criterion itself holds (for a member of an any-of group: this member).
     public let met: Bool
-    /// Criteria sharing a group number form an any-of group; nil for plain all-of criteria.
+    /// The criterion's number in the checklist, from 1: a line of the requirement, so the members
+    /// of an any-of group share one number. Text and JSON show the same numbers.
+    public let number: Int
+    /// The group's ``number`` for a member of an any-of group; nil for a plain criterion.
     public let anyOfGroup: Int?
 
     /// `posts 12 / 50` for a minimum, `role user (needs == super-admin)` otherwise.
@@ -26,6 +30,17 @@ public struct Checklist: Hashable, Sendable {
     public let checks: [CriterionCheck]
     /// Whether the requirement holds as a whole (all-of, with any-of groups).
     public let isMet: Bool
+
+    /// How many criteria the requirement has, an any-of group counting as one.
+    public var criteriaCount: Int { Set(checks.map(\.number)).count }
+
+    /// How many of them hold, an any-of group counting as one that holds when any member holds.
+    public var criteriaMet: Int { Set(checks.filter(\.met).map(\.number)).count }
+
+    /// Whether criterion `number` holds: for an any-of group, whether any member holds.
+    public func holds(criterion number: Int) -> Bool {
+        checks.contains { $0.number == number && $0.met }
+    }
 }
 
 /// One move of one user from a stage to another along a declared edge.
@@ -112,11 +127,14 @@ extension RuleSet {
 
     /// Every criterion of `edge` checked against `metrics` at `now`.
     public func checklist(for edge: Edge, metrics: UserMetrics, now: Date) -> Checklist {
-        let checks = edge.requirement.criteria.map { criterion, group in
-            let actual = metrics.value(of: criterion.metric, now: now)
-            return CriterionCheck(metric: criterion.metric, comparison: criterion.comparison,
-                                  threshold: criterion.threshold.description, actual: actual.description,
-                                  met: criterion.isMet(by: actual), anyOfGroup: group)
+        let checks = edge.requirement.clauses.enumerated().flatMap { index, clause in
+            clause.criteria.map { criterion in
+                let actual = metrics.value(of: criterion.metric, now: now)
+                let isGroup = if case .anyOf = clause { true } else { false }
+                return CriterionCheck(metric: criterion.metric, comparison: criterion.comparison,
+                                      threshold: criterion.threshold.description, actual: actual.description,
+                                      met: criterion.isMet(by: actual), number: index + 1, anyOfGroup: isGroup ? index + 1 : nil)
+            }
         }
         return Checklist(from: edge.from, to: edge.to, checks: checks, isMet: holds(edge.requirement, metrics, now))
     }
