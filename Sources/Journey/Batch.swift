@@ -1,6 +1,8 @@
+import Dispatch
 import Foundation
 import JourneyCore
 import JourneyStore
+import Synchronization
 
 /// How to run the nightly re-evaluation.
 public struct BatchOptions: Sendable {
@@ -10,11 +12,22 @@ public struct BatchOptions: Sendable {
     public var dryRun: Bool
     /// Called after each chunk with the users done so far (for a progress bar).
     public var onChunk: (@Sendable (_ usersDone: Int, _ usersTotal: Int) -> Void)?
+    /// How long the batch lease holds without a renewal (see ``defaultLeaseSeconds``).
+    public var leaseSeconds: TimeInterval
+    /// Take the lease over even from a run whose lease still holds (the operator knows it is gone).
+    public var takeOver: Bool
 
-    public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) -> Void)? = nil) {
+    /// The lease bound: a run renews with every chunk and every third of this on a timer, so only a
+    /// run that stopped (killed, frozen, its machine gone) lets it expire; the next run then takes over.
+    public static let defaultLeaseSeconds: TimeInterval = 60
+
+    public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) -> Void)? = nil,
+                leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false) {
         self.chunkSize = chunkSize
         self.dryRun = dryRun
         self.onChunk = onChunk
+        self.leaseSeconds = leaseSeconds
+        self.takeOver = takeOver
     }
 }
 
@@ -70,24 +83,31 @@ extension JourneyService {
     /// Re-evaluates every user: chunks read set-based by id, evaluated in memory, and each
     /// chunk's moves persisted in one transaction with the compare-and-set of the one-user path.
     ///
-    /// Holds the batch lock for the run (a second batch fails with `batchRunning`). A run
-    /// killed at any moment leaves every committed chunk whole and nothing of the others;
-    /// running again simply re-evaluates. Pinned users and unknown stages are counted, not moved.
-    public func runBatch(_ batch: BatchOptions = BatchOptions(), isAlive: @escaping (Int32) -> Bool = JourneyService.processIsAlive) async throws(JourneyError) -> BatchSummary {
+    /// Holds the batch lease for the run (a second batch fails with `batchRunning` until the lease
+    /// expires), renewing it with every chunk and on a timer. A run whose lease was taken over
+    /// stops with `leaseLost` before writing another chunk. A run killed at any moment leaves every
+    /// committed chunk whole and nothing of the others; running again simply re-evaluates.
+    /// Pinned users and unknown stages are counted, not moved.
+    public func runBatch(_ batch: BatchOptions = BatchOptions()) async throws(JourneyError) -> BatchSummary {
         let started = ContinuousClock.now
         let now = clock.now()
         var summary = BatchSummary(dryRun: batch.dryRun, rulesVersion: rules.version)
         let total = (try? database.funnel().reduce(0) { $0 + $1.count }) ?? 0
-        let runID: Int64?
+        let lease: BatchLease?
         do {
-            runID = batch.dryRun ? nil : try database.beginBatchRun(rulesVersion: rules.version, pid: getpid(), now: now, isAlive: isAlive)
+            lease = batch.dryRun ? nil : try database.beginBatchRun(
+                rulesVersion: rules.version, owner: UUID().uuidString, holder: "\(ProcessInfo.processInfo.hostName) pid \(getpid())",
+                now: now, leaseSeconds: batch.leaseSeconds, takeOver: batch.takeOver)
         } catch {
             throw .store(error)
         }
-        summary.runID = runID
-        do {
+        let renewer = lease.map { LeaseRenewer(lease: $0, database: database, clock: clock) }
+        defer { renewer?.stop() }
+        summary.runID = lease?.runID
+        do throws(JourneyError) {
             var after: Int64 = 0
             while true {
+                if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
                 let snapshots = try storeCall { () throws(StoreError) in try database.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
                 guard let last = snapshots.last else { break }
                 var moves: [PendingMove] = []
@@ -105,8 +125,9 @@ extension JourneyService {
                                              transitions: evaluation.transitions, metrics: snapshot.metrics))
                 }
                 summary.usersSeen += snapshots.count
-                if let runID {
-                    let progress = BatchProgress(runID: runID, lastUserID: last.userID, usersSeen: summary.usersSeen, transitions: summary.transitions)
+                if let lease {
+                    let progress = BatchProgress(lease: lease, lastUserID: last.userID, usersSeen: summary.usersSeen,
+                                                 transitions: summary.transitions, now: clock.now())
                     let result = try persist(moves, now: now, progress: progress)
                     for record in result.recorded { summary.count(record.from, record.to) }
                     summary.pinned += result.pinned.count
@@ -129,15 +150,16 @@ extension JourneyService {
             }
         } catch {
             summary.durationSeconds = (ContinuousClock.now - started).seconds
-            if let runID {
-                try? database.finishBatchRun(id: runID, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+            if let lease {
+                // A run that lost its lease leaves the row as the run that took over marked it.
+                try? database.finishBatchRun(lease, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
             throw error
         }
         summary.durationSeconds = (ContinuousClock.now - started).seconds
-        if let runID {
+        if let lease {
             try storeCall { () throws(StoreError) in
-                try database.finishBatchRun(id: runID, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+                try database.finishBatchRun(lease, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
         }
         options.logger.info("journey batch finished", metadata: [
@@ -146,10 +168,44 @@ extension JourneyService {
         return summary
     }
 
-    /// Whether a process with this id exists on this machine (the batch lock's liveness test).
-    public static func processIsAlive(_ pid: Int32) -> Bool {
-        kill(pid, 0) == 0 || errno == EPERM
+}
+
+/// Renews a batch lease every third of its length on a dispatch timer (off Swift's cooperative
+/// pool: a renewal may wait on the database lock), so a chunk slower than the lease does not lose it.
+/// Notes when another run has taken the lease over; the batch checks ``isLost`` before each chunk.
+final class LeaseRenewer {
+    let lease: BatchLease
+    private let timer: any DispatchSourceTimer
+    private let lost = Flag()
+
+    /// A flag the timer's handler sets and the batch reads.
+    private final class Flag: Sendable {
+        private let value = Mutex(false)
+        var isSet: Bool { value.withLock { $0 } }
+        func set() { value.withLock { $0 = true } }
     }
+
+    init(lease: BatchLease, database: JourneyDatabase, clock: any JourneyClock) {
+        self.lease = lease
+        let interval = max(0.05, lease.seconds / 3)
+        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "journey.batch.lease"))
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler { [lost] in
+            do throws(StoreError) {
+                try database.renewBatchLease(lease, now: clock.now())
+            } catch .leaseLost {
+                lost.set()
+            } catch {
+                // Busy or I/O: the next tick, or the next chunk's commit, renews instead.
+            }
+        }
+        timer.resume()
+    }
+
+    /// Whether a renewal found the lease taken over by another run.
+    var isLost: Bool { lost.isSet }
+
+    func stop() { timer.cancel() }
 }
 
 extension Duration {

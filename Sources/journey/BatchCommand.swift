@@ -9,24 +9,34 @@ struct BatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch",
         abstract: "Re-evaluate every user in chunks; resumable, safe beside live traffic.",
-        discussion: "Exit 75 when another batch holds the lock. See the README for cron and systemd.")
+        discussion: """
+            Exit 75 while another batch holds the lease (it renews it with every chunk and on a timer; \
+            a lease not renewed for --lease-seconds is taken over, and that run is marked interrupted). \
+            See the README for cron and systemd.
+            """)
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var rules: RulesOptions
     @Flag(name: .long, help: "Count what would move; write nothing.") var dryRun = false
     @Option(name: .long, help: "Users per chunk (one transaction each).") var chunkSize = 2_000
     @Flag(name: .long, inversion: .prefixedNo, help: "Show a progress bar on stderr (default: when stderr is a terminal).") var progress: Bool?
+    @Option(name: .long, help: ArgumentHelp("How long the batch lease holds without a renewal.", valueName: "seconds"))
+    var leaseSeconds = BatchOptions.defaultLeaseSeconds
+    @Flag(name: .long, help: "Take the lease over from a running batch whose lease has not expired (only when that batch is known to be gone).")
+    var takeOver = false
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("Please specify a '--chunk-size' of at least 1.") }
+        guard leaseSeconds >= 1, leaseSeconds.isFinite else { throw ValidationError("Please specify a '--lease-seconds' of at least 1.") }
+        guard !(dryRun && takeOver) else { throw ValidationError("'--take-over' takes a lease; a '--dry-run' takes none.") }
     }
 
     func run() async throws {
         let service = try makeService(database: database, rules: rules, mode: dryRun ? .readOnly : .requireMigrated, source: .batch)
         let showProgress = progress ?? (isatty(STDERR_FILENO) == 1)
         let bar = showProgress ? ProgressBar() : nil
-        var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun)
+        var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun, leaseSeconds: leaseSeconds, takeOver: takeOver)
         if let bar {
             options.onChunk = { done, total in bar.update(done, of: total) }
         }
