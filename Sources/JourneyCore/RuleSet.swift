@@ -69,14 +69,19 @@ public struct StageOrder: Comparable, Hashable, Sendable {
     let isAlias: Bool
     let text: String
 
+    /// By position, a stage before its aliases, then by ``StageID`` order (`J10_X` after `J9_X` among unknown values too).
     public static func < (lhs: StageOrder, rhs: StageOrder) -> Bool {
-        (lhs.position, lhs.isAlias ? 1 : 0, lhs.text) < (rhs.position, rhs.isAlias ? 1 : 0, rhs.text)
+        if (lhs.position, lhs.isAlias ? 1 : 0) != (rhs.position, rhs.isAlias ? 1 : 0) {
+            return (lhs.position, lhs.isAlias ? 1 : 0) < (rhs.position, rhs.isAlias ? 1 : 0)
+        }
+        return StageID(lhs.text) < StageID(rhs.text)
     }
 }
 
 extension RuleSet {
     /// The journey-order key of a stored value: the rules' stages by position (J10 after J9, never
-    /// by text), an alias just after its stage, then values the rules do not know, by text.
+    /// by text), an alias just after its stage, then values the rules do not know (by their `J<n>_`
+    /// number where they have one, then by text).
     ///
     /// ```swift
     /// let sorted = stored.sorted { rules.order(of: $0) < rules.order(of: $1) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Journey
+import JourneyCore
 import JourneyStore
 import Synchronization
 
@@ -49,11 +50,17 @@ struct BatchCommand: AsyncParsableCommand {
         print(dryRun ? "Dry run with rules \(summary.rulesVersion): nothing written." : "Batch run \(summary.runID ?? 0) with rules \(summary.rulesVersion) finished.")
         print("  users seen       \(summary.usersSeen)")
         print("  \(dryRun ? "would move" : "transitions")      \(summary.transitions)")
-        for (edge, count) in summary.edges.sorted(by: { $0.key < $1.key }) {
+        // Edges and stages in the rules' order (J10 after J9), not text order
+        let rules = service.rules
+        func order(_ edge: String) -> (StageOrder, StageOrder) {
+            let ends = edge.components(separatedBy: "->")
+            return (rules.order(of: ends.first ?? ""), rules.order(of: ends.last ?? ""))
+        }
+        for (edge, count) in summary.edges.sorted(by: { order($0.key) < order($1.key) }) {
             print("    \(edge.replacingOccurrences(of: "->", with: " → ").padding(toLength: 36, withPad: " ", startingAt: 0)) \(count)")
         }
         print("  pinned, skipped  \(summary.pinned)")
-        print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
+        print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
         print("  conflicts        \(summary.conflicts) (moved by another writer, re-evaluated)")
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
     }
