@@ -48,13 +48,17 @@ public struct BatchSummary: Sendable, Encodable {
     public var pinned = 0
     /// Users another writer moved during the run, re-read and re-evaluated.
     public var conflicts = 0
+    /// Per stage, the users who stay in it but no longer meet its criteria under these rules
+    /// (``RuleSet/meetsCriteria(of:metrics:now:)``): the other direction of a what-if with raised rules.
+    public var noLongerMeeting: [String: StageShortfall] = [:]
     public var durationSeconds = 0.0
 
     public var usersPerSecond: Double { durationSeconds > 0 ? Double(usersSeen) / durationSeconds : 0 }
 
     enum CodingKeys: String, CodingKey {
         case runID = "run_id", dryRun = "dry_run", rulesVersion = "rules_version", usersSeen = "users_seen"
-        case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts, durationSeconds = "duration_seconds"
+        case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts, noLongerMeeting = "no_longer_meeting"
+        case durationSeconds = "duration_seconds"
         case usersPerSecond = "users_per_second"
     }
 
@@ -69,6 +73,7 @@ public struct BatchSummary: Sendable, Encodable {
         try container.encode(unknownStages, forKey: .unknownStages)
         try container.encode(pinned, forKey: .pinned)
         try container.encode(conflicts, forKey: .conflicts)
+        try container.encode(noLongerMeeting, forKey: .noLongerMeeting)
         try container.encode(durationSeconds, forKey: .durationSeconds)
         try container.encode(usersPerSecond, forKey: .usersPerSecond)
     }
@@ -76,6 +81,22 @@ public struct BatchSummary: Sendable, Encodable {
     mutating func count(_ from: StageID, _ to: StageID) {
         transitions += 1
         edges["\(from)->\(to)", default: 0] += 1
+    }
+}
+
+/// The users of one stage who no longer meet its criteria: how many, and the first few ids.
+public struct StageShortfall: Sendable, Encodable, Equatable {
+    /// How many users.
+    public var users = 0
+    /// The smallest ids among them, at most ``sampleSize``.
+    public var sample: [Int64] = []
+
+    /// How many ids the summary keeps per stage, so memory stays bounded whatever the number of users.
+    public static let sampleSize = 10
+
+    mutating func add(_ user: Int64) {
+        users += 1
+        if sample.count < Self.sampleSize { sample.append(user) }
     }
 }
 
@@ -120,7 +141,12 @@ extension JourneyService {
                         summary.unknownStages[snapshot.storedStage, default: 0] += 1
                         continue
                     }
-                    guard !evaluation.transitions.isEmpty else { continue }
+                    guard !evaluation.transitions.isEmpty else {
+                        if !rules.meetsCriteria(of: evaluation.start, metrics: snapshot.metrics, now: now) {
+                            summary.noLongerMeeting[evaluation.start.rawValue, default: StageShortfall()].add(snapshot.userID)
+                        }
+                        continue
+                    }
                     moves.append(PendingMove(userID: snapshot.userID, expectedStage: snapshot.storedStage,
                                              transitions: evaluation.transitions, metrics: snapshot.metrics))
                 }

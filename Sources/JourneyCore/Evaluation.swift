@@ -139,6 +139,23 @@ extension RuleSet {
         return Checklist(from: edge.from, to: edge.to, checks: checks, isMet: holds(edge.requirement, metrics, now))
     }
 
+    /// Whether a user in `stage` meets what it takes to be there: the stage's own criteria, or those of
+    /// a declared skip into it (a demotion's criteria are not a reason to be in a stage).
+    ///
+    /// A `days_in_stage` criterion counts as met: it measured the stay in the stage before the move,
+    /// which is over. The first stage needs nothing. The what-if of a rules change lists the users
+    /// for whom this is false: they keep their stage (moves back happen only along declared edges),
+    /// but no longer qualify for it.
+    public func meetsCriteria(of stage: StageID, metrics: UserMetrics, now: Date) -> Bool {
+        guard let entry = self.stage(stage), entry.position > 0 else { return true }
+        let ways = [entry.graduation] + edges.filter { $0.to == stage && $0.kind == .skip }.map(\.requirement)
+        return ways.contains { requirement in
+            requirement.clauses.allSatisfy { clause in
+                clause.criteria.contains { $0.metric == .daysInStage || $0.isMet(by: metrics.value(of: $0.metric, now: now)) }
+            }
+        }
+    }
+
     private func holds(_ requirement: Requirement, _ metrics: UserMetrics, _ now: Date) -> Bool {
         // A plain clause holds one criterion; an any-of clause holds when one of its members does.
         requirement.clauses.allSatisfy { clause in

@@ -62,6 +62,12 @@ struct BatchCommand: AsyncParsableCommand {
         print("  pinned, skipped  \(summary.pinned)")
         print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
         print("  conflicts        \(summary.conflicts) (moved by another writer, re-evaluated)")
+        let shortfall = summary.noLongerMeeting.values.reduce(0) { $0 + $1.users }
+        print("  \(dryRun ? "would no longer meet" : "no longer meet") their stage's criteria  \(shortfall)\(shortfall == 0 ? "" : " (they keep the stage: moves back only along declared edges)")")
+        for (stage, users) in summary.noLongerMeeting.sorted(by: { rules.order(of: $0.key) < rules.order(of: $1.key) }) {
+            let sample = users.sample.map(String.init).joined(separator: ", ") + (users.users > users.sample.count ? ", …" : "")
+            print("    \(stage.printable.padding(toLength: 36, withPad: " ", startingAt: 0)) \(users.users)  users \(sample)")
+        }
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
     }
 }

@@ -57,3 +57,38 @@ struct ChecklistTests {
         #expect(checklist.criteriaCount == 4, "\(name)")
     }
 }
+
+/// What it takes to be in a stage, for the what-if of a rules change.
+@Suite("RuleSet.meetsCriteria: whether a user in a stage still qualifies for it")
+struct MeetsCriteriaTests {
+    static let rules = """
+    version: "meets"
+    stages:
+      - {id: J1_A, title: A}
+      - {id: J2_B, title: B, criteria: [posts >= 2, days_in_stage >= 30]}
+      - {id: J3_C, title: C, criteria: [posts >= 10]}
+      - {id: J4_D, title: D, enter_from_previous: false, criteria: [role == admin]}
+    edges:
+      - {from: J1_A, to: J3_C, kind: skip, reason: imported, criteria: [role == imported]}
+      - {from: any, to: J4_D, kind: skip, reason: admins, criteria: [role == admin]}
+    """
+
+    /// A stage, metrics, and whether the user meets that stage.
+    static let cases: [(name: String, stage: StageID, metrics: UserMetrics, meets: Bool)] = [
+        ("the first stage needs nothing", "J1_A", UserMetrics(), true),
+        ("J2 met (days_in_stage left out: it measured the stay before the move)", "J2_B", UserMetrics(posts: 2, stageEnteredAt: Fixture.now), true),
+        ("J2 short of posts", "J2_B", UserMetrics(posts: 1), false),
+        ("J3 through its own criteria", "J3_C", UserMetrics(posts: 10), true),
+        ("J3 through the declared skip into it", "J3_C", UserMetrics(posts: 0, role: "imported"), true),
+        ("J3 by neither", "J3_C", UserMetrics(posts: 9, role: "user"), false),
+        ("J4 whose role changed", "J4_D", UserMetrics(role: "user"), false),
+        ("J4 with a missing role", "J4_D", UserMetrics(), false),
+    ]
+
+    @Test("each case", arguments: cases.indices)
+    func meets(_ index: Int) throws {
+        let (name, stage, metrics, meets) = Self.cases[index]
+        let rules = try Fixture.rules(Self.rules)
+        #expect(rules.meetsCriteria(of: stage, metrics: metrics, now: Fixture.now) == meets, "\(name)")
+    }
+}
