@@ -21,6 +21,7 @@ public struct BatchOptions: Sendable {
     /// run that stopped (killed, frozen, its machine gone) lets it expire; the next run then takes over.
     public static let defaultLeaseSeconds: TimeInterval = 60
 
+    /// Options for ``JourneyService/runBatch(_:)``; the defaults are those of `journey batch`.
     public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) -> Void)? = nil,
                 leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false) {
         self.chunkSize = chunkSize
@@ -35,8 +36,11 @@ public struct BatchOptions: Sendable {
 public struct BatchSummary: Sendable, Encodable {
     /// The `journey_batch_runs` id; nil for a dry run.
     public var runID: Int64?
+    /// Whether nothing was written.
     public var dryRun: Bool
+    /// The `version` of the rules evaluated with.
     public var rulesVersion: String
+    /// Users read and evaluated.
     public var usersSeen = 0
     /// Moves recorded (or, in a dry run, that would be).
     public var transitions = 0
@@ -51,8 +55,10 @@ public struct BatchSummary: Sendable, Encodable {
     /// Per stage, the users who stay in it but no longer meet its criteria under these rules
     /// (``RuleSet/meetsCriteria(of:metrics:now:)``): the other direction of a what-if with raised rules.
     public var noLongerMeeting: [String: StageShortfall] = [:]
+    /// Wall time of the run.
     public var durationSeconds = 0.0
 
+    /// Users evaluated per second of ``durationSeconds``.
     public var usersPerSecond: Double { durationSeconds > 0 ? Double(usersSeen) / durationSeconds : 0 }
 
     enum CodingKeys: String, CodingKey {

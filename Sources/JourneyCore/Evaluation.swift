@@ -2,8 +2,11 @@ import Foundation
 
 /// One criterion checked against one user: the progress line `posts 12 / 50`.
 public struct CriterionCheck: Hashable, Sendable, Codable {
+    /// The metric tested.
     public let metric: Metric
+    /// How it is compared.
     public let comparison: ComparisonOperator
+    /// The value it is compared with, as the rule file writes it.
     public let threshold: String
     /// The user's value, or `missing` where the data is NULL.
     public let actual: String
@@ -25,8 +28,11 @@ public struct CriterionCheck: Hashable, Sendable, Codable {
 
 /// Where a user stands against one edge: every criterion with its actual value.
 public struct Checklist: Hashable, Sendable {
+    /// The stage the edge leaves.
     public let from: StageID
+    /// The stage the edge enters.
     public let to: StageID
+    /// One check per metric test, in declaration order; members of an any-of group share a ``CriterionCheck/number``.
     public let checks: [CriterionCheck]
     /// Whether the requirement holds as a whole (all-of, with any-of groups).
     public let isMet: Bool

@@ -3,14 +3,21 @@ import GRDB
 
 /// One row of `journey_batch_runs`.
 public struct BatchRun: Hashable, Sendable, Codable, FetchableRecord {
+    /// The run's id, shown as `#N` by `journey status`.
     public var id: Int64
+    /// When the run took the lease.
     public var startedAt: Date
+    /// When it finished, failed, or was found interrupted; nil while running.
     public var finishedAt: Date?
     /// `running`, `finished`, `failed`, or `interrupted` (its lease expired or was taken over).
     public var status: String
+    /// The `version` of the rules the run evaluated with.
     public var rulesVersion: String
+    /// Users evaluated in the chunks committed so far.
     public var usersSeen: Int
+    /// Moves recorded in the chunks committed so far.
     public var transitions: Int
+    /// Why the run failed or was interrupted.
     public var error: String?
     /// The last user whose chunk committed.
     public var lastUserID: Int64?
@@ -47,6 +54,7 @@ public struct BatchLease: Sendable {
     /// How long the lease holds after each renewal.
     public let seconds: TimeInterval
 
+    /// A lease as ``JourneyDatabase/beginBatchRun(rulesVersion:owner:holder:now:leaseSeconds:takeOver:)`` gives it.
     public init(runID: Int64, owner: String, seconds: TimeInterval) {
         self.runID = runID
         self.owner = owner
@@ -56,13 +64,18 @@ public struct BatchLease: Sendable {
 
 /// How far a batch run has come; written in the same transaction as each chunk's moves, and renews the lease.
 public struct BatchProgress: Sendable {
+    /// The run's lease, renewed by the chunk's commit.
     public let lease: BatchLease
+    /// The chunk's last user: where a resumed reading would start.
     public let lastUserID: Int64
+    /// Users evaluated so far, this chunk included.
     public let usersSeen: Int
+    /// Moves recorded before this chunk (the chunk's own are added as it commits).
     public let transitions: Int
     /// When the chunk commits: the lease is renewed from this instant.
     public let now: Date
 
+    /// The progress to record with a chunk's moves.
     public init(lease: BatchLease, lastUserID: Int64, usersSeen: Int, transitions: Int, now: Date) {
         self.lease = lease
         self.lastUserID = lastUserID
