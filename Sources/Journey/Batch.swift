@@ -165,6 +165,8 @@ extension JourneyService {
                     summary.pinned += result.pinned.count
                     // Another writer changed these users since the chunk was read: re-read, re-evaluate.
                     for user in result.conflicted {
+                        // Taken over since the chunk committed: write nothing more.
+                        if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: lease.runID)) }
                         summary.conflicts += 1
                         do {
                             for record in try await evaluateAndPersist(user: user).recorded { summary.count(record.from, record.to) }
