@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 /// `journey batch` and `journey status` with the batch lease, on small databases of the test's own.
@@ -82,6 +83,50 @@ struct BatchLeaseCLITests {
             #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE id = 7 AND status = 'interrupted' AND error LIKE '%--take-over%'") == 1)
             let run = try #require(try batch.jsonObject()["run_id"] as? Int)
             #expect(try await Self.shownStatus(workspace, db, run: run) == "finished")
+        }
+    }
+
+    @Test("a batch process taken over by another's --take-over stops with exit 75 and writes nothing more")
+    func takenOverProcessStops() async throws {
+        try await withWorkspace { workspace in
+            // Given a generated database and a slow batch (chunks of 10) holding the lease
+            let db = workspace.path("big.sqlite")
+            #expect(try await workspace.journey(["generate", "--users", "6000", "--seed", "21", "--output", db]).status == 0)
+            #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
+            let errors = workspace.path("first.err")
+            _ = FileManager.default.createFile(atPath: errors, contents: nil)
+            let first = Process()
+            first.executableURL = try JourneyBinary.require()
+            first.arguments = ["batch", "--db", db, "--chunk-size", "10"]
+            first.currentDirectoryURL = workspace.url
+            first.standardOutput = FileHandle.nullDevice
+            first.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+            try first.run()
+            for _ in 0..<400 where (try? Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE status = 'running'")) != 1 {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+
+            // When another batch takes the lease over
+            let second = try await workspace.journey(["batch", "--db", db, "--take-over", "--json"])
+            first.waitUntilExit()
+
+            // Then the second finished; the first (unless it had already finished) stopped with 75, saying why
+            #expect(second.status == 0, "\(second)")
+            let message = try String(contentsOfFile: errors, encoding: .utf8)
+            if first.terminationStatus != 0 {
+                #expect(first.terminationStatus == 75, "\(message)")
+                #expect(message.contains("lost its lease"), "\(message)")
+                #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE id = 1 AND status = 'interrupted'") == 1)
+            }
+            // And every stage still matches its history, with no move recorded twice
+            #expect(try Direct.integer(db, """
+                SELECT COUNT(*) FROM users u LEFT JOIN journey_transitions t ON t.user_id = u.id
+                    AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
+                WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
+                """) == 0)
+            #expect(try Direct.integer(db, """
+                SELECT COUNT(*) FROM (SELECT user_id, to_state FROM journey_transitions GROUP BY user_id, to_state HAVING COUNT(*) > 1)
+                """) == 0)
         }
     }
 
