@@ -123,7 +123,7 @@ extension JourneyService {
         let lease: BatchLease?
         do {
             lease = batch.dryRun ? nil : try database.beginBatchRun(
-                rulesVersion: rules.version, owner: UUID().uuidString, holder: "\(ProcessInfo.processInfo.hostName) pid \(getpid())",
+                rulesVersion: rules.version, owner: UUID().uuidString, holder: Self.holderName(),
                 now: now, leaseSeconds: batch.leaseSeconds, takeOver: batch.takeOver)
         } catch {
             throw .store(error)
@@ -202,6 +202,14 @@ extension JourneyService {
         return summary
     }
 
+
+    /// `host pid N`, naming the lease's holder for people. `gethostname` only: `ProcessInfo.hostName`
+    /// may ask DNS, which can hang in a container without a network.
+    static func holderName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&buffer, buffer.count - 1) == 0 ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown host"
+        return "\(host) pid \(getpid())"
+    }
 }
 
 /// Renews a batch lease every third of its length on a dispatch timer (off Swift's cooperative
