@@ -1,6 +1,8 @@
+import Dispatch
 import Foundation
 import JourneyCore
 import JourneyStore
+import Synchronization
 
 /// How to run the nightly re-evaluation.
 public struct BatchOptions: Sendable {
@@ -10,11 +12,23 @@ public struct BatchOptions: Sendable {
     public var dryRun: Bool
     /// Called after each chunk with the users done so far (for a progress bar).
     public var onChunk: (@Sendable (_ usersDone: Int, _ usersTotal: Int) -> Void)?
+    /// How long the batch lease holds without a renewal (see ``defaultLeaseSeconds``).
+    public var leaseSeconds: TimeInterval
+    /// Take the lease over even from a run whose lease still holds (the operator knows it is gone).
+    public var takeOver: Bool
 
-    public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) -> Void)? = nil) {
+    /// The lease bound: a run renews with every chunk and every third of this on a timer, so only a
+    /// run that stopped (killed, frozen, its machine gone) lets it expire; the next run then takes over.
+    public static let defaultLeaseSeconds: TimeInterval = 60
+
+    /// Options for ``JourneyService/runBatch(_:)``; the defaults are those of `journey batch`.
+    public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) -> Void)? = nil,
+                leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false) {
         self.chunkSize = chunkSize
         self.dryRun = dryRun
         self.onChunk = onChunk
+        self.leaseSeconds = leaseSeconds
+        self.takeOver = takeOver
     }
 }
 
@@ -22,8 +36,11 @@ public struct BatchOptions: Sendable {
 public struct BatchSummary: Sendable, Encodable {
     /// The `journey_batch_runs` id; nil for a dry run.
     public var runID: Int64?
+    /// Whether nothing was written.
     public var dryRun: Bool
+    /// The `version` of the rules evaluated with.
     public var rulesVersion: String
+    /// Users read and evaluated.
     public var usersSeen = 0
     /// Moves recorded (or, in a dry run, that would be).
     public var transitions = 0
@@ -39,13 +56,18 @@ public struct BatchSummary: Sendable, Encodable {
     /// (`users.created_at`, `users.last_journey_update`, `posts.created_at`, `events.start_date`).
     /// `journey doctor` lists samples.
     public var unreadableTimestamps: [String: Int] = [:]
+    /// Per stage, the users who stay in it but no longer meet its criteria under these rules
+    /// (``RuleSet/meetsCriteria(of:metrics:now:)``): the other direction of a what-if with raised rules.
+    public var noLongerMeeting: [String: StageShortfall] = [:]
+    /// Wall time of the run.
     public var durationSeconds = 0.0
 
+    /// Users evaluated per second of ``durationSeconds``.
     public var usersPerSecond: Double { durationSeconds > 0 ? Double(usersSeen) / durationSeconds : 0 }
 
     enum CodingKeys: String, CodingKey {
         case runID = "run_id", dryRun = "dry_run", rulesVersion = "rules_version", usersSeen = "users_seen"
-        case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts
+        case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts, noLongerMeeting = "no_longer_meeting"
         case unreadableTimestamps = "unreadable_timestamps", durationSeconds = "duration_seconds"
         case usersPerSecond = "users_per_second"
     }
@@ -62,6 +84,7 @@ public struct BatchSummary: Sendable, Encodable {
         try container.encode(pinned, forKey: .pinned)
         try container.encode(conflicts, forKey: .conflicts)
         try container.encode(unreadableTimestamps, forKey: .unreadableTimestamps)
+        try container.encode(noLongerMeeting, forKey: .noLongerMeeting)
         try container.encode(durationSeconds, forKey: .durationSeconds)
         try container.encode(usersPerSecond, forKey: .usersPerSecond)
     }
@@ -72,28 +95,51 @@ public struct BatchSummary: Sendable, Encodable {
     }
 }
 
+/// The users of one stage who no longer meet its criteria: how many, and the first few ids.
+public struct StageShortfall: Sendable, Encodable, Equatable {
+    /// How many users.
+    public var users = 0
+    /// The smallest ids among them, at most ``sampleSize``.
+    public var sample: [Int64] = []
+
+    /// How many ids the summary keeps per stage, so memory stays bounded whatever the number of users.
+    public static let sampleSize = 10
+
+    mutating func add(_ user: Int64) {
+        users += 1
+        if sample.count < Self.sampleSize { sample.append(user) }
+    }
+}
+
 extension JourneyService {
     /// Re-evaluates every user: chunks read set-based by id, evaluated in memory, and each
     /// chunk's moves persisted in one transaction with the compare-and-set of the one-user path.
     ///
-    /// Holds the batch lock for the run (a second batch fails with `batchRunning`). A run
-    /// killed at any moment leaves every committed chunk whole and nothing of the others;
-    /// running again simply re-evaluates. Pinned users and unknown stages are counted, not moved.
-    public func runBatch(_ batch: BatchOptions = BatchOptions(), isAlive: @escaping (Int32) -> Bool = JourneyService.processIsAlive) async throws(JourneyError) -> BatchSummary {
+    /// Holds the batch lease for the run (a second batch fails with `batchRunning` until the lease
+    /// expires), renewing it with every chunk and on a timer. A run whose lease was taken over
+    /// stops with `leaseLost` before writing another chunk. A run killed at any moment leaves every
+    /// committed chunk whole and nothing of the others; running again simply re-evaluates.
+    /// Pinned users and unknown stages are counted, not moved.
+    public func runBatch(_ batch: BatchOptions = BatchOptions()) async throws(JourneyError) -> BatchSummary {
         let started = ContinuousClock.now
         let now = clock.now()
         var summary = BatchSummary(dryRun: batch.dryRun, rulesVersion: rules.version)
         let total = (try? database.funnel().reduce(0) { $0 + $1.count }) ?? 0
-        let runID: Int64?
+        let lease: BatchLease?
         do {
-            runID = batch.dryRun ? nil : try database.beginBatchRun(rulesVersion: rules.version, pid: getpid(), now: now, isAlive: isAlive)
+            lease = batch.dryRun ? nil : try database.beginBatchRun(
+                rulesVersion: rules.version, owner: UUID().uuidString, holder: Self.holderName(),
+                now: now, leaseSeconds: batch.leaseSeconds, takeOver: batch.takeOver)
         } catch {
             throw .store(error)
         }
-        summary.runID = runID
-        do {
+        let renewer = lease.map { LeaseRenewer(lease: $0, database: database, clock: clock) }
+        defer { renewer?.stop() }
+        summary.runID = lease?.runID
+        do throws(JourneyError) {
             var after: Int64 = 0
             while true {
+                if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
                 let snapshots = try storeCall { () throws(StoreError) in try database.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
                 guard let last = snapshots.last else { break }
                 var moves: [PendingMove] = []
@@ -107,18 +153,26 @@ extension JourneyService {
                         summary.unknownStages[snapshot.storedStage, default: 0] += 1
                         continue
                     }
-                    guard !evaluation.transitions.isEmpty else { continue }
+                    guard !evaluation.transitions.isEmpty else {
+                        if !rules.meetsCriteria(of: evaluation.start, metrics: snapshot.metrics, now: now) {
+                            summary.noLongerMeeting[evaluation.start.rawValue, default: StageShortfall()].add(snapshot.userID)
+                        }
+                        continue
+                    }
                     moves.append(PendingMove(userID: snapshot.userID, expectedStage: snapshot.storedStage,
                                              transitions: evaluation.transitions, metrics: snapshot.metrics))
                 }
                 summary.usersSeen += snapshots.count
-                if let runID {
-                    let progress = BatchProgress(runID: runID, lastUserID: last.userID, usersSeen: summary.usersSeen, transitions: summary.transitions)
+                if let lease {
+                    let progress = BatchProgress(lease: lease, lastUserID: last.userID, usersSeen: summary.usersSeen,
+                                                 transitions: summary.transitions, now: clock.now())
                     let result = try persist(moves, now: now, progress: progress)
                     for record in result.recorded { summary.count(record.from, record.to) }
                     summary.pinned += result.pinned.count
                     // Another writer changed these users since the chunk was read: re-read, re-evaluate.
                     for user in result.conflicted {
+                        // Taken over since the chunk committed: write nothing more.
+                        if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: lease.runID)) }
                         summary.conflicts += 1
                         do {
                             for record in try await evaluateAndPersist(user: user).recorded { summary.count(record.from, record.to) }
@@ -136,15 +190,16 @@ extension JourneyService {
             }
         } catch {
             summary.durationSeconds = (ContinuousClock.now - started).seconds
-            if let runID {
-                try? database.finishBatchRun(id: runID, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+            if let lease {
+                // A run that lost its lease leaves the row as the run that took over marked it.
+                try? database.finishBatchRun(lease, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
             throw error
         }
         summary.durationSeconds = (ContinuousClock.now - started).seconds
-        if let runID {
+        if let lease {
             try storeCall { () throws(StoreError) in
-                try database.finishBatchRun(id: runID, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+                try database.finishBatchRun(lease, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
         }
         options.logger.info("journey batch finished", metadata: [
@@ -153,10 +208,52 @@ extension JourneyService {
         return summary
     }
 
-    /// Whether a process with this id exists on this machine (the batch lock's liveness test).
-    public static func processIsAlive(_ pid: Int32) -> Bool {
-        kill(pid, 0) == 0 || errno == EPERM
+
+    /// `host pid N`, naming the lease's holder for people. `gethostname` only: `ProcessInfo.hostName`
+    /// may ask DNS, which can hang in a container without a network.
+    static func holderName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&buffer, buffer.count - 1) == 0 ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown host"
+        return "\(host) pid \(getpid())"
     }
+}
+
+/// Renews a batch lease every third of its length on a dispatch timer (off Swift's cooperative
+/// pool: a renewal may wait on the database lock), so a chunk slower than the lease does not lose it.
+/// Notes when another run has taken the lease over; the batch checks ``isLost`` before each chunk.
+final class LeaseRenewer {
+    let lease: BatchLease
+    private let timer: any DispatchSourceTimer
+    private let lost = Flag()
+
+    /// A flag the timer's handler sets and the batch reads.
+    private final class Flag: Sendable {
+        private let value = Mutex(false)
+        var isSet: Bool { value.withLock { $0 } }
+        func set() { value.withLock { $0 = true } }
+    }
+
+    init(lease: BatchLease, database: JourneyDatabase, clock: any JourneyClock) {
+        self.lease = lease
+        let interval = max(0.05, lease.seconds / 3)
+        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "journey.batch.lease"))
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler { [lost] in
+            do throws(StoreError) {
+                try database.renewBatchLease(lease, now: clock.now())
+            } catch .leaseLost {
+                lost.set()
+            } catch {
+                // Busy or I/O: the next tick, or the next chunk's commit, renews instead.
+            }
+        }
+        timer.resume()
+    }
+
+    /// Whether a renewal found the lease taken over by another run.
+    var isLost: Bool { lost.isSet }
+
+    func stop() { timer.cancel() }
 }
 
 extension Duration {

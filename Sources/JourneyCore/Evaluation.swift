@@ -2,13 +2,20 @@ import Foundation
 
 /// One criterion checked against one user: the progress line `posts 12 / 50`.
 public struct CriterionCheck: Hashable, Sendable, Codable {
+    /// The metric tested.
     public let metric: Metric
+    /// How it is compared.
     public let comparison: ComparisonOperator
+    /// The value it is compared with, as the rule file writes it.
     public let threshold: String
     /// The user's value, or `missing` where the data is NULL.
     public let actual: String
+    /// Whether this criterion itself holds (for a member of an any-of group: this member).
     public let met: Bool
-    /// Criteria sharing a group number form an any-of group; nil for plain all-of criteria.
+    /// The criterion's number in the checklist, from 1: a line of the requirement, so the members
+    /// of an any-of group share one number. Text and JSON show the same numbers.
+    public let number: Int
+    /// The group's ``number`` for a member of an any-of group; nil for a plain criterion.
     public let anyOfGroup: Int?
 
     /// `posts 12 / 50` for a minimum, `role user (needs == super-admin)` otherwise.
@@ -21,11 +28,25 @@ public struct CriterionCheck: Hashable, Sendable, Codable {
 
 /// Where a user stands against one edge: every criterion with its actual value.
 public struct Checklist: Hashable, Sendable {
+    /// The stage the edge leaves.
     public let from: StageID
+    /// The stage the edge enters.
     public let to: StageID
+    /// One check per metric test, in declaration order; members of an any-of group share a ``CriterionCheck/number``.
     public let checks: [CriterionCheck]
     /// Whether the requirement holds as a whole (all-of, with any-of groups).
     public let isMet: Bool
+
+    /// How many criteria the requirement has, an any-of group counting as one.
+    public var criteriaCount: Int { Set(checks.map(\.number)).count }
+
+    /// How many of them hold, an any-of group counting as one that holds when any member holds.
+    public var criteriaMet: Int { Set(checks.filter(\.met).map(\.number)).count }
+
+    /// Whether criterion `number` holds: for an any-of group, whether any member holds.
+    public func holds(criterion number: Int) -> Bool {
+        checks.contains { $0.number == number && $0.met }
+    }
 }
 
 /// One move of one user from a stage to another along a declared edge.
@@ -112,13 +133,33 @@ extension RuleSet {
 
     /// Every criterion of `edge` checked against `metrics` at `now`.
     public func checklist(for edge: Edge, metrics: UserMetrics, now: Date) -> Checklist {
-        let checks = edge.requirement.criteria.map { criterion, group in
-            let actual = metrics.value(of: criterion.metric, now: now)
-            return CriterionCheck(metric: criterion.metric, comparison: criterion.comparison,
-                                  threshold: criterion.threshold.description, actual: actual.description,
-                                  met: criterion.isMet(by: actual), anyOfGroup: group)
+        let checks = edge.requirement.clauses.enumerated().flatMap { index, clause in
+            clause.criteria.map { criterion in
+                let actual = metrics.value(of: criterion.metric, now: now)
+                let isGroup = if case .anyOf = clause { true } else { false }
+                return CriterionCheck(metric: criterion.metric, comparison: criterion.comparison,
+                                      threshold: criterion.threshold.description, actual: actual.description,
+                                      met: criterion.isMet(by: actual), number: index + 1, anyOfGroup: isGroup ? index + 1 : nil)
+            }
         }
         return Checklist(from: edge.from, to: edge.to, checks: checks, isMet: holds(edge.requirement, metrics, now))
+    }
+
+    /// Whether a user in `stage` meets what it takes to be there: the stage's own criteria, or those of
+    /// a declared skip into it (a demotion's criteria are not a reason to be in a stage).
+    ///
+    /// A `days_in_stage` criterion counts as met: it measured the stay in the stage before the move,
+    /// which is over. The first stage needs nothing. The what-if of a rules change lists the users
+    /// for whom this is false: they keep their stage (moves back happen only along declared edges),
+    /// but no longer qualify for it.
+    public func meetsCriteria(of stage: StageID, metrics: UserMetrics, now: Date) -> Bool {
+        guard let entry = self.stage(stage), entry.position > 0 else { return true }
+        let ways = [entry.graduation] + edges.filter { $0.to == stage && $0.kind == .skip }.map(\.requirement)
+        return ways.contains { requirement in
+            requirement.clauses.allSatisfy { clause in
+                clause.criteria.contains { $0.metric == .daysInStage || $0.isMet(by: metrics.value(of: $0.metric, now: now)) }
+            }
+        }
     }
 
     private func holds(_ requirement: Requirement, _ metrics: UserMetrics, _ now: Date) -> Bool {

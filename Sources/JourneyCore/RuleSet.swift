@@ -29,7 +29,7 @@ public struct RuleSet: Hashable, Sendable {
         self.positions = index
     }
 
-    private let positions: [StageID: Int]
+    let positions: [StageID: Int]
 
     /// The stage every user starts in.
     public var initialStage: StageID { stages[0].id }
@@ -58,5 +58,42 @@ public struct RuleSet: Hashable, Sendable {
     /// The implicit edge from `stage` to the stage after it, if the rules keep one.
     public func nextEdge(from stage: StageID) -> Edge? {
         edges.first { $0.from == stage && !$0.isDeclared }
+    }
+}
+
+/// Where a stored stage value sorts in journey order (see ``RuleSet/order(of:)``).
+public struct StageOrder: Comparable, Hashable, Sendable {
+    /// The stage's position; one past the last stage for a value the rules do not know.
+    let position: Int
+    /// An alias sorts just after the stage it means.
+    let isAlias: Bool
+    let text: String
+
+    /// By position, a stage before its aliases, then by ``StageID`` order (`J10_X` after `J9_X` among unknown values too).
+    public static func < (lhs: StageOrder, rhs: StageOrder) -> Bool {
+        if (lhs.position, lhs.isAlias ? 1 : 0) != (rhs.position, rhs.isAlias ? 1 : 0) {
+            return (lhs.position, lhs.isAlias ? 1 : 0) < (rhs.position, rhs.isAlias ? 1 : 0)
+        }
+        return StageID(lhs.text) < StageID(rhs.text)
+    }
+}
+
+extension RuleSet {
+    /// The journey-order key of a stored value: the rules' stages by position (J10 after J9, never
+    /// by text), an alias just after its stage, then values the rules do not know (by their `J<n>_`
+    /// number where they have one, then by text).
+    ///
+    /// ```swift
+    /// let sorted = stored.sorted { rules.order(of: $0) < rules.order(of: $1) }
+    /// ```
+    public func order(of stored: String) -> StageOrder {
+        if let position = positions[StageID(stored)] { return StageOrder(position: position, isAlias: false, text: stored) }
+        if let alias = aliases[stored], let position = positions[alias] { return StageOrder(position: position, isAlias: true, text: stored) }
+        return StageOrder(position: stages.count, isAlias: false, text: stored)
+    }
+
+    /// Whether a stored value is a stage of the rules or one of their aliases.
+    public func knows(stored: String) -> Bool {
+        positions[StageID(stored)] != nil || aliases[stored] != nil
     }
 }

@@ -52,11 +52,13 @@ private struct Reader {
         let aliases = try readAliases(top, stages: stages)
         let declared = try readEdges(top, stages: stages)
         let implicit = stages.dropFirst().filter(\.entersFromPrevious).map { stage in
-            Edge(from: stages[stage.position - 1].id, to: stage.id, kind: .next,
-                 reason: "graduated to \(stage.id)", requirement: stage.graduation, isDeclared: false)
+            (edge: Edge(from: stages[stage.position - 1].id, to: stage.id, kind: .next,
+                        reason: "graduated to \(stage.id)", requirement: stage.graduation, isDeclared: false),
+             line: stageNode(top, stage.position)?.mark?.line)
         }
-        let edges = declared + implicit
+        let edges = (declared + implicit).map(\.edge)
         try checkReachable(stages: stages, edges: edges, top: top)
+        try checkNoOscillation(edges: edges, lines: (declared + implicit).map(\.line), declaredCount: declared.count)
         return RuleSet(version: version, source: source, stages: stages, edges: edges, aliases: aliases, cacheTTL: cacheTTL)
     }
 
@@ -148,11 +150,12 @@ private struct Reader {
 
     // MARK: Edges
 
-    func readEdges(_ top: Node.Mapping, stages: [Stage]) throws(JourneyCoreError) -> [Edge] {
+    /// The declared edges, `from: any` expanded, each with the line of its declaration.
+    func readEdges(_ top: Node.Mapping, stages: [Stage]) throws(JourneyCoreError) -> [(edge: Edge, line: Int?)] {
         guard let node = top["edges"] else { return [] }
         guard case .sequence(let items) = node else { throw fail(node, "edges", "expected a list of edges") }
         let byID = Dictionary(uniqueKeysWithValues: stages.map { ($0.id, $0) })
-        var edges: [Edge] = []
+        var edges: [(edge: Edge, line: Int?)] = []
         for (index, item) in items.enumerated() {
             var place = "edge \(index + 1)"
             guard case .mapping(let map) = item else { throw fail(item, place, "expected a mapping with 'from', 'to', 'kind' and 'reason'") }
@@ -208,9 +211,9 @@ private struct Reader {
                         throw fail(item, place, "a \(actual.rawValue) edge needs a 'reason'")
                     }
                 }
-                edges.append(Edge(from: origin.id, to: target.id, kind: actual,
-                                  reason: reason.isEmpty ? "graduated to \(target.id)" : reason,
-                                  requirement: requirement, isDeclared: true))
+                edges.append((Edge(from: origin.id, to: target.id, kind: actual,
+                                   reason: reason.isEmpty ? "graduated to \(target.id)" : reason,
+                                   requirement: requirement, isDeclared: true), item.mark?.line))
             }
         }
         return edges
@@ -236,12 +239,34 @@ private struct Reader {
             }
         }
         if let lost = stages.first(where: { !reached.contains($0.id) }) {
-            let node: Node? = {
-                guard case .sequence(let items)? = top["stages"] else { return nil }
-                return items[lost.position]
-            }()
-            throw fail(node, "stage \(lost.id)", "no edge can reach this stage from \(stages[0].id)")
+            throw fail(stageNode(top, lost.position), "stage \(lost.id)", "no edge can reach this stage from \(stages[0].id)")
         }
+    }
+
+    /// The node of the stage at `position` under `stages:`.
+    func stageNode(_ top: Node.Mapping, _ position: Int) -> Node? {
+        guard case .sequence(let items)? = top["stages"], items.indices.contains(position) else { return nil }
+        return items[position]
+    }
+
+    /// Refuses a cycle of edges whose criteria can all hold at once (see ``OscillationCheck``).
+    ///
+    /// The error carries the line of the cycle's backward edge and names every edge with its line.
+    func checkNoOscillation(edges: [Edge], lines: [Int?], declaredCount: Int) throws(JourneyCoreError) {
+        guard let cycle = OscillationCheck.firstCycle(in: edges) else { return }
+        let steps = cycle.edges.map { index in
+            let edge = edges[index]
+            let origin = index < declaredCount ? "declared" : "criteria of \(edge.to)"
+            return "\(edge.from) → \(edge.to) (\(origin)\(lines[index].map { ", line \($0)" } ?? ""))"
+        }
+        let first = edges[cycle.edges[0]]
+        let values = cycle.witness.isEmpty ? "any metrics" : cycle.witness.joined(separator: ", ")
+        throw JourneyCoreError.invalidRules(
+            source: source, line: lines[cycle.edges[0]],
+            place: "edges " + ([first.from] + cycle.edges.map { edges[$0].to }).map(\.rawValue).joined(separator: " → "),
+            problem: "a user with \(values) would leave \(first.from) and come back on unchanged metrics, "
+                + "one move per evaluation: \(steps.joined(separator: ", ")); make the criteria of the backward edge "
+                + "exclude those of the way back (a minimum stay with days_in_stage does not: it restarts on every move)")
     }
 
     // MARK: Aliases and scalars

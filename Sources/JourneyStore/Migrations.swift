@@ -126,6 +126,17 @@ public enum JourneyMigrations {
             last_user_id INTEGER);
         """
 
+    /// The batch lease: an owner token, who holds it, and until when. At most one run is `running`
+    /// (a partial unique index); runs left `running` from before leases, all but the newest, are
+    /// closed as interrupted first (the newest has no lease and is taken over by the next run).
+    public static let batchLeaseSQL = """
+        ALTER TABLE journey_batch_runs ADD COLUMN owner TEXT;
+        ALTER TABLE journey_batch_runs ADD COLUMN holder TEXT;
+        ALTER TABLE journey_batch_runs ADD COLUMN lease_expires_at TEXT;
+        UPDATE journey_batch_runs SET status = 'interrupted', error = 'left running before batch leases existed'
+        WHERE status = 'running' AND id < (SELECT MAX(id) FROM journey_batch_runs WHERE status = 'running');
+        CREATE UNIQUE INDEX journey_batch_runs_one_running ON journey_batch_runs(status) WHERE status = 'running';
+        """
 
     static func migrator(now: Date) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -163,6 +174,11 @@ public enum JourneyMigrations {
         // `created_at` as the platform stored it (an epoch number, ISO-8601 with an offset).
         migrator.registerMigration("v2 canonical last_journey_update") { db in
             try db.execute(sql: canonicalLastUpdateSQL, arguments: [now])
+        }
+
+        // The batch lock as a lease instead of a process id (see BatchLease).
+        migrator.registerMigration("v2 batch lease") { db in
+            try db.execute(sql: batchLeaseSQL)
         }
         return migrator
     }

@@ -2,12 +2,13 @@ import Foundation
 import GRDB
 
 extension JourneyDatabase {
-    /// Users per stored stage, in stage-id order (the funnel of `journey status`).
+    /// Users per stored stage value, in no particular order: only the rules know the journey's
+    /// order (J10 after J9), so `journey status` sorts by them (``RuleSet/order(of:)``).
     public func funnel() throws(StoreError) -> [(stage: String, count: Int)] {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT customer_journey_state AS stage, COUNT(*) AS count FROM users
-                GROUP BY customer_journey_state ORDER BY customer_journey_state
+                GROUP BY customer_journey_state
                 """).map { (stage: String.fromDatabaseValue($0["stage"]) ?? "", count: $0["count"]) }
         }
     }
@@ -51,6 +52,7 @@ extension JourneyDatabase {
                 if let seconds = Double.fromDatabaseValue(row["seconds"]), seconds >= 0 { entry.seconds.append(seconds) }
                 stays["\(from)->\(to)"] = entry
             }
+            // Text order only makes the result stable; callers sort by the rules (J10 after J9).
             return stays.values.sorted { ($0.from, $0.to) < ($1.from, $1.to) }.map { entry in
                 let sorted = entry.seconds.sorted()
                 let median: Double? = sorted.isEmpty ? nil

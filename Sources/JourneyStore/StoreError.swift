@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JourneyCore
 
 /// What the store refuses or fails at, each as one sentence naming the file or the user.
 public enum StoreError: Error, Sendable, CustomStringConvertible {
@@ -22,8 +23,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// SQLite cannot write next to the file: the directory is not writable, and WAL mode needs
     /// `-wal` and `-shm` files beside the database (even to read).
     case directoryNotWritable(path: String, directory: String)
-    /// Another batch holds the lock (its process is alive).
-    case batchRunning(runID: Int64, pid: Int32, startedAt: String)
+    /// Another batch holds the lock: its lease has not expired.
+    case batchRunning(runID: Int64, holder: String, startedAt: String, leaseExpiresAt: String)
+    /// This batch run's lease was taken over by another run; it stopped without writing more.
+    case leaseLost(runID: Int64)
     /// Another writer kept moving the user; the move was retried and gave up.
     case conflictRetriesExhausted(userID: Int64, attempts: Int)
 
@@ -47,8 +50,11 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "\(path) is locked by another process (waited \(Int(JourneyDatabase.busyTimeout)) s); try again."
         case let .directoryNotWritable(path, directory):
             "SQLite must create \(path)-wal and \(path)-shm beside the database, but \(directory) is not writable; make the directory writable for this user."
-        case let .batchRunning(runID, pid, startedAt):
-            "Another batch (run \(runID), process \(pid), started \(startedAt)) is running; wait for it to finish."
+        case let .batchRunning(runID, holder, startedAt, leaseExpiresAt):
+            "Another batch (run \(runID), \(holder.printable), started \(startedAt)) holds the lease until \(leaseExpiresAt) UTC; "
+                + "wait for it to finish (a run that stops renewing is taken over after its lease expires), or pass --take-over if it is gone."
+        case let .leaseLost(runID):
+            "Batch run \(runID) lost its lease to another run (it was taken over); it stopped without writing more."
         case let .conflictRetriesExhausted(userID, attempts):
             "User \(userID) was moved by another writer \(attempts) times in a row; try again."
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Journey
+import JourneyCore
 import JourneyStore
 import Synchronization
 
@@ -9,24 +10,34 @@ struct BatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch",
         abstract: "Re-evaluate every user in chunks; resumable, safe beside live traffic.",
-        discussion: "Exit 75 when another batch holds the lock. See the README for cron and systemd.")
+        discussion: """
+            Exit 75 while another batch holds the lease (it renews it with every chunk and on a timer; \
+            a lease not renewed for --lease-seconds is taken over, and that run is marked interrupted). \
+            See the README for cron and systemd.
+            """)
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var rules: RulesOptions
     @Flag(name: .long, help: "Count what would move; write nothing.") var dryRun = false
     @Option(name: .long, help: "Users per chunk (one transaction each).") var chunkSize = 2_000
     @Flag(name: .long, inversion: .prefixedNo, help: "Show a progress bar on stderr (default: when stderr is a terminal).") var progress: Bool?
+    @Option(name: .long, help: ArgumentHelp("How long the batch lease holds without a renewal.", valueName: "seconds"))
+    var leaseSeconds = BatchOptions.defaultLeaseSeconds
+    @Flag(name: .long, help: "Take the lease over from a running batch whose lease has not expired (only when that batch is known to be gone).")
+    var takeOver = false
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("Please specify a '--chunk-size' of at least 1.") }
+        guard leaseSeconds >= 1, leaseSeconds.isFinite else { throw ValidationError("Please specify a '--lease-seconds' of at least 1.") }
+        guard !(dryRun && takeOver) else { throw ValidationError("'--take-over' takes a lease; a '--dry-run' takes none.") }
     }
 
     func run() async throws {
         let service = try makeService(database: database, rules: rules, mode: dryRun ? .readOnly : .requireMigrated, source: .batch)
         let showProgress = progress ?? (isatty(STDERR_FILENO) == 1)
         let bar = showProgress ? ProgressBar() : nil
-        var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun)
+        var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun, leaseSeconds: leaseSeconds, takeOver: takeOver)
         if let bar {
             options.onChunk = { done, total in bar.update(done, of: total) }
         }
@@ -39,14 +50,26 @@ struct BatchCommand: AsyncParsableCommand {
         print(dryRun ? "Dry run with rules \(summary.rulesVersion): nothing written." : "Batch run \(summary.runID ?? 0) with rules \(summary.rulesVersion) finished.")
         print("  users seen       \(summary.usersSeen)")
         print("  \(dryRun ? "would move" : "transitions")      \(summary.transitions)")
-        for (edge, count) in summary.edges.sorted(by: { $0.key < $1.key }) {
+        // Edges and stages in the rules' order (J10 after J9), not text order
+        let rules = service.rules
+        func order(_ edge: String) -> (StageOrder, StageOrder) {
+            let ends = edge.components(separatedBy: "->")
+            return (rules.order(of: ends.first ?? ""), rules.order(of: ends.last ?? ""))
+        }
+        for (edge, count) in summary.edges.sorted(by: { order($0.key) < order($1.key) }) {
             print("    \(edge.replacingOccurrences(of: "->", with: " → ").padding(toLength: 36, withPad: " ", startingAt: 0)) \(count)")
         }
         print("  pinned, skipped  \(summary.pinned)")
-        print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
+        print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
         print("  conflicts        \(summary.conflicts) (moved by another writer, re-evaluated)")
         let unreadable = summary.unreadableTimestamps.values.reduce(0, +)
         print("  bad timestamps   \(unreadable)\(unreadable == 0 ? "" : " (" + summary.unreadableTimestamps.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ", read as missing; journey doctor shows samples)")")
+        let shortfall = summary.noLongerMeeting.values.reduce(0) { $0 + $1.users }
+        print("  \(dryRun ? "would no longer meet" : "no longer meet") their stage's criteria  \(shortfall)\(shortfall == 0 ? "" : " (they keep the stage: moves back only along declared edges)")")
+        for (stage, users) in summary.noLongerMeeting.sorted(by: { rules.order(of: $0.key) < rules.order(of: $1.key) }) {
+            let sample = users.sample.map(String.init).joined(separator: ", ") + (users.users > users.sample.count ? ", …" : "")
+            print("    \(stage.printable.padding(toLength: 36, withPad: " ", startingAt: 0)) \(users.users)  users \(sample)")
+        }
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
     }
 }

@@ -36,7 +36,7 @@ struct CommandFailure: Error {
             case .notADatabase, .platformTablesMissing, .notMigrated: status = .dataError
             case .unknownUser: status = .noUser
             case .sqlite, .directoryNotWritable: status = .ioError
-            case .conflictRetriesExhausted, .batchRunning, .busy: status = .tryAgain
+            case .conflictRetriesExhausted, .batchRunning, .leaseLost, .busy: status = .tryAgain
             }
         }
     }

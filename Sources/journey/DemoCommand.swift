@@ -40,18 +40,14 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let funnel = try storeCall { () throws(StoreError) in try service.database.funnel() }
         print("3. Evaluated every user; \(moved.count) moved. Users per stage now:")
-        let widest = max(1, funnel.map(\.count).max() ?? 1)
-        for (stage, count) in funnel {
-            let bar = String(repeating: "█", count: max(1, count * 40 / widest))
-            print("   \(stage.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(count).leftPadded(6)) \(bar)")
-        }
+        FunnelRow.print(FunnelRow.rows(funnel, rules: service.rules), indent: "   ")
 
         let twoHops = moved.filter { $0.value.count == 2 && $0.value.allSatisfy { $0.kind == .next } }.keys.min()
         let admin = moved.filter { $0.value.contains { $0.kind == .skip } }.keys.min()
         var stuck: Int64?
         for user in 1...Int64(users) where moved[user] == nil {
             let journey = try await service.journey(of: user)
-            if journey.evaluation.stage == service.rules.initialStage, (journey.evaluation.next?.checks.filter(\.met).count ?? 0) >= 2 {
+            if journey.evaluation.stage == service.rules.initialStage, (journey.evaluation.next?.criteriaMet ?? 0) >= 2 {
                 stuck = user
                 break
             }

@@ -41,19 +41,19 @@ struct DoctorCommand: AsyncParsableCommand {
         if output.json {
             try printJSON(Report(findings: findings, repaired: repaired, healthy: findings.isHealthy))
         } else {
-            print(Self.describe(findings, repaired: repaired))
+            print(Self.describe(findings, repaired: repaired, rules: ruleSet))
         }
         if !findings.isHealthy { throw ExitCode(ExitStatus.problemsFound.rawValue) }
     }
 
-    static func describe(_ findings: DoctorFindings, repaired: [Int64]) -> String {
+    static func describe(_ findings: DoctorFindings, repaired: [Int64], rules: RuleSet) -> String {
         func users(_ ids: [Int64]) -> String {
             ids.prefix(10).map(String.init).joined(separator: ", ") + (ids.count > 10 ? ", … (\(ids.count) in all)" : "")
         }
         var lines: [String] = []
         lines.append(findings.integrity.isEmpty ? "ok    integrity_check" : "FAIL  integrity_check: \(findings.integrity.prefix(5).joined(separator: "; "))")
         lines.append(findings.unknownStages.isEmpty ? "ok    every stage is known to the rules"
-            : "FAIL  stages unknown to the rules: " + findings.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key.printable)' (\($0.value) users)" }.joined(separator: ", ") + "; add aliases or fix the rows")
+            : "FAIL  stages unknown to the rules: " + findings.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)' (\($0.value) users)" }.joined(separator: ", ") + "; add aliases or fix the rows")
         lines.append(findings.stageMismatches.isEmpty ? "ok    every stage equals its last transition"
             : "FAIL  stage differs from its last transition for users \(users(findings.stageMismatches))")
         lines.append(findings.brokenHistories.isEmpty ? "ok    every history chains from move to move"

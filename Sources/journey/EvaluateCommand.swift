@@ -44,6 +44,7 @@ struct ExplainCommand: AsyncParsableCommand {
         }
         let stage = journey.evaluation.start
         print("User \(user.value): \(stage) (\(service.rules.stage(stage)?.title ?? ""))")
+        if let pin = journey.pin { print(TextReport.pinned(pin)) }
         if !journey.evaluation.transitions.isEmpty {
             print("Qualifies now for: \(journey.evaluation.transitions.map(\.to.rawValue).joined(separator: " → ")) (run journey evaluate \(user.value) to record)")
         }

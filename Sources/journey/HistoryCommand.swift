@@ -42,10 +42,29 @@ struct HistoryCommand: AsyncParsableCommand {
         }
     }
 
+    /// The operator's pin holding the user's stage; null in JSON when there is none.
+    struct PinInfo: Encodable {
+        let stage: String, reason: String, pinnedAt: Date
+
+        enum CodingKeys: String, CodingKey { case stage, reason, pinnedAt = "pinned_at" }
+    }
+
     struct Report: Encodable {
         let user: Int64
         let stage: String
+        let pin: PinInfo?
         let stays: [Stay]
+
+        enum CodingKeys: String, CodingKey { case user, stage, pin, stays }
+
+        /// Every key is always present; `pin` is null for a user who is not pinned.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(user, forKey: .user)
+            try container.encode(stage, forKey: .stage)
+            try container.encode(pin, forKey: .pin)
+            try container.encode(stays, forKey: .stays)
+        }
     }
 
     func run() async throws {
@@ -63,10 +82,12 @@ struct HistoryCommand: AsyncParsableCommand {
         }
         stays.append(stay(stage, enteredAt, nil, entry, now: now))
         if output.json {
-            try printJSON(Report(user: user.value, stage: snapshot.storedStage, stays: stays))
+            try printJSON(Report(user: user.value, stage: snapshot.storedStage,
+                                 pin: snapshot.pin.map { PinInfo(stage: $0.stage, reason: $0.reason, pinnedAt: $0.createdAt) }, stays: stays))
             return
         }
         print("User \(user.value): \(snapshot.storedStage), \(moves.count) recorded move\(moves.count == 1 ? "" : "s")")
+        if let pin = snapshot.pin { print(TextReport.pinned(pin)) }
         for stay in stays {
             let entered = stay.enteredAt.map(Format.timestamp) ?? "unknown"
             let how = stay.seq.map { "  #\($0) via \(stay.source ?? "?"): \(stay.reason ?? "")" } ?? "  (signup)"

@@ -39,12 +39,14 @@ struct EvaluationReport: Encodable {
         }
     }
 
+    /// One criterion; the members of an any-of group share `criterion` (the text's number) and `criterion_met`.
     struct Check: Encodable {
         let metric: String, `operator`: String, threshold: String, actual: String, met: Bool
+        let criterion: Int, criterionMet: Bool
         let anyOfGroup: Int?
 
         enum CodingKeys: String, CodingKey {
-            case metric, `operator`, threshold, actual, met, anyOfGroup = "any_of_group"
+            case metric, `operator`, threshold, actual, met, criterion, criterionMet = "criterion_met", anyOfGroup = "any_of_group"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -54,17 +56,26 @@ struct EvaluationReport: Encodable {
             try container.encode(threshold, forKey: .threshold)
             try container.encode(actual, forKey: .actual)
             try container.encode(met, forKey: .met)
+            try container.encode(criterion, forKey: .criterion)
+            try container.encode(criterionMet, forKey: .criterionMet)
             try container.encode(anyOfGroup, forKey: .anyOfGroup)
         }
     }
 
     struct Next: Encodable {
         let stage: String, title: String, met: Bool
+        let criteriaMet: Int, criteriaCount: Int
         let criteria: [Check]
+
+        enum CodingKeys: String, CodingKey {
+            case stage, title, met, criteriaMet = "criteria_met", criteriaCount = "criteria_count", criteria
+        }
     }
 
     struct PinInfo: Encodable {
-        let stage: String, reason: String
+        let stage: String, reason: String, pinnedAt: Date
+
+        enum CodingKeys: String, CodingKey { case stage, reason, pinnedAt = "pinned_at" }
     }
 
     let user: Int64
@@ -114,12 +125,14 @@ struct EvaluationReport: Encodable {
         }
         next = evaluation.next.map { checklist in
             Next(stage: checklist.to.rawValue, title: rules.stage(checklist.to)?.title ?? "", met: checklist.isMet,
+                 criteriaMet: checklist.criteriaMet, criteriaCount: checklist.criteriaCount,
                  criteria: checklist.checks.map {
                      Check(metric: $0.metric.rawValue, operator: $0.comparison.rawValue, threshold: $0.threshold,
-                           actual: $0.actual, met: $0.met, anyOfGroup: $0.anyOfGroup)
+                           actual: $0.actual, met: $0.met, criterion: $0.number, criterionMet: checklist.holds(criterion: $0.number),
+                           anyOfGroup: $0.anyOfGroup)
                  })
         }
-        pin = journey.pin.map { PinInfo(stage: $0.stage, reason: $0.reason) }
+        pin = journey.pin.map { PinInfo(stage: $0.stage, reason: $0.reason, pinnedAt: $0.createdAt) }
         metrics = Dictionary(uniqueKeysWithValues: evaluation.metrics.values(now: evaluation.evaluatedAt).map { ($0.rawValue, MetricJSON($1)) })
         rulesVersion = rules.version
         evaluatedAt = evaluation.evaluatedAt
@@ -148,9 +161,7 @@ enum TextReport {
     static func evaluation(_ journey: UserJourney, rules: RuleSet, persisted: Bool) -> String {
         let evaluation = journey.evaluation
         var lines = ["User \(journey.userID): \(evaluation.stage) (\(rules.stage(evaluation.stage)?.title ?? ""))"]
-        if let pin = journey.pin {
-            lines.append("Pinned in \(pin.stage) since \(Format.timestamp(pin.createdAt)): \(pin.reason)")
-        }
+        if let pin = journey.pin { lines.append(pinned(pin)) }
         if evaluation.transitions.isEmpty {
             lines.append("Moves: none")
         } else {
@@ -164,13 +175,27 @@ enum TextReport {
         return lines.joined(separator: "\n")
     }
 
+    /// `Pinned in J2_ACTIVE_USER since 2026-11-28 05:04:09: REASON`: explain, evaluate and history show it.
+    static func pinned(_ pin: Pin) -> String {
+        "Pinned in \(pin.stage.printable) since \(Format.timestamp(pin.createdAt)): \(pin.reason.printable) (automatic moves are off; journey unpin to resume)"
+    }
+
+    /// The numbered checklist: one line per criterion, an any-of group as one line (met when any member
+    /// is) with its members under it. The numbers are the JSON's `criterion`.
     static func checklist(_ next: Checklist?, rules: RuleSet) -> [String] {
         guard let next else { return ["Next: none, this is the last stage"] }
-        let met = next.checks.filter(\.met).count
-        var lines = ["Next: \(next.to) (\(rules.stage(next.to)?.title ?? "")): \(met) of \(next.checks.count) criteria met"]
-        for check in next.checks {
-            let group = check.anyOfGroup.map { " (any of group \($0 + 1))" } ?? ""
-            lines.append("  [\(check.met ? "x" : " ")] \(check.summary)\(group)")
+        var lines = ["Next: \(next.to) (\(rules.stage(next.to)?.title ?? "")): \(next.criteriaMet) of \(next.criteriaCount) criteria met"]
+        var shown: Set<Int> = []
+        for check in next.checks where shown.insert(check.number).inserted {
+            let mark = next.holds(criterion: check.number) ? "[x]" : "[ ]"
+            guard check.anyOfGroup != nil else {
+                lines.append("  \(check.number). \(mark) \(check.summary)")
+                continue
+            }
+            lines.append("  \(check.number). \(mark) any of:")
+            for member in next.checks where member.number == check.number {
+                lines.append("       [\(member.met ? "x" : " ")] \(member.summary)")
+            }
         }
         return lines
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Journey
+import JourneyCore
 import JourneyStore
 
 /// `journey status`: the funnel, recent moves per edge, time between stages, and the last batch runs.
@@ -10,20 +11,22 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show the funnel, moves per edge, median time between stages and the last batch runs.")
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var rules: RulesOptions
     @OptionGroup var output: OutputOptions
 
     /// A batch is overdue when none finished in this many hours.
     static let overdueHours = 26.0
 
     struct Report: Encodable {
-        struct Stage: Encodable { let stage: String; let users: Int }
         struct Run: Encodable {
             let id: Int64, status: String, startedAt: Date, finishedAt: Date?, usersSeen: Int, transitions: Int, error: String?
+            let holder: String?, leaseExpiresAt: Date?
             enum CodingKeys: String, CodingKey {
                 case id, status, startedAt = "started_at", finishedAt = "finished_at", usersSeen = "users_seen", transitions, error
+                case holder, leaseExpiresAt = "lease_expires_at"
             }
         }
-        let funnel: [Stage]
+        let funnel: [FunnelRow]
         let edges: [EdgeReport]
         let runs: [Run]
         let lastRunFailed: Bool
@@ -36,15 +39,20 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let ruleSet = try rules.load()
         let database = try self.database.open(.readOnly)
         let now = Date()
-        let funnel = try storeCall { () throws(StoreError) in try database.funnel() }
+        let funnel = FunnelRow.rows(try storeCall { () throws(StoreError) in try database.funnel() }, rules: ruleSet)
         let edges = try storeCall { () throws(StoreError) in try database.edgeReports(now: now) }
+            .sorted { (ruleSet.order(of: $0.from), ruleSet.order(of: $0.to)) < (ruleSet.order(of: $1.from), ruleSet.order(of: $1.to)) }
         let runs = try storeCall { () throws(StoreError) in try database.batchRuns(limit: 5) }
-        let alive = runs.map { run in run.status == "running" && run.pid.map(JourneyService.processIsAlive) == true }
-        let shownRuns = zip(runs, alive).map { run, alive in
-            Report.Run(id: run.id, status: run.status == "running" && !alive ? "interrupted" : run.status, startedAt: run.startedAt,
-                       finishedAt: run.finishedAt, usersSeen: run.usersSeen, transitions: run.transitions, error: run.error)
+        // A `running` row whose lease expired holds nothing: its process stopped renewing (killed, frozen, gone).
+        let shownRuns = runs.map { run in
+            let stale = run.status == "running" && !run.isLive(at: now)
+            let error = stale ? "its lease expired at \(run.leaseExpiresAt.map(Format.timestamp) ?? "an unknown time") (killed, or stopped renewing); the next batch takes over" : run.error
+            return Report.Run(id: run.id, status: stale ? "interrupted" : run.status, startedAt: run.startedAt, finishedAt: run.finishedAt,
+                              usersSeen: run.usersSeen, transitions: run.transitions, error: error,
+                              holder: run.holder, leaseExpiresAt: run.leaseExpiresAt)
         }
         let lastFinished = runs.first { $0.status == "finished" }?.finishedAt
         let overdue = lastFinished.map { now.timeIntervalSince($0) > Self.overdueHours * 3_600 } ?? true
@@ -56,17 +64,19 @@ struct StatusCommand: AsyncParsableCommand {
         if overdue {
             warnings.append(lastFinished == nil ? "No batch run has ever finished." : "No batch run finished in the last \(Int(Self.overdueHours)) hours.")
         }
-        let report = Report(funnel: funnel.map { .init(stage: $0.stage, users: $0.count) }, edges: edges, runs: shownRuns,
+        let unknown = funnel.filter { !$0.known && $0.users > 0 }
+        if !unknown.isEmpty {
+            warnings.append("Stages unknown to the rules \(ruleSet.version): " + unknown.map { "'\($0.stage.printable)' (\($0.users) users)" }.joined(separator: ", ")
+                            + "; add aliases or fix the rows (journey doctor).")
+        }
+        let report = Report(funnel: funnel, edges: edges, runs: shownRuns,
                             lastRunFailed: lastFailed, batchOverdue: overdue, warnings: warnings)
         if output.json {
             try printJSON(report)
             return
         }
-        print("Users per stage")
-        let widest = max(1, funnel.map(\.count).max() ?? 1)
-        for (stage, count) in funnel {
-            print("  \(stage.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(count).leftPadded(8)) \(String(repeating: "█", count: max(count > 0 ? 1 : 0, count * 40 / widest)))")
-        }
+        print("Users per stage (rules \(ruleSet.version))")
+        FunnelRow.print(funnel, indent: "  ")
         print("\nMoves per edge           last 7d  last 30d     all  median time")
         for edge in edges {
             let name = "\(edge.from) → \(edge.to)"
@@ -75,8 +85,36 @@ struct StatusCommand: AsyncParsableCommand {
         print("\nLast batch runs")
         if shownRuns.isEmpty { print("  none") }
         for run in shownRuns {
-            print("  #\(run.id) \(run.status.padding(toLength: 11, withPad: " ", startingAt: 0)) started \(Format.timestamp(run.startedAt))  \(run.finishedAt.map { "finished " + Format.timestamp($0) } ?? "not finished")  \(run.usersSeen) users, \(run.transitions) moves")
+            let lease = run.status == "running" ? run.leaseExpiresAt.map { "  lease until \(Format.timestamp($0))" } ?? "" : ""
+            print("  #\(run.id) \(run.status.padding(toLength: 11, withPad: " ", startingAt: 0)) started \(Format.timestamp(run.startedAt))  \(run.finishedAt.map { "finished " + Format.timestamp($0) } ?? "not finished")  \(run.usersSeen) users, \(run.transitions) moves\(run.holder.map { "  (\($0.printable))" } ?? "")\(lease)")
         }
         for warning in warnings { print("\nWARNING: \(warning)") }
+    }
+}
+
+/// One line of the funnel: a stage and its users, in the rules' order (every stage of the rules, with
+/// 0 where no user is), then aliases just after their stage, then stored values the rules do not know.
+struct FunnelRow: Encodable {
+    let stage: String
+    let users: Int
+    /// Whether the rules know the value (a stage or an alias).
+    let known: Bool
+
+    static func rows(_ counts: [(stage: String, count: Int)], rules: RuleSet) -> [FunnelRow] {
+        var users = Dictionary(counts.map { ($0.stage, $0.count) }, uniquingKeysWith: +)
+        for stage in rules.stages where users[stage.id.rawValue] == nil { users[stage.id.rawValue] = 0 }
+        return users.keys.sorted { rules.order(of: $0) < rules.order(of: $1) }
+            .map { FunnelRow(stage: $0, users: users[$0] ?? 0, known: rules.knows(stored: $0)) }
+    }
+
+    /// The rows as bars; values the rules do not know are marked as such.
+    static func print(_ rows: [FunnelRow], indent: String) {
+        let widest = max(1, rows.map(\.users).max() ?? 1)
+        for row in rows {
+            let name = row.stage.isEmpty ? "(empty)" : row.stage.printable
+            let bar = String(repeating: "█", count: max(row.users > 0 ? 1 : 0, row.users * 40 / widest))
+            let note = row.known ? "" : "  (unknown to the rules)"
+            Swift.print("\(indent)\(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(row.users).leftPadded(8)) \(bar)\(note)")
+        }
     }
 }

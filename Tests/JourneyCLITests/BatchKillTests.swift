@@ -52,8 +52,9 @@ struct BatchKillTests {
             // When a batch is killed with SIGKILL at random moments, four times
             var random = SystemRandomNumberGenerator()
             var kills = 0
+            // (with a 1 s lease, so that a killed run's lease expires quickly and the next run takes over)
             for _ in 0..<4 {
-                let batch = try launch(["batch", "--db", path, "--chunk-size", "150"], in: workspace)
+                let batch = try launch(["batch", "--db", path, "--chunk-size", "150", "--lease-seconds", "1"], in: workspace)
                 try await waitForRunningBatch(path)
                 try await Task.sleep(for: .milliseconds(Int.random(in: 20...600, using: &random)))
                 if batch.isRunning {
@@ -66,6 +67,8 @@ struct BatchKillTests {
                 let integrity = try await DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
                 #expect(integrity == ["ok"])
                 #expect(try mismatches(path) == 0)
+                // And once the killed run's lease has expired, the next run may take over
+                try await Task.sleep(for: .milliseconds(1_100))
             }
             #expect(kills > 0, "at least one batch should have been killed mid-run")
 
@@ -116,10 +119,12 @@ struct BatchKillTests {
             #expect(try await workspace.journey(["generate", "--users", "15000", "--seed", "14", "--output", path]).status == 0)
             #expect(try await workspace.journey(["migrate", "--db", path]).status == 0)
             #expect(try await workspace.journey(["batch", "--db", path]).status == 0)
-            let batch = try launch(["batch", "--db", path, "--chunk-size", "50"], in: workspace)
+            let batch = try launch(["batch", "--db", path, "--chunk-size", "50", "--lease-seconds", "1"], in: workspace)
             try await waitForRunningBatch(path)
             kill(batch.processIdentifier, SIGKILL)
             batch.waitUntilExit()
+            // The killed run holds its lease until it expires (1 s); after that status calls it interrupted
+            try await Task.sleep(for: .milliseconds(1_100))
             let status = try await workspace.journey(["status", "--db", path, "--json"])
             let report = try status.jsonObject()
             let runs = try #require(report["runs"] as? [[String: Any]])

@@ -199,14 +199,15 @@ struct EvaluateCommandTests {
             #expect(lines.first?.hasPrefix("User \(user): J1_NEW_USER") == true, "\(result)")
             let header = try #require(lines.first { $0.hasPrefix("Next: ") }, "\(result)")
             #expect(header.contains(next["stage"] as? String ?? "?"), "\(result)")
-            #expect(header.contains("of \(criteria.count) criteria met"), "\(result)")
-            let checklist = lines.filter { $0.hasPrefix("  [x] ") || $0.hasPrefix("  [ ] ") }
-            #expect(checklist.count == criteria.count, "\(result)")
-            for criterion in criteria where criterion["operator"] as? String == ">=" {
+            #expect(header.contains("of \(next["criteria_count"] as? Int ?? -1) criteria met"), "\(result)")
+            let checklist = lines.filter { $0.contains(". [x] ") || $0.contains(". [ ] ") }
+            #expect(checklist.count == Set(criteria.compactMap { $0["criterion"] as? Int }).count, "\(result)")
+            for criterion in criteria where criterion["operator"] as? String == ">=" && criterion["any_of_group"] is NSNull {
                 let metric = criterion["metric"] as? String ?? "?"
                 let expected = "\(metric) \(criterion["actual"] as? String ?? "?") / \(criterion["threshold"] as? String ?? "?")"
                 let mark = criterion["met"] as? Bool == true ? "[x]" : "[ ]"
-                #expect(checklist.contains { $0.hasPrefix("  \(mark) \(expected)") }, "no line '\(mark) \(expected)': \(result)")
+                let line = "  \(criterion["criterion"] as? Int ?? -1). \(mark) \(expected)"
+                #expect(checklist.contains { $0.hasPrefix(line) }, "no line '\(line)': \(result)")
             }
             #expect(DatabaseFiles(db).sameContent(as: before))
         }

@@ -259,8 +259,80 @@ enum RandomRules {
                 reason: kind == nil && random.chance(0.5) ? nil : "declared \(stages[from].id) to \(stages[to].id) no. \(number)",
                 clauses: random.chance(0.75) ? criteria(&random, max: 3) : nil))
         }
-        return ModelRules(version: "random-\(random.int(1...999))", cacheTTL: random.chance(0.5) ? random.int(1...900) : nil,
-                          stages: stages, declarations: declarations)
+        let unguarded = ModelRules(version: "random-\(random.int(1...999))", cacheTTL: random.chance(0.5) ? random.int(1...900) : nil,
+                                   stages: stages, declarations: declarations)
+        return guardingBackwardEdges(unguarded, &random)
+    }
+
+    /// Most backward edges made unable to cycle: one criterion of every edge out of their target, negated,
+    /// is added to their criteria; an edge out of the target with no criterion to negate gets one first.
+    /// The rest stay as drawn, and the loader refuses those that can cycle.
+    static func guardingBackwardEdges(_ rules: ModelRules, _ random: inout SplitMix64) -> ModelRules {
+        var stages = rules.stages
+        var declarations = rules.declarations
+        for index in declarations.indices where declarations[index].kind == .backward && random.chance(0.6) {
+            let target = declarations[index].to
+            var guards: [ModelClause] = []
+            // Every edge out of the target: the implicit next edge, then declared ones
+            if target + 1 < stages.count, stages[target + 1].entersFromPrevious {
+                let stage = stages[target + 1]
+                let (clauses, negated) = guarded(stage.clauses, &random)
+                stages[target + 1] = ModelStage(id: stage.id, clauses: clauses, entersFromPrevious: stage.entersFromPrevious)
+                guards.append(.one(negated))
+            }
+            for other in declarations.indices where other != index {
+                let declaration = declarations[other]
+                let origins = declaration.from.map { [$0] }
+                    ?? (declaration.kind == .skip ? Array(0..<declaration.to) : Array((declaration.to + 1)..<stages.count))
+                guard origins.contains(target) else { continue }
+                let (clauses, negated) = guarded(declaration.clauses ?? stages[declaration.to].clauses, &random)
+                declarations[other] = ModelEdgeDeclaration(from: declaration.from, to: declaration.to, kind: declaration.kind,
+                                                           reason: declaration.reason, clauses: clauses)
+                guards.append(.one(negated))
+            }
+            let declaration = declarations[index]
+            declarations[index] = ModelEdgeDeclaration(from: declaration.from, to: target, kind: .backward, reason: declaration.reason,
+                                                       clauses: (declaration.clauses ?? stages[target].clauses) + guards)
+        }
+        return ModelRules(version: rules.version, cacheTTL: rules.cacheTTL, stages: stages, declarations: declarations)
+    }
+
+    /// `clauses` with a plain criterion that has a negation (one drawn and added if none is there), and that negation.
+    private static func guarded(_ clauses: [ModelClause], _ random: inout SplitMix64) -> ([ModelClause], ModelCriterion) {
+        for clause in clauses {
+            if case .one(let criterion) = clause, let negated = negation(of: criterion) { return (clauses, negated) }
+        }
+        while true {
+            let criterion = criterion(&random)
+            if let negated = negation(of: criterion) { return (clauses + [.one(criterion)], negated) }
+        }
+    }
+
+    /// The criterion met exactly when `criterion` is not (a value being present); nil where the syntax has none.
+    static func negation(of criterion: ModelCriterion) -> ModelCriterion? {
+        guard criterion.metric != .daysInStage else { return nil }  // restarts on each move: never a guard
+        let name = criterion.metric.rawValue
+        guard let comparison = criterion.comparison else {
+            return ModelCriterion(metric: criterion.metric, comparison: .equal, values: [.bool(false)], text: "\(name) == false")
+        }
+        let opposite: ComparisonOperator
+        switch comparison {
+        case .greaterOrEqual: opposite = .less
+        case .greater: opposite = .lessOrEqual
+        case .lessOrEqual: opposite = .greater
+        case .less: opposite = .greaterOrEqual
+        case .equal: opposite = .notEqual
+        case .notEqual: opposite = .equal
+        case .isIn:
+            guard criterion.values.count == 1, case .bool(let flag) = criterion.values[0] else { return nil }
+            return ModelCriterion(metric: criterion.metric, comparison: .equal, values: [.bool(!flag)], text: "\(name) == \(!flag)")
+        }
+        let value: String = switch criterion.values[0] {
+        case .int(let number): String(number)
+        case .bool(let flag): String(flag)
+        case .text(let text): "'\(text)'"
+        }
+        return ModelCriterion(metric: criterion.metric, comparison: opposite, values: criterion.values, text: "\(name) \(opposite.rawValue) \(value)")
     }
 
     static func criteria(_ random: inout SplitMix64, max: Int) -> [ModelClause] {

@@ -65,6 +65,14 @@ struct RuleSetLoaderRejectionTests {
         Rejection("from-any-without-kind", line: 14, place: "edge any → J3_POWER", "'from: any' needs 'kind: skip'"),
         Rejection("edge-kind-next", line: 10, place: "edge J1_START → J2_ACTIVE", "'kind' is 'skip' or 'backward', not 'next'"),
         Rejection("edge-to-same-stage", line: 8, place: "edge J2_ACTIVE → J2_ACTIVE", "must lead to another stage"),
+        // Cycles whose criteria can all hold at once: a user would leave a stage and come back on unchanged data
+        Rejection("oscillation-stopped-posting", line: 14, place: "edges J3_POWER → J2_ACTIVE → J3_POWER",
+                  "posts = 50, posts_last_30_days = 0", "J3_POWER → J2_ACTIVE (declared, line 14)",
+                  "J2_ACTIVE → J3_POWER (criteria of J3_POWER, line 9)"),
+        Rejection("oscillation-with-minimum-stay", line: 15, place: "edges J3_POWER → J2_ACTIVE → J3_POWER",
+                  "posts = 50, posts_last_30_days = 0", "days_in_stage does not"),
+        Rejection("oscillation-three-edge-cycle", line: 16, place: "edges J3_POWER → J1_START → J2_ACTIVE → J3_POWER",
+                  "followers = 1, following = 10, posts = 0, role != admin"),
         // Aliases
         Rejection("alias-to-unknown", line: 8, place: "alias J1", "'J1_NEW_USER' is not a stage"),
         Rejection("alias-shadows-stage", line: 8, place: "alias J2_ACTIVE", "already a stage id"),

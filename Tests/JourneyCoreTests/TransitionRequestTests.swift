@@ -29,10 +29,11 @@ private enum Users {
 private let defaultSource = "Rules/mundo-tango.yaml (version mundo-tango-1)"
 private let superAdminReason = "super-admins enter J4 from any stage"
 
-private func check(_ metric: Metric, _ comparison: ComparisonOperator, _ threshold: String, actual: String) -> CriterionCheck {
+/// An unmet check; `number` is the criterion's line in its requirement, from 1.
+private func check(_ metric: Metric, _ comparison: ComparisonOperator, _ threshold: String, actual: String, number: Int = 1) -> CriterionCheck {
     // Decoding is the only public way to build a CriterionCheck; it also pins its Codable form.
     let json = """
-    {"metric":"\(metric.rawValue)","comparison":"\(comparison.rawValue)","threshold":"\(threshold)","actual":"\(actual)","met":false}
+    {"metric":"\(metric.rawValue)","comparison":"\(comparison.rawValue)","threshold":"\(threshold)","actual":"\(actual)","met":false,"number":\(number)}
     """
     return try! JSONDecoder().decode(CriterionCheck.self, from: Data(json.utf8))
 }
@@ -52,8 +53,8 @@ struct TransitionRequestTests {
         TransitionRequest(name: "J1→J2 with unmet criteria lists exactly the unmet ones",
                           stored: "J1_NEW_USER", target: "J2_ACTIVE_USER", metrics: Users.halfway,
                           expected: .failure(.criteriaNotMet(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", unmet: [
-                              check(.posts, .greaterOrEqual, "1", actual: "0"),
-                              check(.daysSinceSignup, .greaterOrEqual, "7", actual: "2"),
+                              check(.posts, .greaterOrEqual, "1", actual: "0", number: 2),
+                              check(.daysSinceSignup, .greaterOrEqual, "7", actual: "2", number: 4),
                           ]))),
         TransitionRequest(name: "J1→J2 with every criterion met is the next edge",
                           stored: "J1_NEW_USER", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
@@ -145,13 +146,14 @@ struct TransitionRequestTests {
 
     @Test("a declared backward edge allows the move back when its criteria hold, and refuses it otherwise")
     func declaredBackward() throws {
-        // Given rules with a declared demotion J3→J2 for users who stopped posting
+        // Given rules with a declared demotion J3→J2 for users who stopped posting (J3 needs recent posts,
+        // so the demotion cannot cycle)
         let rules = try Fixture.rules("""
         version: "demote"
         stages:
           - {id: J1_A, title: A}
           - {id: J2_B, title: B, criteria: [posts >= 1]}
-          - {id: J3_C, title: C, criteria: [posts >= 10]}
+          - {id: J3_C, title: C, criteria: [posts >= 10, posts_last_30_days >= 1]}
         edges:
           - from: J3_C
             to: J2_B

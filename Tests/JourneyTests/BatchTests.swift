@@ -121,23 +121,6 @@ struct BatchTests {
         #expect(stages[1] == "J2_ACTIVE_USER")
     }
 
-    @Test("A second batch is refused while the first holds the lock; a dead holder's lock is taken over")
-    func lock() async throws {
-        let database = try TemporaryDatabase(users: 3)
-        let service = try database.service()
-        let held = try database.database.beginBatchRun(rulesVersion: "x", pid: 999_999, now: testNow, isAlive: { _ in true })
-        await #expect {
-            try await service.runBatch(isAlive: { _ in true })
-        } throws: { error in
-            guard case .store(.batchRunning(held, 999_999, _)) = error as? JourneyError else { return false }
-            return true
-        }
-        let summary = try await service.runBatch(isAlive: { _ in false })
-        let runs = try database.database.batchRuns(limit: 5)
-        #expect(runs.first { $0.id == held }?.status == "interrupted")
-        #expect(runs.first { $0.id == summary.runID }?.status == "finished")
-    }
-
     @Test("The batch runs while another connection writes: no lock error, stages match history")
     func besideLiveWrites() async throws {
         let data = try Generated(users: 2_000, seed: 9)

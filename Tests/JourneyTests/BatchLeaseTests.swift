@@ -1,0 +1,184 @@
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+@testable import Journey
+import JourneyCore
+import JourneyStore
+
+/// The batch lock is a lease: an owner token and an expiry, renewed as the run goes; no process id is trusted.
+@Suite("The batch lease: held, renewed, expired and taken over, lost")
+struct BatchLeaseTests {
+    /// The run ids and statuses of `journey_batch_runs`.
+    static func statuses(_ database: TemporaryDatabase) throws -> [Int64: String] {
+        Dictionary(uniqueKeysWithValues: try database.database.batchRuns(limit: 50).map { ($0.id, $0.status) })
+    }
+
+    @Test("the reported case: a `running` row whose pid is a live unrelated process (this one, and 1) no longer blocks")
+    func pidReuseDoesNotBlock() async throws {
+        // Given two rows left `running` by killed batches: one from before leases, carrying this test's own
+        // live pid, and one whose lease (held as process 1, as cron in a container would) expired
+        let database = try TemporaryDatabase(users: 3)
+        try database.execute("""
+            INSERT INTO journey_batch_runs(started_at, status, rules_version, pid) VALUES (?, 'interrupted', 'x', ?);
+            """, [testNow.addingTimeInterval(-7_200), getpid()])
+        try database.execute("UPDATE journey_batch_runs SET status = 'running'")
+        let service = try database.service()
+
+        // When a batch starts
+        let first = try await service.runBatch()
+
+        // Then it ran, and the legacy row is interrupted
+        let legacy = try #require(try database.database.batchRuns(limit: 5).last)
+        #expect(legacy.status == "interrupted")
+        #expect(legacy.error?.contains("before batch leases") == true, "\(legacy)")
+        #expect(try Self.statuses(database)[try #require(first.runID)] == "finished")
+
+        // And given a run holding a lease as "pid 1" that expired a minute ago
+        let expired = try database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "container pid 1",
+                                                          now: testNow.addingTimeInterval(-120), leaseSeconds: 60, takeOver: false)
+        // When the next batch starts, Then it takes over at once
+        let second = try await service.runBatch()
+        let runs = try Self.statuses(database)
+        #expect(runs[expired.runID] == "interrupted")
+        #expect(runs[try #require(second.runID)] == "finished")
+        let row = try #require(try database.database.batchRuns(limit: 5).first { $0.id == expired.runID })
+        #expect(row.error?.contains("lease expired at") == true, "\(row)")
+    }
+
+    @Test("a live lease blocks a second run; once it expires (clock moved, no sleep) the next run takes over")
+    func liveLeaseBlocksThenExpires() async throws {
+        // Given another run that took the lease at testNow for 60 s
+        let database = try TemporaryDatabase(users: 3)
+        let clock = ManualClock(testNow)
+        let service = try database.service(clock: clock)
+        let held = try database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "host-b pid 7",
+                                                       now: testNow, leaseSeconds: 60, takeOver: false)
+
+        // When a batch starts 59 s later, Then it is refused, naming the run, its holder and the lease's end
+        clock.advance(by: 59)
+        await #expect {
+            try await service.runBatch()
+        } throws: { error in
+            guard case .store(.batchRunning(held.runID, "host-b pid 7", _, let until)) = error as? JourneyError else { return false }
+            return until == "2026-06-01 12:01:00"
+        }
+        // And when it starts after the lease's end, Then it takes over and finishes
+        clock.advance(by: 2)
+        let summary = try await service.runBatch()
+        let runs = try Self.statuses(database)
+        #expect(runs[held.runID] == "interrupted")
+        #expect(runs[try #require(summary.runID)] == "finished")
+    }
+
+    @Test("--take-over takes a lease that still holds; the run it took from stops at its next renewal without writing")
+    func takeOverAndLoserStops() async throws {
+        // Given user 1 fits J2, and a run A holds the lease
+        let database = try TemporaryDatabase(users: 3)
+        try makeActive(1, followedBy: 2, in: database)
+        let a = try database.database.beginBatchRun(rulesVersion: "x", owner: "A", holder: "host-a pid 1",
+                                                    now: testNow, leaseSeconds: 60, takeOver: false)
+
+        // When run B takes the lease over by hand
+        let b = try database.database.beginBatchRun(rulesVersion: "x", owner: "B", holder: "host-b pid 1",
+                                                    now: testNow, leaseSeconds: 60, takeOver: true)
+
+        // Then A is interrupted, B running
+        #expect(try Self.statuses(database) == [a.runID: "interrupted", b.runID: "running"])
+
+        // And A's next chunk commit is refused whole: no transition, no stage change
+        let move = PendingMove(userID: 1, expectedStage: "J1_NEW_USER",
+                               transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "r")],
+                               metrics: UserMetrics())
+        #expect(throws: StoreError.self) {
+            try database.database.persist([move], rulesVersion: "x", source: .batch, now: testNow,
+                                          progress: BatchProgress(lease: a, lastUserID: 1, usersSeen: 1, transitions: 0, now: testNow))
+        }
+        #expect(try database.database.history(user: 1).isEmpty)
+        // And A can neither renew nor close its row, which stays interrupted
+        #expect { try database.database.renewBatchLease(a, now: testNow) } throws: { error in
+            if case .leaseLost(a.runID) = error as? StoreError { true } else { false }
+        }
+        #expect(throws: StoreError.self) {
+            try database.database.finishBatchRun(a, failed: nil, usersSeen: 1, transitions: 0, now: testNow)
+        }
+        #expect(try Self.statuses(database)[a.runID] == "interrupted")
+        // While B renews and finishes
+        try database.database.renewBatchLease(b, now: testNow.addingTimeInterval(30))
+        try database.database.finishBatchRun(b, failed: nil, usersSeen: 3, transitions: 0, now: testNow)
+        #expect(try Self.statuses(database)[b.runID] == "finished")
+    }
+
+    @Test("a running batch whose lease is taken over mid-run stops with leaseLost and writes no further chunk")
+    func runningBatchStops() async throws {
+        // Given ten users who all fit J2, evaluated in chunks of 2
+        let database = try TemporaryDatabase(users: 10)
+        for user in Int64(1)...10 { try makeActive(user, followedBy: user == 1 ? 2 : 1, in: database) }
+        let service = try database.service()
+        let store = database.database
+        let tookOver = Mutex<Int64?>(nil)
+        let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in
+            // When, after the first chunk, an operator's run takes the lease over
+            guard done == 2 else { return }
+            let lease = try? store.beginBatchRun(rulesVersion: "x", owner: "operator", holder: "host-b pid 9",
+                                                             now: testNow, leaseSeconds: 60, takeOver: true)
+            tookOver.withLock { $0 = lease?.runID }
+        })
+
+        // Then the batch stops with leaseLost
+        await #expect {
+            try await service.runBatch(options)
+        } throws: { error in
+            if case .store(.leaseLost) = error as? JourneyError { true } else { false }
+        }
+        // And only the first chunk's two users moved; the loser's row stays interrupted
+        let moved = try await database.database.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journey_transitions") ?? -1
+        }
+        #expect(moved == 2)
+        let runs = try database.database.batchRuns(limit: 5)
+        #expect(runs.first { $0.id == tookOver.withLock { $0 } }?.status == "running")
+        #expect(runs.filter { $0.status == "interrupted" }.count == 1)
+        #expect(try stagesMatchHistory(database.database.writer).isEmpty)
+    }
+
+    @Test("a chunk slower than the lease keeps it: the timer renews between commits")
+    func timerRenewsDuringSlowChunk() async throws {
+        // Given a 1 s lease and a first chunk that takes 5 s of (manual) time and 0.6 s of real time
+        let database = try TemporaryDatabase(users: 4)
+        let clock = ManualClock(testNow)
+        let service = try database.service(clock: clock)
+        let refused = Mutex<Bool?>(nil)
+        let store = database.database
+        let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in
+            guard done == 2 else { return }
+            clock.advance(by: 5)
+            Thread.sleep(forTimeInterval: 0.6)  // the renewal timer ticks every third of the lease
+            // When another run tries to start meanwhile
+            do {
+                _ = try store.beginBatchRun(rulesVersion: "x", owner: "other", holder: "h", now: clock.now(),
+                                                        leaseSeconds: 1, takeOver: false)
+                refused.withLock { $0 = false }
+            } catch {
+                refused.withLock { $0 = true }
+            }
+        }, leaseSeconds: 1)
+
+        // Then it was refused (the lease had been renewed past the advanced clock), and the batch finished
+        let summary = try await service.runBatch(options)
+        #expect(refused.withLock { $0 } == true)
+        #expect(try Self.statuses(database)[try #require(summary.runID)] == "finished")
+    }
+
+    @Test("at most one run is `running`: the database itself refuses a second row")
+    func oneRunningRow() throws {
+        // Given a running run
+        let database = try TemporaryDatabase()
+        _ = try database.database.beginBatchRun(rulesVersion: "x", owner: "A", holder: "h", now: testNow, leaseSeconds: 60, takeOver: false)
+
+        // When a second `running` row is inserted behind the lease's back, Then the partial unique index refuses it
+        #expect(throws: DatabaseError.self) {
+            try database.execute("INSERT INTO journey_batch_runs(started_at, status, rules_version) VALUES (?, 'running', 'x')", [testNow])
+        }
+    }
+}
