@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JourneyCore
 
 /// What the store refuses or fails at, each as one sentence naming the file or the user.
 public enum StoreError: Error, Sendable, CustomStringConvertible {
@@ -26,11 +27,13 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case batchRunning(runID: Int64, pid: Int32, startedAt: String)
     /// Another writer kept moving the user; the move was retried and gave up.
     case conflictRetriesExhausted(userID: Int64, attempts: Int)
+    /// The database refused to store the user's move (a constraint or trigger on `users`).
+    case writeRefused(userID: Int64, message: String)
 
     public var description: String {
         switch self {
         case let .databaseMissing(path):
-            "No database at \(path); pass --db PATH or set JOURNEY_DATABASE (journey migrate --db PATH creates one)."
+            "No database at \(path); pass --db PATH or set JOURNEY_DATABASE (journey migrate --create --db PATH creates one)."
         case let .isDirectory(path):
             "\(path) is a directory, not a database file."
         case let .notADatabase(path):
@@ -51,6 +54,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "Another batch (run \(runID), process \(pid), started \(startedAt)) is running; wait for it to finish."
         case let .conflictRetriesExhausted(userID, attempts):
             "User \(userID) was moved by another writer \(attempts) times in a row; try again."
+        case let .writeRefused(userID, message):
+            "The database refused to store the move of user \(userID): \(message.printable); fix the row or the constraint."
         }
     }
 

@@ -5,7 +5,8 @@ import JourneyCore
 /// One user as the journey sees them: the stored stage, the metrics, and any operator pin.
 public struct UserSnapshot: Hashable, Sendable {
     public let userID: Int64
-    /// `users.customer_journey_state` exactly as stored (possibly a legacy alias).
+    /// `users.customer_journey_state` as stored (possibly a legacy alias), read by
+    /// ``UserSnapshot/storedStage(_:)``: empty for NULL, which means "never evaluated".
     public let storedStage: String
     public let metrics: UserMetrics
     /// The operator's pin, when the user is held in a stage.
@@ -22,12 +23,13 @@ public struct Pin: Hashable, Sendable, Codable {
 extension JourneyDatabase {
     /// Every metric of SPEC §2 for one user, in one statement that only seeks indexes.
     ///
-    /// Followers come from the trigger-maintained `users.follower_count`; the other counts
+    /// Followers come from the trigger-maintained `users.follower_count` (counted from `follows`
+    /// for a row whose count is not an integer, which doctor reports as drift); the other counts
     /// are correlated subqueries on `posts(user_id, created_at)`, `follows(follower_id)`,
     /// `events(organizer_id)` and `event_rsvps(user_id)` joined to the event's primary key.
     public static let snapshotSQL = """
         SELECT u.id, u.customer_journey_state, COALESCE(u.last_journey_update, u.created_at) AS last_journey_update, u.created_at,
-               u.is_onboarding_complete, u.subscription_tier, u.role, u.follower_count,
+               u.is_onboarding_complete, u.subscription_tier, u.role, \(followersSQL),
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id) AS posts,
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id AND p.created_at >= :since) AS posts_recent,
                (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id) AS following,
@@ -37,6 +39,13 @@ extension JourneyDatabase {
                pin.stage AS pin_stage, pin.reason AS pin_reason, pin.created_at AS pin_created_at
         FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id
         WHERE u.id = :user
+        """
+
+    /// `follower_count` where it is an integer, else the user's rows in `follows` (a NULL or a
+    /// text written by another application is never read as a number it does not hold).
+    static let followersSQL = """
+        CASE WHEN typeof(u.follower_count) = 'integer' THEN u.follower_count
+             ELSE (SELECT COUNT(*) FROM follows WHERE following_id = u.id) END
         """
 
     /// The arguments of the metrics statements at `now`.
@@ -76,7 +85,7 @@ extension UserSnapshot {
         let pinStage = String.fromDatabaseValue(row[13])
         self.init(
             userID: row[0],
-            storedStage: String.fromDatabaseValue(row[1]) ?? "",
+            storedStage: Self.storedStage(row[1]),
             metrics: UserMetrics(
                 posts: row[8],
                 postsLast30Days: row[9],
@@ -90,6 +99,20 @@ extension UserSnapshot {
                 signedUpAt: Self.date(row[3]),
                 stageEnteredAt: Self.date(row[2])),
             pin: pinStage.map { Pin(stage: $0, reason: String.fromDatabaseValue(row[14]) ?? "", createdAt: Self.date(row[15]) ?? .distantPast) })
+    }
+
+    /// A `customer_journey_state` value as text: the one reading of a stored stage that the
+    /// snapshot, the compare-and-set of ``JourneyDatabase/persist(_:rulesVersion:source:now:progress:)``,
+    /// pins and doctor share, so that what one of them read the others match. NULL reads as
+    /// empty ("never evaluated"); a number or a blob another application stored reads as its text.
+    static func storedStage(_ value: DatabaseValue) -> String {
+        switch value.storage {
+        case .null: ""
+        case .string(let text): text
+        case .int64(let number): String(number)
+        case .double(let number): String(number)
+        case .blob(let data): String(decoding: data, as: UTF8.self)
+        }
     }
 
     /// A timestamp column as a date; nil when NULL or not a date SQLite would understand.

@@ -45,6 +45,9 @@ struct BatchCommand: AsyncParsableCommand {
         print("  pinned, skipped  \(summary.pinned)")
         print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { $0.key < $1.key }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
         print("  conflicts        \(summary.conflicts) (moved by another writer, re-evaluated)")
+        let failures = summary.failedUsers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        let samples = summary.failedUserSamples.values.joined().sorted().map(String.init).joined(separator: ", ")
+        print("  failed users     \(summary.failedUsers.values.reduce(0, +))" + (failures.isEmpty ? "" : " (\(failures); left untouched, e.g. users \(samples))"))
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
     }
 }

@@ -145,7 +145,7 @@ struct ConcurrentMigrationTests {
                 // Then the file is migrated once: every migration recorded, counts exact
                 let database = try JourneyDatabase.open(path: path, mode: .requireMigrated)
                 try database.writer.read { db throws in
-                    #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations") == 5)
+                    #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations") == 8)
                     #expect(try followerCountDrift(db).isEmpty)
                 }
             }
