@@ -62,7 +62,7 @@ final class MigrationLog: @unchecked Sendable {
 }
 
 /// The schema objects a report compares before and after a run.
-struct SchemaObjects: Equatable {
+struct SchemaObjects {
     /// `type name` of every table, index, trigger and view but SQLite's and GRDB's own.
     var objects: Set<String> = []
     /// The columns of `users`, in order.
@@ -102,18 +102,15 @@ struct SchemaObjects: Equatable {
 /// The top-level pieces of a `CREATE TABLE` statement, split the way SQLite reads it: quotes,
 /// brackets, parentheses and comments respected.
 struct CreateTableSQL {
-    /// `CREATE TABLE name (` up to and including the opening parenthesis.
-    var head: Substring
     /// Each column definition and table constraint, without the separating commas.
     var definitions: [Substring]
     /// From the closing parenthesis on (`)`, or `) WITHOUT ROWID`, `) STRICT`).
     var tail: Substring
 
-    /// Splits `sql`; nil when it has no parenthesized definition list (`CREATE TABLE … AS SELECT`).
+    /// Splits `sql`; nil when it has no complete parenthesized definition list.
     init?(_ sql: String) {
         var depth = 0
-        var open: String.Index?
-        var start: String.Index?
+        var start: String.Index?  // of the definition being read, once the list has opened
         var pieces: [Substring] = []
         var index = sql.startIndex
         while index < sql.endIndex {
@@ -125,15 +122,11 @@ struct CreateTableSQL {
             switch character {
             case "(":
                 depth += 1
-                if depth == 1, open == nil {
-                    open = index
-                    start = sql.index(after: index)
-                }
+                if depth == 1, start == nil { start = sql.index(after: index) }
             case ")":
                 depth -= 1
-                if depth == 0, let from = start, open != nil {
+                if depth == 0, let from = start {
                     pieces.append(sql[from..<index])
-                    head = sql[...open!]
                     definitions = pieces
                     tail = sql[index...]
                     return
