@@ -126,13 +126,14 @@ struct PlatformDataTests {
                 BEGIN SELECT RAISE(ABORT, 'user 3 is frozen'); END;
                 """)
 
-            // When: the batch runs (one chunk holds every user)
-            let batch = try await workspace.journey(["batch", "--db", db, "--json"])
+            // When: the batch runs in chunks of two (user 3 is in the second of four)
+            let batch = try await workspace.journey(["batch", "--db", db, "--json", "--chunk-size", "2"])
             let text = try await workspace.journey(["batch", "--db", db, "--dry-run"])
 
             // Then: it finishes; 5 users moved, user 3 counted under write_refused and named; no row of user 3
             #expect(batch.status == 0, "\(batch)")
             let summary = try batch.jsonObject()
+            #expect(summary["users_seen"] as? Int == 7, "\(batch)")
             #expect(summary["transitions"] as? Int == 5, "\(batch)")
             #expect(summary["failed_users"] as? [String: Int] == ["write_refused": 1], "\(batch)")
             #expect(summary["failed_user_samples"] as? [String: [Int]] == ["write_refused": [3]], "\(batch)")
