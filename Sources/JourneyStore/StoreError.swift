@@ -41,7 +41,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .platformTablesMissing(path, tables):
             "\(path) lacks the platform tables \(tables.joined(separator: ", ")); run journey migrate --db \(path) on the platform database."
         case let .notMigrated(path):
-            "\(path) has no journey columns yet; run journey migrate --db \(path) first."
+            "\(path) lacks the journey schema of this version (columns, tables, triggers or indexes); run journey migrate --db \(path) first."
         case let .unknownUser(id):
             "There is no user \(id) in the users table."
         case let .sqlite(path, message):

@@ -29,6 +29,36 @@ struct PlatformDataTests {
         return path
     }
 
+    @Test("a file migrated by an older journey: commands say to migrate (65); migrate applies the new steps and says which; then all works")
+    func olderMigration() async throws {
+        try await withWorkspace { workspace in
+            // Given: a file as the previous journey left it (the v1 migrations only)
+            let db = try Self.ormDatabase(workspace, stageColumn: "customer_journey_state TEXT NOT NULL DEFAULT 'J1_NEW_USER'")
+            #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
+            try Direct.execute(db, """
+                DROP TRIGGER journey_users_insert; DROP TRIGGER journey_users_id_update;
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v2 %';
+                """)
+
+            // When: evaluating a user
+            let refused = try await workspace.journey(["evaluate", "1", "--db", db])
+
+            // Then: 65, naming the file and the way out
+            expectCleanFailure(refused, status: 65, mentions: [db, "journey migrate --db"])
+
+            // When: migrating, then evaluating
+            let migrate = try await workspace.journey(["migrate", "--db", db, "--json"])
+            let evaluate = try await workspace.journey(["evaluate", "1", "--db", db])
+
+            // Then: the three new steps ran, the two users triggers are reported, and evaluate works
+            #expect(migrate.status == 0, "\(migrate)")
+            let report = try #require(try migrate.jsonObject()["migration"] as? [String: Any])
+            #expect(report["migrations_applied"] as? [String] == ["v2 journey column schema", "v2 follower count on user writes", "v2 reuse equivalent indexes"], "\(migrate)")
+            #expect(report["triggers_created"] as? [String] == ["journey_users_id_update", "journey_users_insert"], "\(migrate)")
+            #expect(evaluate.status == 0, "\(evaluate)")
+        }
+    }
+
     @Test("an existing nullable stage column holding NULL: migrate rebuilds it NOT NULL DEFAULT 'J1_NEW_USER', NULL reads J1, evaluate and batch work")
     func nullableStageColumn() async throws {
         try await withWorkspace { workspace in
