@@ -154,7 +154,7 @@ struct PlatformSchemaTests {
 
     /// Each way the platform writes a user row, and the follower count it must leave.
     enum UserWrite: String, CaseIterable, Sendable {
-        case insertOrReplace, replaceWithExplicitZero, followsBeforeUser, deleteAndReinsert, idChanged, idChangedWithCascade
+        case insertOrReplace, replaceWithExplicitZero, upsert, followsBeforeUser, deleteAndReinsert, idChanged, idChangedWithCascade
     }
 
     @Test("follower_count is exact after every way of writing the user row", arguments: UserWrite.allCases)
@@ -190,6 +190,8 @@ struct PlatformSchemaTests {
                     try db.execute(sql: "INSERT OR REPLACE INTO users(id, email, city) VALUES (2, 'b2@x', 'Oslo')")
                 case .replaceWithExplicitZero:
                     try db.execute(sql: "REPLACE INTO users(id, email, follower_count) VALUES (2, 'b2@x', 0)")
+                case .upsert:
+                    try db.execute(sql: "INSERT INTO users(id, email) VALUES (2, 'b2@x') ON CONFLICT(id) DO UPDATE SET email = excluded.email")
                 case .followsBeforeUser:
                     try db.execute(sql: "INSERT INTO users(id, email) VALUES (2, 'b@x')")
                 case .deleteAndReinsert:
