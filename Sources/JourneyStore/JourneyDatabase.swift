@@ -94,7 +94,7 @@ public struct JourneyDatabase: Sendable {
         let log = MigrationLog()
         let migrator = JourneyMigrations.migrator(now: now, log: log)
         let (before, applied) = try writer.read { db in
-            (try SchemaObjects.read(db), try Set(migrator.appliedIdentifiers(db)))
+            (try SchemaObjects.read(db), try migrator.appliedIdentifiers(db))
         }
         for attempt in 1... {
             do {

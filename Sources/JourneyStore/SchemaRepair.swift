@@ -42,18 +42,19 @@ public struct MigrationReport: Hashable, Sendable, Codable {
 }
 
 /// What the migrations note while they run (what a schema diff cannot tell): rebuilt columns and
-/// reused indexes. Filled inside GRDB's migration closures, read once the migrator returns.
+/// reused indexes. Filled inside GRDB's migration closures, read once the migrator returns; a
+/// migration tried again (another process migrating at once) notes nothing twice.
 final class MigrationLog: @unchecked Sendable {
     private let lock = NSLock()
     private var rebuilt: [String] = []
     private var reused: [MigrationReport.ReusedIndex] = []
 
     func rebuilt(_ column: String) {
-        lock.withLock { rebuilt.append(column) }
+        lock.withLock { if !rebuilt.contains(column) { rebuilt.append(column) } }
     }
 
     func reused(_ index: MigrationReport.ReusedIndex) {
-        lock.withLock { reused.append(index) }
+        lock.withLock { if !reused.contains(index) { reused.append(index) } }
     }
 
     var notes: (rebuilt: [String], reused: [MigrationReport.ReusedIndex]) {

@@ -85,6 +85,10 @@ extension JourneyDatabase {
             let updateSQL = "UPDATE users SET customer_journey_state = ?, last_journey_update = ? WHERE id = ?"
             var insert = try db.cachedStatement(sql: insertSQL)
             var update = try db.cachedStatement(sql: updateSQL)
+            // Cached, unlike `Database.inSavepoint`'s statements, which are prepared on every call.
+            let savepoint = try db.cachedStatement(sql: "SAVEPOINT journey_user")
+            let release = try db.cachedStatement(sql: "RELEASE journey_user")
+            let rollback = try db.cachedStatement(sql: "ROLLBACK TO journey_user")
             for move in moves where !move.transitions.isEmpty {
                 guard let row = try Row.fetchOne(current, arguments: [move.userID]),
                       UserSnapshot.storedStage(row[0]) == move.expectedStage else {
@@ -98,22 +102,23 @@ extension JourneyDatabase {
                 var seq = try Int.fetchOne(lastSeq, arguments: [move.userID]) ?? 0
                 let snapshot = Self.metricsJSON(move.metrics, now: now)
                 var records: [RecordedTransition] = []
+                try savepoint.execute()
                 do {
-                    try db.inSavepoint {
-                        for transition in move.transitions {
-                            seq += 1
-                            let record = RecordedTransition(
-                                userID: move.userID, seq: seq, from: transition.from, to: transition.to,
-                                reason: transition.reason, rulesVersion: rulesVersion, metrics: snapshot,
-                                source: source, createdAt: now)
-                            try insert.execute(arguments: [record.userID, record.seq, record.from, record.to, record.reason,
-                                                           record.rulesVersion, record.metrics, record.source, record.createdAt])
-                            records.append(record)
-                        }
-                        try update.execute(arguments: [move.transitions.last!.to, now, move.userID])
-                        return .commit
+                    for transition in move.transitions {
+                        seq += 1
+                        let record = RecordedTransition(
+                            userID: move.userID, seq: seq, from: transition.from, to: transition.to,
+                            reason: transition.reason, rulesVersion: rulesVersion, metrics: snapshot,
+                            source: source, createdAt: now)
+                        try insert.execute(arguments: [record.userID, record.seq, record.from, record.to, record.reason,
+                                                       record.rulesVersion, record.metrics, record.source, record.createdAt])
+                        records.append(record)
                     }
+                    try update.execute(arguments: [move.transitions.last!.to, now, move.userID])
+                    try release.execute()
                 } catch let error as DatabaseError where Self.refusesOneRow(error) {
+                    try rollback.execute()
+                    try release.execute()
                     result.refused[move.userID] = error.message ?? "\(error.resultCode)"
                     // A statement that failed reports its error again on its next reset (GRDB surfaces
                     // it): fresh statements, and no poisoned one left in the cache for later calls.
