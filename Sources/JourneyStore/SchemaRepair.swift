@@ -330,21 +330,25 @@ extension JourneyMigrations {
 
     /// Makes every platform index of ``platformIndexes`` exist once: where another index has the
     /// same table, key columns, order and collation (not partial, not on an expression; unique or
-    /// not), that one is reused and the journey's own copy is dropped or never created.
+    /// not), that one is reused and the journey's own copy is dropped or never created. An index
+    /// of the platform that holds the journey's name with other keys is left alone, and the
+    /// journey's is created as `journey_<name>`.
     static func reuseEquivalentIndexes(_ db: Database, log: MigrationLog) throws {
-        let ours = Set(platformIndexes.map { $0.name.lowercased() })
         for wanted in platformIndexes where try db.tableExists(wanted.table) {
             let keys = try wantedKeys(table: wanted.table, columns: wanted.columns, db)
-            let candidates = try Row.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE partial = 0 ORDER BY name", arguments: [wanted.table])
-                .map { $0["name"] as String }
-                .filter { !ours.contains($0.lowercased()) }
-            let existing = try candidates.first { try plainKeys(of: $0, db) == keys }
-            let exists = try db.indexes(on: wanted.table).contains { $0.name.caseInsensitiveCompare(wanted.name) == .orderedSame }
-            if let existing {
-                if exists { try db.execute(sql: "DROP INDEX \(wanted.name.quotedDatabaseIdentifier)") }
+            var serving: [String] = []  // the indexes on the table with exactly these keys
+            for name in try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE partial = 0 ORDER BY name", arguments: [wanted.table])
+            where try plainKeys(of: name, db) == keys {
+                serving.append(name)
+            }
+            let isOurs = { (name: String) in name.caseInsensitiveCompare(wanted.name) == .orderedSame }
+            if let existing = serving.first(where: { !isOurs($0) }) {
+                if serving.contains(where: isOurs) { try db.execute(sql: "DROP INDEX \(wanted.name.quotedDatabaseIdentifier)") }
                 log.reused(.init(wanted: wanted.name, existing: existing, keys: "\(wanted.table)(\(wanted.columns))"))
-            } else if !exists {
-                try db.execute(sql: "CREATE INDEX \(wanted.name.quotedDatabaseIdentifier) ON \(wanted.table)(\(wanted.columns))")
+            } else if !serving.contains(where: isOurs) {
+                let taken = try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [wanted.name]) ?? false
+                let name = taken ? "journey_" + wanted.name : wanted.name
+                try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(name.quotedDatabaseIdentifier) ON \(wanted.table)(\(wanted.columns))")
             }
         }
     }

@@ -312,6 +312,27 @@ struct MigrateIndexReuseTests {
         }
     }
 
+    @Test("an index of the platform under the journey's name but on other keys is kept, and the journey's is made as journey_<name>")
+    func journeyNameTaken() async throws {
+        try await withWorkspace { workspace in
+            // Given: the platform's own idx_posts_user_id, on posts(visibility)
+            let db = try await workspace.platformDatabase(migrated: false)
+            try Direct.execute(db, "CREATE INDEX idx_posts_user_id ON posts(visibility)")
+
+            // When: migrating
+            let result = try await workspace.journey(["migrate", "--db", db, "--json"])
+
+            // Then: posts(user_id) gets journey_idx_posts_user_id; the platform's index stays and serves posts(visibility)
+            #expect(result.status == 0, "\(result)")
+            let report = try #require(try result.jsonObject()["migration"] as? [String: Any])
+            #expect((report["indexes_created"] as? [String] ?? []).contains("journey_idx_posts_user_id"), "\(result)")
+            let reused = try #require(report["indexes_reused"] as? [[String: String]])
+            #expect(reused.map { $0["existing"] } == ["idx_posts_user_id"] && reused.map { $0["wanted"] } == ["idx_posts_visibility"], "\(result)")
+            #expect(try Direct.integer(db, "SELECT COUNT(*) FROM pragma_index_info('journey_idx_posts_user_id') WHERE name = 'user_id'") == 1)
+            #expect(try Direct.integer(db, "SELECT COUNT(*) FROM pragma_index_info('idx_posts_user_id') WHERE name = 'visibility'") == 1)
+        }
+    }
+
     @Test("a column declared COLLATE NOCASE: its NOCASE index is the same index (SQLite would build ours NOCASE too)")
     func declaredCollation() async throws {
         try await withWorkspace { workspace in
