@@ -41,13 +41,6 @@ extension JourneyDatabase {
         WHERE u.id = :user
         """
 
-    /// `follower_count` where it is an integer, else the user's rows in `follows` (a NULL or a
-    /// text written by another application is never read as a number it does not hold).
-    static let followersSQL = """
-        CASE WHEN typeof(u.follower_count) = 'integer' THEN u.follower_count
-             ELSE (SELECT COUNT(*) FROM follows WHERE following_id = u.id) END
-        """
-
     /// The arguments of the metrics statements at `now`.
     ///
     /// `since`, the start of the 30-day window, is bound in whole seconds without a fraction,
@@ -99,20 +92,6 @@ extension UserSnapshot {
                 signedUpAt: Self.date(row[3]),
                 stageEnteredAt: Self.date(row[2])),
             pin: pinStage.map { Pin(stage: $0, reason: String.fromDatabaseValue(row[14]) ?? "", createdAt: Self.date(row[15]) ?? .distantPast) })
-    }
-
-    /// A `customer_journey_state` value as text: the one reading of a stored stage that the
-    /// snapshot, the compare-and-set of ``JourneyDatabase/persist(_:rulesVersion:source:now:progress:)``,
-    /// pins and doctor share, so that what one of them read the others match. NULL reads as
-    /// empty ("never evaluated"); a number or a blob another application stored reads as its text.
-    static func storedStage(_ value: DatabaseValue) -> String {
-        switch value.storage {
-        case .null: ""
-        case .string(let text): text
-        case .int64(let number): String(number)
-        case .double(let number): String(number)
-        case .blob(let data): String(decoding: data, as: UTF8.self)
-        }
     }
 
     /// A timestamp column as a date; nil when NULL or not a date SQLite would understand.
