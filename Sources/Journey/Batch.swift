@@ -59,6 +59,10 @@ public struct BatchSummary: Sendable, Encodable {
     /// Per stage, the users who stay in it but no longer meet its criteria under these rules
     /// (``RuleSet/meetsCriteria(of:metrics:now:)``): the other direction of a what-if with raised rules.
     public var noLongerMeeting: [String: StageShortfall] = [:]
+    /// Users the run could not move, per kind (``BatchSummary/UserFailure``); the run went on.
+    public var failedUsers: [String: Int] = [:]
+    /// The first ten user ids of each kind in ``failedUsers``, to look at with `journey evaluate`.
+    public var failedUserSamples: [String: [Int64]] = [:]
     /// Wall time of the run.
     public var durationSeconds = 0.0
 
@@ -68,7 +72,8 @@ public struct BatchSummary: Sendable, Encodable {
     enum CodingKeys: String, CodingKey {
         case runID = "run_id", dryRun = "dry_run", rulesVersion = "rules_version", usersSeen = "users_seen"
         case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts, noLongerMeeting = "no_longer_meeting"
-        case unreadableTimestamps = "unreadable_timestamps", durationSeconds = "duration_seconds"
+        case unreadableTimestamps = "unreadable_timestamps", failedUsers = "failed_users"
+        case failedUserSamples = "failed_user_samples", durationSeconds = "duration_seconds"
         case usersPerSecond = "users_per_second"
     }
 
@@ -85,8 +90,23 @@ public struct BatchSummary: Sendable, Encodable {
         try container.encode(conflicts, forKey: .conflicts)
         try container.encode(unreadableTimestamps, forKey: .unreadableTimestamps)
         try container.encode(noLongerMeeting, forKey: .noLongerMeeting)
+        try container.encode(failedUsers, forKey: .failedUsers)
+        try container.encode(failedUserSamples, forKey: .failedUserSamples)
         try container.encode(durationSeconds, forKey: .durationSeconds)
         try container.encode(usersPerSecond, forKey: .usersPerSecond)
+    }
+
+    /// Why the batch could not move one user (the keys of ``failedUsers``).
+    public enum UserFailure: String, Sendable {
+        /// The database refused the user's row (a constraint or trigger of the platform).
+        case writeRefused = "write_refused"
+        /// Other writers kept moving the user while the batch re-read them.
+        case movedByOtherWriters = "moved_by_other_writers"
+    }
+
+    mutating func count(_ failure: UserFailure, user: Int64) {
+        failedUsers[failure.rawValue, default: 0] += 1
+        if failedUserSamples[failure.rawValue, default: []].count < 10 { failedUserSamples[failure.rawValue, default: []].append(user) }
     }
 
     mutating func count(_ from: StageID, _ to: StageID) {
@@ -119,7 +139,8 @@ extension JourneyService {
     /// expires), renewing it with every chunk and on a timer. A run whose lease was taken over
     /// stops with `leaseLost` before writing another chunk. A run killed at any moment leaves every
     /// committed chunk whole and nothing of the others; running again simply re-evaluates.
-    /// Pinned users and unknown stages are counted, not moved.
+    /// Pinned users, unknown stages and users whose move fails alone (``BatchSummary/failedUsers``)
+    /// are counted, not moved, and the run goes on.
     public func runBatch(_ batch: BatchOptions = BatchOptions()) async throws(JourneyError) -> BatchSummary {
         let started = ContinuousClock.now
         let now = clock.now()
@@ -169,6 +190,7 @@ extension JourneyService {
                     let result = try persist(moves, now: now, progress: progress)
                     for record in result.recorded { summary.count(record.from, record.to) }
                     summary.pinned += result.pinned.count
+                    for user in result.refused.keys.sorted() { summary.count(.writeRefused, user: user) }
                     // Another writer changed these users since the chunk was read: re-read, re-evaluate.
                     for user in result.conflicted {
                         // Taken over since the chunk committed: write nothing more.
@@ -180,6 +202,10 @@ extension JourneyService {
                             summary.unknownStages[value, default: 0] += 1
                         } catch .store(.unknownUser) {
                             continue  // deleted meanwhile: nothing to move
+                        } catch .store(.writeRefused) {
+                            summary.count(.writeRefused, user: user)
+                        } catch .store(.conflictRetriesExhausted) {
+                            summary.count(.movedByOtherWriters, user: user)
                         }
                     }
                 } else {

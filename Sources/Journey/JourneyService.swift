@@ -182,6 +182,8 @@ public final class JourneyService: Sendable {
     /// Evaluates the user and stores the moves, compare-and-set on the stage read; retried on conflict.
     ///
     /// A pinned user is evaluated but not moved.
+    /// - throws: ``StoreError/writeRefused(userID:message:)`` (in ``JourneyError/store(_:)``) when the
+    ///   database refuses the user's row.
     public func evaluateAndPersist(user: Int64) async throws(JourneyError) -> UserJourney {
         for _ in 0..<max(1, options.conflictRetries) {
             let now = clock.now()
@@ -190,6 +192,7 @@ public final class JourneyService: Sendable {
             let move = PendingMove(userID: user, expectedStage: answer.storedStage,
                                    transitions: answer.evaluation.transitions, metrics: answer.evaluation.metrics)
             let result = try persist([move], now: now)
+            if let message = result.refused[user] { throw .store(.writeRefused(userID: user, message: message)) }
             if let last = result.recorded.last {
                 return UserJourney(userID: user, storedStage: last.to.rawValue, evaluation: answer.evaluation,
                                    recorded: result.recorded, pin: nil)
@@ -215,7 +218,9 @@ public final class JourneyService: Sendable {
                 throw .refused(user: user, error)
             }
             let move = PendingMove(userID: user, expectedStage: snapshot.storedStage, transitions: [transition], metrics: snapshot.metrics)
-            if let recorded = try persist([move], now: now).recorded.first { return recorded }
+            let result = try persist([move], now: now)
+            if let message = result.refused[user] { throw .store(.writeRefused(userID: user, message: message)) }
+            if let recorded = result.recorded.first { return recorded }
         }
         throw .store(.conflictRetriesExhausted(userID: user, attempts: options.conflictRetries))
     }

@@ -23,8 +23,7 @@ public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible
             let location = line.map { "\(source):\($0)" } ?? source
             return "\(location): \(place): \(problem)."
         case let .unknownStage(value, rulesSource):
-            let shown = value.isEmpty ? "The stored empty stage ''" : "The stored stage '\(value.printable)'"
-            return "\(shown) is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
+            return "The stored stage '\(value.printable)' is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
         case let .unknownTargetStage(value, rulesSource):
             return "'\(value.printable)' is not a stage of \(rulesSource); ask for one of its stage ids."
         case let .skipNotDeclared(from, to, skipped):

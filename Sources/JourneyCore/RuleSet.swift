@@ -40,14 +40,23 @@ public struct RuleSet: Hashable, Sendable {
 
     public func position(of id: StageID) -> Int? { positions[id] }
 
-    /// The stage a stored value means: itself when it is a stage, its alias otherwise.
+    /// The stage a stored value means: the first stage when it was never evaluated (see
+    /// ``isNeverEvaluated(_:)``), itself when it is a stage, its alias otherwise.
     ///
     /// - throws: ``JourneyCoreError/unknownStage(value:rulesSource:)`` for anything else.
     public func resolve(stored value: String) throws(JourneyCoreError) -> StageID {
+        if Self.isNeverEvaluated(value) { return initialStage }
         let id = StageID(value)
         if positions[id] != nil { return id }
         if let alias = aliases[value] { return alias }
         throw .unknownStage(value: value, rulesSource: "\(source) (version \(version))")
+    }
+
+    /// Whether a stored stage value means "never evaluated": empty (a NULL column reads as
+    /// empty) or nothing but whitespace. Such a user is in the first stage, with no history.
+    /// A value with any other text, padded or not, names a stage or is an unknown stage.
+    public static func isNeverEvaluated(_ stored: String) -> Bool {
+        stored.allSatisfy(\.isWhitespace)
     }
 
     /// The edges out of `stage` in the order evaluation tries them: declared first, then `next`.

@@ -187,7 +187,7 @@ extension JourneyDatabase {
     /// Every metric of the users with ids in [low, high], each table read once by index range.
     public static let chunkSQL = """
         SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
-               u.is_onboarding_complete, u.subscription_tier, u.role, u.follower_count,
+               u.is_onboarding_complete, u.subscription_tier, u.role, \(followersSQL),
                COALESCE(p.posts, 0) AS posts, COALESCE(p.recent, 0) AS posts_recent,
                COALESCE(f.following, 0) AS following, COALESCE(e.organized, 0) AS organized,
                COALESCE(a.attended, 0) AS attended,

@@ -55,10 +55,11 @@ extension JourneyDatabase {
             var findings = DoctorFindings()
             findings.integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
             for row in try Row.fetchAll(db, sql: "SELECT customer_journey_state AS stage, COUNT(*) AS n FROM users GROUP BY 1") {
-                let stage = String.fromDatabaseValue(row["stage"]) ?? ""
-                if !stages.contains(stage), aliases[stage] == nil { findings.unknownStages[stage] = row["n"] }
+                let stage = UserSnapshot.storedStage(row["stage"])
+                if !stages.contains(stage), aliases[stage] == nil, !RuleSet.isNeverEvaluated(stage) { findings.unknownStages[stage, default: 0] += row["n"] as Int }
             }
-            // Rows whose text differs; a legacy alias of the right stage is not a mismatch.
+            // Rows whose text differs; a legacy alias of the right stage is not a mismatch, nor a
+            // stage never evaluated (NULL, '') of a user without history.
             let differing = try Row.fetchAll(db, sql: """
                 SELECT u.id, u.customer_journey_state AS stage, COALESCE(t.to_state, ?) AS expected FROM users u
                 LEFT JOIN journey_transitions t ON t.user_id = u.id
@@ -67,8 +68,9 @@ extension JourneyDatabase {
                 ORDER BY u.id
                 """, arguments: [initialStage, initialStage])
             findings.stageMismatches = differing.compactMap { row in
-                let stage = String.fromDatabaseValue(row["stage"]) ?? ""
-                return (aliases[stage] ?? stage) == row["expected"] ? nil : row["id"]
+                let stage = UserSnapshot.storedStage(row["stage"])
+                let meant = RuleSet.isNeverEvaluated(stage) ? initialStage : aliases[stage] ?? stage
+                return meant == row["expected"] ? nil : row["id"]
             }
             findings.brokenHistories = try Int64.fetchAll(db, sql: """
                 SELECT DISTINCT t.user_id FROM journey_transitions t

@@ -29,6 +29,8 @@ public struct JourneyDatabase: Sendable {
     public let path: String
     /// Whether the file was opened with ``OpenMode/readOnly``: every write fails.
     public let isReadOnly: Bool
+    /// What the migrator did when this value opened the file; nil unless it ran (``OpenMode/migrate``, ``init(pool:now:)``).
+    public let migration: MigrationReport?
 
     /// Seconds a writer waits for another process's lock before giving up.
     public static let busyTimeout: TimeInterval = 10
@@ -52,12 +54,11 @@ public struct JourneyDatabase: Sendable {
                 config.readonly = mode == .readOnly && !FileManager.default.isWritableFile(atPath: path)
                 let queue = try DatabaseQueue(path: path, configuration: config)
                 try queue.read { db in try checkSchema(db, path: path) }
-                return JourneyDatabase(writer: queue, path: path, isReadOnly: mode == .readOnly)
+                return JourneyDatabase(writer: queue, path: path, isReadOnly: mode == .readOnly, migration: nil)
             }
             if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
             let pool = try DatabasePool(path: path, configuration: config)
-            if mode == .migrate { try migrate(pool, now: now) }
-            return JourneyDatabase(writer: pool, path: path, isReadOnly: false)
+            return JourneyDatabase(writer: pool, path: path, isReadOnly: false, migration: try migrate(pool, now: now))
         } catch {
             throw StoreError.wrap(error, path: path)
         }
@@ -94,21 +95,23 @@ public struct JourneyDatabase: Sendable {
     /// - throws: ``StoreError/sqlite(path:message:)`` when the pool's configuration did not go
     ///   through ``prepare(_:)``, and any migration failure.
     public init(pool: DatabasePool, now: Date = Date()) throws(StoreError) {
+        let report: MigrationReport
         do {
             guard try pool.read(TimestampFunctions.isRegistered) else {
                 throw StoreError.sqlite(path: pool.path, message: "the pool was not configured with JourneyDatabase.prepare(&configuration)")
             }
-            try Self.migrate(pool, now: now)
+            report = try Self.migrate(pool, now: now)
         } catch {
             throw StoreError.wrap(error, path: pool.path)
         }
-        self.init(writer: pool, path: pool.path, isReadOnly: false)
+        self.init(writer: pool, path: pool.path, isReadOnly: false, migration: report)
     }
 
-    private init(writer: any DatabaseWriter, path: String, isReadOnly: Bool) {
+    private init(writer: any DatabaseWriter, path: String, isReadOnly: Bool, migration: MigrationReport?) {
         self.writer = writer
         self.path = path
         self.isReadOnly = isReadOnly
+        self.migration = migration
     }
 
     /// Runs the migrator. Two processes migrating one file at once can collide: GRDB reads the
@@ -116,14 +119,25 @@ public struct JourneyDatabase: Sendable {
     /// re-run a migration the other just committed ("already exists", a UNIQUE failure). Each
     /// migration is its own transaction and rolls back whole, so trying again skips what the
     /// other process finished; a genuine failure fails every time and is thrown.
-    private static func migrate(_ writer: any DatabaseWriter, now: Date) throws {
-        let migrator = JourneyMigrations.migrator(now: now)
+    ///
+    /// - returns: what changed, from the schema before and after and what the migrations noted.
+    private static func migrate(_ writer: any DatabaseWriter, now: Date) throws -> MigrationReport {
+        let log = MigrationLog()
+        let migrator = JourneyMigrations.migrator(now: now, log: log)
+        let (before, applied) = try writer.read { db in
+            (try SchemaObjects.read(db), try migrator.appliedIdentifiers(db))
+        }
         for attempt in 1... {
             do {
-                return try migrator.migrate(writer)
+                try migrator.migrate(writer)
+                break
             } catch is DatabaseError where attempt < 5 {
                 continue
             }
+        }
+        return try writer.read { db in
+            let ran = try migrator.appliedMigrations(db)
+            return before.report(to: try SchemaObjects.read(db), applied: ran.filter { !applied.contains($0) }, log: log)
         }
     }
 

@@ -93,6 +93,22 @@ public enum JourneyMigrations {
         END;
         """
 
+    /// Triggers on `users` that keep `follower_count` exact whatever writes the user row: an
+    /// insert (a new user, a follows row written first, an `INSERT OR REPLACE` that deleted the
+    /// row and inserted it again with the default 0) and a change of id recount the user's
+    /// followers through the `follows(following_id)` index; then every count is made exact once.
+    public static let userCountTriggersSQL = """
+        CREATE TRIGGER journey_users_insert AFTER INSERT ON users BEGIN
+            UPDATE users SET follower_count = (SELECT COUNT(*) FROM follows WHERE following_id = NEW.id) WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER journey_users_id_update AFTER UPDATE OF id ON users
+        WHEN OLD.id IS NOT NEW.id BEGIN
+            UPDATE users SET follower_count = (SELECT COUNT(*) FROM follows WHERE following_id = NEW.id) WHERE id = NEW.id;
+        END;
+        UPDATE users SET follower_count = (SELECT COUNT(*) FROM follows WHERE following_id = users.id)
+        WHERE follower_count IS NOT (SELECT COUNT(*) FROM follows WHERE following_id = users.id);
+        """
+
     /// The journey's own tables: history, pins, batch runs.
     public static let journeyTablesSQL = """
         CREATE TABLE journey_transitions (
@@ -138,7 +154,8 @@ public enum JourneyMigrations {
         CREATE UNIQUE INDEX journey_batch_runs_one_running ON journey_batch_runs(status) WHERE status = 'running';
         """
 
-    static func migrator(now: Date) -> DatabaseMigrator {
+    /// The migrations in order; `log` collects what they note for the ``MigrationReport``.
+    static func migrator(now: Date, log: MigrationLog = MigrationLog()) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
 
         // An empty file gets the platform's tables; an existing platform database keeps its own.
@@ -179,6 +196,21 @@ public enum JourneyMigrations {
         // The batch lock as a lease instead of a process id (see BatchLease).
         migrator.registerMigration("v2 batch lease") { db in
             try db.execute(sql: batchLeaseSQL)
+        }
+
+        // A platform table that already had a nullable stage or count column: the schema a fresh file gets.
+        migrator.registerMigration("v2 journey column schema", foreignKeyChecks: .deferred) { db in
+            try repairUserColumns(db, log: log)
+        }
+
+        // follower_count exact when the user row itself is replaced, re-inserted or renumbered.
+        migrator.registerMigration("v2 follower count on user writes") { db in
+            try db.execute(sql: userCountTriggersSQL)
+        }
+
+        // One index per need: the platform's own equivalent index is reused, the journey's copy dropped.
+        migrator.registerMigration("v2 reuse equivalent indexes") { db in
+            try reuseEquivalentIndexes(db, log: log)
         }
         return migrator
     }

@@ -29,11 +29,13 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case leaseLost(runID: Int64)
     /// Another writer kept moving the user; the move was retried and gave up.
     case conflictRetriesExhausted(userID: Int64, attempts: Int)
+    /// The database refused to store the user's move (a constraint or trigger on `users`).
+    case writeRefused(userID: Int64, message: String)
 
     public var description: String {
         switch self {
         case let .databaseMissing(path):
-            "No database at \(path); pass --db PATH or set JOURNEY_DATABASE (journey migrate --db PATH creates one)."
+            "No database at \(path); pass --db PATH or set JOURNEY_DATABASE (journey migrate --create --db PATH creates one)."
         case let .isDirectory(path):
             "\(path) is a directory, not a database file."
         case let .notADatabase(path):
@@ -41,7 +43,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .platformTablesMissing(path, tables):
             "\(path) lacks the platform tables \(tables.joined(separator: ", ")); run journey migrate --db \(path) on the platform database."
         case let .notMigrated(path):
-            "\(path) has no journey columns yet; run journey migrate --db \(path) first."
+            "\(path) lacks the journey schema of this version (columns, tables, triggers or indexes); run journey migrate --db \(path) first."
         case let .unknownUser(id):
             "There is no user \(id) in the users table."
         case let .sqlite(path, message):
@@ -57,6 +59,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "Batch run \(runID) lost its lease to another run (it was taken over); it stopped without writing more."
         case let .conflictRetriesExhausted(userID, attempts):
             "User \(userID) was moved by another writer \(attempts) times in a row; try again."
+        case let .writeRefused(userID, message):
+            "The database refused to store the move of user \(userID): \(message.printable); fix the row or the constraint."
         }
     }
 

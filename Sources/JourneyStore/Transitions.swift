@@ -35,7 +35,8 @@ extension TransitionSource: DatabaseValueConvertible {}
 /// A decided evaluation waiting to be stored, with the stage it started from.
 public struct PendingMove: Sendable {
     public let userID: Int64
-    /// The stored value the evaluation started from; the write happens only if it is unchanged.
+    /// The stored value the evaluation started from (``UserSnapshot/storedStage``, empty for
+    /// NULL); the write happens only if the column still reads the same.
     public let expectedStage: String
     public let transitions: [Transition]
     public let metrics: UserMetrics
@@ -56,14 +57,18 @@ public struct PersistResult: Sendable {
     public var conflicted: [Int64] = []
     /// Users an operator pinned since they were read: left alone.
     public var pinned: [Int64] = []
+    /// Users whose write the database refused (a constraint or trigger of the platform on
+    /// `users`), with SQLite's message; nothing of theirs was written, the others' moves were.
+    public var refused: [Int64: String] = [:]
 }
 
 extension JourneyDatabase {
     /// Stores `moves` in one transaction: each user's new stage, `last_journey_update`, and one
     /// `journey_transitions` row per move, only where the stored stage is still `expectedStage`
-    /// and no pin holds the user.
+    /// and no pin holds the user. Each user's writes run in a savepoint: a row the database
+    /// refuses is rolled back alone and listed in ``PersistResult/refused``.
     ///
-    /// - throws: ``StoreError`` when SQLite fails; nothing is written then.
+    /// - throws: ``StoreError`` when SQLite fails otherwise; nothing is written then.
     /// - parameter progress: a batch run's progress before these moves, recorded with them in the same transaction.
     public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil) throws(StoreError) -> PersistResult {
         try immediateWrite { db in
@@ -73,16 +78,20 @@ extension JourneyDatabase {
                 FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id WHERE u.id = ?
                 """)
             let lastSeq = try db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM journey_transitions WHERE user_id = ?")
-            let insert = try db.cachedStatement(sql: """
+            let insertSQL = """
                 INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            let update = try db.cachedStatement(sql: """
-                UPDATE users SET customer_journey_state = ?, last_journey_update = ? WHERE id = ?
-                """)
+                """
+            let updateSQL = "UPDATE users SET customer_journey_state = ?, last_journey_update = ? WHERE id = ?"
+            var insert = try db.cachedStatement(sql: insertSQL)
+            var update = try db.cachedStatement(sql: updateSQL)
+            // Cached, unlike `Database.inSavepoint`'s statements, which are prepared on every call.
+            let savepoint = try db.cachedStatement(sql: "SAVEPOINT journey_user")
+            let release = try db.cachedStatement(sql: "RELEASE journey_user")
+            let rollback = try db.cachedStatement(sql: "ROLLBACK TO journey_user")
             for move in moves where !move.transitions.isEmpty {
                 guard let row = try Row.fetchOne(current, arguments: [move.userID]),
-                      String.fromDatabaseValue(row[0]) == move.expectedStage else {
+                      UserSnapshot.storedStage(row[0]) == move.expectedStage else {
                     result.conflicted.append(move.userID)
                     continue
                 }
@@ -92,21 +101,43 @@ extension JourneyDatabase {
                 }
                 var seq = try Int.fetchOne(lastSeq, arguments: [move.userID]) ?? 0
                 let snapshot = Self.metricsJSON(move.metrics, now: now)
-                for transition in move.transitions {
-                    seq += 1
-                    let record = RecordedTransition(
-                        userID: move.userID, seq: seq, from: transition.from, to: transition.to,
-                        reason: transition.reason, rulesVersion: rulesVersion, metrics: snapshot,
-                        source: source, createdAt: now)
-                    try insert.execute(arguments: [record.userID, record.seq, record.from, record.to, record.reason,
-                                                   record.rulesVersion, record.metrics, record.source, record.createdAt])
-                    result.recorded.append(record)
+                var records: [RecordedTransition] = []
+                try savepoint.execute()
+                do {
+                    for transition in move.transitions {
+                        seq += 1
+                        let record = RecordedTransition(
+                            userID: move.userID, seq: seq, from: transition.from, to: transition.to,
+                            reason: transition.reason, rulesVersion: rulesVersion, metrics: snapshot,
+                            source: source, createdAt: now)
+                        try insert.execute(arguments: [record.userID, record.seq, record.from, record.to, record.reason,
+                                                       record.rulesVersion, record.metrics, record.source, record.createdAt])
+                        records.append(record)
+                    }
+                    try update.execute(arguments: [move.transitions.last!.to, now, move.userID])
+                    try release.execute()
+                } catch let error as DatabaseError where Self.refusesOneRow(error) {
+                    try rollback.execute()
+                    try release.execute()
+                    result.refused[move.userID] = error.message ?? "\(error.resultCode)"
+                    // A statement that failed reports its error again on its next reset (GRDB surfaces
+                    // it): fresh statements, and no poisoned one left in the cache for later calls.
+                    db.clearSchemaCache()
+                    insert = try db.cachedStatement(sql: insertSQL)
+                    update = try db.cachedStatement(sql: updateSQL)
+                    continue
                 }
-                try update.execute(arguments: [move.transitions.last!.to, now, move.userID])
+                result.recorded += records
             }
             if let progress { try Self.record(progress, recorded: result.recorded.count, db) }
             return result
         }
+    }
+
+    /// Whether SQLite refused one row (a constraint, a trigger's `RAISE`, a type a STRICT
+    /// table rejects) rather than failed as a whole (I/O, a full disk, a lock).
+    static func refusesOneRow(_ error: DatabaseError) -> Bool {
+        [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG].contains(error.resultCode)
     }
 
     /// The metrics a decision was made on, as a JSON object keyed by metric name (sorted).
@@ -158,12 +189,14 @@ extension JourneyDatabase {
         }
     }
 
-    /// Holds `user` in their current stage until ``unpin(user:)``; returns the pinned stage.
+    /// Holds `user` in their current stage until ``unpin(user:)``; returns the pinned stage as
+    /// stored (empty for a user never evaluated, who is held in the first stage).
     public func pin(user: Int64, reason: String, now: Date) throws(StoreError) -> String {
         try immediateWrite { db in
-            guard let stage = try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = ?", arguments: [user]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = ?", arguments: [user]) else {
                 throw StoreError.unknownUser(id: user)
             }
+            let stage = UserSnapshot.storedStage(row[0])
             try db.execute(sql: """
                 INSERT INTO journey_pins(user_id, stage, reason, created_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT(user_id) DO UPDATE SET stage = excluded.stage, reason = excluded.reason, created_at = excluded.created_at

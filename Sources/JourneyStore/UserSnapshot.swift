@@ -5,7 +5,8 @@ import JourneyCore
 /// One user as the journey sees them: the stored stage, the metrics, and any operator pin.
 public struct UserSnapshot: Hashable, Sendable {
     public let userID: Int64
-    /// `users.customer_journey_state` exactly as stored (possibly a legacy alias).
+    /// `users.customer_journey_state` as stored (possibly a legacy alias), read by
+    /// ``UserSnapshot/storedStage(_:)``: empty for NULL, which means "never evaluated".
     public let storedStage: String
     public let metrics: UserMetrics
     /// The operator's pin, when the user is held in a stage.
@@ -26,12 +27,13 @@ public struct Pin: Hashable, Sendable, Codable {
 extension JourneyDatabase {
     /// Every metric of SPEC §2 for one user, in one statement that only seeks indexes.
     ///
-    /// Followers come from the trigger-maintained `users.follower_count`; the other counts
+    /// Followers come from the trigger-maintained `users.follower_count` (counted from `follows`
+    /// for a row whose count is not an integer, which doctor reports as drift); the other counts
     /// are correlated subqueries on `posts(user_id, created_at)`, `follows(follower_id)`,
     /// `events(organizer_id)` and `event_rsvps(user_id)` joined to the event's primary key.
     public static let snapshotSQL = """
         SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
-               u.is_onboarding_complete, u.subscription_tier, u.role, u.follower_count,
+               u.is_onboarding_complete, u.subscription_tier, u.role, \(followersSQL),
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id) AS posts,
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id AND journey_instant(p.created_at) >= :since) AS posts_recent,
                (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id) AS following,
@@ -92,7 +94,7 @@ extension UserSnapshot {
         let stageEnteredAt = lastUpdate.isNull ? signedUpAt : read(lastUpdate, "users.last_journey_update")
         self.init(
             userID: row[0],
-            storedStage: String.fromDatabaseValue(row[1]) ?? "",
+            storedStage: Self.storedStage(row[1]),
             metrics: UserMetrics(
                 posts: row[8],
                 postsLast30Days: row[9],

@@ -70,6 +70,9 @@ struct BatchCommand: AsyncParsableCommand {
             let sample = users.sample.map(String.init).joined(separator: ", ") + (users.users > users.sample.count ? ", …" : "")
             print("    \(stage.printable.padding(toLength: 36, withPad: " ", startingAt: 0)) \(users.users)  users \(sample)")
         }
+        let failures = summary.failedUsers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        let samples = summary.failedUserSamples.values.joined().sorted().map(String.init).joined(separator: ", ")
+        print("  failed users     \(summary.failedUsers.values.reduce(0, +))" + (failures.isEmpty ? "" : " (\(failures); left untouched, e.g. users \(samples))"))
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
     }
 }

@@ -33,7 +33,7 @@ struct CommandFailure: Error {
         case .store(let store):
             switch store {
             case .databaseMissing, .isDirectory: status = .noInput
-            case .notADatabase, .platformTablesMissing, .notMigrated: status = .dataError
+            case .notADatabase, .platformTablesMissing, .notMigrated, .writeRefused: status = .dataError
             case .unknownUser: status = .noUser
             case .sqlite, .directoryNotWritable: status = .ioError
             case .conflictRetriesExhausted, .batchRunning, .leaseLost, .busy: status = .tryAgain

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Journey
+import JourneyCore
 import JourneyStore
 
 /// `journey pin <user> --reason TEXT`: hold a user's stage against automatic moves.
@@ -22,7 +23,7 @@ struct PinCommand: AsyncParsableCommand {
     func run() async throws {
         let database = try self.database.open(.requireMigrated)
         let stage = try storeCall { () throws(StoreError) in try database.pin(user: user.value, reason: reason, now: Date()) }
-        print("User \(user.value) pinned in \(stage).")
+        print(RuleSet.isNeverEvaluated(stage) ? "User \(user.value) pinned in the first stage (never evaluated)." : "User \(user.value) pinned in \(stage.printable).")
     }
 }
 

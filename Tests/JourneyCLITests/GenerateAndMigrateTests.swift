@@ -84,17 +84,33 @@ struct GenerateAndMigrateTests {
         }
     }
 
-    @Test("migrate creates a new, empty journey database; evaluate then knows no users")
+    @Test("migrate without --create refuses a missing file (66) and creates nothing")
+    func migrateRefusesMissingFile() async throws {
+        try await withWorkspace { workspace in
+            // Given: no file at the path (a mistyped --db)
+            let path = workspace.path("typo.sqlite")
+
+            // When: migrating it without --create
+            let result = try await workspace.journey(["migrate", "--db", path])
+
+            // Then: 66, one line naming the file and --create, and no file or companion appears
+            expectCleanFailure(result, status: 66, mentions: [path, "--create"])
+            for file in [path, path + "-wal", path + "-shm"] { #expect(!FileManager.default.fileExists(atPath: file), "\(file)") }
+        }
+    }
+
+    @Test("migrate --create creates a new, empty journey database; evaluate then knows no users")
     func migrateCreatesEmptyDatabase() async throws {
         try await withWorkspace { workspace in
             // Given: no file at the path
             let path = workspace.path("new.sqlite")
 
-            // When: migrating it
-            let result = try await workspace.journey(["migrate", "--db", path])
+            // When: migrating it with --create
+            let result = try await workspace.journey(["migrate", "--create", "--db", path])
 
             // Then: the file exists with the platform tables, and evaluating a user reports an unknown user
             #expect(result.status == 0, "\(result)")
+            #expect(result.stdout.contains("tables created"), "\(result)")
             #expect(FileManager.default.fileExists(atPath: path))
             #expect(try Direct.integer(path, "SELECT COUNT(*) FROM users") == 0)
             let evaluate = try await workspace.journey(["evaluate", "1", "--db", path])

@@ -327,11 +327,11 @@ extension SecurityTests {
             }
         }
 
-        @Test("journey migrate --db new.sqlite creates a file others cannot write, even under umask 000", arguments: ["022", "000"])
+        @Test("journey migrate --create --db new.sqlite creates a file others cannot write, even under umask 000", arguments: ["022", "000"])
         func migrateCreates(_ mask: String) async throws {
             try await withWorkspace { workspace in
                 // When: migrate creates a new database under the umask
-                let result = try await workspace.journey(["migrate", "--db", "new.sqlite"], umask: mask)
+                let result = try await workspace.journey(["migrate", "--create", "--db", "new.sqlite"], umask: mask)
 
                 // Then: it exists, with mode & 0o002 == 0 (the README says 0640)
                 #expect(result.status == 0, "\(result)")
@@ -356,7 +356,7 @@ extension SecurityTests {
         func companions() async throws {
             try await withWorkspace { workspace in
                 // Given: a database migrate created under umask 000
-                #expect(try await workspace.journey(["migrate", "--db", "w.sqlite"], umask: "000").status == 0)
+                #expect(try await workspace.journey(["migrate", "--create", "--db", "w.sqlite"], umask: "000").status == 0)
                 let path = workspace.path("w.sqlite")
 
                 // When: a connection writes to it in WAL mode and keeps it open (as a running batch or server does)

@@ -86,7 +86,7 @@ struct PersistenceTests {
         }
     }
 
-    @Test("The moves and the stage are one transaction: a failing second row leaves nothing written")
+    @Test("A user's moves and stage are written whole or not at all: a refused second row leaves nothing of that user, and the others are written")
     func movesAreAtomic() throws {
         try withTemporaryDirectory { directory in
             // Given bob in J1, and a move whose second row breaks a CHECK (to_state <> from_state)
@@ -96,21 +96,22 @@ struct PersistenceTests {
                                      transitions: [move(.j1, .j2), move(.j2, .j2)], metrics: UserMetrics())
 
             // When it is persisted
-            #expect(throws: StoreError.self) {
-                try database.persist([broken], rulesVersion: "v", source: .api, now: Fixture.now)
-            }
+            let alone = try database.persist([broken], rulesVersion: "v", source: .api, now: Fixture.now)
 
-            // Then neither the first row nor the stage was written
+            // Then it is refused with SQLite's reason, and neither the first row nor the stage was written
+            #expect(alone.refused[2]?.contains("CHECK constraint failed") == true, "\(alone)")
+            #expect(alone.recorded.isEmpty)
             #expect(try database.history(user: 2).isEmpty)
             #expect(try database.writer.read { try Row.fetchOne($0, sql: "SELECT * FROM users WHERE id = 2") } == before)
 
-            // And a batch with one broken user writes nothing for the others either
+            // And in a batch, the broken user does not stop the others: their moves are written
             let good = PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())
-            #expect(throws: StoreError.self) {
-                try database.persist([good, broken], rulesVersion: "v", source: .batch, now: Fixture.now)
-            }
-            #expect(try database.history(user: 3).isEmpty)
-            #expect(try database.snapshot(user: 3, now: Fixture.now).storedStage == "J1_NEW_USER")
+            let batch = try database.persist([broken, good], rulesVersion: "v", source: .batch, now: Fixture.now)
+            #expect(Array(batch.refused.keys) == [2], "\(batch.refused)")
+            #expect(batch.recorded.map(\.userID) == [3])
+            #expect(try database.history(user: 2).isEmpty)
+            #expect(try database.history(user: 3).count == 1)
+            #expect(try database.snapshot(user: 3, now: Fixture.now).storedStage == "J2_ACTIVE_USER")
         }
     }
 

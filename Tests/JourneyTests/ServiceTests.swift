@@ -34,7 +34,7 @@ struct ServiceTests {
         #expect(again.evaluation.transitions.isEmpty)
     }
 
-    @Test("A rolled-back persist publishes nothing and writes nothing")
+    @Test("A refused (rolled-back) move publishes nothing and writes nothing")
     func rollbackPublishesNothing() async throws {
         // Given a subscriber, and a move whose second row violates the schema (from == to)
         let database = try TemporaryDatabase(users: 1)
@@ -46,7 +46,10 @@ struct ServiceTests {
         ], metrics: UserMetrics())
 
         // When it is persisted
-        #expect(throws: JourneyError.self) { try service.persist([broken], now: testNow) }
+        let result = try service.persist([broken], now: testNow)
+
+        // Then the user's write is refused whole, with SQLite's reason
+        #expect(result.refused[1]?.contains("CHECK") == true && result.recorded.isEmpty, "\(result)")
 
         // Then no row, no stage change, and nothing heard (a committed move afterwards comes first)
         let rows = try await database.database.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM journey_transitions") }

@@ -41,7 +41,7 @@ struct MigrateBench {
     func run(datasets: [Dataset]) throws {
         report.say("## 5. Migrate: the platform file brought up to date")
         report.say()
-        report.say("Each run starts from a fresh copy of the un-migrated platform file (copy time not counted). The library run is `JourneyDatabase.open(path:mode: .migrate)` in this process; its closing `wal_checkpoint(TRUNCATE)` is timed apart. The shell runs `sqlite3 FILE < script` with the migrator's statements in the migrator's five transactions (`SQLText.migrationScript`), timed as a whole process. Every result is checked: 15 platform indexes, 3 triggers, Σ follower_count = follows rows, every `last_journey_update` set.")
+        report.say("Each run starts from a fresh copy of the un-migrated platform file (copy time not counted). The library run is `JourneyDatabase.open(path:mode: .migrate)` in this process; its closing `wal_checkpoint(TRUNCATE)` is timed apart. The shell runs `sqlite3 FILE < script` with the migrator's statements in the migrator's transactions (the schema repair and the index reuse, which change nothing on this file, aside) (`SQLText.migrationScript`), timed as a whole process. Every result is checked: 15 platform indexes, 3 triggers, Σ follower_count = follows rows, every `last_journey_update` set.")
         report.say()
         guard let sqlite3 = which("sqlite3") else {
             report.say("(sqlite3 shell not installed: only the library is timed)")

@@ -35,7 +35,7 @@ enum SQLText {
         ("events_attended", "SELECT COUNT(*) FROM event_rsvps r JOIN events e ON e.id = r.event_id WHERE r.user_id = ? AND r.status = 'going' AND e.start_date <= ?"),
     ]
 
-    /// The migrator's statements (`JourneyMigrations`), in its five transactions, for the sqlite3
+    /// The migrator's statements (`JourneyMigrations`), in its transactions (less the schema repair and index reuse, no-ops on a generated file), for the sqlite3
     /// shell, on a platform file that lacks the three journey columns. `now` is the backfill instant.
     static func migrationScript(now: String, pragmas: [String]) -> String {
         let transactions = [
@@ -45,6 +45,7 @@ enum SQLText {
             JourneyMigrations.platformIndexSQL.joined(separator: ";\n"),
             JourneyMigrations.followerCountSQL,
             JourneyMigrations.journeyTablesSQL,
+            JourneyMigrations.userCountTriggersSQL,
         ]
         return pragmas.map { $0 + ";\n" }.joined() + transactions.map { "BEGIN IMMEDIATE;\n\($0);\nCOMMIT;\n" }.joined()
     }
