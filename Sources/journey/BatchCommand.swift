@@ -18,6 +18,8 @@ struct BatchCommand: AsyncParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Show a progress bar on stderr (default: when stderr is a terminal).") var progress: Bool?
     @OptionGroup var output: OutputOptions
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("Please specify a '--chunk-size' of at least 1.") }
     }

@@ -48,6 +48,8 @@ struct HistoryCommand: AsyncParsableCommand {
         let stays: [Stay]
     }
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func run() async throws {
         let database = try self.database.open(.readOnly)
         let now = Date()

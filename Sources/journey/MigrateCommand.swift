@@ -10,6 +10,8 @@ struct MigrateCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func run() async throws {
         let database = try self.database.open(.migrate)
         print("\(database.path) is up to date.")

@@ -35,6 +35,8 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func run() async throws {
         let database = try self.database.open(.readOnly)
         let now = Date()
