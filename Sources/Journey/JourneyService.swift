@@ -28,6 +28,7 @@ public struct JourneyOptions: Sendable {
     /// the writer). A one-shot process that asks once per user (the command line) turns it off.
     public var tracksWrites: Bool
 
+    /// Options with the defaults a server wants: each one is the property of the same name.
     public init(
         cacheTTL: TimeInterval? = nil, cacheCapacity: Int = 100_000, slowEvaluationThreshold: TimeInterval = 0.05,
         slowEvaluationLevel: Logger.Level = .warning,

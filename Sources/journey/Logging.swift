@@ -9,7 +9,17 @@ struct LoggingOptions: ParsableArguments {
     enum Level: String, ExpressibleByArgument, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
 
-        var swiftLog: Logger.Level { Logger.Level(rawValue: rawValue) ?? .warning }
+        var swiftLog: Logger.Level {
+            switch self {
+            case .trace: .trace
+            case .debug: .debug
+            case .info: .info
+            case .notice: .notice
+            case .warning: .warning
+            case .error: .error
+            case .critical: .critical
+            }
+        }
     }
 
     @Flag(name: .shortAndLong, help: "Log errors only.")
