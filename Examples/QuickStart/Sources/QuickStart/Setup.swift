@@ -2,10 +2,12 @@ import Foundation
 import GRDB
 import JourneyStore
 
-/// A new platform database in a temporary folder, where user 42 is ready for J2: signed up ten
-/// days ago, onboarded, one post, one follower (user 7). The README's snippet runs on it.
+/// A new platform database, `$TMPDIR/journey-quickstart/platform.sqlite` (the last run's is replaced),
+/// where user 42 is ready for J2: signed up ten days ago, onboarded, one post, one follower (user 7).
+/// The README's snippet runs on it.
 func platformDatabase() throws -> String {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("journey-quickstart-\(UUID().uuidString)")
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("journey-quickstart")
+    try? FileManager.default.removeItem(at: folder)
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let path = folder.appendingPathComponent("platform.sqlite").path
     let database = try JourneyDatabase.open(path: path, mode: .migrate)
