@@ -39,8 +39,11 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        // The rule files of Rules/, bundled so the default set is found from any directory.
-        .target(name: "JourneyRules", path: "Rules", resources: [.copy("mundo-tango.yaml")], swiftSettings: upcoming),
+        // The rule files of Rules/, compiled in by the EmbedRules plugin (one string constant per
+        // YAML file, generated at build time), so the binary needs no file beside it.
+        .target(name: "JourneyRules", path: "Rules", swiftSettings: upcoming, plugins: ["EmbedRules"]),
+        .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["embed-rules"]),
+        .executableTarget(name: "embed-rules", swiftSettings: upcoming),
         // Seeded platform data at any size, for tests, the demo and the benchmarks.
         .target(
             name: "JourneyFixtures",
@@ -65,6 +68,7 @@ let package = Package(
             dependencies: [
                 "Journey", "JourneyCore", "JourneyStore", "JourneyFixtures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),
@@ -73,7 +77,7 @@ let package = Package(
         .testTarget(
             name: "JourneyTests",
             dependencies: [
-                "Journey", "JourneyStore", "JourneyCore", "JourneyFixtures",
+                "Journey", "JourneyStore", "JourneyCore", "JourneyFixtures", "JourneyRules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

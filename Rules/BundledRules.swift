@@ -1,10 +1,11 @@
-import Foundation
-
-/// The rule files shipped with Journey, as resources of this small target, so that the
-/// default set is found from any working directory.
+/// The rule files of `Rules/`, compiled into the binary: at build time the EmbedRules plugin
+/// (`Plugins/EmbedRules`, running `embed-rules`) turns each YAML file of this folder into a string
+/// constant of this type, named after the file (`mundo-tango.yaml` → ``mundoTango``). The YAML
+/// files stay the one source of truth; the generated source lives in the build folder only.
 public enum BundledRules {
-    /// The path of the bundled default rule set, `Rules/mundo-tango.yaml`.
-    public static var defaultPath: String? {
-        Bundle.module.url(forResource: "mundo-tango", withExtension: "yaml")?.path
-    }
+    /// How the default rule set is named in messages and in `RuleSet.source`.
+    public static let defaultName = "Rules/mundo-tango.yaml"
+
+    /// The text of the default rule set, `Rules/mundo-tango.yaml`.
+    public static var defaultYAML: String { mundoTango }
 }

@@ -4,12 +4,16 @@ import JourneyRules
 
 /// The rule sets the service can start from.
 public enum Rules {
-    /// The bundled default rule set, `Rules/mundo-tango.yaml`, found from any working directory.
+    /// The default rule set, `Rules/mundo-tango.yaml`, compiled into the binary: no file to find.
+    ///
+    /// - throws: ``JourneyError/rules(_:)`` only for a build whose default file is invalid
+    ///   (the tests load it, so such a build does not pass them).
     public static func bundledDefault() throws(JourneyError) -> RuleSet {
-        guard let path = BundledRules.defaultPath else {
-            throw .rulesUnreadable(path: "mundo-tango.yaml", reason: "the bundled default rules are missing from this build; pass --rules PATH")
+        do {
+            return try RuleSetLoader.load(yaml: BundledRules.defaultYAML, source: BundledRules.defaultName)
+        } catch {
+            throw .rules(error)
         }
-        return try load(path: path, displayedAs: "Rules/mundo-tango.yaml")
     }
 
     /// Reads and validates the rule file at `path`.

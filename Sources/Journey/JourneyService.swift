@@ -12,8 +12,10 @@ public struct JourneyOptions: Sendable {
     public var cacheTTL: TimeInterval?
     /// The most users kept in the cache; the least recently used leave first.
     public var cacheCapacity: Int
-    /// An evaluation slower than this is logged as a warning (the platform's slow-query alarm).
+    /// An evaluation slower than this is logged (the platform's slow-query alarm).
     public var slowEvaluationThreshold: TimeInterval
+    /// The level of that log message: `warning` for a server; the command line logs it as `info`.
+    public var slowEvaluationLevel: Logger.Level
     /// Where the service logs; silent unless the host gives a logger with a backend.
     public var logger: Logger
     /// Recorded as `journey_transitions.source` for moves this service makes.
@@ -26,8 +28,10 @@ public struct JourneyOptions: Sendable {
     /// the writer). A one-shot process that asks once per user (the command line) turns it off.
     public var tracksWrites: Bool
 
+    /// Options with the defaults a server wants: each one is the property of the same name.
     public init(
         cacheTTL: TimeInterval? = nil, cacheCapacity: Int = 100_000, slowEvaluationThreshold: TimeInterval = 0.05,
+        slowEvaluationLevel: Logger.Level = .warning,
         logger: Logger = Logger(label: "journey", factory: { _ in SwiftLogNoOpLogHandler() }),
         source: TransitionSource = .api, conflictRetries: Int = 8, metricsFactory: (any MetricsFactory)? = nil,
         tracksWrites: Bool = true
@@ -35,6 +39,7 @@ public struct JourneyOptions: Sendable {
         self.cacheTTL = cacheTTL
         self.cacheCapacity = cacheCapacity
         self.slowEvaluationThreshold = slowEvaluationThreshold
+        self.slowEvaluationLevel = slowEvaluationLevel
         self.logger = logger
         self.source = source
         self.conflictRetries = conflictRetries
@@ -249,7 +254,7 @@ public final class JourneyService: Sendable {
         let elapsed = ContinuousClock.now - started
         instruments.queryTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         if elapsed > .seconds(options.slowEvaluationThreshold) {
-            options.logger.warning("slow journey evaluation", metadata: ["user": "\(user)", "duration": "\(elapsed)"])
+            options.logger.log(level: options.slowEvaluationLevel, "slow journey evaluation", metadata: ["user": "\(user)", "duration": "\(elapsed)"])
         }
         return snapshot
     }

@@ -27,6 +27,8 @@ struct BatchCommand: AsyncParsableCommand {
     var takeOver = false
     @OptionGroup var output: OutputOptions
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("Please specify a '--chunk-size' of at least 1.") }
         guard leaseSeconds >= 1, leaseSeconds.isFinite else { throw ValidationError("Please specify a '--lease-seconds' of at least 1.") }

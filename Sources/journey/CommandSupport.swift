@@ -75,7 +75,7 @@ struct DatabaseOptions: ParsableArguments {
 
 /// `--rules`: the rule set.
 struct RulesOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("A rules file (YAML).", discussion: "Defaults to the bundled Rules/mundo-tango.yaml.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("A rules file (YAML).", discussion: "Defaults to Rules/mundo-tango.yaml, compiled into journey.", valueName: "path"))
     var rules: String?
 
     func load() throws -> RuleSet {
@@ -93,7 +93,10 @@ struct OutputOptions: ParsableArguments {
 /// Opens the service on the database and rules the options name.
 func makeService(database: DatabaseOptions, rules: RulesOptions, mode: JourneyDatabase.OpenMode, source: TransitionSource = .cli) throws -> JourneyService {
     let ruleSet = try rules.load()
-    return try JourneyService(database: try database.open(mode), rules: ruleSet, options: JourneyOptions(cacheCapacity: 16, source: source, tracksWrites: false))
+    let opened = try database.open(mode)
+    cliLogger.info("opened the database", metadata: ["database": "\(opened.path)", "read_only": "\(opened.isReadOnly)", "rules": "\(ruleSet.source)", "rules_version": "\(ruleSet.version)"])
+    let options = JourneyOptions(cacheCapacity: 16, slowEvaluationLevel: .info, logger: cliLogger, source: source, tracksWrites: false)
+    return try JourneyService(database: opened, rules: ruleSet, options: options)
 }
 
 /// Writes a JSON value on stdout, keys sorted, one object.

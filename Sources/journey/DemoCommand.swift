@@ -15,6 +15,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The generator's seed.") var seed: UInt64 = 7
     @Option(name: .long, help: ArgumentHelp("Keep the demo database at this path (default: a temporary file).", valueName: "path")) var output: String?
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func validate() throws {
         guard users >= 100 else { throw ValidationError("Please specify '--users' of at least 100.") }
         if let output, FileManager.default.fileExists(atPath: output) {
@@ -30,7 +32,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         let counts = try PlatformDataGenerator(users: users, seed: seed, now: Date()).write(to: path)
         print("1. Generated a platform database: \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs.")
-        let service = try JourneyService(path: path, options: JourneyOptions(source: .cli))
+        let service = try JourneyService(path: path, options: JourneyOptions(slowEvaluationLevel: .info, logger: cliLogger, source: .cli))
         print("2. Migrated it: journey columns, history tables, 15 indexes, follower_count triggers.")
 
         var moved: [Int64: [Transition]] = [:]

@@ -22,6 +22,8 @@ struct DoctorCommand: AsyncParsableCommand {
         let healthy: Bool
     }
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func run() async throws {
         let ruleSet = try rules.load()
         let database = try self.database.open(repair ? .requireMigrated : .readOnly)

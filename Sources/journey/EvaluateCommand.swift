@@ -13,6 +13,8 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Show the moves without writing anything.") var dryRun = false
     @OptionGroup var output: OutputOptions
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func run() async throws {
         let service = try makeService(database: database, rules: rules, mode: dryRun ? .readOnly : .requireMigrated)
         let journey = dryRun ? try await service.journey(of: user.value) : try await service.evaluateAndPersist(user: user.value)
@@ -34,6 +36,8 @@ struct ExplainCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var rules: RulesOptions
     @OptionGroup var output: OutputOptions
+
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
         let service = try makeService(database: database, rules: rules, mode: .readOnly)

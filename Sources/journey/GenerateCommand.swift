@@ -12,6 +12,8 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "The seed; the same seed and size give the same rows.") var seed: UInt64 = 1
     @Option(name: .long, help: ArgumentHelp("The file to create; it must not exist.", valueName: "path")) var output: String
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func validate() throws {
         guard users >= 10 else { throw ValidationError("Please specify '--users' of at least 10.") }
         guard !FileManager.default.fileExists(atPath: output) else {

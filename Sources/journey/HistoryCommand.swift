@@ -67,6 +67,8 @@ struct HistoryCommand: AsyncParsableCommand {
         }
     }
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func run() async throws {
         let database = try self.database.open(.readOnly)
         let now = Date()

@@ -25,6 +25,7 @@ struct JourneyCommand: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try await asyncParseAsRoot()
+            bootstrapLogging(level: (command as? any LoggingCommand)?.logging.level ?? .warning)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

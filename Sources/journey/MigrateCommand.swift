@@ -14,6 +14,8 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Create the database file when it does not exist.") var create = false
     @OptionGroup var output: OutputOptions
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func run() async throws {
         if !create, !FileManager.default.fileExists(atPath: database.path) {
             throw JourneyError.store(.databaseMissing(path: database.path))

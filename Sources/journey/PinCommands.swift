@@ -14,6 +14,8 @@ struct PinCommand: AsyncParsableCommand {
     @Option(help: "Why the user is pinned (shown by evaluate).") var reason: String
     @OptionGroup var database: DatabaseOptions
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func validate() throws {
         if reason.trimmingCharacters(in: .whitespaces).isEmpty {
             throw ValidationError("Please give a non-empty '--reason'.")
@@ -33,6 +35,8 @@ struct UnpinCommand: AsyncParsableCommand {
 
     @Argument(help: "The user's id.") var user: UserID
     @OptionGroup var database: DatabaseOptions
+
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
         let database = try self.database.open(.requireMigrated)

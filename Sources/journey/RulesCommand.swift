@@ -13,7 +13,9 @@ struct RulesCommand: AsyncParsableCommand {
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate a rule set.")
 
-        @Argument(help: "The rules file; the bundled default when omitted.") var path: String?
+        @Argument(help: "The rules file; the built-in Rules/mundo-tango.yaml when omitted.") var path: String?
+
+        @OptionGroup(title: "Logging") var logging: LoggingOptions
 
         func run() async throws {
             let rules = try RulesOptions.load(path)
@@ -28,8 +30,10 @@ struct RulesCommand: AsyncParsableCommand {
 
         enum Style: String, ExpressibleByArgument, CaseIterable { case mermaid, dot }
 
-        @Argument(help: "The rules file; the bundled default when omitted.") var path: String?
+        @Argument(help: "The rules file; the built-in Rules/mundo-tango.yaml when omitted.") var path: String?
         @Option(help: "mermaid or dot (Graphviz).") var format: Style = .mermaid
+
+        @OptionGroup(title: "Logging") var logging: LoggingOptions
 
         func run() async throws {
             let rules = try RulesOptions.load(path)

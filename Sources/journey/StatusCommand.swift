@@ -38,6 +38,8 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
     func run() async throws {
         let ruleSet = try rules.load()
         let database = try self.database.open(.readOnly)

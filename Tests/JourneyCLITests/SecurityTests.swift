@@ -161,7 +161,7 @@ struct SecurityTests {
             }
             let counts = try platformCounts(db)
 
-            for (index, value) in values.enumerated() {
+            for index in values.indices {
                 let before = DatabaseFiles(db)
                 // When: evaluating the user
                 let result = try await workspace.journey(["evaluate", String(hostileUser(index)), "--db", db])

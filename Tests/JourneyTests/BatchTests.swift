@@ -59,8 +59,8 @@ struct BatchTests {
                 FROM users u ORDER BY u.id
                 """)
         }
-        let batched = try await batchService.database.writer.read(read)
-        let looped = try await loopService.database.writer.read(read)
+        let batched = try batchService.database.writer.read(read)
+        let looped = try loopService.database.writer.read(read)
         #expect(batched.count == 3_000)
         #expect(batched == looped)
         #expect(summary.usersSeen == 3_000)

@@ -131,7 +131,7 @@ struct ServiceTests {
             }
             try await group.waitForAll()
         }
-        let rows = try await database.database.writer.read { db in
+        let rows = try database.database.writer.read { db in
             try Row.fetchAll(db, sql: "SELECT user_id, COUNT(*) AS moves, MAX(seq) AS last FROM journey_transitions GROUP BY user_id")
         }
         #expect(rows.count == 40)
