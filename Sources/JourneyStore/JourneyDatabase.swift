@@ -45,6 +45,7 @@ public struct JourneyDatabase: Sendable {
         if !exists && mode != .migrate { throw .databaseMissing(path: path) }
         do {
             var config = Configuration()
+            config.foreignKeysEnabled = false
             prepare(&config)
             if mode != .migrate {
                 // One connection, which neither switches the journal mode nor creates tables
@@ -65,7 +66,8 @@ public struct JourneyDatabase: Sendable {
     }
 
     /// Sets what every connection to a journey database needs: the busy timeout, and the SQL
-    /// functions that read timestamps in every form (`journey_instant`, SPEC §8).
+    /// functions that read timestamps in every form (`journey_instant`, SPEC §8). Everything else
+    /// (foreign keys, tracing) stays the host's choice.
     ///
     /// A host that opens its own `DatabasePool` calls this on the configuration first:
     ///
@@ -77,7 +79,6 @@ public struct JourneyDatabase: Sendable {
     /// ```
     public static func prepare(_ config: inout Configuration) {
         config.busyMode = .timeout(busyTimeout)
-        config.foreignKeysEnabled = false
         config.prepareDatabase { db in try TimestampFunctions.register(db) }
     }
 

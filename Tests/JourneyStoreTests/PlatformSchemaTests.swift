@@ -68,7 +68,10 @@ struct PlatformSchemaTests {
             try platform.close()
 
             // When it is migrated through a pool the host owns, foreign keys on (GRDB's default)
-            let pool = try DatabasePool(path: path)
+            var configuration = Configuration()
+            JourneyDatabase.prepare(&configuration)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            #expect(configuration.foreignKeysEnabled)
             let database = try JourneyDatabase(pool: pool, now: Fixture.migrationNow)
 
             // Then the report names both rebuilt columns
