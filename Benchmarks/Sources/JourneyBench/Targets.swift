@@ -18,6 +18,7 @@ final class Targets: @unchecked Sendable {
     }
 
     func render(_ report: Report) {
+        guard !rows.isEmpty else { return }
         report.say("## Targets")
         report.say()
         report.table(["target", "measured", "met"], rows.map { [$0.target, $0.measured, $0.met.map { $0 ? "met" : "**missed**" } ?? "(shown)"] })
