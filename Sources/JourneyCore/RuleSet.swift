@@ -98,11 +98,13 @@ extension RuleSet {
     public func order(of stored: String) -> StageOrder {
         if let position = positions[StageID(stored)] { return StageOrder(position: position, isAlias: false, text: stored) }
         if let alias = aliases[stored], let position = positions[alias] { return StageOrder(position: position, isAlias: true, text: stored) }
+        if Self.isNeverEvaluated(stored) { return StageOrder(position: 0, isAlias: true, text: stored) }
         return StageOrder(position: stages.count, isAlias: false, text: stored)
     }
 
-    /// Whether a stored value is a stage of the rules or one of their aliases.
+    /// Whether a stored value is a stage of the rules, one of their aliases, or "never evaluated"
+    /// (``isNeverEvaluated(_:)``): whether ``resolve(stored:)`` succeeds.
     public func knows(stored: String) -> Bool {
-        positions[StageID(stored)] != nil || aliases[stored] != nil
+        positions[StageID(stored)] != nil || aliases[stored] != nil || Self.isNeverEvaluated(stored)
     }
 }

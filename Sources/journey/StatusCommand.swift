@@ -113,7 +113,7 @@ struct FunnelRow: Encodable {
     static func print(_ rows: [FunnelRow], indent: String) {
         let widest = max(1, rows.map(\.users).max() ?? 1)
         for row in rows {
-            let name = row.stage.isEmpty ? "(empty)" : row.stage.printable
+            let name = RuleSet.isNeverEvaluated(row.stage) ? "(never evaluated)" : row.stage.printable
             let bar = String(repeating: "█", count: max(row.users > 0 ? 1 : 0, row.users * 40 / widest))
             let note = row.known ? "" : "  (unknown to the rules)"
             Swift.print("\(indent)\(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(row.users).leftPadded(8)) \(bar)\(note)")
