@@ -155,17 +155,14 @@ extension RuleSet {
     public func meetsCriteria(of stage: StageID, metrics: UserMetrics, now: Date) -> Bool {
         guard let entry = self.stage(stage), entry.position > 0 else { return true }
         let ways = [entry.graduation] + edges.filter { $0.to == stage && $0.kind == .skip }.map(\.requirement)
-        return ways.contains { requirement in
-            requirement.clauses.allSatisfy { clause in
-                clause.criteria.contains { $0.metric == .daysInStage || $0.isMet(by: metrics.value(of: $0.metric, now: now)) }
-            }
-        }
+        return ways.contains { holds($0, metrics, now, countingStay: false) }
     }
 
-    private func holds(_ requirement: Requirement, _ metrics: UserMetrics, _ now: Date) -> Bool {
+    /// Whether `requirement` holds; with `countingStay` false, a `days_in_stage` criterion counts as met.
+    private func holds(_ requirement: Requirement, _ metrics: UserMetrics, _ now: Date, countingStay: Bool = true) -> Bool {
         // A plain clause holds one criterion; an any-of clause holds when one of its members does.
         requirement.clauses.allSatisfy { clause in
-            clause.criteria.contains { $0.isMet(by: metrics.value(of: $0.metric, now: now)) }
+            clause.criteria.contains { (!countingStay && $0.metric == .daysInStage) || $0.isMet(by: metrics.value(of: $0.metric, now: now)) }
         }
     }
 }

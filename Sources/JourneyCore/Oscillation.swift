@@ -1,14 +1,17 @@
 /// The loader's check that no user can leave a stage and come back to it on unchanged metrics.
 ///
 /// Every cycle of edges contains a backward edge. For each backward edge `A → B` and each
-/// path `B → … → A` that visits no stage twice, the criteria of all the edges of the cycle,
-/// taken together, must be unsatisfiable: no value of the metrics meets them all at once.
-/// Otherwise a user with such values moves out of `A` and back on every evaluation (or every
-/// night), though nothing about them changed.
+/// path `B → … → A`, the criteria of all the edges of the cycle, taken together, must be
+/// unsatisfiable: no value of the metrics meets them all at once. Otherwise a user with such
+/// values moves out of `A` and back on every evaluation (or every night), though nothing about
+/// them changed.
 ///
 /// The question is decidable for these criteria: per metric, an integer interval with
 /// excluded and allowed values, a set of booleans, a set of texts; any-of groups are tried
-/// member by member. Two choices keep the check sound (it never accepts a cycle that can turn):
+/// member by member. The search runs breadth-first over (stage, metric values still possible),
+/// each such state visited once, so rule sets with many edges stay fast; a walk that repeats a
+/// stage holds only if the simple path inside it does, so walks and paths give the same answer.
+/// Two choices keep the check sound (it never accepts a cycle that can turn):
 /// - `days_in_stage` restarts on every move, so it is a separate unknown for each edge and
 ///   never makes a cycle impossible (a minimum stay only slows the cycle down).
 /// - Metrics are taken as independent (`connections` apart from `followers` and `following`,
@@ -21,31 +24,76 @@ enum OscillationCheck {
         let witness: [String]
     }
 
-    /// The first cycle, in the order of the edges, whose criteria hold together; nil when none does.
-    static func firstCycle(in edges: [Edge]) -> Cycle? {
-        for (start, edge) in edges.enumerated() where edge.kind == .backward {
-            if let found = search(edges, path: [start], target: edge.from, at: edge.to, visited: [edge.from, edge.to]) {
-                return found
-            }
-        }
-        return nil
+    /// What the check found.
+    enum Outcome {
+        /// No cycle can turn.
+        case none
+        /// The shortest cycle through the first backward edge (in edge order) that can turn.
+        case cycle(Cycle)
+        /// The search passed ``stateBudget`` states from backward edge `edge`: refused rather than guessed.
+        case tooComplex(edge: Int)
     }
 
-    /// Depth-first over paths from `stage` back to `target`, pruning as soon as the criteria clash.
-    private static func search(_ edges: [Edge], path: [Int], target: StageID, at stage: StageID, visited: Set<StageID>) -> Cycle? {
-        guard let witness = Constraints.witness(for: path.map { ($0, edges[$0].requirement) }) else { return nil }
-        if stage == target { return Cycle(edges: path, witness: witness) }
-        for (index, edge) in edges.enumerated() where edge.from == stage && (edge.to == target || !visited.contains(edge.to)) {
-            if let found = search(edges, path: path + [index], target: target, at: edge.to, visited: visited.union([edge.to])) {
-                return found
+    /// How many (stage, values) states the search may visit in all before it gives up.
+    static let stateBudget = 20_000
+
+    /// Searches every backward edge, in edge order, for a way back whose criteria hold together.
+    static func check(_ edges: [Edge]) -> Outcome {
+        var budget = stateBudget
+        for (start, edge) in edges.enumerated() where edge.kind == .backward {
+            switch search(edges, from: start, budget: &budget) {
+            case .none: continue
+            case let outcome: return outcome
             }
         }
-        return nil
+        return .none
+    }
+
+    /// One state reached: where, with which values still possible, by which edge from which state.
+    private struct Node {
+        let stage: StageID
+        let domains: Constraints.State
+        let edge: Int
+        let parent: Int?
+    }
+
+    /// Breadth-first from the backward edge `start` (A → B) over the edges out of B and on, until A.
+    private static func search(_ edges: [Edge], from start: Int, budget: inout Int) -> Outcome {
+        let target = edges[start].from
+        var nodes: [Node] = []
+        var seen: Set<Constraints.Key> = []
+        for state in Constraints.narrowed([:], by: edges[start].requirement)
+        where seen.insert(Constraints.Key(stage: edges[start].to, state: state)).inserted {
+            nodes.append(Node(stage: edges[start].to, domains: state, edge: start, parent: nil))
+        }
+        var next = 0
+        while next < nodes.count {
+            let node = nodes[next]
+            for (index, edge) in edges.enumerated() where edge.from == node.stage {
+                for state in Constraints.narrowed(node.domains, by: edge.requirement) {
+                    if edge.to == target {
+                        var path = [index]
+                        var at: Int? = next
+                        while let current = at {
+                            path.insert(nodes[current].edge, at: 0)
+                            at = nodes[current].parent
+                        }
+                        return .cycle(Cycle(edges: path, witness: Constraints.witness(state)))
+                    }
+                    guard seen.insert(Constraints.Key(stage: edge.to, state: state)).inserted else { continue }
+                    budget -= 1
+                    if budget < 0 { return .tooComplex(edge: start) }
+                    nodes.append(Node(stage: edge.to, domains: state, edge: index, parent: next))
+                }
+            }
+            next += 1
+        }
+        return .none
     }
 }
 
 /// The values one unknown may still take, narrowed criterion by criterion.
-private enum Domain {
+private enum Domain: Hashable {
     /// `low...high` (counts and days are never negative), restricted to `allowed` when set, minus `excluded`.
     case integer(low: Int, high: Int, allowed: Set<Int>?, excluded: Set<Int>)
     case boolean(Set<Bool>)
@@ -133,33 +181,52 @@ private enum Domain {
     }
 }
 
-/// The criteria of several edges taken together, solved by trying each member of each any-of group.
+/// The criteria of several edges taken together: the values each metric may still take.
 private enum Constraints {
-    /// One unknown: a metric, or `days_in_stage` of one edge (it restarts on every move).
-    struct Unknown: Hashable {
-        let metric: Metric
-        let edge: Int?
+    /// Per metric (`days_in_stage` apart: it is local to each edge), the values still possible.
+    typealias State = [Metric: Domain]
+
+    /// A stage reached with a state: the search visits each once.
+    struct Key: Hashable {
+        let stage: StageID
+        let state: State
     }
 
-    /// Values of the metrics that meet every requirement at once (`days_in_stage` left out); nil when none exist.
-    static func witness(for requirements: [(edge: Int, requirement: Requirement)]) -> [String]? {
-        let clauses = requirements.flatMap { edge, requirement in requirement.clauses.map { (edge, $0.criteria) } }
-        guard let domains = solve(clauses[...], [:]) else { return nil }
-        return domains.filter { $0.key.metric != .daysInStage }
-            .sorted { $0.key.metric.rawValue < $1.key.metric.rawValue }
-            .compactMap { unknown, domain in domain.example(unknown.metric) }
-    }
-
-    private static func solve(_ clauses: ArraySlice<(Int, [Criterion])>, _ domains: [Unknown: Domain]) -> [Unknown: Domain]? {
-        guard let (edge, members) = clauses.first else { return domains }
-        for criterion in members {
-            let unknown = Unknown(metric: criterion.metric, edge: criterion.metric == .daysInStage ? edge : nil)
-            let narrowed = (domains[unknown] ?? Domain(criterion.metric.kind)).narrowed(by: criterion)
-            if case .empty = narrowed { continue }
-            var next = domains
-            next[unknown] = narrowed
-            if let solved = solve(clauses.dropFirst(), next) { return solved }
+    /// Every distinct state left after also meeting `requirement`, one per way of meeting its any-of
+    /// groups; empty when it cannot hold. Its `days_in_stage` criteria are checked on their own.
+    static func narrowed(_ state: State, by requirement: Requirement) -> [State] {
+        var ways: Set<Way> = [Way(state: state, daysInStage: Domain(.integer))]
+        for clause in requirement.clauses {
+            var next: Set<Way> = []
+            for way in ways {
+                for criterion in clause.criteria {
+                    if criterion.metric == .daysInStage {
+                        let narrowed = way.daysInStage.narrowed(by: criterion)
+                        if case .empty = narrowed { continue }
+                        next.insert(Way(state: way.state, daysInStage: narrowed))
+                    } else {
+                        let narrowed = (way.state[criterion.metric] ?? Domain(criterion.metric.kind)).narrowed(by: criterion)
+                        if case .empty = narrowed { continue }
+                        var state = way.state
+                        state[criterion.metric] = narrowed
+                        next.insert(Way(state: state, daysInStage: way.daysInStage))
+                    }
+                }
+            }
+            ways = next
+            if ways.isEmpty { return [] }
         }
-        return nil
+        return Array(Set(ways.map(\.state)))
+    }
+
+    /// One way of meeting a requirement so far: the shared state and this edge's own `days_in_stage`.
+    private struct Way: Hashable {
+        let state: State
+        let daysInStage: Domain
+    }
+
+    /// Values that meet the state, one per metric it constrains, by metric name.
+    static func witness(_ state: State) -> [String] {
+        state.sorted { $0.key.rawValue < $1.key.rawValue }.compactMap { metric, domain in domain.example(metric) }
     }
 }

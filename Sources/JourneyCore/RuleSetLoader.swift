@@ -253,7 +253,19 @@ private struct Reader {
     ///
     /// The error carries the line of the cycle's backward edge and names every edge with its line.
     func checkNoOscillation(edges: [Edge], lines: [Int?], declaredCount: Int) throws(JourneyCoreError) {
-        guard let cycle = OscillationCheck.firstCycle(in: edges) else { return }
+        let cycle: OscillationCheck.Cycle
+        switch OscillationCheck.check(edges) {
+        case .none:
+            return
+        case .cycle(let found):
+            cycle = found
+        case .tooComplex(let index):
+            let edge = edges[index]
+            throw JourneyCoreError.invalidRules(
+                source: source, line: lines[index], place: "edge \(edge.from) → \(edge.to)",
+                problem: "the ways back from this backward edge are too many to check for cycles "
+                    + "(more than \(OscillationCheck.stateBudget) combinations of stages and criteria); declare fewer or simpler edges")
+        }
         let steps = cycle.edges.map { index in
             let edge = edges[index]
             let origin = index < declaredCount ? "declared" : "criteria of \(edge.to)"

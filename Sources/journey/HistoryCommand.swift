@@ -42,17 +42,11 @@ struct HistoryCommand: AsyncParsableCommand {
         }
     }
 
-    /// The operator's pin holding the user's stage; null in JSON when there is none.
-    struct PinInfo: Encodable {
-        let stage: String, reason: String, pinnedAt: Date
-
-        enum CodingKeys: String, CodingKey { case stage, reason, pinnedAt = "pinned_at" }
-    }
-
     struct Report: Encodable {
         let user: Int64
         let stage: String
-        let pin: PinInfo?
+        /// The operator's pin holding the user's stage; null in JSON when there is none.
+        let pin: PinJSON?
         let stays: [Stay]
 
         enum CodingKeys: String, CodingKey { case user, stage, pin, stays }
@@ -85,7 +79,7 @@ struct HistoryCommand: AsyncParsableCommand {
         stays.append(stay(stage, enteredAt, nil, entry, now: now))
         if output.json {
             try printJSON(Report(user: user.value, stage: snapshot.storedStage,
-                                 pin: snapshot.pin.map { PinInfo(stage: $0.stage, reason: $0.reason, pinnedAt: $0.createdAt) }, stays: stays))
+                                 pin: snapshot.pin.map(PinJSON.init), stays: stays))
             return
         }
         print("User \(user.value): \(snapshot.storedStage), \(moves.count) recorded move\(moves.count == 1 ? "" : "s")")

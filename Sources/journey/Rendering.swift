@@ -72,12 +72,6 @@ struct EvaluationReport: Encodable {
         }
     }
 
-    struct PinInfo: Encodable {
-        let stage: String, reason: String, pinnedAt: Date
-
-        enum CodingKeys: String, CodingKey { case stage, reason, pinnedAt = "pinned_at" }
-    }
-
     let user: Int64
     let storedStage: String
     let stage: String
@@ -85,7 +79,7 @@ struct EvaluationReport: Encodable {
     let persisted: Bool
     let transitions: [Move]
     let next: Next?
-    let pin: PinInfo?
+    let pin: PinJSON?
     let metrics: [String: MetricJSON]
     let rulesVersion: String
     let evaluatedAt: Date
@@ -132,10 +126,23 @@ struct EvaluationReport: Encodable {
                            anyOfGroup: $0.anyOfGroup)
                  })
         }
-        pin = journey.pin.map { PinInfo(stage: $0.stage, reason: $0.reason, pinnedAt: $0.createdAt) }
+        pin = journey.pin.map(PinJSON.init)
         metrics = Dictionary(uniqueKeysWithValues: evaluation.metrics.values(now: evaluation.evaluatedAt).map { ($0.rawValue, MetricJSON($1)) })
         rulesVersion = rules.version
         evaluatedAt = evaluation.evaluatedAt
+    }
+}
+
+/// An operator's pin in JSON, as evaluate, explain and history print it: `{"stage", "reason", "pinned_at"}`.
+struct PinJSON: Encodable {
+    let stage: String, reason: String, pinnedAt: Date
+
+    enum CodingKeys: String, CodingKey { case stage, reason, pinnedAt = "pinned_at" }
+
+    init(_ pin: Pin) {
+        stage = pin.stage
+        reason = pin.reason
+        pinnedAt = pin.createdAt
     }
 }
 

@@ -129,6 +129,47 @@ struct OscillationTests {
         #expect(stage == "J2_B")
     }
 
+    /// `count` stages, each entered on `metric(k) >= k`, a skip from every earlier stage into each, and a way
+    /// back from the last to J1 that clashes only with the last edge (so every path up must be looked at).
+    static func manyPaths(_ count: Int, metrics: [String], back: String, last: String) -> String {
+        var lines = ["version: \"many\"", "stages:", "  - {id: J1_A, title: A}"]
+        for k in 2...count {
+            lines.append("  - {id: J\(k)_A, title: A, criteria: [\(k == count ? last : "\(metrics[k % metrics.count]) >= \(k)")]}")
+        }
+        lines.append("edges:")
+        for k in 3..<count { lines.append("  - {from: any, to: J\(k)_A, kind: skip, reason: r, criteria: [\(metrics[k % metrics.count]) >= \(k)]}") }
+        lines.append("  - {from: J\(count)_A, to: J1_A, kind: backward, reason: b, criteria: [\(back)]}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    @Test("forty stages with a skip into each from every earlier one (2^38 paths up) are checked at once")
+    func manyPathsStayFast() throws {
+        // Given paths up that all reach the same values on the way (posts >= k), clashing only at the end
+        let yaml = Self.manyPaths(40, metrics: ["posts"], back: "posts < 40", last: "posts >= 40")
+
+        // When checked, Then the rules load, quickly: each (stage, values) state is visited once
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure { _ = try Fixture.rules(yaml) }
+        #expect(elapsed < .seconds(5), "\(elapsed)")
+    }
+
+    @Test("rules whose ways back are too many to check are refused at the backward edge, never accepted unchecked")
+    func tooIntricateRefused() throws {
+        // Given forty stages whose skips constrain eight different counts, so the values on the way multiply
+        let yaml = Self.manyPaths(40, metrics: ["posts", "posts_last_30_days", "followers", "following", "connections",
+                                               "events_organized", "events_attended", "days_since_signup"],
+                                  back: "role == x", last: "role == y")
+
+        // When checked, Then the file is refused at the backward edge, saying why
+        guard case let .invalidRules(_, line, place, problem)? = Fixture.loadError(yaml, source: "many.yaml") else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(line == 81)
+        #expect(place == "edge J40_A → J1_A")
+        #expect(problem.contains("too many to check for cycles"), "\(problem)")
+    }
+
     @Test("the default rules and the every-feature fuzz seed pass the check")
     func shippedRulesPass() throws {
         _ = try Fixture.defaultRules()
