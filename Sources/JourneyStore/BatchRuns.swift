@@ -185,6 +185,10 @@ extension JourneyDatabase {
     }
 
     /// Every metric of the users with ids in [low, high], each table read once by index range.
+    ///
+    /// Posts and attended events come from one of two subqueries each, chosen by the column's count
+    /// of non-canonical values (``TimestampForms``): text comparisons, or `journey_instant` with a
+    /// count of the values it could not read.
     public static let chunkSQL = """
         SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
                u.is_onboarding_complete, u.subscription_tier, u.role, \(followersSQL),
@@ -194,17 +198,31 @@ extension JourneyDatabase {
                pin.stage AS pin_stage, pin.reason AS pin_reason, pin.created_at AS pin_created_at,
                p.unreadable AS posts_unreadable, a.unreadable AS events_unreadable
         FROM users u
-        LEFT JOIN (SELECT user_id, COUNT(*) AS posts, SUM(journey_instant(created_at) >= :since) AS recent,
-                          COUNT(created_at) - COUNT(journey_instant(created_at)) AS unreadable
-                   FROM posts WHERE user_id BETWEEN :low AND :high GROUP BY user_id) p ON p.user_id = u.id
+        LEFT JOIN (SELECT ps.user_id, COUNT(*) AS posts, SUM(ps.created_at >= :since_text) AS recent, 0 AS unreadable
+                   FROM journey_timestamp_columns tc CROSS JOIN posts ps
+                   WHERE tc.table_name = 'posts' AND tc.column_name = 'created_at' AND tc.noncanonical = 0
+                     AND ps.user_id BETWEEN :low AND :high GROUP BY ps.user_id
+                   UNION ALL
+                   SELECT ps.user_id, COUNT(*), SUM(journey_instant(ps.created_at) >= :since),
+                          COUNT(ps.created_at) - COUNT(journey_instant(ps.created_at))
+                   FROM journey_timestamp_columns tc CROSS JOIN posts ps
+                   WHERE tc.table_name = 'posts' AND tc.column_name = 'created_at' AND tc.noncanonical > 0
+                     AND ps.user_id BETWEEN :low AND :high GROUP BY ps.user_id) p ON p.user_id = u.id
         LEFT JOIN (SELECT follower_id, COUNT(*) AS following
                    FROM follows WHERE follower_id BETWEEN :low AND :high GROUP BY follower_id) f ON f.follower_id = u.id
         LEFT JOIN (SELECT organizer_id, COUNT(*) AS organized
                    FROM events WHERE organizer_id BETWEEN :low AND :high GROUP BY organizer_id) e ON e.organizer_id = u.id
-        LEFT JOIN (SELECT r.user_id, SUM(journey_instant(ev.start_date) <= :now) AS attended,
-                          COUNT(ev.start_date) - COUNT(journey_instant(ev.start_date)) AS unreadable
-                   FROM event_rsvps r JOIN events ev ON ev.id = r.event_id
-                   WHERE r.user_id BETWEEN :low AND :high AND r.status = 'going'
+        LEFT JOIN (SELECT r.user_id, SUM(ev.start_date <= :now_text) AS attended, 0 AS unreadable
+                   FROM journey_timestamp_columns tc CROSS JOIN event_rsvps r JOIN events ev ON ev.id = r.event_id
+                   WHERE tc.table_name = 'events' AND tc.column_name = 'start_date' AND tc.noncanonical = 0
+                     AND r.user_id BETWEEN :low AND :high AND r.status = 'going'
+                   GROUP BY r.user_id
+                   UNION ALL
+                   SELECT r.user_id, SUM(journey_instant(ev.start_date) <= :now),
+                          COUNT(ev.start_date) - COUNT(journey_instant(ev.start_date))
+                   FROM journey_timestamp_columns tc CROSS JOIN event_rsvps r JOIN events ev ON ev.id = r.event_id
+                   WHERE tc.table_name = 'events' AND tc.column_name = 'start_date' AND tc.noncanonical > 0
+                     AND r.user_id BETWEEN :low AND :high AND r.status = 'going'
                    GROUP BY r.user_id) a ON a.user_id = u.id
         LEFT JOIN journey_pins pin ON pin.user_id = u.id
         WHERE u.id BETWEEN :low AND :high

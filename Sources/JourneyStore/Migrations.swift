@@ -212,6 +212,11 @@ public enum JourneyMigrations {
         migrator.registerMigration("v2 reuse equivalent indexes") { db in
             try reuseEquivalentIndexes(db, log: log)
         }
+
+        // Which timestamp columns hold only canonical text, so the metrics compare those as text.
+        migrator.registerMigration("v2 timestamp form counts") { db in
+            try db.execute(sql: TimestampForms.installSQL)
+        }
         return migrator
     }
 }

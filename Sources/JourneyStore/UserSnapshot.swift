@@ -27,6 +27,11 @@ public struct Pin: Hashable, Sendable, Codable {
 extension JourneyDatabase {
     /// Every metric of SPEC §2 for one user, in one statement that only seeks indexes.
     ///
+    /// The 30-day window and the events already started compare each stored timestamp with the
+    /// window's bounds as text where the column holds canonical text alone (an index range), and
+    /// through `journey_instant` where another form was ever written (``TimestampForms``): one
+    /// answer either way.
+    ///
     /// Followers come from the trigger-maintained `users.follower_count` (counted from `follows`
     /// for a row whose count is not an integer, which doctor reports as drift); the other counts
     /// are correlated subqueries on `posts(user_id, created_at)`, `follows(follower_id)`,
@@ -35,24 +40,37 @@ extension JourneyDatabase {
         SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
                u.is_onboarding_complete, u.subscription_tier, u.role, \(followersSQL),
                (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id) AS posts,
-               (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id AND journey_instant(p.created_at) >= :since) AS posts_recent,
+               (SELECT COUNT(*) FROM journey_timestamp_columns tc CROSS JOIN posts p
+                 WHERE tc.table_name = 'posts' AND tc.column_name = 'created_at' AND tc.noncanonical = 0
+                   AND p.user_id = u.id AND p.created_at >= :since_text)
+               + (SELECT COUNT(*) FROM journey_timestamp_columns tc CROSS JOIN posts p
+                 WHERE tc.table_name = 'posts' AND tc.column_name = 'created_at' AND tc.noncanonical > 0
+                   AND p.user_id = u.id AND journey_instant(p.created_at) >= :since) AS posts_recent,
                (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id) AS following,
                (SELECT COUNT(*) FROM events e WHERE e.organizer_id = u.id) AS organized,
-               (SELECT COUNT(*) FROM event_rsvps r JOIN events e ON e.id = r.event_id
-                 WHERE r.user_id = u.id AND r.status = 'going' AND journey_instant(e.start_date) <= :now) AS attended,
+               (SELECT COUNT(*) FROM journey_timestamp_columns tc CROSS JOIN event_rsvps r JOIN events e ON e.id = r.event_id
+                 WHERE tc.table_name = 'events' AND tc.column_name = 'start_date' AND tc.noncanonical = 0
+                   AND r.user_id = u.id AND r.status = 'going' AND e.start_date <= :now_text)
+               + (SELECT COUNT(*) FROM journey_timestamp_columns tc CROSS JOIN event_rsvps r JOIN events e ON e.id = r.event_id
+                 WHERE tc.table_name = 'events' AND tc.column_name = 'start_date' AND tc.noncanonical > 0
+                   AND r.user_id = u.id AND r.status = 'going' AND journey_instant(e.start_date) <= :now) AS attended,
                pin.stage AS pin_stage, pin.reason AS pin_reason, pin.created_at AS pin_created_at
         FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id
         WHERE u.id = :user
         """
 
-    /// The arguments of the metrics statements at `now`, as seconds since the Unix epoch.
+    /// The arguments of the metrics statements at `now`: the window's bounds as seconds since the
+    /// Unix epoch (`:now`, `:since`, for `journey_instant`) and as canonical text (`:now_text`,
+    /// `:since_text`, for columns that hold canonical text alone).
     ///
-    /// Stored timestamps are compared through `journey_instant` (``TimestampFunctions``), never as
-    /// text: text order puts `2026-10-30T07:03:19Z` after `2026-10-30 07:30:00`, and an epoch
-    /// number before every date.
-    static func windowArguments(now: Date) -> [String: (any DatabaseValueConvertible)?] {
-        ["now": now.timeIntervalSince1970,
-         "since": now.addingTimeInterval(-30 * 86_400).timeIntervalSince1970]
+    /// `now` is taken to the whole second, and the text bounds are written so that text order and
+    /// time order agree on every canonical value: `:since_text` without a fraction
+    /// (`…:19` ≤ `…:19.250`) and `:now_text` with `.000` (`…:19` and `…:19.000` ≤ `…:19.000`).
+    public static func windowArguments(now: Date) -> [String: (any DatabaseValueConvertible)?] {
+        let second = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        let since = second.addingTimeInterval(-30 * 86_400)
+        return ["now": second.timeIntervalSince1970, "since": since.timeIntervalSince1970,
+                "now_text": SQLTimestamp.text(second, milliseconds: true), "since_text": SQLTimestamp.text(since, milliseconds: false)]
     }
 
     /// Reads one user's stage, metrics and pin in one statement.

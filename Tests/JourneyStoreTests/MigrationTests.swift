@@ -43,9 +43,12 @@ struct MigrationTests {
                 try expectSpecIndexes(db)
 
                 let triggers = try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-                #expect(triggers.map { $0["name"] as String } == ["journey_follows_delete", "journey_follows_insert", "journey_follows_update",
-                                                                  "journey_users_id_update", "journey_users_insert"])
-                #expect(triggers.map { $0["tbl_name"] as String } == ["follows", "follows", "follows", "users", "users"])
+                #expect(triggers.map { $0["name"] as String } == [
+                    "journey_events_start_date_form_insert", "journey_events_start_date_form_update",
+                    "journey_follows_delete", "journey_follows_insert", "journey_follows_update",
+                    "journey_posts_created_at_form_insert", "journey_posts_created_at_form_update",
+                    "journey_users_id_update", "journey_users_insert"])
+                #expect(triggers.map { $0["tbl_name"] as String } == ["events", "events", "follows", "follows", "follows", "posts", "posts", "users", "users"])
                 #expect(try platformCounts(db).values.allSatisfy { $0 == 0 })
             }
             let before = try DatabaseDump.read(database.writer)

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JourneyCore
+import JourneyFixtures
 import Testing
 @testable import JourneyStore
 
@@ -177,6 +178,80 @@ struct TimestampFormsTests {
             let stage = try #require(findings.timestamps.first { $0.column == "users.last_journey_update" })
             #expect(stage.forms == ["canonical": 1])
             #expect(findings.isHealthy)
+        }
+    }
+}
+
+/// The canonical fast path (``TimestampForms``): text comparisons only while a column holds
+/// canonical text alone, counted by triggers that fire for every writer.
+@Suite("Canonical columns compare as text; the parser takes over once another form is written")
+struct CanonicalFastPathTests {
+    static func counts(_ database: JourneyDatabase) throws -> [String: Int] {
+        try database.writer.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT table_name || '.' || column_name AS c, noncanonical FROM journey_timestamp_columns")
+                .map { ($0["c"] as String, $0["noncanonical"] as Int) })
+        }
+    }
+
+    @Test("Triggers count non-canonical writes from a plain connection (another application), canonical ones not")
+    func triggersCount() throws {
+        try withTemporaryDirectory { directory in
+            let database = try Fixture.smallMigratedDatabase(in: directory)
+            #expect(try Self.counts(database) == ["posts.created_at": 0, "events.start_date": 0])
+            // Another application, without Journey's functions: a plain GRDB queue.
+            let other = try DatabaseQueue(path: database.path)
+            try other.write { db in
+                for value in ["2026-10-30 07:03:19", "2026-10-30 07:03:19.250", "2024-02-29 23:59:59"] {
+                    try db.execute(sql: "INSERT INTO posts(user_id, created_at) VALUES (1, ?)", arguments: [value])
+                }
+                try db.execute(sql: "INSERT INTO posts(user_id, created_at) VALUES (1, NULL)")
+            }
+            #expect(try Self.counts(database)["posts.created_at"] == 0)
+            let odd: [DatabaseValue] = ["2026-10-30T07:03:19Z".databaseValue, "2026-02-30 10:00:00".databaseValue, "2026-10-30 24:00:00".databaseValue,
+                                        "2026-10-30 07:03:19.25".databaseValue, 1_793_343_799.databaseValue, "0000-00-00 00:00:00".databaseValue]
+            try other.write { db in
+                for value in odd { try db.execute(sql: "INSERT INTO posts(user_id, created_at) VALUES (2, ?)", arguments: [value]) }
+                try db.execute(sql: "UPDATE events SET start_date = '2026-10-30' WHERE id = 1")
+                try db.execute(sql: "UPDATE events SET title = 'renamed' WHERE id = 2")
+            }
+            try other.close()
+            #expect(try Self.counts(database) == ["posts.created_at": odd.count, "events.start_date": 1])
+        }
+    }
+
+    @Test("Both ways give the same metrics for every user of a generated data set, one user at a time and by chunk")
+    func fastEqualsSlow() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.appending(path: "generated.sqlite").path
+            _ = try PlatformDataGenerator(users: 300, seed: 17, now: Fixture.generatedAt).write(to: path)
+            let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.generatedAt)
+            #expect(try Self.counts(database).values.allSatisfy { $0 == 0 }, "the generator writes canonical text")
+            // Instants on whole seconds and in between, so the window's bounds fall on and beside rows.
+            let instants = [Fixture.generatedAt, Fixture.generatedAt.addingTimeInterval(-3 * 86_400 + 0.5), Fixture.generatedAt.addingTimeInterval(17.25)]
+            func read() throws -> [[UserSnapshot]] {
+                try instants.flatMap { now in
+                    [try (1...300).map { try database.snapshot(user: Int64($0), now: now) },
+                     try database.chunk(after: 0, limit: 1_000, now: now)]
+                }
+            }
+            let fast = try read()
+            try database.writer.write { db in try db.execute(sql: "UPDATE journey_timestamp_columns SET noncanonical = 1") }
+            let slow = try read()
+            #expect(fast.map { $0.map(\.metrics) } == slow.map { $0.map(\.metrics) })
+            #expect(fast[0].contains { $0.metrics.postsLast30Days > 0 } && fast[0].contains { $0.metrics.eventsAttended > 0 })
+        }
+    }
+
+    @Test("On canonical data the one-user statement counts recent posts by an index range, with no call to the parser")
+    func fastPathPlan() throws {
+        try withTemporaryDirectory { directory in
+            let database = try Fixture.smallMigratedDatabase(in: directory)
+            let plan = try database.writer.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + JourneyDatabase.snapshotSQL,
+                                 arguments: StatementArguments(JourneyDatabase.windowArguments(now: Fixture.now).merging(["user": 1]) { $1 }))
+                    .map { $0["detail"] as String }
+            }
+            #expect(plan.contains { $0.contains("posts") && $0.contains("user_id=? AND created_at>?") }, "\(plan)")
         }
     }
 }
