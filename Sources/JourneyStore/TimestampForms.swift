@@ -40,7 +40,7 @@ enum TimestampForms {
                 table_name TEXT NOT NULL,
                 column_name TEXT NOT NULL,
                 noncanonical INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (table_name, column_name)) WITHOUT ROWID;
+                PRIMARY KEY (table_name, column_name));
 
             """
         for (table, column) in watched {
