@@ -80,8 +80,10 @@ extension JourneyPostgresDatabase {
     /// The advisory lock taken to start or join a run, so two workers never both create one.
     static let batchLockKey: Int64 = 0x6A6F_7572_6E65_62
 
-    /// Joins the running batch run, or starts one: the users' id space split into shards of about
-    /// `shardSize` users each (contiguous ranges; the last one ends at the largest id).
+    /// Joins the running batch run, or starts one: the users' id space split into shards of
+    /// `shardSize` users each (contiguous id ranges; the last one ends at the largest id, so a user
+    /// inserted later with a larger id waits for the next run). A run whose workers all died is
+    /// joined and resumed after their leases expire.
     ///
     /// Any number of workers, in any number of processes or machines, call this and then
     /// ``claimShard(run:owner:leaseSeconds:now:)`` until it returns nil.
@@ -129,6 +131,8 @@ extension JourneyPostgresDatabase {
     ///
     /// - parameter owner: this worker's token (unique per worker: a process id and a random suffix).
     /// - parameter leaseSeconds: how long the shard is this worker's without a renewal; each chunk renews it.
+    ///   Leases are compared with the callers' clocks, so workers on several machines need clocks that
+    ///   agree to well within a lease (NTP).
     /// - returns: the shard, or nil when none is left to claim (the run may still have shards in work).
     public func claimShard(run: Int64, owner: String, leaseSeconds: Double, now: Date) async throws(PostgresStoreError) -> BatchShard? {
         try await transaction { connection in
@@ -244,7 +248,9 @@ extension JourneyPostgresDatabase {
     /// resumed after its last committed chunk.
     ///
     /// - parameter clock: the time for each step (lease, `now` of the metrics, `created_at` of the moves).
-    /// - parameter decide: the evaluation: the moves for a chunk's snapshots (pinned users left out by it or by persist).
+    /// - parameter decide: the evaluation: the moves for a chunk's snapshots (pinned users left out by it or by
+    ///   persist). It counts and skips a user it cannot evaluate (an unknown stage); an error it throws
+    ///   stops this worker, and its shard is claimed again once the lease expires.
     /// - returns: what this worker did; the run's summary is ``batchRun(id:)``.
     /// - throws: ``PostgresStoreError/leaseLost(runID:shard:owner:)`` when this worker stalled past its lease
     ///   and another took its shard (its last chunk was rolled back); any store error.

@@ -26,6 +26,18 @@ public struct PostgresMigrationReport: Hashable, Sendable {
 
     /// Whether the database was up to date already: no step ran.
     public var isNothingToDo: Bool { stepsRun.isEmpty }
+
+    /// What was done, one line each, for a person (`journey migrate`).
+    public var lines: [String] {
+        if isNothingToDo { return ["Nothing to do: the database is up to date."] }
+        var lines: [String] = []
+        if !tablesCreated.isEmpty { lines.append("Created the platform tables \(tablesCreated.joined(separator: ", ")).") }
+        if !columnsAdded.isEmpty { lines.append("Added users.\(columnsAdded.joined(separator: ", users.")); backfilled last_journey_update for \(usersBackfilled) users.") }
+        for index in indexesReused { lines.append("Reused the index \(index.existing) as \(index.wanted).") }
+        if !indexesCreated.isEmpty { lines.append("Created the indexes \(indexesCreated.joined(separator: ", ")).") }
+        lines.append("Ran \(stepsRun.count) migration steps: \(stepsRun.joined(separator: ", ")).")
+        return lines
+    }
 }
 
 /// The schema of SPEC §3 on PostgreSQL, as steps that also upgrade the platform's own database

@@ -12,8 +12,7 @@ public enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     case databaseMissing(database: String, host: String, port: Int)
     /// The server refused the user or the password (SQLSTATE 28000 / 28P01).
     case authenticationFailed(user: String, host: String, port: Int, message: String)
-    /// The database lacks some platform tables and is not empty either, so `migrate` would not
-    /// know which schema to complete.
+    /// The database lacks some platform tables (`journey migrate` creates the missing ones).
     case platformTablesMissing(tables: [String])
     /// The platform tables are there but `journey migrate` has not run (or not every step).
     case notMigrated(missingSteps: [String])
@@ -31,6 +30,7 @@ public enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     /// The connection failed or closed in the middle of the work.
     case connection(message: String)
 
+    /// One sentence naming what is wrong, for a person; a password in a URL is shown as `***`.
     public var description: String {
         switch self {
         case let .malformedURL(url, reason):
@@ -42,7 +42,7 @@ public enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
         case let .authenticationFailed(user, host, port, message):
             "The PostgreSQL server at \(host):\(port) refused user \"\(user)\": \(message)."
         case let .platformTablesMissing(tables):
-            "The database lacks the platform tables \(tables.joined(separator: ", ")) but is not empty; migrate only completes a platform database or creates the schema in an empty one."
+            "The database lacks the platform tables \(tables.joined(separator: ", ")); run journey migrate on the platform's database."
         case let .notMigrated(steps):
             "The database is not migrated (missing: \(steps.joined(separator: ", "))); run journey migrate first."
         case let .unknownUser(id):
@@ -50,7 +50,7 @@ public enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
         case let .runNotRunning(runID):
             "Batch run \(runID) is not running (finished, failed or unknown)."
         case let .runRulesMismatch(runID, running, requested):
-            "Batch run \(runID) is running with rules \(running), not \(requested); wait for it to finish."
+            "Batch run \(runID) is running with rules \(running), not \(requested); wait for it to finish, or mark it failed if its workers are gone."
         case let .leaseLost(runID, shard, owner):
             "Worker \(owner) lost its lease on shard \(shard) of batch run \(runID) to another worker; its last chunk was rolled back."
         case let .server(message, sqlState):

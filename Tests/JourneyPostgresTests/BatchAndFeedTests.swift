@@ -38,14 +38,17 @@ struct BatchAndFeedTests {
             await #expect(throws: PostgresStoreError.self) {
                 try await store.joinOrStartRun(rulesVersion: "another", shardSize: 25, now: TestServer.now)
             }
-            let summaries = try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
-                for worker in ["worker-a", "worker-b"] {
-                    group.addTask {
-                        try await store.work(run: run.id, owner: worker, chunkSize: 10, leaseSeconds: 60,
-                                             clock: { TestServer.now }, decide: Self.decide(rules))
+            // The second worker has a connection pool of its own, as another process would.
+            let summaries = try await scratch.withStore(migrate: false) { other in
+                try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
+                    for (worker, database) in [("worker-a", store), ("worker-b", other)] {
+                        group.addTask {
+                            try await database.work(run: run.id, owner: worker, chunkSize: 10, leaseSeconds: 60,
+                                                    clock: { TestServer.now }, decide: Self.decide(rules))
+                        }
                     }
+                    return try await group.reduce(into: []) { $0.append($1) }
                 }
-                return try await group.reduce(into: []) { $0.append($1) }
             }
             let shards = summaries.flatMap(\.shards)
             #expect(shards.sorted() == Array(0..<8), "every shard once: \(summaries)")

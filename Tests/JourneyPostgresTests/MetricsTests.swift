@@ -128,8 +128,12 @@ struct MetricsTests {
             #expect(try await scratch.value("SELECT journey_instant(1793343799250::bigint)", as: Double.self) == 1_793_343_799.25)
             #expect(try await scratch.value("SELECT journey_instant(1793343799::integer)", as: Double.self) == 1_793_343_799)
             #expect(try await scratch.value("SELECT journey_instant('NaN'::float8) IS NULL", as: Bool.self))
-            // The timestamp overloads are SQL functions the planner inlines.
             #expect(try await scratch.value("SELECT count(*) FROM pg_proc WHERE proname = 'journey_instant' AND provolatile = 'i'", as: Int64.self) == 6)
+            // The timestamp overloads are SQL functions the planner inlines: the plan shows the built-in.
+            for column in ["created_at", "created_at::timestamp"] {
+                let plan = try await scratch.value("EXPLAIN (VERBOSE, FORMAT JSON) SELECT journey_instant(\(column)) FROM posts", as: String.self)
+                #expect(plan.contains("date_part") && !plan.contains("journey_instant"), "\(plan)")
+            }
         }
     }
 

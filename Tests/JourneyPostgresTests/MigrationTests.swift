@@ -24,6 +24,9 @@ struct MigrationTests {
 
             let rerun = try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
             #expect(rerun.isNothingToDo && rerun.indexesCreated.isEmpty && rerun.columnsAdded.isEmpty)
+            #expect(rerun.lines == ["Nothing to do: the database is up to date."])
+            #expect(report.lines.contains("Reused the index posts_author_idx as idx_posts_user_id."))
+            #expect(report.lines.contains("Added users.last_journey_update, users.follower_count; backfilled last_journey_update for 2 users."))
 
             #expect(try await scratch.values("SELECT email FROM users ORDER BY id", as: String.self) == ["a@x", "b@x"])
             // The platform's varchar(50) stage is kept as it is, NULL included.
