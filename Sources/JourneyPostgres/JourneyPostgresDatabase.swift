@@ -1,7 +1,5 @@
 import Foundation
 import Logging
-import NIOCore
-import NIOSSL
 import PostgresNIO
 
 /// The journey's home in PostgreSQL (SPEC §10): a connection pool on one database, and one method

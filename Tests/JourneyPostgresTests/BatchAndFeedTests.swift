@@ -124,6 +124,40 @@ struct BatchAndFeedTests {
         }
     }
 
+    /// A worker killed in the middle of a shard (its evaluation fails on the third chunk): its
+    /// committed chunks stay, the chunk in flight leaves nothing, and after its lease another worker
+    /// resumes the shard and finishes the run with exactly the single-worker result.
+    @Test func aKilledWorkersRunIsFinishedByAnother() async throws {
+        let rules = try TestServer.defaultRules()
+        struct Killed: Error {}
+        try await Self.withPopulation { scratch, store in
+            let run = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 200, now: TestServer.now)
+            await #expect(throws: Killed.self) {
+                try await store.work(run: run.id, owner: "killed", chunkSize: 10, leaseSeconds: 30, clock: { TestServer.now }) { snapshots, now in
+                    if snapshots.first?.userID == 21 { throw Killed() }
+                    return try JourneyPostgresDatabase.decide(rules, snapshots, now: now)
+                }
+            }
+            // Two chunks of ten committed: users 3, 6, …, 18 moved, with the shard's progress.
+            #expect(try await scratch.value("SELECT count(*) FROM journey_transitions", as: Int64.self) == 6)
+            #expect(try await scratch.value("SELECT last_user_id FROM journey_batch_shards", as: Int64.self) == 20)
+            // Nobody else may take the shard before the lease ends.
+            let early = try await store.work(run: run.id, owner: "early", chunkSize: 10, leaseSeconds: 30, clock: { TestServer.now.addingTimeInterval(29) }, decide: Self.decide(rules))
+            #expect(early.shards.isEmpty)
+            let later = TestServer.now.addingTimeInterval(31)
+            let summary = try await store.work(run: run.id, owner: "heir", chunkSize: 10, leaseSeconds: 30, clock: { later }, decide: Self.decide(rules))
+            #expect(summary.shards == [0] && summary.usersSeen == 180 && summary.transitions == 60)
+            let finished = try #require(try await store.batchRun(id: run.id))
+            #expect(finished.status == "finished" && finished.usersSeen == 200 && finished.transitions == 66)
+            // No move recorded twice, no stage without its transition row.
+            #expect(try await scratch.value("SELECT count(*) FROM (SELECT user_id FROM journey_transitions GROUP BY user_id HAVING count(*) > 1) d", as: Int64.self) == 0)
+            #expect(try await scratch.value("""
+                SELECT count(*) FROM users u
+                WHERE (u.customer_journey_state = 'J2_ACTIVE_USER') <> EXISTS (SELECT 1 FROM journey_transitions t WHERE t.user_id = u.id)
+                """, as: Int64.self) == 0)
+        }
+    }
+
     /// The feed replays after an id, then delivers a commit made through another connection pool
     /// (another process, as far as the server can tell) by NOTIFY, well before the polling fallback.
     @Test func notifyDeliversACommitFromAnotherConnection() async throws {
