@@ -74,7 +74,10 @@ extension JourneyPostgresDatabase {
 
     /// Stores `moves` in one transaction: each user's new stage, `last_journey_update`, and one
     /// `journey_transitions` row per move, only where the stored stage is still `expectedStage`
-    /// and no pin holds the user (compare-and-set on the row, locked by the `UPDATE`).
+    /// and no pin holds the user (compare-and-set on the users' rows, locked in id order).
+    ///
+    /// A chunk of any size takes five statements: lock and read the stages, read the pins, update
+    /// the stages, insert the transitions, record the progress.
     ///
     /// - parameter progress: a batch shard's progress, recorded in the same transaction as these moves;
     ///   it also renews the worker's lease.
@@ -86,21 +89,38 @@ extension JourneyPostgresDatabase {
     ) async throws(PostgresStoreError) -> PersistResult {
         try await transaction { connection in
             var result = PersistResult()
+            let candidates = moves.filter { !$0.transitions.isEmpty }.sorted { $0.userID < $1.userID }
+            let ids = candidates.map(\.userID)
+            var stored: [Int64: String] = [:], pinned = Set<Int64>()
+            if !ids.isEmpty {
+                // The users' rows locked in id order (two writers never deadlock), then the pins read
+                // by a statement of their own, which sees a pin committed while this one waited.
+                for try await (id, stage) in try await connection.query("""
+                    SELECT id::bigint, COALESCE(customer_journey_state::text, '') FROM users
+                    WHERE id = ANY(\(ids)::bigint[]) ORDER BY id FOR UPDATE
+                    """, logger: self.logger).decode((Int64, String).self) {
+                    stored[id] = stage
+                }
+                for try await id in try await connection.query("""
+                    SELECT user_id FROM journey_pins WHERE user_id = ANY(\(ids)::bigint[])
+                    """, logger: self.logger).decode(Int64.self) {
+                    pinned.insert(id)
+                }
+            }
             var users: [Int64] = [], steps: [Int32] = [], froms: [String] = [], tos: [String] = []
             var reasons: [String] = [], metrics: [String] = []
-            for move in moves.sorted(by: { $0.userID < $1.userID }) where !move.transitions.isEmpty {
-                let target = move.transitions.last!.to.rawValue
-                let updated = try await connection.query("""
-                    UPDATE users SET customer_journey_state = \(target), last_journey_update = \(now)
-                    WHERE id = \(move.userID) AND COALESCE(customer_journey_state::text, '') = \(move.expectedStage)
-                      AND NOT EXISTS (SELECT 1 FROM journey_pins WHERE user_id = \(move.userID))
-                    RETURNING 1
-                    """, logger: self.logger).collect()
-                if updated.isEmpty {
-                    let pinned = try await connection.query("SELECT 1 FROM journey_pins WHERE user_id = \(move.userID)", logger: self.logger).collect()
-                    if pinned.isEmpty { result.conflicted.append(move.userID) } else { result.pinned.append(move.userID) }
+            var movedUsers: [Int64] = [], targets: [String] = []
+            for move in candidates {
+                guard stored[move.userID] == move.expectedStage else {
+                    result.conflicted.append(move.userID)
                     continue
                 }
+                guard !pinned.contains(move.userID) else {
+                    result.pinned.append(move.userID)
+                    continue
+                }
+                movedUsers.append(move.userID)
+                targets.append(move.transitions.last!.to.rawValue)
                 let json = Self.metricsJSON(move.metrics, now: now)
                 for (step, transition) in move.transitions.enumerated() {
                     users.append(move.userID)
@@ -110,6 +130,13 @@ extension JourneyPostgresDatabase {
                     reasons.append(transition.reason)
                     metrics.append(json)
                 }
+            }
+            if !movedUsers.isEmpty {
+                try await connection.query("""
+                    UPDATE users u SET customer_journey_state = m.target, last_journey_update = \(now)
+                    FROM unnest(\(movedUsers)::bigint[], \(targets)::text[]) AS m(id, target)
+                    WHERE u.id = m.id
+                    """, logger: self.logger)
             }
             if !users.isEmpty {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.feedLockKey))", logger: self.logger)
@@ -175,6 +202,9 @@ extension JourneyPostgresDatabase {
 
     /// Holds `user` in their current stage until ``unpin(user:)``; a second pin replaces the first.
     ///
+    /// The user's row is locked first, so a move being persisted either commits before the pin (which
+    /// then holds the new stage) or sees the pin and leaves the user alone.
+    ///
     /// - parameter reason: why, for the next operator; must not be empty.
     /// - returns: the pinned stage, as stored (`""` for a never-evaluated user).
     /// - throws: ``PostgresStoreError/unknownUser(id:)``; a server error (CHECK) for an empty reason.
@@ -182,7 +212,7 @@ extension JourneyPostgresDatabase {
         try await transaction { connection in
             let rows = try await connection.query("""
                 INSERT INTO journey_pins (user_id, stage, reason, created_at)
-                SELECT id, COALESCE(customer_journey_state::text, ''), \(reason), \(now) FROM users WHERE id = \(user)
+                SELECT id, COALESCE(customer_journey_state::text, ''), \(reason), \(now) FROM users WHERE id = \(user) FOR UPDATE
                 ON CONFLICT (user_id) DO UPDATE SET stage = excluded.stage, reason = excluded.reason, created_at = excluded.created_at
                 RETURNING stage
                 """, logger: self.logger).collect()
