@@ -67,6 +67,54 @@ struct BatchAndFeedTests {
         }
     }
 
+    /// Four workers on four pools produce exactly what one worker alone produces: the same stages
+    /// and the same transition rows (by user and seq), on a population where some users take two
+    /// hops (J1→J2→J3), one takes the declared skip to J4, and one is pinned.
+    @Test func fourWorkersEqualOne() async throws {
+        let rules = try TestServer.defaultRules()
+        try await Self.withPopulation { scratch, store in
+            try await scratch.execute(
+                "UPDATE users SET subscription_tier = 'basic' WHERE id IN (30, 60, 90)",
+                "UPDATE users SET role = 'super-admin' WHERE id = 7",
+                "INSERT INTO posts (user_id) SELECT u FROM unnest(ARRAY[30, 60, 90]) u, generate_series(1, 60) n",
+                "INSERT INTO follows (follower_id, following_id) SELECT f, u FROM unnest(ARRAY[30, 60, 90]) u, generate_series(101, 160) f",
+                "INSERT INTO events (organizer_id) SELECT u FROM unnest(ARRAY[30, 60, 90]) u, generate_series(1, 3) n")
+            _ = try await store.pin(user: 99, reason: "held", now: TestServer.now)
+            func outcome() async throws -> [String] {
+                try await scratch.values("""
+                    SELECT u.id || ':' || u.customer_journey_state || ':' || COALESCE(string_agg(t.seq || t.from_state || '>' || t.to_state, ',' ORDER BY t.seq), '')
+                    FROM users u LEFT JOIN journey_transitions t ON t.user_id = u.id GROUP BY u.id ORDER BY u.id
+                    """, as: String.self)
+            }
+            func reset() async throws {
+                try await scratch.execute("DELETE FROM journey_transitions", "UPDATE users SET customer_journey_state = 'J1_NEW_USER'")
+            }
+            let single = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 16, now: TestServer.now)
+            _ = try await store.work(run: single.id, owner: "alone", chunkSize: 7, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
+            let alone = try await outcome()
+            let aloneRun = try #require(try await store.batchRun(id: single.id))
+            #expect(aloneRun.transitions == 66 + 3 + 1 - 1)  // three second hops, the super-admin, minus the pinned user 99
+            try await reset()
+
+            let run = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 16, now: TestServer.now)
+            var pools: [JourneyPostgresDatabase] = []
+            for _ in 0..<4 { pools.append(try await JourneyPostgresDatabase.open(url: scratch.url)) }
+            let summaries = try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
+                for (index, pool) in pools.enumerated() {
+                    group.addTask {
+                        try await pool.work(run: run.id, owner: "worker-\(index)", chunkSize: 7, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for pool in pools { await pool.close() }
+            #expect(summaries.flatMap(\.shards).sorted() == Array(0..<13))
+            #expect(try await outcome() == alone)
+            let shared = try #require(try await store.batchRun(id: run.id))
+            #expect(shared.usersSeen == aloneRun.usersSeen && shared.transitions == aloneRun.transitions)
+        }
+    }
+
     /// A worker that dies holding a shard: no one else may claim it while its lease runs; after the
     /// lease expires another worker claims it and resumes after its last committed chunk; the dead
     /// worker, should it wake up, can no longer commit anything to it.

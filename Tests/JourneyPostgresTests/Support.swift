@@ -64,9 +64,15 @@ struct ScratchDatabase {
             id: 1, logger: TestServer.logger)
     }
 
-    /// Runs each statement, in order.
+    /// Runs each statement, in order; a server error is thrown with its message (postgres-nio hides it).
     func execute(_ statements: String...) async throws {
-        for sql in statements { try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestServer.logger) }
+        for sql in statements {
+            do {
+                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestServer.logger)
+            } catch {
+                throw PostgresStoreError.wrap(error)
+            }
+        }
     }
 
     /// The first column of the first row, decoded as `T`.
