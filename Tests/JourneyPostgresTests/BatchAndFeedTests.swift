@@ -240,6 +240,53 @@ struct BatchAndFeedTests {
         }
     }
 
+    /// Without notifications (the trigger dropped), the feed still delivers, by polling.
+    @Test func pollingCarriesTheFeedWithoutNotify() async throws {
+        try await Self.withPopulation { scratch, store in
+            try await scratch.execute("DROP TRIGGER journey_transitions_notify ON journey_transitions")
+            let feed = store.feed(after: 0, pollInterval: .milliseconds(200))
+            let received = Received()
+            let consumer = Task { for try await transition in feed { await received.append(transition) } }
+            let metrics = try await store.snapshot(user: 5, now: TestServer.now).metrics
+            let toActive = Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "active")
+            _ = try await store.persist([PendingMove(userID: 5, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics)],
+                                        rulesVersion: "v", source: .cli, now: TestServer.now)
+            try await Self.waitUntil { await received.rows.count == 1 }
+            consumer.cancel()
+            #expect(await received.rows.map(\.userID) == [5])
+        }
+    }
+
+    /// Many writers committing at once: the feed sees every move once, in id order, with no gap
+    /// (ids are handed out in commit order).
+    @Test func theFeedMissesNothingUnderConcurrentWriters() async throws {
+        try await Self.withPopulation { scratch, store in
+            let feed = store.feed(after: 0, pollInterval: .milliseconds(100))
+            let received = Received()
+            let consumer = Task { for try await transition in feed { await received.append(transition) } }
+            let metrics = try await store.snapshot(user: 1, now: TestServer.now).metrics
+            let toActive = Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "active")
+            let toPower = Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "power")
+            try await scratch.withStore(migrate: false) { other in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for user in Int64(1)...120 {
+                        let database = user % 2 == 0 ? store : other
+                        group.addTask {
+                            _ = try await database.persist([PendingMove(userID: user, expectedStage: "J1_NEW_USER", transitions: [toActive, toPower], metrics: metrics)],
+                                                           rulesVersion: "v", source: .api, now: TestServer.now)
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            try await Self.waitUntil { await received.rows.count == 240 }
+            consumer.cancel()
+            let ids = await received.rows.map(\.id)
+            #expect(ids == (try await scratch.values("SELECT id FROM journey_transitions ORDER BY id", as: Int64.self)))
+            #expect(Set(ids).count == 240 && ids == ids.sorted())
+        }
+    }
+
     /// Polls `condition` every 20 ms for up to 10 s.
     static func waitUntil(_ condition: () async -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
