@@ -144,7 +144,7 @@ extension UserSnapshot {
                 role: try column(8, String?.self),
                 signedUpAt: signedUpAt,
                 stageEnteredAt: stageEnteredAt),
-            pin: try pinStage.map { Pin(stage: $0, reason: try column(16, String?.self) ?? "", createdAt: try column(17, Date?.self) ?? .distantPast) },
+            pin: try pinStage.map { Pin(stage: $0, reason: try column(16, String.self), createdAt: try column(17, Date.self)) },
             unreadableTimestamps: unreadable)
     }
 }

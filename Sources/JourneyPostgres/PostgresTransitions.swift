@@ -160,9 +160,12 @@ extension JourneyPostgresDatabase {
     static func transitions(from rows: PostgresRowSequence) async throws -> [RecordedTransition] {
         var recorded: [RecordedTransition] = []
         for try await (id, user, seq, from, to, reason, version, metrics, source, createdAt) in rows.decode((Int64, Int64, Int32, String, String, String, String, String, String, Date).self) {
+            guard let source = TransitionSource(rawValue: source) else {
+                throw PostgresStoreError.server(message: "journey_transitions row \(id) has the unknown source \(source)", sqlState: nil)
+            }
             recorded.append(RecordedTransition(
                 id: id, userID: user, seq: Int(seq), from: StageID(from), to: StageID(to), reason: reason,
-                rulesVersion: version, metrics: metrics, source: TransitionSource(rawValue: source) ?? .api, createdAt: createdAt))
+                rulesVersion: version, metrics: metrics, source: source, createdAt: createdAt))
         }
         return recorded
     }
