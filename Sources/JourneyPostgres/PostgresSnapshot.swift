@@ -32,7 +32,7 @@ public struct Pin: Hashable, Sendable, Codable {
 
 /// The metrics statements: one user, and one id range for the batch.
 ///
-/// Both select the same eighteen leading columns, decoded by ``UserSnapshot/init(row:extra:)``;
+/// Both select the same eighteen leading columns, decoded by ``UserSnapshot/init(cells:extra:)``;
 /// `now` and `since` (`now` − 30 days) are bound as epoch seconds and compared with
 /// `journey_instant(column)` (``PostgresTimestampSQL``), whatever type the platform gave the column.
 enum PostgresMetricsSQL {
@@ -110,10 +110,11 @@ extension UserSnapshot {
     ///
     /// `last_journey_update` falls back to `created_at` only when it is NULL (a user the platform
     /// inserted after the migration), never when it is unreadable.
-    init(row: PostgresRow, extra unreadable: [String: Int] = [:]) throws {
-        let random = row.makeRandomAccess()
+    ///
+    /// - parameter cells: the row's cells in order (`Array(row)`: by position, no lookup by name).
+    init(cells: [PostgresCell], extra unreadable: [String: Int] = [:]) throws {
         func column<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T {
-            try random[index].decode(T.self)
+            try cells[index].decode(T.self)
         }
         var unreadable = unreadable
         func instant(_ index: Int, present: Int, _ name: String) throws -> Date? {
@@ -160,7 +161,7 @@ extension JourneyPostgresDatabase {
         }
         guard let row = rows.first else { throw .unknownUser(id: user) }
         do {
-            return try UserSnapshot(row: row)
+            return try UserSnapshot(cells: Array(row))
         } catch {
             throw PostgresStoreError.wrap(error)
         }
@@ -179,20 +180,15 @@ extension JourneyPostgresDatabase {
             let rows = try await connection.query(PostgresQuery(unsafeSQL: PostgresMetricsSQL.chunk, binds: PostgresMetricsSQL.binds([after + 1, last], now: now)), logger: self.logger)
             var snapshots: [UserSnapshot] = []
             for try await row in rows {
+                let cells = Array(row)
                 var extra: [String: Int] = [:]
-                let (posts, events) = try row.makeRandomAccess().decodeUnreadable()
-                if posts > 0 { extra["posts.created_at"] = posts }
-                if events > 0 { extra["events.start_date"] = events }
-                snapshots.append(try UserSnapshot(row: row, extra: extra))
+                // The two trailing columns: unreadable `posts.created_at` and `events.start_date` values.
+                let posts = try cells[18].decode(Int64.self), events = try cells[19].decode(Int64.self)
+                if posts > 0 { extra["posts.created_at"] = Int(posts) }
+                if events > 0 { extra["events.start_date"] = Int(events) }
+                snapshots.append(try UserSnapshot(cells: cells, extra: extra))
             }
             return snapshots
         }
-    }
-}
-
-extension PostgresRandomAccessRow {
-    /// The chunk statement's two trailing columns: unreadable `posts.created_at` and `events.start_date` values.
-    fileprivate func decodeUnreadable() throws -> (posts: Int, events: Int) {
-        (Int(try self[18].decode(Int64.self)), Int(try self[19].decode(Int64.self)))
     }
 }

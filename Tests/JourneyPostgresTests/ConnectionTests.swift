@@ -1,4 +1,5 @@
 import Foundation
+import JourneyCore
 import Testing
 @testable import JourneyPostgres
 
@@ -85,5 +86,20 @@ struct ConnectionErrorTests {
                 return tables == ["users", "posts", "follows", "events", "event_rsvps"]
             }
         }
+    }
+}
+
+@Suite("Transition metrics as JSON")
+struct MetricsJSONTests {
+    @Test func everyValueSurvivesARoundTrip() throws {
+        let hostile = "tier \"gold\"\\\n\t\u{01}é🙂"
+        let metrics = UserMetrics(posts: 3, onboardingComplete: true, subscriptionTier: hostile, role: nil)
+        let json = JourneyPostgresDatabase.metricsJSON(metrics, now: Date(timeIntervalSince1970: 0))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["subscription_tier"] as? String == hostile)
+        #expect(object["posts"] as? Int == 3)
+        #expect(object["onboarding_complete"] as? Bool == true)
+        #expect(object["role"] is NSNull)
+        #expect(Set(object.keys) == Set(Metric.allCases.map(\.rawValue)))
     }
 }
