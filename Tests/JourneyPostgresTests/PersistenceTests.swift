@@ -89,6 +89,42 @@ struct PersistenceTests {
         }
     }
 
+    /// A pin committed while a move waited for the user's row wins: the move sees it and leaves the user alone.
+    @Test func aPinCommittedWhileAMoveWaitsHoldsTheUser() async throws {
+        try await Self.withUsers { scratch, store in
+            let snapshot = try await store.snapshot(user: 1, now: TestServer.now)
+            try await scratch.execute("BEGIN", "SELECT 1 FROM users WHERE id = 1 FOR UPDATE",
+                                      "INSERT INTO journey_pins (user_id, stage, reason, created_at) VALUES (1, 'J1_NEW_USER', 'hold', now())")
+            let move = Task {
+                try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)],
+                                        rulesVersion: "test-1", source: .batch, now: TestServer.now)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            try await scratch.execute("COMMIT")
+            let result = try await move.value
+            #expect(result.pinned == [1] && result.recorded.isEmpty)
+            #expect(try await store.snapshot(user: 1, now: TestServer.now).storedStage == "J1_NEW_USER")
+        }
+    }
+
+    /// A platform `last_journey_update` of type `timestamp` (without time zone) is written and read as UTC.
+    @Test func aTimestampWithoutTimeZoneIsWrittenAsUTC() async throws {
+        try await ScratchDatabase.with { scratch in
+            try await scratch.createPlatformSchema()
+            try await scratch.execute("ALTER TABLE users ADD COLUMN last_journey_update timestamp",
+                                      "INSERT INTO users (id, email, created_at, customer_journey_state) VALUES (1, 'a', '2025-01-01 10:00:00', 'J1_NEW_USER')",
+                                      "SET TimeZone = 'America/New_York'")
+            try await scratch.withStore { store in
+                let before = try await store.snapshot(user: 1, now: TestServer.now)
+                #expect(before.metrics.stageEnteredAt == Date(timeIntervalSince1970: 1_735_725_600))  // backfilled from created_at, UTC
+                _ = try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: before.metrics)],
+                                            rulesVersion: "test-1", source: .cli, now: TestServer.now)
+                #expect(try await store.snapshot(user: 1, now: TestServer.now).metrics.stageEnteredAt == TestServer.now)
+            }
+            #expect(try await scratch.value("SELECT last_journey_update::text FROM users WHERE id = 1", as: String.self) == "2025-06-15 12:00:00")
+        }
+    }
+
     /// The database itself refuses a move recorded twice, whoever writes it.
     @Test func uniqueUserSeqRefusesADuplicate() async throws {
         try await Self.withUsers { scratch, store in
