@@ -121,6 +121,8 @@ extension JourneyPostgresDatabase {
                 }
                 movedUsers.append(move.userID)
                 targets.append(move.transitions.last!.to.rawValue)
+                // A second move of the same user in this call started from the stage this one leaves.
+                stored[move.userID] = move.transitions.last!.to.rawValue
                 let json = Self.metricsJSON(move.metrics, now: now)
                 for (step, transition) in move.transitions.enumerated() {
                     users.append(move.userID)

@@ -57,6 +57,10 @@ struct PersistenceTests {
             #expect(result.recorded.map(\.userID) == [2])
             #expect(try await store.history(user: 1).count == 1)
             #expect(try await scratch.value("SELECT count(*) FROM journey_transitions", as: Int64.self) == 2)
+            // The same move twice in one call: the second started from a stage the first left.
+            let twice = PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: stale.metrics)
+            let doubled = try await store.persist([twice, twice], rulesVersion: "test-1", source: .batch, now: TestServer.now)
+            #expect(doubled.recorded.map(\.seq) == [1] && doubled.conflicted == [3])
         }
     }
 
