@@ -95,7 +95,15 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // Runs against a real server when JOURNEY_TEST_POSTGRES_URL is set (scripts/postgres-test-cluster.sh).
-        .testTarget(name: "JourneyPostgresTests", dependencies: ["JourneyPostgres", "JourneyCore"], swiftSettings: upcoming),
+        .testTarget(
+            name: "JourneyPostgresTests",
+            dependencies: [
+                "JourneyPostgres", "JourneyCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "JourneyCLITests", dependencies: ["Journey", "JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
     ]
 )
