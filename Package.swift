@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "JourneyStore", targets: ["JourneyStore"]),
         .library(name: "Journey", targets: ["Journey"]),
         .library(name: "JourneyFixtures", targets: ["JourneyFixtures"]),
+        // PostgreSQL (SPEC §10): a product of its own, so a SQLite-only host never builds postgres-nio.
+        .library(name: "JourneyPostgres", targets: ["JourneyPostgres"]),
         .executable(name: "journey", targets: ["journey"]),
     ],
     dependencies: [
@@ -21,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Pure domain: stages, rules, criteria, evaluation. No database, no files.
@@ -36,6 +39,17 @@ let package = Package(
                 "JourneyCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // The PostgreSQL store: migrator, metrics statements, compare-and-set persistence, sharded
+        // batch and feed on the platform's own PostgreSQL database.
+        .target(
+            name: "JourneyPostgres",
+            dependencies: [
+                "JourneyCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),
@@ -81,6 +95,16 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Runs against a real server when JOURNEY_TEST_POSTGRES_URL is set (scripts/postgres-test-cluster.sh).
+        .testTarget(
+            name: "JourneyPostgresTests",
+            dependencies: [
+                "JourneyPostgres", "JourneyCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),
