@@ -73,14 +73,14 @@ extension JourneyService {
     /// Holds the batch lock for the run (a second batch fails with `batchRunning`). A run
     /// killed at any moment leaves every committed chunk whole and nothing of the others;
     /// running again simply re-evaluates. Pinned users and unknown stages are counted, not moved.
-    public func runBatch(_ batch: BatchOptions = BatchOptions(), isAlive: @escaping (Int32) -> Bool = JourneyService.processIsAlive) async throws(JourneyError) -> BatchSummary {
+    public func runBatch(_ batch: BatchOptions = BatchOptions(), isAlive: @escaping @Sendable (Int32) -> Bool = JourneyService.processIsAlive) async throws(JourneyError) -> BatchSummary {
         let started = ContinuousClock.now
         let now = clock.now()
         var summary = BatchSummary(dryRun: batch.dryRun, rulesVersion: rules.version)
-        let total = (try? database.funnel().reduce(0) { $0 + $1.count }) ?? 0
+        let total = (try? await database.funnel().reduce(0) { $0 + $1.count }) ?? 0
         let runID: Int64?
         do {
-            runID = batch.dryRun ? nil : try database.beginBatchRun(rulesVersion: rules.version, pid: getpid(), now: now, isAlive: isAlive)
+            runID = batch.dryRun ? nil : try await database.beginBatchRun(rulesVersion: rules.version, pid: getpid(), now: now, isAlive: isAlive)
         } catch {
             throw .store(error)
         }
@@ -88,7 +88,7 @@ extension JourneyService {
         do {
             var after: Int64 = 0
             while true {
-                let snapshots = try storeCall { () throws(StoreError) in try database.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
+                let snapshots = try await storeCall { () async throws(StoreError) in try await database.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
                 guard let last = snapshots.last else { break }
                 var moves: [PendingMove] = []
                 for snapshot in snapshots {
@@ -107,7 +107,7 @@ extension JourneyService {
                 summary.usersSeen += snapshots.count
                 if let runID {
                     let progress = BatchProgress(runID: runID, lastUserID: last.userID, usersSeen: summary.usersSeen, transitions: summary.transitions)
-                    let result = try persist(moves, now: now, progress: progress)
+                    let result = try await persist(moves, now: now, progress: progress)
                     for record in result.recorded { summary.count(record.from, record.to) }
                     summary.pinned += result.pinned.count
                     // Another writer changed these users since the chunk was read: re-read, re-evaluate.
@@ -130,14 +130,14 @@ extension JourneyService {
         } catch {
             summary.durationSeconds = (ContinuousClock.now - started).seconds
             if let runID {
-                try? database.finishBatchRun(id: runID, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+                try? await database.finishBatchRun(id: runID, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
             throw error
         }
         summary.durationSeconds = (ContinuousClock.now - started).seconds
         if let runID {
-            try storeCall { () throws(StoreError) in
-                try database.finishBatchRun(id: runID, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+            try await storeCall { () async throws(StoreError) in
+                try await database.finishBatchRun(id: runID, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
         }
         options.logger.info("journey batch finished", metadata: [
@@ -158,10 +158,10 @@ extension Duration {
     }
 }
 
-/// Runs a store call, reporting its failure as the service does.
-public func storeCall<T>(_ body: () throws(StoreError) -> T) throws(JourneyError) -> T {
+/// Runs a store call, reporting its failure as the service does (``JourneyError/store(_:)``).
+public func storeCall<T>(_ body: () async throws(StoreError) -> T) async throws(JourneyError) -> T {
     do {
-        return try body()
+        return try await body()
     } catch {
         throw .store(error)
     }

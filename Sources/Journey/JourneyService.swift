@@ -105,7 +105,12 @@ public final class JourneyService: Sendable {
     ) throws(JourneyError) {
         let rules = if let rulesPath { try Rules.load(path: rulesPath) } else { try Rules.bundledDefault() }
         if !createIfMissing, !FileManager.default.fileExists(atPath: path) { throw .store(.databaseMissing(path: path)) }
-        let database = try storeCall { () throws(StoreError) in try JourneyDatabase.open(path: path, mode: .migrate, now: clock.now()) }
+        let database: JourneyDatabase
+        do {
+            database = try JourneyDatabase.open(path: path, mode: .migrate, now: clock.now())
+        } catch {
+            throw .store(error)
+        }
         try self.init(database: database, rules: rules, options: options, clock: clock)
     }
 
@@ -129,7 +134,7 @@ public final class JourneyService: Sendable {
             let generation = cache.generation(of: user)
             let task = Task { [self] in
                 defer { inflight.withLock { if $0[user]?.token == token { $0[user] = nil } } }
-                let answer = try self.read(user: user)
+                let answer = try await self.read(user: user)
                 cache.store(answer, for: user, generation: generation, now: clock.now())
                 return answer
             }
@@ -152,7 +157,7 @@ public final class JourneyService: Sendable {
 
     /// The user's recorded moves, oldest first.
     public func history(user: Int64) async throws(JourneyError) -> [RecordedTransition] {
-        try storeCall { () throws(StoreError) in try database.history(user: user) }
+        try await storeCall { () async throws(StoreError) in try await database.history(user: user) }
     }
 
     /// A stream of every transition committed through this service from now on.
@@ -185,11 +190,11 @@ public final class JourneyService: Sendable {
     public func evaluateAndPersist(user: Int64) async throws(JourneyError) -> UserJourney {
         for _ in 0..<max(1, options.conflictRetries) {
             let now = clock.now()
-            let answer = try read(user: user, now: now)
+            let answer = try await read(user: user, now: now)
             guard answer.pin == nil, !answer.evaluation.transitions.isEmpty else { return answer }
             let move = PendingMove(userID: user, expectedStage: answer.storedStage,
                                    transitions: answer.evaluation.transitions, metrics: answer.evaluation.metrics)
-            let result = try persist([move], now: now)
+            let result = try await persist([move], now: now)
             if let last = result.recorded.last {
                 return UserJourney(userID: user, storedStage: last.to.rawValue, evaluation: answer.evaluation,
                                    recorded: result.recorded, pin: nil)
@@ -206,7 +211,7 @@ public final class JourneyService: Sendable {
     public func requestTransition(user: Int64, to target: StageID) async throws(JourneyError) -> RecordedTransition {
         for _ in 0..<max(1, options.conflictRetries) {
             let now = clock.now()
-            let snapshot = try snapshot(user: user, now: now)
+            let snapshot = try await snapshot(user: user, now: now)
             if let pin = snapshot.pin { throw .pinned(user: user, stage: pin.stage, reason: pin.reason) }
             let transition: Transition
             do {
@@ -215,15 +220,15 @@ public final class JourneyService: Sendable {
                 throw .refused(user: user, error)
             }
             let move = PendingMove(userID: user, expectedStage: snapshot.storedStage, transitions: [transition], metrics: snapshot.metrics)
-            if let recorded = try persist([move], now: now).recorded.first { return recorded }
+            if let recorded = try await persist([move], now: now).recorded.first { return recorded }
         }
         throw .store(.conflictRetriesExhausted(userID: user, attempts: options.conflictRetries))
     }
 
     /// Stores moves decided elsewhere (the batch), then announces what committed.
-    public func persist(_ moves: [PendingMove], now: Date, progress: BatchProgress? = nil) throws(JourneyError) -> PersistResult {
-        let result = try storeCall { () throws(StoreError) in
-            try database.persist(moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
+    public func persist(_ moves: [PendingMove], now: Date, progress: BatchProgress? = nil) async throws(JourneyError) -> PersistResult {
+        let result = try await storeCall { () async throws(StoreError) in
+            try await database.persist(moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
         }
         // The transaction has committed: only now may anyone hear of these moves.
         for record in result.recorded {
@@ -238,9 +243,9 @@ public final class JourneyService: Sendable {
 
     // MARK: Internals
 
-    private func snapshot(user: Int64, now: Date) throws(JourneyError) -> UserSnapshot {
+    private func snapshot(user: Int64, now: Date) async throws(JourneyError) -> UserSnapshot {
         let started = ContinuousClock.now
-        let snapshot = try storeCall { () throws(StoreError) in try database.snapshot(user: user, now: now) }
+        let snapshot = try await storeCall { () async throws(StoreError) in try await database.snapshot(user: user, now: now) }
         let elapsed = ContinuousClock.now - started
         instruments.queryTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         if elapsed > .seconds(options.slowEvaluationThreshold) {
@@ -249,9 +254,9 @@ public final class JourneyService: Sendable {
         return snapshot
     }
 
-    private func read(user: Int64, now: Date? = nil) throws(JourneyError) -> UserJourney {
+    private func read(user: Int64, now: Date? = nil) async throws(JourneyError) -> UserJourney {
         let now = now ?? clock.now()
-        let snapshot = try snapshot(user: user, now: now)
+        let snapshot = try await snapshot(user: user, now: now)
         instruments.evaluations.increment()
         do {
             let evaluation = try rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: now, moving: snapshot.pin == nil)

@@ -42,8 +42,8 @@ extension JourneyDatabase {
     ///
     /// A `running` run whose process is gone is marked `interrupted` and taken over.
     /// - throws: ``StoreError/batchRunning(runID:pid:startedAt:)`` while another batch is alive.
-    public func beginBatchRun(rulesVersion: String, pid: Int32, now: Date, isAlive: (Int32) -> Bool) throws(StoreError) -> Int64 {
-        try immediateWrite { db in
+    public func beginBatchRun(rulesVersion: String, pid: Int32, now: Date, isAlive: @Sendable (Int32) -> Bool) async throws(StoreError) -> Int64 {
+        try await immediateWrite { db in
             for run in try BatchRun.fetchAll(db, sql: "SELECT * FROM journey_batch_runs WHERE status = 'running'") {
                 if let other = run.pid, other != pid, isAlive(other) {
                     throw StoreError.batchRunning(runID: run.id, pid: other, startedAt: String(describing: run.startedAt))
@@ -60,8 +60,8 @@ extension JourneyDatabase {
     }
 
     /// Closes a run as `finished` or `failed`.
-    public func finishBatchRun(id: Int64, failed error: String?, usersSeen: Int, transitions: Int, now: Date) throws(StoreError) {
-        try immediateWrite { db in
+    public func finishBatchRun(id: Int64, failed error: String?, usersSeen: Int, transitions: Int, now: Date) async throws(StoreError) {
+        try await immediateWrite { db in
             try db.execute(sql: """
                 UPDATE journey_batch_runs SET status = ?, finished_at = ?, users_seen = ?, transitions = ?, error = ?
                 WHERE id = ?
@@ -70,8 +70,8 @@ extension JourneyDatabase {
     }
 
     /// The most recent runs, newest first.
-    public func batchRuns(limit: Int) throws(StoreError) -> [BatchRun] {
-        try read { db in
+    public func batchRuns(limit: Int) async throws(StoreError) -> [BatchRun] {
+        try await read { db in
             try BatchRun.fetchAll(db, sql: "SELECT * FROM journey_batch_runs ORDER BY id DESC LIMIT ?", arguments: [limit])
         }
     }
@@ -84,8 +84,8 @@ extension JourneyDatabase {
 
     /// The snapshots of the next `limit` users after `after`, by id, in two statements:
     /// the chunk's last id, then every metric aggregated over the id range at once.
-    public func chunk(after: Int64, limit: Int, now: Date) throws(StoreError) -> [UserSnapshot] {
-        try read { db in
+    public func chunk(after: Int64, limit: Int, now: Date) async throws(StoreError) -> [UserSnapshot] {
+        try await read { db in
             guard let last = try Int64.fetchOne(db, sql: """
                 SELECT MAX(id) FROM (SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?)
                 """, arguments: [after, limit]) else { return [] }

@@ -106,41 +106,42 @@ public struct JourneyDatabase: Sendable {
     }
 
     /// Runs `body` in one IMMEDIATE transaction, so that what it read is still true when it writes.
-    func immediateWrite<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    ///
+    /// The transaction runs on GRDB's writer dispatch queue: while SQLite waits for another
+    /// process's lock (up to ``busyTimeout``), the calling task is suspended, and no thread of
+    /// Swift's cooperative pool is held (SPEC §9). Writers of this process queue behind one
+    /// another without holding threads either.
+    func immediateWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
         if isReadOnly { throw .sqlite(path: path, message: "the database was opened read-only; nothing was written") }
         do {
-            return try writer.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
-            }
+            return try await writer.writeWithoutTransaction { db in try Self.transaction(.immediate, db, body) }
         } catch {
             throw StoreError.wrap(error, path: path)
         }
     }
 
-    /// Runs `body` in one read transaction.
+    /// Runs `body` in one read transaction, on a GRDB dispatch queue (never a cooperative thread).
     ///
-    /// A pool reads on its read-only reader connections. A queue's `read` would wrap each read in
-    /// `PRAGMA query_only = 1 … = 0`, which makes SQLite re-prepare every cached statement of the
-    /// connection (measured: 296 µs instead of 44 µs a user); so a queue reads in a plain deferred
-    /// transaction, and ``isReadOnly`` is what refuses writes on a read-only value.
-    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    /// A pool reads on its reader connections, which never wait for a writer (WAL). A queue's
+    /// `read` would wrap each read in `PRAGMA query_only = 1 … = 0`, which makes SQLite re-prepare
+    /// every cached statement of the connection (measured: 296 µs instead of 44 µs a user); so a
+    /// queue reads in a plain deferred transaction, and ``isReadOnly`` is what refuses writes on a
+    /// read-only value.
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
         do {
-            if writer is DatabasePool { return try writer.read(body) }
-            return try writer.unsafeRead { db in
-                var result: T?
-                try db.inTransaction(.deferred) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
-            }
+            if writer is DatabasePool { return try await writer.read(body) }
+            return try await writer.unsafeRead { db in try Self.transaction(.deferred, db, body) }
         } catch {
             throw StoreError.wrap(error, path: path)
         }
+    }
+
+    private static func transaction<T>(_ kind: Database.TransactionKind, _ db: Database, _ body: (Database) throws -> T) throws -> T {
+        var result: T?
+        try db.inTransaction(kind) {
+            result = try body(db)
+            return .commit
+        }
+        return result!
     }
 }

@@ -3,8 +3,8 @@ import GRDB
 
 extension JourneyDatabase {
     /// Users per stored stage, in stage-id order (the funnel of `journey status`).
-    public func funnel() throws(StoreError) -> [(stage: String, count: Int)] {
-        try read { db in
+    public func funnel() async throws(StoreError) -> [(stage: String, count: Int)] {
+        try await read { db in
             try Row.fetchAll(db, sql: """
                 SELECT customer_journey_state AS stage, COUNT(*) AS count FROM users
                 GROUP BY customer_journey_state ORDER BY customer_journey_state
@@ -30,8 +30,8 @@ public struct EdgeReport: Hashable, Sendable, Codable {
 
 extension JourneyDatabase {
     /// Every edge users have moved along, with counts for the last 7 and 30 days and the median stay.
-    public func edgeReports(now: Date) throws(StoreError) -> [EdgeReport] {
-        try read { db in
+    public func edgeReports(now: Date) async throws(StoreError) -> [EdgeReport] {
+        try await read { db in
             var stays: [String: (from: String, to: String, week: Int, month: Int, total: Int, seconds: [Double])] = [:]
             let weekAgo = now.addingTimeInterval(-7 * 86_400)
             let monthAgo = now.addingTimeInterval(-30 * 86_400)

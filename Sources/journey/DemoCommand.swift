@@ -38,7 +38,7 @@ struct DemoCommand: AsyncParsableCommand {
             let journey = try await service.evaluateAndPersist(user: user)
             if !journey.recorded.isEmpty { moved[user] = journey.evaluation.transitions }
         }
-        let funnel = try storeCall { () throws(StoreError) in try service.database.funnel() }
+        let funnel = try await storeCall { () async throws(StoreError) in try await service.database.funnel() }
         print("3. Evaluated every user; \(moved.count) moved. Users per stage now:")
         let widest = max(1, funnel.map(\.count).max() ?? 1)
         for (stage, count) in funnel {

@@ -38,9 +38,9 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let database = try self.database.open(.readOnly)
         let now = Date()
-        let funnel = try storeCall { () throws(StoreError) in try database.funnel() }
-        let edges = try storeCall { () throws(StoreError) in try database.edgeReports(now: now) }
-        let runs = try storeCall { () throws(StoreError) in try database.batchRuns(limit: 5) }
+        let funnel = try await storeCall { () async throws(StoreError) in try await database.funnel() }
+        let edges = try await storeCall { () async throws(StoreError) in try await database.edgeReports(now: now) }
+        let runs = try await storeCall { () async throws(StoreError) in try await database.batchRuns(limit: 5) }
         let alive = runs.map { run in run.status == "running" && run.pid.map(JourneyService.processIsAlive) == true }
         let shownRuns = zip(runs, alive).map { run, alive in
             Report.Run(id: run.id, status: run.status == "running" && !alive ? "interrupted" : run.status, startedAt: run.startedAt,

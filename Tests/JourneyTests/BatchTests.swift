@@ -106,7 +106,7 @@ struct BatchTests {
     func pinsAndUnknownStages() async throws {
         let database = try TemporaryDatabase(users: 5)
         for user in Int64(1)...5 { try makeActive(user, followedBy: user == 1 ? 2 : 1, in: database) }
-        _ = try database.database.pin(user: 2, reason: "held by support", now: testNow)
+        _ = try await database.database.pin(user: 2, reason: "held by support", now: testNow)
         try database.execute("UPDATE users SET customer_journey_state = 'J9_LEGACY' WHERE id = 3")
         let service = try database.service()
         let summary = try await service.runBatch()
@@ -125,7 +125,7 @@ struct BatchTests {
     func lock() async throws {
         let database = try TemporaryDatabase(users: 3)
         let service = try database.service()
-        let held = try database.database.beginBatchRun(rulesVersion: "x", pid: 999_999, now: testNow, isAlive: { _ in true })
+        let held = try await database.database.beginBatchRun(rulesVersion: "x", pid: 999_999, now: testNow, isAlive: { _ in true })
         await #expect {
             try await service.runBatch(isAlive: { _ in true })
         } throws: { error in
@@ -133,7 +133,7 @@ struct BatchTests {
             return true
         }
         let summary = try await service.runBatch(isAlive: { _ in false })
-        let runs = try database.database.batchRuns(limit: 5)
+        let runs = try await database.database.batchRuns(limit: 5)
         #expect(runs.first { $0.id == held }?.status == "interrupted")
         #expect(runs.first { $0.id == summary.runID }?.status == "finished")
     }

@@ -46,7 +46,7 @@ struct ServiceTests {
         ], metrics: UserMetrics())
 
         // When it is persisted
-        #expect(throws: JourneyError.self) { try service.persist([broken], now: testNow) }
+        await #expect(throws: JourneyError.self) { try await service.persist([broken], now: testNow) }
 
         // Then no row, no stage change, and nothing heard (a committed move afterwards comes first)
         let rows = try await database.database.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM journey_transitions") }
@@ -85,7 +85,7 @@ struct ServiceTests {
     func pinned() async throws {
         let database = try TemporaryDatabase(users: 2)
         try makeActive(1, followedBy: 2, in: database)
-        _ = try database.database.pin(user: 1, reason: "support ticket 12", now: testNow)
+        _ = try await database.database.pin(user: 1, reason: "support ticket 12", now: testNow)
         let service = try database.service()
         let answer = try await service.evaluateAndPersist(user: 1)
         #expect(answer.recorded.isEmpty)
@@ -178,7 +178,7 @@ struct ServiceTests {
         // Then every cached answer equals an evaluation made from scratch on the final data
         for user in Int64(1)...400 {
             let cached = try await service.journey(of: user)
-            let snapshot = try service.database.snapshot(user: user, now: testNow)
+            let snapshot = try await service.database.snapshot(user: user, now: testNow)
             let fresh = try service.rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: testNow)
             #expect(cached.storedStage == snapshot.storedStage, "user \(user)")
             #expect(cached.evaluation == fresh, "user \(user)")

@@ -174,7 +174,7 @@ struct HeavyAtScale {
         var checksum: Int64 = 0
         for round in 0..<6 {
             for (user, _) in heavy {
-                let (snapshot, a) = try timed { try journey.snapshot(user: user, now: dataNow) }
+                let (snapshot, a) = try timed { try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: dataNow) } }
                 checksum &+= Int64(snapshot.metrics.followers)
                 for (statement, index) in [(column, 0), (counting, 1)] {
                     let (value, d) = try timed { () throws -> Int64 in
