@@ -76,6 +76,7 @@ extension JourneyService {
     public func runBatch(_ batch: BatchOptions = BatchOptions(), isAlive: @escaping @Sendable (Int32) -> Bool = JourneyService.processIsAlive) async throws(JourneyError) -> BatchSummary {
         let started = ContinuousClock.now
         let now = clock.now()
+        let rules = self.rules  // one rule set for the whole run, even if another is adopted meanwhile
         var summary = BatchSummary(dryRun: batch.dryRun, rulesVersion: rules.version)
         let total = (try? await database.funnel().reduce(0) { $0 + $1.count }) ?? 0
         let runID: Int64?
@@ -107,7 +108,7 @@ extension JourneyService {
                 summary.usersSeen += snapshots.count
                 if let runID {
                     let progress = BatchProgress(runID: runID, lastUserID: last.userID, usersSeen: summary.usersSeen, transitions: summary.transitions)
-                    let result = try await persist(moves, now: now, progress: progress)
+                    let result = try await persist(moves, rules: rules, now: now, progress: progress)
                     for record in result.recorded { summary.count(record.from, record.to) }
                     summary.pinned += result.pinned.count
                     // Another writer changed these users since the chunk was read: re-read, re-evaluate.

@@ -75,12 +75,18 @@ struct DatabaseOptions: ParsableArguments {
 
 /// `--rules`: the rule set.
 struct RulesOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("A rules file (YAML).", discussion: "Defaults to the bundled Rules/mundo-tango.yaml.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp(
+        "A rules file (YAML).",
+        discussion: "Defaults to $JOURNEY_RULES, then the set adopted in the database (journey rules adopt), then the bundled Rules/mundo-tango.yaml.",
+        valueName: "path"))
     var rules: String?
 
-    func load() throws -> RuleSet {
-        if let rules { return try Rules.load(path: rules) }
-        return try Rules.bundledDefault()
+    /// `--rules`, else `$JOURNEY_RULES`, else the adopted set (SPEC §5).
+    var choice: RulesChoice { RulesChoice.resolve(explicit: rules) }
+
+    /// The rule set the options choose, on `database` for the adopted one.
+    func load(from database: JourneyDatabase) async throws -> RuleSet {
+        try await Rules.load(choice, from: database).0
     }
 }
 
@@ -91,9 +97,8 @@ struct OutputOptions: ParsableArguments {
 }
 
 /// Opens the service on the database and rules the options name.
-func makeService(database: DatabaseOptions, rules: RulesOptions, mode: JourneyDatabase.OpenMode, source: TransitionSource = .cli) throws -> JourneyService {
-    let ruleSet = try rules.load()
-    return try JourneyService(database: try database.open(mode), rules: ruleSet, options: JourneyOptions(cacheCapacity: 16, source: source, tracksWrites: false))
+func makeService(database: DatabaseOptions, rules: RulesOptions, mode: JourneyDatabase.OpenMode, source: TransitionSource = .cli) async throws -> JourneyService {
+    try await JourneyService(database: try database.open(mode), rules: rules.choice, options: JourneyOptions(cacheCapacity: 16, source: source, tracksWrites: false))
 }
 
 /// Writes a JSON value on stdout, keys sorted, one object.

@@ -30,7 +30,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         let counts = try PlatformDataGenerator(users: users, seed: seed, now: Date()).write(to: path)
         print("1. Generated a platform database: \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs.")
-        let service = try JourneyService(path: path, options: JourneyOptions(source: .cli))
+        let service = try await JourneyService(path: path, options: JourneyOptions(source: .cli))
         print("2. Migrated it: journey columns, history tables, 15 indexes, follower_count triggers.")
 
         var moved: [Int64: [Transition]] = [:]

@@ -23,8 +23,8 @@ struct DoctorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let ruleSet = try rules.load()
         let database = try self.database.open(repair ? .requireMigrated : .readOnly)
+        let ruleSet = try await rules.load(from: database)
         let stages = Set(ruleSet.stages.map(\.id.rawValue))
         let aliases = ruleSet.aliases.mapValues(\.rawValue)
         let check = { () async throws(JourneyError) -> DoctorFindings in

@@ -39,10 +39,10 @@ struct RulesCommand: AsyncParsableCommand {
 }
 
 extension RulesOptions {
+    /// The file at `path`, else the bundled default (no database: `check` and `graph` read files only).
     static func load(_ path: String?) throws -> RuleSet {
-        var options = RulesOptions()
-        options.rules = path
-        return try options.load()
+        if let path { return try Rules.load(path: path) }
+        return try Rules.bundledDefault()
     }
 }
 

@@ -41,12 +41,15 @@ struct MigrationTests {
                 try expectSpecIndexes(db)
 
                 let triggers = try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-                #expect(triggers.map { $0["name"] as String } == ["journey_follows_delete", "journey_follows_insert", "journey_follows_update"])
-                #expect(triggers.allSatisfy { $0["tbl_name"] == "follows" })
+                #expect(triggers.map { $0["name"] as String } == [
+                    "journey_follows_delete", "journey_follows_insert", "journey_follows_update",
+                    "journey_pins_delete_event", "journey_pins_insert_event", "journey_pins_update_event",
+                ])
+                #expect(triggers.map { $0["tbl_name"] as String } == ["follows", "follows", "follows", "journey_pins", "journey_pins", "journey_pins"])
                 #expect(try platformCounts(db).values.allSatisfy { $0 == 0 })
             }
             let before = try DatabaseDump.read(database.writer)
-            #expect(before.migrations.count == 5, "\(before.migrations)")
+            #expect(before.migrations == JourneyMigrations.migrator(now: Fixture.migrationNow).migrations.sorted(), "\(before.migrations)")
 
             // When it is migrated a second time, later
             let again = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.now)

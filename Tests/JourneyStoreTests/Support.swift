@@ -47,7 +47,7 @@ enum Fixture {
 
     /// The five platform tables, and the journey tables the migrator adds.
     static let platformTables = ["users", "posts", "follows", "events", "event_rsvps"]
-    static let journeyTables = ["journey_transitions", "journey_pins", "journey_batch_runs"]
+    static let journeyTables = ["journey_transitions", "journey_pins", "journey_batch_runs", "journey_pin_events", "journey_rules"]
 
     /// The fifteen indexes of SPEC §3, written down independently of the migrator:
     /// (table, key columns, whether each column is descending).

@@ -43,8 +43,8 @@ struct BatchTests {
         defer { data.remove() }
         let copy = data.directory.appendingPathComponent("copy.sqlite").path
         try FileManager.default.copyItem(atPath: data.path, toPath: copy)
-        let batchService = try JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
-        let loopService = try JourneyService(path: copy, clock: ManualClock(testNow))
+        let batchService = try await JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
+        let loopService = try await JourneyService(path: copy, clock: ManualClock(testNow))
 
         // When one runs the batch in small chunks and the other evaluates each user in turn
         let summary = try await batchService.runBatch(BatchOptions(chunkSize: 257))
@@ -142,7 +142,7 @@ struct BatchTests {
     func besideLiveWrites() async throws {
         let data = try Generated(users: 2_000, seed: 9)
         defer { data.remove() }
-        let service = try JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
+        let service = try await JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
         // A second pool on the file, as the API process would have
         let api = try JourneyDatabase.open(path: data.path, mode: .requireMigrated)
         let written = Atomic<Int>(0)
@@ -150,7 +150,9 @@ struct BatchTests {
             var random = SplitMix64(seed: 5)
             while !Task.isCancelled {
                 let user = 1 + random.below(2_000), other = 1 + random.below(2_000)
-                try api.writer.write { db in
+                // Awaited: a blocking write would hold a cooperative thread through every busy wait,
+                // and starve the tests running beside this one.
+                try await api.writer.write { db in
                     try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'live', ?)", arguments: [user, testNow])
                     try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
                 }

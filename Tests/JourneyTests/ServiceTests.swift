@@ -147,7 +147,7 @@ struct ServiceTests {
         let path = directory.appendingPathComponent("h.sqlite").path
         try PlatformDataGenerator(users: 400, seed: 11, now: testNow).write(to: path)
         let clock = ManualClock(testNow)
-        let service = try JourneyService(path: path, clock: clock)
+        let service = try await JourneyService(path: path, clock: clock)
 
         // When 8 readers ask for random users while 2 writers insert posts and follows and persist moves
         try await withThrowingTaskGroup(of: Void.self) { group in
