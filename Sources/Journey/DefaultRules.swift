@@ -33,6 +33,13 @@ public enum Rules {
     ///
     /// - throws: ``JourneyError/rulesUnreadable(path:reason:)`` or ``JourneyError/rules(_:)`` naming the place.
     public static func load(path: String, displayedAs name: String? = nil) throws(JourneyError) -> RuleSet {
+        try read(path: path, displayedAs: name).rules
+    }
+
+    /// Reads and validates the rule file at `path`, returning its text too (what `journey rules adopt` records).
+    ///
+    /// - throws: ``JourneyError/rulesUnreadable(path:reason:)`` or ``JourneyError/rules(_:)`` naming the place.
+    public static func read(path: String, displayedAs name: String? = nil) throws(JourneyError) -> (rules: RuleSet, text: String) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -44,7 +51,7 @@ public enum Rules {
             throw .rules(.invalidRules(source: name ?? path, line: nil, place: "file", problem: "not UTF-8 text"))
         }
         do {
-            return try RuleSetLoader.load(yaml: text, source: name ?? path)
+            return (try RuleSetLoader.load(yaml: text, source: name ?? path), text)
         } catch {
             throw .rules(error)
         }

@@ -101,16 +101,16 @@ func makeService(database: DatabaseOptions, rules: RulesOptions, mode: JourneyDa
     try await JourneyService(database: try database.open(mode), rules: rules.choice, options: JourneyOptions(cacheCapacity: 16, source: source, tracksWrites: false))
 }
 
-/// Writes a JSON value on stdout, keys sorted, one object.
-func printJSON(_ value: some Encodable) throws {
+/// Writes a JSON value on stdout, keys sorted: one indented object, or with `line`, one line
+/// (JSON Lines, written at once even into a pipe).
+func printJSON(_ value: some Encodable, line: Bool = false) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    encoder.outputFormatting = line ? [.sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .custom { date, encoder in
         var container = encoder.singleValueContainer()
         try container.encode(Format.timestamp(date))
     }
     let data = try encoder.encode(value)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
 
