@@ -224,7 +224,7 @@ public final class JourneyService: Sendable {
     /// the adopted rules, switches to a newly adopted set (dropping every cached answer).
     ///
     /// Metric writes by other processes (posts, follows) are not in any log: their effect on a
-    /// cached answer stays bounded by the cache's TTL, as SPEC §4 says.
+    /// cached answer stays bounded by the cache's TTL, as SPEC §4 says. Run it once per service.
     ///
     /// - parameter signal: how commits are noticed; the default polls `PRAGMA data_version` every
     ///   ``JourneyOptions/feedPollInterval``.
@@ -345,6 +345,7 @@ public final class JourneyService: Sendable {
             followed.withLock { $0 = changes.cursor }
             if changes.rulesAdopted, ruleState.withLock({ $0.adoption }) != nil { await switchToAdoptedRules() }
         } catch {
+            if Task.isCancelled { return }
             options.logger.error("journey feed: cannot read the changes; trying again at the next commit", metadata: ["error": "\(error)"])
         }
         beacon.signal()

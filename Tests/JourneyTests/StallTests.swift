@@ -9,6 +9,9 @@ import JourneyStore
 /// so a cached read never waits for a writer.
 @Suite("The cooperative pool never waits on SQLite")
 struct StallTests {
+    /// How long the other connection holds the write lock (less than the 10 s busy timeout).
+    static let hold: Duration = .seconds(6)
+
     @Test("While another connection holds the write lock and more writes than cores wait, reads still answer")
     func readsAnswerWhileWritesWait() async throws {
         // Given more users to move than the machine has cores, one user whose evaluation is
@@ -36,19 +39,20 @@ struct StallTests {
         }
         try await Task.sleep(for: .milliseconds(500))
 
-        // Then a cached read and a read that must query both answer in well under a second
+        // Then a cached read answers in well under a second, and a read that must query answers
+        // too, both while the lock is still held. (Measured from the lock: with the pool stalled,
+        // even this test's own code waits; with the former blocking store it waited 20 s, until
+        // the busy timeouts. The uncached read is only bounded by the hold, because a full parallel
+        // test run on two cores can make one query slow.)
         let clock = ContinuousClock()
         let cachedTime = try await clock.measure { _ = try await service.journey(of: cached) }
         let uncachedTime = try await clock.measure { _ = try await service.journey(of: uncached) }
-        // (measured from the lock too: with the pool stalled, even this test's own code waits, for
-        // as long as the busy timeout, 20 s with the blocking store of before)
         let answeredAfter = ContinuousClock.now - lockTaken
         #expect(cachedTime < .seconds(1), "cached read took \(cachedTime)")
-        #expect(uncachedTime < .seconds(1), "uncached read took \(uncachedTime)")
-        #expect(answeredAfter < .seconds(2), "the reads answered \(answeredAfter) after the lock was taken")
+        #expect(answeredAfter < Self.hold, "the reads answered \(answeredAfter) after the lock was taken (uncached: \(uncachedTime))")
 
-        // And once the lock is released after 3 s, every waiting write commits
-        try await Task.sleep(until: lockTaken + .seconds(3))
+        // And once the lock is released, every waiting write commits
+        try await Task.sleep(until: lockTaken + Self.hold)
         try await blocker.writeWithoutTransaction { try $0.execute(sql: "COMMIT") }
         let answers = try await moves.value
         #expect(answers.count == writers)
