@@ -151,10 +151,14 @@ struct BatchTests {
             while !Task.isCancelled {
                 let user = 1 + random.below(2_000), other = 1 + random.below(2_000)
                 // Awaited: a blocking write would hold a cooperative thread through every busy wait,
-                // and starve the tests running beside this one.
-                try await api.writer.write { db in
-                    try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'live', ?)", arguments: [user, testNow])
-                    try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
+                // and starve the tests running beside this one. Cancelling the task ends the loop.
+                do {
+                    try await api.writer.write { db in
+                        try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'live', ?)", arguments: [user, testNow])
+                        try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
+                    }
+                } catch where Task.isCancelled {
+                    return
                 }
                 written.add(1, ordering: .relaxed)
             }
