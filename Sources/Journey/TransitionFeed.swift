@@ -70,6 +70,7 @@ public struct TransitionFeed: AsyncSequence, Sendable {
     let after: Int64
     let pageSize: Int
 
+    /// An iterator that starts after the feed's id; each iterator reads the table on its own.
     public func makeAsyncIterator() -> Iterator {
         Iterator(feed: self, cursor: after)
     }

@@ -11,6 +11,7 @@ public struct AdoptedRules: Hashable, Sendable, Codable, FetchableRecord {
     public var text: String
     /// The file it was adopted from, for people (`Rules/mundo-tango.yaml`).
     public var source: String
+    /// When `journey rules adopt` ran (UTC).
     public var adoptedAt: Date
 
     enum CodingKeys: String, CodingKey {

@@ -35,6 +35,10 @@ public struct DataVersionPoller: ChangeSignal {
         self.interval = interval
     }
 
+    /// Opens the feed's connection, notes `data_version`, then polls every ``interval`` and calls
+    /// `changed` when the value moved; returns when the task is cancelled.
+    ///
+    /// - throws: ``StoreError`` when the connection cannot be opened or a poll fails.
     public func watch(_ changed: @Sendable () async -> Void) async throws(StoreError) {
         let connection: DatabaseQueue
         var last: Int
@@ -84,6 +88,7 @@ public struct FeedCursor: Hashable, Sendable {
     /// The highest `journey_rules.id` seen (0: none adopted).
     public var adoptedRules: Int64
 
+    /// A cursor at the given ids (all 0: before anything was recorded).
     public init(transition: Int64 = 0, pinEvent: Int64 = 0, adoptedRules: Int64 = 0) {
         self.transition = transition
         self.pinEvent = pinEvent
