@@ -133,6 +133,8 @@ public final class JourneyService: Sendable {
     /// Opens the platform database at `path`, migrates it, and serves it with the rules at
     /// `rulesPath`, else the set adopted in the database (followed), else the bundled default.
     ///
+    /// Opening and migrating (which may wait for another process's lock) run on a dispatch
+    /// queue, not on the caller's cooperative thread.
     /// - parameter createIfMissing: false (the default) refuses a missing file rather than
     ///   serving an empty platform from a mistyped path.
     public convenience init(
@@ -140,9 +142,15 @@ public final class JourneyService: Sendable {
         options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) {
         if !createIfMissing, !FileManager.default.fileExists(atPath: path) { throw .store(.databaseMissing(path: path)) }
+        let now = clock.now()
+        let opened = await withCheckedContinuation { (continuation: CheckedContinuation<Result<JourneyDatabase, StoreError>, Never>) in
+            DispatchQueue.global().async {
+                continuation.resume(returning: Result { () throws(StoreError) in try JourneyDatabase.open(path: path, mode: .migrate, now: now) })
+            }
+        }
         let database: JourneyDatabase
         do {
-            database = try JourneyDatabase.open(path: path, mode: .migrate, now: clock.now())
+            database = try opened.get()
         } catch {
             throw .store(error)
         }
