@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Drives the example server with curl on 127.0.0.1: the three routes, then an event stream
-# open during evaluations, which must carry exactly the transitions that were committed.
+# open during evaluations, which must carry exactly the transitions that were committed; then
+# /health, moves by other processes (the CLI's evaluate and batch) in the stream and in the
+# cache, Last-Event-ID resume, and /metrics.
 #
 #   Examples/JourneyServer/drive.sh        (from anywhere; builds what it needs)
 #
@@ -16,6 +18,7 @@ HOST=127.0.0.1
 PASSED=0
 SERVER_PID=""
 EVENTS_PID=""
+EVENTS2_PID=""
 
 # ---------------------------------------------------------------- helpers
 
@@ -50,6 +53,7 @@ stop_pid() { # pid: TERM, wait up to 10 s, then KILL (and return 1)
 
 cleanup() {
     stop_pid "$EVENTS_PID" || true
+    stop_pid "$EVENTS2_PID" || true
     stop_pid "$SERVER_PID" || true
     if [[ "${DRIVE_KEEP:-0}" == 1 ]]; then say "kept $TMP"; else rm -rf "$TMP"; fi
 }
@@ -266,6 +270,96 @@ for id in "${MOVERS[@]}"; do
     [[ "$stored" == "$last" ]] || fail "user $id: the last event says $last, the database holds $stored"
 done
 pass "each mover's stored stage is the last stage its events announced"
+
+# ---------------------------------------------------------------- /health
+
+status="$(http GET /health)"
+expect_status "GET /health" 200 "$status"
+[[ "$(json "$TMP/body.json" '.status' 'd["status"]')" == ok ]] || fail "GET /health: status is not ok"
+START_ID="$(json "$TMP/body.json" '.last_transition_id' 'd["last_transition_id"]')"
+[[ "$START_ID" =~ ^[0-9]+$ ]] || fail "GET /health: no last_transition_id"
+pass "GET /health answers 200 ok, rules $(json "$TMP/body.json" '.rules_version' 'd["rules_version"]'), feed at transition $START_ID"
+
+# ---------------------------------------------------------------- other processes
+
+# transition_ids_after ID: the ids of journey_transitions above ID, in order, read by python3's sqlite3.
+transition_ids_after() {
+    python3 - "$DB" "$1" <<'PY'
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1])
+for (id,) in connection.execute("SELECT id FROM journey_transitions WHERE id > ? ORDER BY id", (int(sys.argv[2]),)):
+    print(id)
+PY
+}
+
+curl --silent --no-buffer --noproxy '*' --max-time 120 "http://$HOST:$PORT/journey/events" >"$TMP/events2.txt" 2>"$TMP/events2.err" &
+EVENTS2_PID=$!
+for ((i = 0; i < 100; i++)); do
+    grep -q '^: subscribed' "$TMP/events2.txt" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q '^: subscribed' "$TMP/events2.txt" || fail "a second GET /journey/events sent nothing within 10 s"
+
+# A user the server has cached, with moves pending, is moved by the CLI (another process).
+CLI_USER=""
+for ((id = 1; id <= 300; id++)); do
+    [[ "$(http GET "/users/$id/journey")" == 200 ]] || continue
+    [[ "$(json "$TMP/body.json" '.pending_transitions | length' 'len(d["pending_transitions"])')" -gt 0 ]] && { CLI_USER="$id"; break; }
+done
+[[ -n "$CLI_USER" ]] || fail "no user left with pending transitions among users 1-300"
+cached_stage="$(json "$TMP/body.json" '.stored_stage' 'd["stored_stage"]')"
+timeout 60 "$JOURNEY" evaluate "$CLI_USER" --db "$DB" >/dev/null 2>"$TMP/evaluate.log" ||
+    { cat "$TMP/evaluate.log" >&2; fail "journey evaluate $CLI_USER"; }
+for ((i = 0; i < 30; i++)); do # 3 s
+    http GET "/users/$CLI_USER/journey" >/dev/null
+    [[ "$(json "$TMP/body.json" '.stored_stage' 'd["stored_stage"]')" != "$cached_stage" ]] && break
+    sleep 0.1
+done
+[[ "$(json "$TMP/body.json" '.stored_stage' 'd["stored_stage"]')" != "$cached_stage" ]] ||
+    fail "GET /users/$CLI_USER/journey still says $cached_stage 3 s after the CLI moved the user (stale cache)"
+[[ "$(json "$TMP/body.json" '.pending_transitions | length' 'len(d["pending_transitions"])')" == 0 ]] ||
+    fail "GET /users/$CLI_USER/journey after the CLI's move still shows pending transitions"
+pass "the server's cache followed a move made by the CLI (user $CLI_USER, no longer $cached_stage): GET number $((i + 1)) after the CLI exited saw it"
+
+# The nightly batch, another process, moves everyone else.
+timeout 300 "$JOURNEY" batch --db "$DB" --json >"$TMP/batch.json" 2>"$TMP/batch.log" ||
+    { cat "$TMP/batch.log" >&2; fail "journey batch"; }
+transition_ids_after "$START_ID" >"$TMP/truth.txt"
+truth_count="$(wc -l <"$TMP/truth.txt" | tr -d ' ')"
+((truth_count > 1)) || fail "the CLI and the batch recorded $truth_count transitions; expected several"
+for ((i = 0; i < 100; i++)); do # 10 s
+    [[ "$(grep -c '^id: ' "$TMP/events2.txt" || true)" -ge "$truth_count" ]] && break
+    sleep 0.1
+done
+sleep 0.5 # room for an extra event, which would fail the comparison below
+sed -n 's/^id: //p' "$TMP/events2.txt" >"$TMP/streamed.txt"
+diff "$TMP/truth.txt" "$TMP/streamed.txt" >"$TMP/streamed.diff" ||
+    fail "the event stream's ids differ from journey_transitions after $START_ID: $(head -c 400 "$TMP/streamed.diff")"
+pass "the event stream carried the $truth_count moves of two other processes (evaluate, batch), in id order, each once, id: = transition id"
+
+# Resume: Last-Event-ID replays exactly what came after it.
+MIDDLE="$(sed -n "$(((truth_count + 1) / 2))p" "$TMP/truth.txt")"
+curl --silent --no-buffer --noproxy '*' --max-time 3 -H "Last-Event-ID: $MIDDLE" "http://$HOST:$PORT/journey/events" >"$TMP/events3.txt" 2>/dev/null || true
+sed -n 's/^id: //p' "$TMP/events3.txt" >"$TMP/resumed.txt"
+diff <(awk -v m="$MIDDLE" '$1 > m' "$TMP/truth.txt") "$TMP/resumed.txt" >"$TMP/resumed.diff" ||
+    fail "Last-Event-ID: $MIDDLE did not resume with exactly the later ids: $(head -c 400 "$TMP/resumed.diff")"
+pass "Last-Event-ID: $MIDDLE resumed with exactly the $(wc -l <"$TMP/resumed.txt" | tr -d ' ') later transitions"
+
+status="$(http GET /journey/events?after=abc)"
+expect_status "GET /journey/events?after=abc" 400 "$status"
+pass "a Last-Event-ID (or after) that is not a transition id answers 400"
+
+stop_pid "$EVENTS2_PID" || true
+EVENTS2_PID=""
+
+# ---------------------------------------------------------------- /metrics
+
+status="$(http GET /metrics)"
+expect_status "GET /metrics" 200 "$status"
+for metric in journey_cache_hits_total journey_cache_misses_total journey_evaluations_total journey_transitions_total journey_metrics_query_duration; do
+    grep -q "^$metric" "$TMP/body.json" || fail "GET /metrics lacks $metric"
+done
+pass "GET /metrics answers Prometheus text with the service's counters, per-edge transitions and the query-time histogram"
 
 # ---------------------------------------------------------------- stop
 

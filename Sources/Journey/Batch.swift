@@ -11,7 +11,7 @@ public struct BatchOptions: Sendable {
     /// Evaluate and count, write nothing (with other rules: the what-if of a rules change).
     public var dryRun: Bool
     /// Called after each chunk with the users done so far (for a progress bar).
-    public var onChunk: (@Sendable (_ usersDone: Int, _ usersTotal: Int) -> Void)?
+    public var onChunk: (@Sendable (_ usersDone: Int, _ usersTotal: Int) async -> Void)?
     /// How long the batch lease holds without a renewal (see ``defaultLeaseSeconds``).
     public var leaseSeconds: TimeInterval
     /// Take the lease over even from a run whose lease still holds (the operator knows it is gone).
@@ -22,7 +22,7 @@ public struct BatchOptions: Sendable {
     public static let defaultLeaseSeconds: TimeInterval = 60
 
     /// Options for ``JourneyService/runBatch(_:)``; the defaults are those of `journey batch`.
-    public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) -> Void)? = nil,
+    public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) async -> Void)? = nil,
                 leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false) {
         self.chunkSize = chunkSize
         self.dryRun = dryRun
@@ -144,11 +144,12 @@ extension JourneyService {
     public func runBatch(_ batch: BatchOptions = BatchOptions()) async throws(JourneyError) -> BatchSummary {
         let started = ContinuousClock.now
         let now = clock.now()
+        let rules = self.rules  // one rule set for the whole run, even if another is adopted meanwhile
         var summary = BatchSummary(dryRun: batch.dryRun, rulesVersion: rules.version)
-        let total = (try? database.funnel().reduce(0) { $0 + $1.count }) ?? 0
+        let total = (try? await database.funnel().reduce(0) { $0 + $1.count }) ?? 0
         let lease: BatchLease?
         do {
-            lease = batch.dryRun ? nil : try database.beginBatchRun(
+            lease = batch.dryRun ? nil : try await database.beginBatchRun(
                 rulesVersion: rules.version, owner: UUID().uuidString, holder: Self.holderName(),
                 now: now, leaseSeconds: batch.leaseSeconds, takeOver: batch.takeOver)
         } catch {
@@ -161,7 +162,7 @@ extension JourneyService {
             var after: Int64 = 0
             while true {
                 if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
-                let snapshots = try storeCall { () throws(StoreError) in try database.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
+                let snapshots = try await storeCall { () async throws(StoreError) in try await database.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
                 guard let last = snapshots.last else { break }
                 var moves: [PendingMove] = []
                 for snapshot in snapshots {
@@ -187,7 +188,7 @@ extension JourneyService {
                 if let lease {
                     let progress = BatchProgress(lease: lease, lastUserID: last.userID, usersSeen: summary.usersSeen,
                                                  transitions: summary.transitions, now: clock.now())
-                    let result = try persist(moves, now: now, progress: progress)
+                    let result = try await persist(moves, rules: rules, now: now, progress: progress)
                     for record in result.recorded { summary.count(record.from, record.to) }
                     summary.pinned += result.pinned.count
                     for user in result.refused.keys.sorted() { summary.count(.writeRefused, user: user) }
@@ -212,20 +213,20 @@ extension JourneyService {
                     for move in moves { for transition in move.transitions { summary.count(transition.from, transition.to) } }
                 }
                 after = last.userID
-                batch.onChunk?(summary.usersSeen, max(total, summary.usersSeen))
+                await batch.onChunk?(summary.usersSeen, max(total, summary.usersSeen))
             }
         } catch {
             summary.durationSeconds = (ContinuousClock.now - started).seconds
             if let lease {
                 // A run that lost its lease leaves the row as the run that took over marked it.
-                try? database.finishBatchRun(lease, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+                try? await database.finishBatchRun(lease, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
             throw error
         }
         summary.durationSeconds = (ContinuousClock.now - started).seconds
         if let lease {
-            try storeCall { () throws(StoreError) in
-                try database.finishBatchRun(lease, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+            try await storeCall { () async throws(StoreError) in
+                try await database.finishBatchRun(lease, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
         }
         options.logger.info("journey batch finished", metadata: [
@@ -244,15 +245,15 @@ extension JourneyService {
     }
 }
 
-/// Renews a batch lease every third of its length on a dispatch timer (off Swift's cooperative
-/// pool: a renewal may wait on the database lock), so a chunk slower than the lease does not lose it.
+/// Renews a batch lease every third of its length in a task of its own (the store's writes wait on
+/// GRDB's queue, off Swift's cooperative pool), so a chunk slower than the lease does not lose it.
 /// Notes when another run has taken the lease over; the batch checks ``isLost`` before each chunk.
-final class LeaseRenewer {
+final class LeaseRenewer: Sendable {
     let lease: BatchLease
-    private let timer: any DispatchSourceTimer
-    private let lost = Flag()
+    private let renewing: Task<Void, Never>
+    private let lost: Flag
 
-    /// A flag the timer's handler sets and the batch reads.
+    /// A flag the renewing task sets and the batch reads.
     private final class Flag: Sendable {
         private let value = Mutex(false)
         var isSet: Bool { value.withLock { $0 } }
@@ -261,25 +262,29 @@ final class LeaseRenewer {
 
     init(lease: BatchLease, database: JourneyDatabase, clock: any JourneyClock) {
         self.lease = lease
+        let lost = Flag()
+        self.lost = lost
         let interval = max(0.05, lease.seconds / 3)
-        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "journey.batch.lease"))
-        timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [lost] in
-            do throws(StoreError) {
-                try database.renewBatchLease(lease, now: clock.now())
-            } catch .leaseLost {
-                lost.set()
-            } catch {
-                // Busy or I/O: the next tick, or the next chunk's commit, renews instead.
+        renewing = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(interval))
+                if Task.isCancelled { return }
+                do throws(StoreError) {
+                    try await database.renewBatchLease(lease, now: clock.now())
+                } catch .leaseLost {
+                    lost.set()
+                    return
+                } catch {
+                    // Busy or I/O: the next tick, or the next chunk's commit, renews instead.
+                }
             }
         }
-        timer.resume()
     }
 
     /// Whether a renewal found the lease taken over by another run.
     var isLost: Bool { lost.isSet }
 
-    func stop() { timer.cancel() }
+    func stop() { renewing.cancel() }
 }
 
 extension Duration {
@@ -288,10 +293,10 @@ extension Duration {
     }
 }
 
-/// Runs a store call, reporting its failure as the service does.
-public func storeCall<T>(_ body: () throws(StoreError) -> T) throws(JourneyError) -> T {
+/// Runs a store call, reporting its failure as the service does (``JourneyError/store(_:)``).
+public func storeCall<T>(_ body: () async throws(StoreError) -> T) async throws(JourneyError) -> T {
     do {
-        return try body()
+        return try await body()
     } catch {
         throw .store(error)
     }

@@ -1,6 +1,23 @@
 import Foundation
 import JourneyCore
 import JourneyRules
+import JourneyStore
+
+/// Which rule set a caller decides with, in SPEC §5's order of precedence.
+public enum RulesChoice: Sendable, Hashable {
+    /// A file the caller named (`--rules`, `$JOURNEY_RULES`): fixed for the caller's life.
+    case file(String)
+    /// The set adopted in the database (`journey rules adopt`), else the bundled default; a
+    /// running ``JourneyService`` follows later adoptions.
+    case adopted
+
+    /// `explicit` (a `--rules` value) if given, else `$JOURNEY_RULES` if set and not empty, else ``adopted``.
+    public static func resolve(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> RulesChoice {
+        if let explicit { return .file(explicit) }
+        if let variable = environment["JOURNEY_RULES"], !variable.isEmpty { return .file(variable) }
+        return .adopted
+    }
+}
 
 /// The rule sets the service can start from.
 public enum Rules {
@@ -20,6 +37,13 @@ public enum Rules {
     ///
     /// - throws: ``JourneyError/rulesUnreadable(path:reason:)`` or ``JourneyError/rules(_:)`` naming the place.
     public static func load(path: String, displayedAs name: String? = nil) throws(JourneyError) -> RuleSet {
+        try read(path: path, displayedAs: name).rules
+    }
+
+    /// Reads and validates the rule file at `path`, returning its text too (what `journey rules adopt` records).
+    ///
+    /// - throws: ``JourneyError/rulesUnreadable(path:reason:)`` or ``JourneyError/rules(_:)`` naming the place.
+    public static func read(path: String, displayedAs name: String? = nil) throws(JourneyError) -> (rules: RuleSet, text: String) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -31,9 +55,30 @@ public enum Rules {
             throw .rules(.invalidRules(source: name ?? path, line: nil, place: "file", problem: "not UTF-8 text"))
         }
         do {
-            return try RuleSetLoader.load(yaml: text, source: name ?? path)
+            return (try RuleSetLoader.load(yaml: text, source: name ?? path), text)
         } catch {
             throw .rules(error)
+        }
+    }
+
+    /// The rule set `choice` names: the file's, or the adopted set (nil when none was adopted:
+    /// then the bundled default).
+    ///
+    /// - throws: ``JourneyError/rules(_:)`` for a malformed file or adopted text, naming it and the
+    ///   place; ``JourneyError/rulesUnreadable(path:reason:)``; ``JourneyError/store(_:)``.
+    public static func load(_ choice: RulesChoice, from database: JourneyDatabase) async throws(JourneyError) -> (RuleSet, AdoptedRules?) {
+        switch choice {
+        case .file(let path):
+            return (try load(path: path), nil)
+        case .adopted:
+            guard let adopted = try await storeCall({ () async throws(StoreError) in try await database.adoptedRules() }) else {
+                return (try bundledDefault(), nil)
+            }
+            do {
+                return (try RuleSetLoader.load(yaml: adopted.text, source: "the rules adopted in \(database.path) (#\(adopted.id), from \(adopted.source))"), adopted)
+            } catch {
+                throw .rules(error)
+            }
         }
     }
 }

@@ -118,22 +118,35 @@ final class EvaluationCache<Value: Sendable>: Sendable {
         }
     }
 
+    /// Drops `key` if a value is cached for it and `isCurrent` says that value is out of date;
+    /// returns whether it did.
+    @discardableResult
+    func invalidate(_ key: Int64, unless isCurrent: (Value) -> Bool) -> Bool {
+        state.withLock { state in
+            guard let slot = state.index[key], !isCurrent(state.nodes[slot].value) else { return false }
+            Self.invalidate(key, in: &state)
+            return true
+        }
+    }
+
     /// Drops `keys` and makes any value computed before now unstorable for them.
     func invalidate<Keys: Sequence<Int64>>(_ keys: Keys) {
         state.withLock { state in
-            for key in keys {
-                state.counter += 1
-                state.generations[key] = state.counter
-                state.statistics.invalidations += 1
-                if let slot = state.index[key] { Self.remove(slot, from: &state) }
-            }
-            // Generations only need to outlive the reads in flight; keep the map small (a batch
-            // invalidates every user it moves). Past the limit, every read in flight is refused
-            // its store: one extra query each, never a stale entry.
-            if state.generations.count > Self.generationLimit {
-                state.floor = state.counter
-                state.generations.removeAll(keepingCapacity: true)
-            }
+            for key in keys { Self.invalidate(key, in: &state) }
+        }
+    }
+
+    private static func invalidate(_ key: Int64, in state: inout State) {
+        state.counter += 1
+        state.generations[key] = state.counter
+        state.statistics.invalidations += 1
+        if let slot = state.index[key] { remove(slot, from: &state) }
+        // Generations only need to outlive the reads in flight; keep the map small (a batch
+        // invalidates every user it moves). Past the limit, every read in flight is refused
+        // its store: one extra query each, never a stale entry.
+        if state.generations.count > generationLimit {
+            state.floor = state.counter
+            state.generations.removeAll(keepingCapacity: true)
         }
     }
 

@@ -27,6 +27,9 @@ public struct JourneyOptions: Sendable {
     /// Whether writes through the database's own connection invalidate the cache (TEMP triggers on
     /// the writer). A one-shot process that asks once per user (the command line) turns it off.
     public var tracksWrites: Bool
+    /// How often ``JourneyService/run()`` asks SQLite whether another connection committed
+    /// (`PRAGMA data_version`): the feed's and the cache's worst-case lag behind another process.
+    public var feedPollInterval: Duration
 
     /// Options with the defaults a server wants: each one is the property of the same name.
     public init(
@@ -34,7 +37,7 @@ public struct JourneyOptions: Sendable {
         slowEvaluationLevel: Logger.Level = .warning,
         logger: Logger = Logger(label: "journey", factory: { _ in SwiftLogNoOpLogHandler() }),
         source: TransitionSource = .api, conflictRetries: Int = 8, metricsFactory: (any MetricsFactory)? = nil,
-        tracksWrites: Bool = true
+        tracksWrites: Bool = true, feedPollInterval: Duration = .milliseconds(200)
     ) {
         self.cacheTTL = cacheTTL
         self.cacheCapacity = cacheCapacity
@@ -45,6 +48,7 @@ public struct JourneyOptions: Sendable {
         self.conflictRetries = conflictRetries
         self.metricsFactory = metricsFactory
         self.tracksWrites = tracksWrites
+        self.feedPollInterval = feedPollInterval
     }
 }
 
@@ -64,29 +68,46 @@ public struct UserJourney: Hashable, Sendable {
 
 /// The journey engine an API layer holds: cached evaluations, persisted moves, announcements.
 ///
+/// Every database call runs on GRDB's dispatch queues, never on Swift's cooperative threads
+/// (SPEC §9): a request waiting for another process's write lock is suspended, and cached
+/// reads keep answering.
+///
 /// ```swift
-/// let journey = try JourneyService(path: "platform.sqlite")
+/// let journey = try await JourneyService(path: "platform.sqlite")
+/// async let following: Void = journey.run()               // the feed, the cache's ears, adoptions
 /// let answer = try await journey.journey(of: 42)          // cached for five minutes
 /// print(answer.evaluation.stage, answer.evaluation.next?.checks.map(\.summary) ?? [])
-/// for await move in journey.transitionUpdates() { print(move.userID, move.to) }
+/// for try await move in journey.transitions(after: 0) { print(move.id, move.userID, move.to) }
 /// ```
 public final class JourneyService: Sendable {
     public let database: JourneyDatabase
-    public let rules: RuleSet
     public let options: JourneyOptions
+    /// The rule set deciding now. It changes only for a service that follows the adopted set
+    /// (``init(database:rules:options:clock:)`` with ``RulesChoice/adopted``), when ``run()``
+    /// sees a new adoption.
+    public var rules: RuleSet { ruleState.withLock { $0.rules } }
     let clock: any JourneyClock
     private let cache: EvaluationCache<UserJourney>
     private let inflight = Mutex<[Int64: (token: UInt64, task: Task<UserJourney, any Error>)]>([:])
     private let flightCounter = Atomic<UInt64>(0)
     private let broadcaster = TransitionBroadcaster()
     private let instruments: Instruments
+    private let ruleState: Mutex<RuleState>
+    private let beacon = ChangeBeacon()
+    private let followed = Mutex(FeedCursor())
+
+    private struct RuleState {
+        var rules: RuleSet
+        /// The `journey_rules` id in force; nil when the service keeps the rules it was given.
+        var adoption: Int64?
+    }
 
     /// Serves `database` with `rules`; writes through `database` invalidate the cache.
     ///
     /// - throws: ``JourneyError/store(_:)`` if the write observation cannot be installed.
     public init(database: JourneyDatabase, rules: RuleSet, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()) throws(JourneyError) {
         self.database = database
-        self.rules = rules
+        self.ruleState = Mutex(RuleState(rules: rules, adoption: nil))
         self.options = options
         self.clock = clock
         self.cache = EvaluationCache(capacity: max(1, options.cacheCapacity), ttl: options.cacheTTL ?? rules.cacheTTL ?? 300)
@@ -100,18 +121,45 @@ public final class JourneyService: Sendable {
         }
     }
 
-    /// Opens the platform database at `path`, migrates it, and loads the bundled rules or `rulesPath`.
+    /// Serves `database` with the rule set `choice` names; with ``RulesChoice/adopted``, the service
+    /// follows later adoptions while ``run()`` runs.
     ///
+    /// - throws: ``JourneyError/rules(_:)`` or ``JourneyError/rulesUnreadable(path:reason:)`` for a
+    ///   bad file or adopted text; ``JourneyError/store(_:)`` when the database cannot be read.
+    public convenience init(
+        database: JourneyDatabase, rules choice: RulesChoice,
+        options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
+    ) async throws(JourneyError) {
+        let (rules, adoption) = try await Rules.load(choice, from: database)
+        try self.init(database: database, rules: rules, options: options, clock: clock)
+        if choice == .adopted { ruleState.withLock { $0.adoption = adoption?.id ?? 0 } }
+    }
+
+    /// Opens the platform database at `path`, migrates it, and serves it with the rules at
+    /// `rulesPath`, else the set adopted in the database (followed), else the bundled default.
+    ///
+    /// Opening and migrating (which may wait for another process's lock) run on a dispatch
+    /// queue, not on the caller's cooperative thread.
     /// - parameter createIfMissing: false (the default) refuses a missing file rather than
     ///   serving an empty platform from a mistyped path.
     public convenience init(
         path: String, rulesPath: String? = nil, createIfMissing: Bool = false,
         options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
-    ) throws(JourneyError) {
-        let rules = if let rulesPath { try Rules.load(path: rulesPath) } else { try Rules.bundledDefault() }
+    ) async throws(JourneyError) {
         if !createIfMissing, !FileManager.default.fileExists(atPath: path) { throw .store(.databaseMissing(path: path)) }
-        let database = try storeCall { () throws(StoreError) in try JourneyDatabase.open(path: path, mode: .migrate, now: clock.now()) }
-        try self.init(database: database, rules: rules, options: options, clock: clock)
+        let now = clock.now()
+        let opened = await withCheckedContinuation { (continuation: CheckedContinuation<Result<JourneyDatabase, StoreError>, Never>) in
+            DispatchQueue.global().async {
+                continuation.resume(returning: Result { () throws(StoreError) in try JourneyDatabase.open(path: path, mode: .migrate, now: now) })
+            }
+        }
+        let database: JourneyDatabase
+        do {
+            database = try opened.get()
+        } catch {
+            throw .store(error)
+        }
+        try await self.init(database: database, rules: rulesPath.map(RulesChoice.file) ?? .adopted, options: options, clock: clock)
     }
 
     /// Hits, misses, evictions and the hit rate of the cache.
@@ -134,7 +182,7 @@ public final class JourneyService: Sendable {
             let generation = cache.generation(of: user)
             let task = Task { [self] in
                 defer { inflight.withLock { if $0[user]?.token == token { $0[user] = nil } } }
-                let answer = try self.read(user: user)
+                let answer = try await self.read(user: user)
                 cache.store(answer, for: user, generation: generation, now: clock.now())
                 return answer
             }
@@ -157,12 +205,55 @@ public final class JourneyService: Sendable {
 
     /// The user's recorded moves, oldest first.
     public func history(user: Int64) async throws(JourneyError) -> [RecordedTransition] {
-        try storeCall { () throws(StoreError) in try database.history(user: user) }
+        try await storeCall { () async throws(StoreError) in try await database.history(user: user) }
     }
 
-    /// A stream of every transition committed through this service from now on.
+    /// A stream of every transition committed through this service from now on, at once.
+    ///
+    /// In-process and lossy past `limit` unread moves; for moves by any process, durable and
+    /// resumable, read ``transitions(after:pageSize:)``.
     public func transitionUpdates(bufferingNewest limit: Int = 1024) -> AsyncStream<RecordedTransition> {
         broadcaster.subscribe(bufferingNewest: limit)
+    }
+
+    /// The durable feed: every committed transition with an id above `id`, from the table, then
+    /// live as any process commits more (SPEC §9). Live delivery needs ``run()`` running; moves
+    /// this service commits wake the feed at once, others within ``JourneyOptions/feedPollInterval``.
+    ///
+    /// - parameter id: the last id already received; 0 replays the whole history.
+    /// - parameter pageSize: rows read per query while catching up.
+    public func transitions(after id: Int64, pageSize: Int = 500) -> TransitionFeed {
+        TransitionFeed(database: database, beacon: beacon, after: id, pageSize: max(1, pageSize))
+    }
+
+    /// The id of the last committed transition (0 when none): where a feed that wants only new moves starts.
+    public func lastTransitionID() async throws(JourneyError) -> Int64 {
+        try await storeCall { () async throws(StoreError) in try await database.feedHead().transition }
+    }
+
+    /// Follows the database until the calling task is cancelled (a host runs it beside its server,
+    /// e.g. in a `ServiceGroup`): polls for commits by any process, then wakes the feeds, drops the
+    /// cached answers of users moved, pinned or unpinned elsewhere, and, for a service that follows
+    /// the adopted rules, switches to a newly adopted set (dropping every cached answer).
+    ///
+    /// Metric writes by other processes (posts, follows) are not in any log: their effect on a
+    /// cached answer stays bounded by the cache's TTL, as SPEC §4 says. Run it once per service.
+    ///
+    /// - parameter signal: how commits are noticed; the default polls `PRAGMA data_version` every
+    ///   ``JourneyOptions/feedPollInterval``.
+    /// - throws: ``JourneyError/store(_:)`` when the database cannot be watched at all. A failed
+    ///   read of the changes is logged, and tried again at the next commit.
+    public func run(signal: (any ChangeSignal)? = nil) async throws(JourneyError) {
+        let head = try await storeCall { () async throws(StoreError) in try await database.feedHead() }
+        followed.withLock { $0 = head }
+        // What was cached before the head was read may predate a move the head already covers.
+        invalidateAll()
+        // An adoption between init and now counts as a new one.
+        if let adoption = ruleState.withLock({ $0.adoption }), adoption != head.adoptedRules { await switchToAdoptedRules() }
+        let signal = signal ?? DataVersionPoller(database: database, interval: options.feedPollInterval)
+        try await storeCall { () async throws(StoreError) in
+            try await signal.watch { [self] in await self.catchUp() }
+        }
     }
 
     /// Drops the cached evaluation of `user`, for writes the service could not see.
@@ -192,29 +283,34 @@ public final class JourneyService: Sendable {
     public func evaluateAndPersist(user: Int64) async throws(JourneyError) -> UserJourney {
         for _ in 0..<max(1, options.conflictRetries) {
             let now = clock.now()
-            let answer = try read(user: user, now: now)
+            let rules = self.rules
+            let answer = try await read(user: user, rules: rules, now: now)
             guard answer.pin == nil, !answer.evaluation.transitions.isEmpty else { return answer }
             let move = PendingMove(userID: user, expectedStage: answer.storedStage,
                                    transitions: answer.evaluation.transitions, metrics: answer.evaluation.metrics)
-            let result = try persist([move], now: now)
+            let result = try await persist([move], rules: rules, now: now)
             if let message = result.refused[user] { throw .store(.writeRefused(userID: user, message: message)) }
             if let last = result.recorded.last {
                 return UserJourney(userID: user, storedStage: last.to.rawValue, evaluation: answer.evaluation,
                                    recorded: result.recorded, pin: nil)
             }
-            options.logger.debug("another writer moved the user first; re-reading", metadata: ["user": "\(user)"])
+            options.logger.debug("another writer moved or pinned the user first; re-reading", metadata: ["user": "\(user)"])
         }
         throw .store(.conflictRetriesExhausted(userID: user, attempts: options.conflictRetries))
     }
 
     /// Moves the user to `target` by an explicit request, validated like an automatic move.
     ///
+    /// A refusal made on a fresher read than the cached answer (the user was moved, pinned or
+    /// unpinned elsewhere) drops that cached answer.
     /// - throws: ``JourneyError/refused(user:_:)`` naming skipped stages or unmet criteria;
     ///   ``JourneyError/pinned(user:stage:reason:)`` for a pinned user.
     public func requestTransition(user: Int64, to target: StageID) async throws(JourneyError) -> RecordedTransition {
         for _ in 0..<max(1, options.conflictRetries) {
             let now = clock.now()
-            let snapshot = try snapshot(user: user, now: now)
+            let rules = self.rules
+            let snapshot = try await snapshot(user: user, now: now)
+            cache.invalidate(user) { $0.storedStage == snapshot.storedStage && $0.pin == snapshot.pin }
             if let pin = snapshot.pin { throw .pinned(user: user, stage: pin.stage, reason: pin.reason) }
             let transition: Transition
             do {
@@ -223,34 +319,76 @@ public final class JourneyService: Sendable {
                 throw .refused(user: user, error)
             }
             let move = PendingMove(userID: user, expectedStage: snapshot.storedStage, transitions: [transition], metrics: snapshot.metrics)
-            let result = try persist([move], now: now)
+            let result = try await persist([move], rules: rules, now: now)
             if let message = result.refused[user] { throw .store(.writeRefused(userID: user, message: message)) }
             if let recorded = result.recorded.first { return recorded }
         }
         throw .store(.conflictRetriesExhausted(userID: user, attempts: options.conflictRetries))
     }
 
-    /// Stores moves decided elsewhere (the batch), then announces what committed.
-    public func persist(_ moves: [PendingMove], now: Date, progress: BatchProgress? = nil) throws(JourneyError) -> PersistResult {
-        let result = try storeCall { () throws(StoreError) in
-            try database.persist(moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
+    /// Stores moves decided elsewhere with the current ``rules`` version, then announces what committed.
+    public func persist(_ moves: [PendingMove], now: Date, progress: BatchProgress? = nil) async throws(JourneyError) -> PersistResult {
+        try await persist(moves, rules: rules, now: now, progress: progress)
+    }
+
+    /// Stores moves decided by `rules` (recorded as their version), then announces what committed.
+    ///
+    /// Users the compare-and-set found moved or pinned by another writer are dropped from the cache.
+    func persist(_ moves: [PendingMove], rules: RuleSet, now: Date, progress: BatchProgress? = nil) async throws(JourneyError) -> PersistResult {
+        let result = try await storeCall { () async throws(StoreError) in
+            try await database.persist(moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
         }
         // The transaction has committed: only now may anyone hear of these moves.
         for record in result.recorded {
             instruments.transition(from: record.from, to: record.to)
             options.logger.info("journey transition", metadata: [
-                "user": "\(record.userID)", "from": "\(record.from)", "to": "\(record.to)", "source": "\(record.source.rawValue)",
+                "id": "\(record.id)", "user": "\(record.userID)", "from": "\(record.from)", "to": "\(record.to)",
+                "source": "\(record.source.rawValue)",
             ])
         }
+        invalidate(users: result.conflicted + result.pinned)
         broadcaster.publish(result.recorded)
+        if !result.recorded.isEmpty { beacon.signal() }
         return result
     }
 
     // MARK: Internals
 
-    private func snapshot(user: Int64, now: Date) throws(JourneyError) -> UserSnapshot {
+    /// One step of ``run()``: reads what changed past the followed cursor and acts on it.
+    private func catchUp() async {
+        let cursor = followed.withLock { $0 }
+        do {
+            let changes = try await database.changes(after: cursor)
+            if let users = changes.touchedUsers { invalidate(users: users) } else { invalidateAll() }
+            followed.withLock { $0 = changes.cursor }
+            if changes.rulesAdopted, ruleState.withLock({ $0.adoption }) != nil { await switchToAdoptedRules() }
+        } catch {
+            if Task.isCancelled { return }
+            options.logger.error("journey feed: cannot read the changes; trying again at the next commit", metadata: ["error": "\(error)"])
+        }
+        beacon.signal()
+    }
+
+    /// Loads the adopted set in force and, if it differs from the one deciding now, decides with it from now on.
+    private func switchToAdoptedRules() async {
+        do {
+            let (rules, adoption) = try await Rules.load(.adopted, from: database)
+            let previous = ruleState.withLock { state in
+                defer { state = RuleState(rules: rules, adoption: adoption?.id ?? 0) }
+                return state.rules.version
+            }
+            invalidateAll()
+            options.logger.notice("journey rules adopted", metadata: [
+                "from": "\(previous)", "to": "\(rules.version)", "adoption": "\(adoption?.id ?? 0)",
+            ])
+        } catch {
+            options.logger.error("journey rules: cannot load the adopted set; keeping \(rules.version)", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func snapshot(user: Int64, now: Date) async throws(JourneyError) -> UserSnapshot {
         let started = ContinuousClock.now
-        let snapshot = try storeCall { () throws(StoreError) in try database.snapshot(user: user, now: now) }
+        let snapshot = try await storeCall { () async throws(StoreError) in try await database.snapshot(user: user, now: now) }
         let elapsed = ContinuousClock.now - started
         instruments.queryTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         if elapsed > .seconds(options.slowEvaluationThreshold) {
@@ -259,9 +397,10 @@ public final class JourneyService: Sendable {
         return snapshot
     }
 
-    private func read(user: Int64, now: Date? = nil) throws(JourneyError) -> UserJourney {
+    private func read(user: Int64, rules: RuleSet? = nil, now: Date? = nil) async throws(JourneyError) -> UserJourney {
+        let rules = rules ?? self.rules
         let now = now ?? clock.now()
-        let snapshot = try snapshot(user: user, now: now)
+        let snapshot = try await snapshot(user: user, now: now)
         instruments.evaluations.increment()
         do {
             let evaluation = try rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: now, moving: snapshot.pin == nil)

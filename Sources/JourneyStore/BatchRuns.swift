@@ -92,14 +92,14 @@ extension JourneyDatabase {
     /// `interrupted`; it notices at its next renewal and stops without writing more.
     ///
     /// ```swift
-    /// let lease = try database.beginBatchRun(rulesVersion: "v1", owner: UUID().uuidString, holder: "host pid 42",
+    /// let lease = try await database.beginBatchRun(rulesVersion: "v1", owner: UUID().uuidString, holder: "host pid 42",
     ///                                        now: Date(), leaseSeconds: 60, takeOver: false)
     /// ```
     /// - parameter holder: who runs it, for people (`status`, error messages).
     /// - throws: ``StoreError/batchRunning(runID:holder:startedAt:leaseExpiresAt:)`` while another run's lease holds.
     public func beginBatchRun(rulesVersion: String, owner: String, holder: String, now: Date,
-                              leaseSeconds: TimeInterval, takeOver: Bool) throws(StoreError) -> BatchLease {
-        try immediateWrite { db in
+                              leaseSeconds: TimeInterval, takeOver: Bool) async throws(StoreError) -> BatchLease {
+        try await immediateWrite { db in
             for run in try BatchRun.fetchAll(db, sql: "SELECT * FROM journey_batch_runs WHERE status = 'running'") {
                 if run.isLive(at: now), !takeOver {
                     throw StoreError.batchRunning(runID: run.id, holder: run.holder ?? "unknown", startedAt: SQLTimestamp.text(run.startedAt, milliseconds: false),
@@ -123,15 +123,15 @@ extension JourneyDatabase {
     /// Extends the lease to `now` plus its length, if this run still holds it.
     ///
     /// - throws: ``StoreError/leaseLost(runID:)`` when another run took it over.
-    public func renewBatchLease(_ lease: BatchLease, now: Date) throws(StoreError) {
-        try immediateWrite { db in try Self.renew(lease, now: now, db) }
+    public func renewBatchLease(_ lease: BatchLease, now: Date) async throws(StoreError) {
+        try await immediateWrite { db in try Self.renew(lease, now: now, db) }
     }
 
     /// Closes a run as `finished` or `failed`, if it still holds its lease.
     ///
     /// - throws: ``StoreError/leaseLost(runID:)`` when another run took it over (its row says `interrupted`).
-    public func finishBatchRun(_ lease: BatchLease, failed error: String?, usersSeen: Int, transitions: Int, now: Date) throws(StoreError) {
-        try immediateWrite { db in
+    public func finishBatchRun(_ lease: BatchLease, failed error: String?, usersSeen: Int, transitions: Int, now: Date) async throws(StoreError) {
+        try await immediateWrite { db in
             try db.execute(sql: """
                 UPDATE journey_batch_runs SET status = ?, finished_at = ?, users_seen = ?, transitions = ?, error = ?
                 WHERE id = ? AND owner = ? AND status = 'running'
@@ -141,8 +141,8 @@ extension JourneyDatabase {
     }
 
     /// The most recent runs, newest first.
-    public func batchRuns(limit: Int) throws(StoreError) -> [BatchRun] {
-        try read { db in
+    public func batchRuns(limit: Int) async throws(StoreError) -> [BatchRun] {
+        try await read { db in
             try BatchRun.fetchAll(db, sql: "SELECT * FROM journey_batch_runs ORDER BY id DESC LIMIT ?", arguments: [limit])
         }
     }
@@ -167,8 +167,8 @@ extension JourneyDatabase {
 
     /// The snapshots of the next `limit` users after `after`, by id, in two statements:
     /// the chunk's last id, then every metric aggregated over the id range at once.
-    public func chunk(after: Int64, limit: Int, now: Date) throws(StoreError) -> [UserSnapshot] {
-        try read { db in
+    public func chunk(after: Int64, limit: Int, now: Date) async throws(StoreError) -> [UserSnapshot] {
+        try await read { db in
             guard let last = try Int64.fetchOne(db, sql: """
                 SELECT MAX(id) FROM (SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?)
                 """, arguments: [after, limit]) else { return [] }

@@ -50,8 +50,8 @@ extension JourneyDatabase {
     /// - parameter stages: the stage ids of the rules in force.
     /// - parameter aliases: their legacy values and the stage each one means.
     /// - parameter initialStage: the stage of a user with no history.
-    public func doctor(stages: Set<String>, aliases: [String: String], initialStage: String) throws(StoreError) -> DoctorFindings {
-        try read { db in
+    public func doctor(stages: Set<String>, aliases: [String: String], initialStage: String) async throws(StoreError) -> DoctorFindings {
+        try await read { db in
             var findings = DoctorFindings()
             findings.integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
             for row in try Row.fetchAll(db, sql: "SELECT customer_journey_state AS stage, COUNT(*) AS n FROM users GROUP BY 1") {
@@ -124,8 +124,8 @@ extension JourneyDatabase {
         """
 
     /// Recomputes `follower_count` where it drifted; returns the users fixed. History is never rewritten.
-    public func repairCounters() throws(StoreError) -> [Int64] {
-        try immediateWrite { db in
+    public func repairCounters() async throws(StoreError) -> [Int64] {
+        try await immediateWrite { db in
             let drifted = try Int64.fetchAll(db, sql: Self.driftSQL)
             try db.execute(sql: """
                 UPDATE users SET follower_count = (SELECT COUNT(*) FROM follows WHERE following_id = users.id)

@@ -58,7 +58,7 @@ public struct JourneyDatabase: Sendable {
                 return JourneyDatabase(writer: queue, path: path, isReadOnly: mode == .readOnly, migration: nil)
             }
             if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
-            let pool = try DatabasePool(path: path, configuration: config)
+            let pool = try openPool(path: path, configuration: config)
             return JourneyDatabase(writer: pool, path: path, isReadOnly: false, migration: try migrate(pool, now: now))
         } catch {
             throw StoreError.wrap(error, path: path)
@@ -115,6 +115,22 @@ public struct JourneyDatabase: Sendable {
         self.migration = migration
     }
 
+    /// A `DatabasePool` on `path`. Opening one switches a file that is not in WAL mode yet to WAL
+    /// (`PRAGMA journal_mode = WAL`), which needs the file to itself: SQLite answers `SQLITE_BUSY` at
+    /// once, without the busy timeout, while another process does the same. That process is done in
+    /// milliseconds, so a busy switch is tried again, for up to about a second.
+    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 40 {
+                Thread.sleep(forTimeInterval: Double.random(in: 0.005...0.05))
+            }
+        }
+    }
+
     /// Runs the migrator. Two processes migrating one file at once can collide: GRDB reads the
     /// applied migrations before the transaction that applies the next one, so one process may
     /// re-run a migration the other just committed ("already exists", a UNIQUE failure). Each
@@ -132,7 +148,10 @@ public struct JourneyDatabase: Sendable {
             do {
                 try migrator.migrate(writer)
                 break
-            } catch is DatabaseError where attempt < 5 {
+            } catch is DatabaseError where attempt < 40 {
+                // The other process is mid-migration (a lock it holds, a snapshot it made stale):
+                // let it finish its step, then see what is left.
+                Thread.sleep(forTimeInterval: Double.random(in: 0.005...0.05))
                 continue
             }
         }
@@ -152,41 +171,42 @@ public struct JourneyDatabase: Sendable {
     }
 
     /// Runs `body` in one IMMEDIATE transaction, so that what it read is still true when it writes.
-    func immediateWrite<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    ///
+    /// The transaction runs on GRDB's writer dispatch queue: while SQLite waits for another
+    /// process's lock (up to ``busyTimeout``), the calling task is suspended, and no thread of
+    /// Swift's cooperative pool is held (SPEC §9). Writers of this process queue behind one
+    /// another without holding threads either.
+    func immediateWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
         if isReadOnly { throw .sqlite(path: path, message: "the database was opened read-only; nothing was written") }
         do {
-            return try writer.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
-            }
+            return try await writer.writeWithoutTransaction { db in try Self.transaction(.immediate, db, body) }
         } catch {
             throw StoreError.wrap(error, path: path)
         }
     }
 
-    /// Runs `body` in one read transaction.
+    /// Runs `body` in one read transaction, on a GRDB dispatch queue (never a cooperative thread).
     ///
-    /// A pool reads on its read-only reader connections. A queue's `read` would wrap each read in
-    /// `PRAGMA query_only = 1 … = 0`, which makes SQLite re-prepare every cached statement of the
-    /// connection (measured: 296 µs instead of 44 µs a user); so a queue reads in a plain deferred
-    /// transaction, and ``isReadOnly`` is what refuses writes on a read-only value.
-    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    /// A pool reads on its reader connections, which never wait for a writer (WAL). A queue's
+    /// `read` would wrap each read in `PRAGMA query_only = 1 … = 0`, which makes SQLite re-prepare
+    /// every cached statement of the connection (measured: 296 µs instead of 44 µs a user); so a
+    /// queue reads in a plain deferred transaction, and ``isReadOnly`` is what refuses writes on a
+    /// read-only value.
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
         do {
-            if writer is DatabasePool { return try writer.read(body) }
-            return try writer.unsafeRead { db in
-                var result: T?
-                try db.inTransaction(.deferred) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
-            }
+            if writer is DatabasePool { return try await writer.read(body) }
+            return try await writer.unsafeRead { db in try Self.transaction(.deferred, db, body) }
         } catch {
             throw StoreError.wrap(error, path: path)
         }
+    }
+
+    private static func transaction<T>(_ kind: Database.TransactionKind, _ db: Database, _ body: (Database) throws -> T) throws -> T {
+        var result: T?
+        try db.inTransaction(kind) {
+            result = try body(db)
+            return .commit
+        }
+        return result!
     }
 }

@@ -154,6 +154,36 @@ public enum JourneyMigrations {
         CREATE UNIQUE INDEX journey_batch_runs_one_running ON journey_batch_runs(status) WHERE status = 'running';
         """
 
+    /// `journey_pin_events`: one row per pin, re-pin or unpin, written by triggers so that every
+    /// writer, in any process, records it; the feed reads it by id to invalidate caches.
+    public static let pinEventsSQL = """
+        CREATE TABLE journey_pin_events (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            pinned INTEGER NOT NULL CHECK (pinned IN (0, 1)),
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')));
+        CREATE TRIGGER journey_pins_insert_event AFTER INSERT ON journey_pins BEGIN
+            INSERT INTO journey_pin_events(user_id, pinned) VALUES (NEW.user_id, 1);
+        END;
+        CREATE TRIGGER journey_pins_update_event AFTER UPDATE ON journey_pins BEGIN
+            INSERT INTO journey_pin_events(user_id, pinned) VALUES (OLD.user_id, 0);
+            INSERT INTO journey_pin_events(user_id, pinned) VALUES (NEW.user_id, 1);
+        END;
+        CREATE TRIGGER journey_pins_delete_event AFTER DELETE ON journey_pins BEGIN
+            INSERT INTO journey_pin_events(user_id, pinned) VALUES (OLD.user_id, 0);
+        END;
+        """
+
+    /// `journey_rules`: every adopted rule set (version, YAML text, file, time); the highest id is in force.
+    public static let adoptedRulesSQL = """
+        CREATE TABLE journey_rules (
+            id INTEGER PRIMARY KEY,
+            version TEXT NOT NULL,
+            text TEXT NOT NULL,
+            source TEXT NOT NULL,
+            adopted_at TEXT NOT NULL);
+        """
+
     /// The migrations in order; `log` collects what they note for the ``MigrationReport``.
     static func migrator(now: Date, log: MigrationLog = MigrationLog()) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -216,6 +246,16 @@ public enum JourneyMigrations {
         // Which timestamp columns hold only canonical text, so the metrics compare those as text.
         migrator.registerMigration("v2 timestamp form counts") { db in
             try db.execute(sql: TimestampForms.installSQL)
+        }
+
+        // Pins made by any process reach the feed: triggers log every change to journey_pins.
+        migrator.registerMigration("v2 pin events") { db in
+            try db.execute(sql: pinEventsSQL)
+        }
+
+        // One rule set for every caller: each adoption is a row, the newest is in force.
+        migrator.registerMigration("v2 adopted rules") { db in
+            try db.execute(sql: adoptedRulesSQL)
         }
         return migrator
     }

@@ -4,8 +4,8 @@ import GRDB
 extension JourneyDatabase {
     /// Users per stored stage value, in no particular order: only the rules know the journey's
     /// order (J10 after J9), so `journey status` sorts by them (``RuleSet/order(of:)``).
-    public func funnel() throws(StoreError) -> [(stage: String, count: Int)] {
-        try read { db in
+    public func funnel() async throws(StoreError) -> [(stage: String, count: Int)] {
+        try await read { db in
             try Row.fetchAll(db, sql: """
                 SELECT customer_journey_state AS stage, COUNT(*) AS count FROM users
                 GROUP BY customer_journey_state
@@ -31,8 +31,8 @@ public struct EdgeReport: Hashable, Sendable, Codable {
 
 extension JourneyDatabase {
     /// Every edge users have moved along, with counts for the last 7 and 30 days and the median stay.
-    public func edgeReports(now: Date) throws(StoreError) -> [EdgeReport] {
-        try read { db in
+    public func edgeReports(now: Date) async throws(StoreError) -> [EdgeReport] {
+        try await read { db in
             var stays: [String: (from: String, to: String, week: Int, month: Int, total: Int, seconds: [Double])] = [:]
             let weekAgo = now.addingTimeInterval(-7 * 86_400)
             let monthAgo = now.addingTimeInterval(-30 * 86_400)

@@ -11,6 +11,9 @@ public enum TransitionSource: String, Sendable, Codable {
 public struct RecordedTransition: Hashable, Sendable, Codable, FetchableRecord, TableRecord {
     public static let databaseTableName = "journey_transitions"
 
+    /// The row id: the feed's position. Ids grow in commit order, because SQLite has one writer at
+    /// a time and the table is append-only (nothing deletes a transition).
+    public var id: Int64
     public var userID: Int64
     /// The user's move number, from 1; `UNIQUE(user_id, seq)` refuses a move recorded twice.
     public var seq: Int
@@ -24,7 +27,7 @@ public struct RecordedTransition: Hashable, Sendable, Codable, FetchableRecord, 
     public var createdAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case userID = "user_id", seq, from = "from_state", to = "to_state", reason
+        case id, userID = "user_id", seq, from = "from_state", to = "to_state", reason
         case rulesVersion = "rules_version", metrics, source, createdAt = "created_at"
     }
 }
@@ -70,8 +73,8 @@ extension JourneyDatabase {
     ///
     /// - throws: ``StoreError`` when SQLite fails otherwise; nothing is written then.
     /// - parameter progress: a batch run's progress before these moves, recorded with them in the same transaction.
-    public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil) throws(StoreError) -> PersistResult {
-        try immediateWrite { db in
+    public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil) async throws(StoreError) -> PersistResult {
+        try await immediateWrite { db in
             var result = PersistResult()
             let current = try db.cachedStatement(sql: """
                 SELECT u.customer_journey_state, pin.user_id IS NOT NULL
@@ -106,12 +109,13 @@ extension JourneyDatabase {
                 do {
                     for transition in move.transitions {
                         seq += 1
-                        let record = RecordedTransition(
-                            userID: move.userID, seq: seq, from: transition.from, to: transition.to,
+                        var record = RecordedTransition(
+                            id: 0, userID: move.userID, seq: seq, from: transition.from, to: transition.to,
                             reason: transition.reason, rulesVersion: rulesVersion, metrics: snapshot,
                             source: source, createdAt: now)
                         try insert.execute(arguments: [record.userID, record.seq, record.from, record.to, record.reason,
                                                        record.rulesVersion, record.metrics, record.source, record.createdAt])
+                        record.id = db.lastInsertedRowID
                         records.append(record)
                     }
                     try update.execute(arguments: [move.transitions.last!.to, now, move.userID])
@@ -177,8 +181,8 @@ extension JourneyDatabase {
     /// A user's recorded moves, oldest first.
     ///
     /// - throws: ``StoreError/unknownUser(id:)`` when there is no such user.
-    public func history(user: Int64) throws(StoreError) -> [RecordedTransition] {
-        try read { db in
+    public func history(user: Int64) async throws(StoreError) -> [RecordedTransition] {
+        try await read { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user]) != nil else {
                 throw StoreError.unknownUser(id: user)
             }
@@ -191,8 +195,8 @@ extension JourneyDatabase {
 
     /// Holds `user` in their current stage until ``unpin(user:)``; returns the pinned stage as
     /// stored (empty for a user never evaluated, who is held in the first stage).
-    public func pin(user: Int64, reason: String, now: Date) throws(StoreError) -> String {
-        try immediateWrite { db in
+    public func pin(user: Int64, reason: String, now: Date) async throws(StoreError) -> String {
+        try await immediateWrite { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = ?", arguments: [user]) else {
                 throw StoreError.unknownUser(id: user)
             }
@@ -206,8 +210,8 @@ extension JourneyDatabase {
     }
 
     /// Releases a pin; returns whether there was one.
-    public func unpin(user: Int64) throws(StoreError) -> Bool {
-        try immediateWrite { db in
+    public func unpin(user: Int64) async throws(StoreError) -> Bool {
+        try await immediateWrite { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user]) != nil else {
                 throw StoreError.unknownUser(id: user)
             }

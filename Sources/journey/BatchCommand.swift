@@ -36,7 +36,7 @@ struct BatchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let service = try makeService(database: database, rules: rules, mode: dryRun ? .readOnly : .requireMigrated, source: .batch)
+        let service = try await makeService(database: database, rules: rules, mode: dryRun ? .readOnly : .requireMigrated, source: .batch)
         let showProgress = progress ?? (isatty(STDERR_FILENO) == 1)
         let bar = showProgress ? ProgressBar() : nil
         var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun, leaseSeconds: leaseSeconds, takeOver: takeOver)

@@ -75,12 +75,18 @@ struct DatabaseOptions: ParsableArguments {
 
 /// `--rules`: the rule set.
 struct RulesOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("A rules file (YAML).", discussion: "Defaults to Rules/mundo-tango.yaml, compiled into journey.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp(
+        "A rules file (YAML).",
+        discussion: "Defaults to $JOURNEY_RULES, then the set adopted in the database (journey rules adopt), then Rules/mundo-tango.yaml, compiled into journey.",
+        valueName: "path"))
     var rules: String?
 
-    func load() throws -> RuleSet {
-        if let rules { return try Rules.load(path: rules) }
-        return try Rules.bundledDefault()
+    /// `--rules`, else `$JOURNEY_RULES`, else the adopted set (SPEC §5).
+    var choice: RulesChoice { RulesChoice.resolve(explicit: rules) }
+
+    /// The rule set the options choose, on `database` for the adopted one.
+    func load(from database: JourneyDatabase) async throws -> RuleSet {
+        try await Rules.load(choice, from: database).0
     }
 }
 
@@ -91,24 +97,24 @@ struct OutputOptions: ParsableArguments {
 }
 
 /// Opens the service on the database and rules the options name.
-func makeService(database: DatabaseOptions, rules: RulesOptions, mode: JourneyDatabase.OpenMode, source: TransitionSource = .cli) throws -> JourneyService {
-    let ruleSet = try rules.load()
+func makeService(database: DatabaseOptions, rules: RulesOptions, mode: JourneyDatabase.OpenMode, source: TransitionSource = .cli) async throws -> JourneyService {
     let opened = try database.open(mode)
-    cliLogger.info("opened the database", metadata: ["database": "\(opened.path)", "read_only": "\(opened.isReadOnly)", "rules": "\(ruleSet.source)", "rules_version": "\(ruleSet.version)"])
     let options = JourneyOptions(cacheCapacity: 16, slowEvaluationLevel: .info, logger: cliLogger, source: source, tracksWrites: false)
-    return try JourneyService(database: opened, rules: ruleSet, options: options)
+    let service = try await JourneyService(database: opened, rules: rules.choice, options: options)
+    cliLogger.info("opened the database", metadata: ["database": "\(opened.path)", "read_only": "\(opened.isReadOnly)", "rules": "\(service.rules.source)", "rules_version": "\(service.rules.version)"])
+    return service
 }
 
-/// Writes a JSON value on stdout, keys sorted, one object.
-func printJSON(_ value: some Encodable) throws {
+/// Writes a JSON value on stdout, keys sorted: one indented object, or with `line`, one line
+/// (JSON Lines, written at once even into a pipe).
+func printJSON(_ value: some Encodable, line: Bool = false) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    encoder.outputFormatting = line ? [.sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .custom { date, encoder in
         var container = encoder.singleValueContainer()
         try container.encode(Format.timestamp(date))
     }
     let data = try encoder.encode(value)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
 

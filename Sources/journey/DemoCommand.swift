@@ -32,7 +32,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         let counts = try PlatformDataGenerator(users: users, seed: seed, now: Date()).write(to: path)
         print("1. Generated a platform database: \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs.")
-        let service = try JourneyService(path: path, options: JourneyOptions(slowEvaluationLevel: .info, logger: cliLogger, source: .cli))
+        let service = try await JourneyService(path: path, options: JourneyOptions(slowEvaluationLevel: .info, logger: cliLogger, source: .cli))
         print("2. Migrated it: journey columns, history tables, 15 indexes, follower_count triggers.")
 
         var moved: [Int64: [Transition]] = [:]
@@ -40,7 +40,7 @@ struct DemoCommand: AsyncParsableCommand {
             let journey = try await service.evaluateAndPersist(user: user)
             if !journey.recorded.isEmpty { moved[user] = journey.evaluation.transitions }
         }
-        let funnel = try storeCall { () throws(StoreError) in try service.database.funnel() }
+        let funnel = try await storeCall { () async throws(StoreError) in try await service.database.funnel() }
         print("3. Evaluated every user; \(moved.count) moved. Users per stage now:")
         FunnelRow.print(FunnelRow.rows(funnel, rules: service.rules), indent: "   ")
 

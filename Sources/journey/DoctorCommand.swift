@@ -25,20 +25,20 @@ struct DoctorCommand: AsyncParsableCommand {
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
-        let ruleSet = try rules.load()
         let database = try self.database.open(repair ? .requireMigrated : .readOnly)
+        let ruleSet = try await rules.load(from: database)
         let stages = Set(ruleSet.stages.map(\.id.rawValue))
         let aliases = ruleSet.aliases.mapValues(\.rawValue)
-        let check = { () throws(JourneyError) -> DoctorFindings in
-            try storeCall { () throws(StoreError) in
-                try database.doctor(stages: stages, aliases: aliases, initialStage: ruleSet.initialStage.rawValue)
+        let check = { () async throws(JourneyError) -> DoctorFindings in
+            try await storeCall { () async throws(StoreError) in
+                try await database.doctor(stages: stages, aliases: aliases, initialStage: ruleSet.initialStage.rawValue)
             }
         }
-        var findings = try check()
+        var findings = try await check()
         var repaired: [Int64] = []
         if repair, !findings.followerCountDrift.isEmpty {
-            repaired = try storeCall { () throws(StoreError) in try database.repairCounters() }
-            findings = try check()
+            repaired = try await storeCall { () async throws(StoreError) in try await database.repairCounters() }
+            findings = try await check()
         }
         if output.json {
             try printJSON(Report(findings: findings, repaired: repaired, healthy: findings.isHealthy))

@@ -66,8 +66,8 @@ struct HistoryCommand: AsyncParsableCommand {
     func run() async throws {
         let database = try self.database.open(.readOnly)
         let now = Date()
-        let moves = try storeCall { () throws(StoreError) in try database.history(user: user.value) }
-        let snapshot = try storeCall { () throws(StoreError) in try database.snapshot(user: user.value, now: now) }
+        let moves = try await storeCall { () async throws(StoreError) in try await database.history(user: user.value) }
+        let snapshot = try await storeCall { () async throws(StoreError) in try await database.snapshot(user: user.value, now: now) }
         var stays: [Stay] = []
         var enteredAt = snapshot.metrics.signedUpAt
         var stage = moves.first?.from.rawValue ?? snapshot.storedStage

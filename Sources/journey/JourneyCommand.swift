@@ -16,7 +16,7 @@ struct JourneyCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             EvaluateCommand.self, ExplainCommand.self, HistoryCommand.self,
-            PinCommand.self, UnpinCommand.self, BatchCommand.self, StatusCommand.self, DoctorCommand.self,
+            PinCommand.self, UnpinCommand.self, BatchCommand.self, StatusCommand.self, WatchCommand.self, DoctorCommand.self,
             MigrateCommand.self, RulesCommand.self, GenerateCommand.self, DemoCommand.self,
         ]
     )

@@ -24,7 +24,7 @@ struct PinCommand: AsyncParsableCommand {
 
     func run() async throws {
         let database = try self.database.open(.requireMigrated)
-        let stage = try storeCall { () throws(StoreError) in try database.pin(user: user.value, reason: reason, now: Date()) }
+        let stage = try await storeCall { () async throws(StoreError) in try await database.pin(user: user.value, reason: reason, now: Date()) }
         print(RuleSet.isNeverEvaluated(stage) ? "User \(user.value) pinned in the first stage (never evaluated)." : "User \(user.value) pinned in \(stage.printable).")
     }
 }
@@ -40,7 +40,7 @@ struct UnpinCommand: AsyncParsableCommand {
 
     func run() async throws {
         let database = try self.database.open(.requireMigrated)
-        let released = try storeCall { () throws(StoreError) in try database.unpin(user: user.value) }
+        let released = try await storeCall { () async throws(StoreError) in try await database.unpin(user: user.value) }
         print(released ? "User \(user.value) unpinned." : "User \(user.value) was not pinned.")
     }
 }

@@ -1,13 +1,51 @@
 import ArgumentParser
+import Foundation
 import Journey
 import JourneyCore
+import JourneyStore
 
-/// `journey rules check|graph`.
+/// `journey rules check|graph|adopt`.
 struct RulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
-        abstract: "Validate or draw a rule set.",
-        subcommands: [Check.self, Graph.self])
+        abstract: "Validate, draw or adopt a rule set.",
+        subcommands: [Check.self, Graph.self, Adopt.self])
+
+    /// `journey rules adopt PATH [--db PATH] [--json]`: validates the file and records it (version,
+    /// text, file, time) as the set every caller of the database uses.
+    struct Adopt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Adopt a rule set for every caller of the database: servers, commands and the batch.",
+            discussion: """
+                Recorded in journey_rules (version, text, file, time). A running service that follows the \
+                adopted set switches within its poll interval, without a restart. --rules and $JOURNEY_RULES \
+                still override it, for what-ifs.
+                """)
+
+        @Argument(help: "The rules file to adopt.") var path: String
+        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
+
+        struct Report: Encodable {
+            let adopted: AdoptedRules
+            let replaced: AdoptedRules?
+        }
+
+        func run() async throws {
+            let (rules, text) = try Rules.read(path: path)
+            let database = try self.database.open(.requireMigrated)
+            let replaced = try await storeCall { () async throws(StoreError) in try await database.adoptedRules() }
+            let adopted = try await storeCall { () async throws(StoreError) in
+                try await database.adoptRules(version: rules.version, text: text, source: path, now: Date())
+            }
+            if output.json {
+                try printJSON(Report(adopted: adopted, replaced: replaced))
+                return
+            }
+            let before = replaced.map { "rules \($0.version) (adoption #\($0.id))" } ?? "the bundled default"
+            print("Adopted rules \(rules.version) from \(path) in \(database.path) (adoption #\(adopted.id)); it replaces \(before) for every caller.")
+        }
+    }
 
     /// `journey rules check [PATH]`: exit 0 and a summary when valid, 65 and the error otherwise.
     struct Check: AsyncParsableCommand {
@@ -43,10 +81,10 @@ struct RulesCommand: AsyncParsableCommand {
 }
 
 extension RulesOptions {
+    /// The file at `path`, else the bundled default (no database: `check` and `graph` read files only).
     static func load(_ path: String?) throws -> RuleSet {
-        var options = RulesOptions()
-        options.rules = path
-        return try options.load()
+        if let path { return try Rules.load(path: path) }
+        return try Rules.bundledDefault()
     }
 }
 

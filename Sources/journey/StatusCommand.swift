@@ -26,6 +26,14 @@ struct StatusCommand: AsyncParsableCommand {
                 case holder, leaseExpiresAt = "lease_expires_at"
             }
         }
+        /// The adopted rule set in force (without its text); null when none was adopted.
+        struct Adoption: Encodable {
+            let id: Int64, version: String, source: String, adoptedAt: Date
+            enum CodingKeys: String, CodingKey { case id, version, source, adoptedAt = "adopted_at" }
+        }
+        struct Version: Encodable { let version: String; let transitions: Int }
+        let adoptedRules: Adoption?
+        let rulesVersionsLastDay: [Version]
         let funnel: [FunnelRow]
         let edges: [EdgeReport]
         let runs: [Run]
@@ -34,20 +42,36 @@ struct StatusCommand: AsyncParsableCommand {
         let warnings: [String]
 
         enum CodingKeys: String, CodingKey {
+            case adoptedRules = "adopted_rules", rulesVersionsLastDay = "rules_versions_last_day"
             case funnel, edges, runs, lastRunFailed = "last_run_failed", batchOverdue = "batch_overdue", warnings
+        }
+
+        /// Every key is always present, `adopted_rules` null when none was adopted.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(adoptedRules, forKey: .adoptedRules)
+            try container.encode(rulesVersionsLastDay, forKey: .rulesVersionsLastDay)
+            try container.encode(funnel, forKey: .funnel)
+            try container.encode(edges, forKey: .edges)
+            try container.encode(runs, forKey: .runs)
+            try container.encode(lastRunFailed, forKey: .lastRunFailed)
+            try container.encode(batchOverdue, forKey: .batchOverdue)
+            try container.encode(warnings, forKey: .warnings)
         }
     }
 
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
-        let ruleSet = try rules.load()
         let database = try self.database.open(.readOnly)
+        let ruleSet = try await rules.load(from: database)
         let now = Date()
-        let funnel = FunnelRow.rows(try storeCall { () throws(StoreError) in try database.funnel() }, rules: ruleSet)
-        let edges = try storeCall { () throws(StoreError) in try database.edgeReports(now: now) }
+        let funnel = FunnelRow.rows(try await storeCall { () async throws(StoreError) in try await database.funnel() }, rules: ruleSet)
+        let edges = try await storeCall { () async throws(StoreError) in try await database.edgeReports(now: now) }
             .sorted { (ruleSet.order(of: $0.from), ruleSet.order(of: $0.to)) < (ruleSet.order(of: $1.from), ruleSet.order(of: $1.to)) }
-        let runs = try storeCall { () throws(StoreError) in try database.batchRuns(limit: 5) }
+        let runs = try await storeCall { () async throws(StoreError) in try await database.batchRuns(limit: 5) }
+        let adopted = try await storeCall { () async throws(StoreError) in try await database.adoptedRules() }
+        let versions = try await storeCall { () async throws(StoreError) in try await database.rulesVersions(since: now.addingTimeInterval(-86_400)) }
         // A `running` row whose lease expired holds nothing: its process stopped renewing (killed, frozen, gone).
         let shownRuns = runs.map { run in
             let stale = run.status == "running" && !run.isLive(at: now)
@@ -60,6 +84,17 @@ struct StatusCommand: AsyncParsableCommand {
         let overdue = lastFinished.map { now.timeIntervalSince($0) > Self.overdueHours * 3_600 } ?? true
         let lastFailed = shownRuns.first.map { $0.status == "failed" || $0.status == "interrupted" } ?? false
         var warnings: [String] = []
+        func listed(_ versions: [(version: String, transitions: Int)]) -> String {
+            versions.map { "\($0.version) (\($0.transitions))" }.joined(separator: ", ")
+        }
+        if let adopted {
+            let others = versions.filter { $0.version != adopted.version }
+            if !others.isEmpty {
+                warnings.append("\(others.reduce(0) { $0 + $1.transitions }) transitions in the last day were decided by other rules than the adopted \(adopted.version): \(listed(others)).")
+            }
+        } else if versions.count > 1 {
+            warnings.append("Transitions in the last day were decided by \(versions.count) rule versions: \(listed(versions)); adopt one with journey rules adopt FILE.")
+        }
         if let last = shownRuns.first, lastFailed {
             warnings.append("The last batch run (\(last.id)) \(last.status == "failed" ? "failed" : "did not finish"): \(last.error ?? "its process is gone").")
         }
@@ -71,12 +106,20 @@ struct StatusCommand: AsyncParsableCommand {
             warnings.append("Stages unknown to the rules \(ruleSet.version): " + unknown.map { "'\($0.stage.printable)' (\($0.users) users)" }.joined(separator: ", ")
                             + "; add aliases or fix the rows (journey doctor).")
         }
-        let report = Report(funnel: funnel, edges: edges, runs: shownRuns,
+        let report = Report(adoptedRules: adopted.map { .init(id: $0.id, version: $0.version, source: $0.source, adoptedAt: $0.adoptedAt) },
+                            rulesVersionsLastDay: versions.map { .init(version: $0.version, transitions: $0.transitions) },
+                            funnel: funnel, edges: edges, runs: shownRuns,
                             lastRunFailed: lastFailed, batchOverdue: overdue, warnings: warnings)
         if output.json {
             try printJSON(report)
             return
         }
+        if let adopted {
+            print("Rules in force: \(adopted.version), adopted \(Format.timestamp(adopted.adoptedAt)) from \(adopted.source) (adoption #\(adopted.id))")
+        } else {
+            print("Rules in force: none adopted; each caller uses its --rules, $JOURNEY_RULES or the bundled default")
+        }
+        print("Decided in the last day: \(versions.isEmpty ? "no transitions" : listed(versions))\n")
         print("Users per stage (rules \(ruleSet.version))")
         FunnelRow.print(funnel, indent: "  ")
         print("\nMoves per edge           last 7d  last 30d     all  median time")

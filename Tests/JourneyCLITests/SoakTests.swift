@@ -122,7 +122,7 @@ struct SoakTests {
             let followsBefore = try Direct.integer(db, "SELECT COUNT(*) FROM follows") ?? 0
 
             let ledger = SoakLedger()
-            let service = try JourneyService(path: db)
+            let service = try await JourneyService(path: db)
             let started = ContinuousClock.now
             let deadline = started + .milliseconds(Int(seconds * 1_000))
             print("soak: \(users) users, \(postsBefore) posts, \(followsBefore) follows; running for \(seconds) s")

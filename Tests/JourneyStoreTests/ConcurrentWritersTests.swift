@@ -16,8 +16,8 @@ struct ConcurrentWritersTests {
     static let rounds = 40
 
     @Test("Exactly one of two simultaneous identical moves is recorded, round after round", arguments: Writers.allCases)
-    func twoWritersSameMove(writers: Writers) throws {
-        try withTemporaryDirectory { directory in
+    func twoWritersSameMove(writers: Writers) async throws {
+        try await withTemporaryDirectory { directory in
             // Given a migrated database with one fresh J1 user per round, and two writers on it
             let path = directory.appending(path: "race.sqlite").path
             try PlatformDataGenerator(users: Self.rounds, seed: 5, now: Fixture.generatedAt).write(to: path)
@@ -27,7 +27,7 @@ struct ConcurrentWritersTests {
 
             for user in Int64(1)...Int64(Self.rounds) {
                 // Given both writers built the same move from the same snapshot
-                let snapshot = try first.snapshot(user: user, now: Fixture.now)
+                let snapshot = try await first.snapshot(user: user, now: Fixture.now)
                 #expect(snapshot.storedStage == "J1_NEW_USER")
                 let moves = (0..<2).map { writer in
                     PendingMove(userID: user, expectedStage: snapshot.storedStage,
@@ -35,17 +35,16 @@ struct ConcurrentWritersTests {
                 }
 
                 // When they persist at the same time
-                let results = Collected<(writer: Int, result: Result<PersistResult, StoreError>)>()
-                DispatchQueue.concurrentPerform(iterations: 2) { writer in
-                    let result = Result { () throws(StoreError) -> PersistResult in
-                        try databases[writer].persist([moves[writer]], rulesVersion: "test-1", source: .api, now: Fixture.now)
+                let outcomes = await concurrently(2) { writer -> Result<PersistResult, StoreError> in
+                    do throws(StoreError) {
+                        return .success(try await databases[writer].persist([moves[writer]], rulesVersion: "test-1", source: .api, now: Fixture.now))
+                    } catch {
+                        return .failure(error)
                     }
-                    results.append((writer, result))
                 }
 
                 // Then exactly one recorded the move and the other was told it lost the race
-                let outcomes = results.elements.sorted { $0.writer < $1.writer }
-                let persisted = try outcomes.map { try $0.result.get() }
+                let persisted = try outcomes.map { try $0.get() }
                 let winners = persisted.indices.filter { persisted[$0].recorded.count == 1 }
                 #expect(winners.count == 1, "round \(user): \(persisted)")
                 #expect(persisted.map(\.recorded.count).reduce(0, +) == 1)
@@ -56,20 +55,20 @@ struct ConcurrentWritersTests {
                 #expect(persisted[winner].conflicted.isEmpty)
 
                 // and the table holds one row for the user, seq 1, the winner's
-                let history = try first.history(user: user)
+                let history = try await first.history(user: user)
                 #expect(history.map(\.seq) == [1])
                 #expect(history.first?.reason == "writer \(winner)")
-                #expect(try first.snapshot(user: user, now: Fixture.now).storedStage == "J2_ACTIVE_USER")
+                #expect(try await first.snapshot(user: user, now: Fixture.now).storedStage == "J2_ACTIVE_USER")
             }
-            try first.writer.read { db throws in
+            try first.writer.readNow { db throws in
                 #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journey_transitions") == Self.rounds)
             }
         }
     }
 
     @Test("The loser re-reads and re-evaluates: no move lost, none recorded twice", arguments: Writers.allCases)
-    func loserRetriesFromTheNewStage(writers: Writers) throws {
-        try withTemporaryDirectory { directory in
+    func loserRetriesFromTheNewStage(writers: Writers) async throws {
+        try await withTemporaryDirectory { directory in
             // Given a migrated database and a few writers
             let path = directory.appending(path: "retry.sqlite").path
             try PlatformDataGenerator(users: 20, seed: 6, now: Fixture.generatedAt).write(to: path)
@@ -86,16 +85,16 @@ struct ConcurrentWritersTests {
                 // re-evaluating after each attempt (won or lost)
                 let recorded = Collected<RecordedTransition>()
                 let failures = Collected<String>()
-                DispatchQueue.concurrentPerform(iterations: writerCount) { writer in
+                _ = await concurrently(writerCount) { writer in
                     let database = databases[writer]
                     for _ in 0..<10 {
                         do {
-                            let snapshot = try database.snapshot(user: user, now: Fixture.now)
+                            let snapshot = try await database.snapshot(user: user, now: Fixture.now)
                             guard let target = next[snapshot.storedStage] else { return }
                             let pending = PendingMove(userID: user, expectedStage: snapshot.storedStage,
                                                       transitions: [move(StageID(snapshot.storedStage), target, "writer \(writer)")],
                                                       metrics: snapshot.metrics)
-                            let result = try database.persist([pending], rulesVersion: "test-1", source: .batch, now: Fixture.now)
+                            let result = try await database.persist([pending], rulesVersion: "test-1", source: .batch, now: Fixture.now)
                             result.recorded.forEach(recorded.append)
                         } catch {
                             failures.append("\(error)")
@@ -110,9 +109,9 @@ struct ConcurrentWritersTests {
                 let moves = recorded.elements.sorted { $0.seq < $1.seq }
                 #expect(moves.map(\.seq) == [1, 2], "user \(user): \(moves)")
                 #expect(moves.map(\.to) == [.j2, .j3])
-                let history = try first.history(user: user)
+                let history = try await first.history(user: user)
                 #expect(history == moves)
-                #expect(try first.snapshot(user: user, now: Fixture.now).storedStage == "J3_POWER_USER")
+                #expect(try await first.snapshot(user: user, now: Fixture.now).storedStage == "J3_POWER_USER")
             }
         }
     }
@@ -123,10 +122,10 @@ struct ConcurrentWritersTests {
 @Suite("Concurrent migrations")
 struct ConcurrentMigrationTests {
     @Test("Two pools migrating the same platform file at once both succeed, and migrate it once")
-    func twoMigratorsAtOnce() throws {
+    func twoMigratorsAtOnce() async throws {
         var failures: [String] = []
         for round in 1...16 {
-            try withTemporaryDirectory { directory in
+            try await withTemporaryDirectory { directory in
                 // Given an un-migrated platform database
                 let path = directory.appending(path: "race.sqlite").path
                 try PlatformDataGenerator(users: 120, seed: UInt64(round), now: Fixture.generatedAt).write(to: path)

@@ -14,8 +14,8 @@ struct FollowerCountTests {
     enum Origin: String, CaseIterable, Sendable { case migratedPlatform, createdByMigrator }
 
     @Test("Thousands of random follow writes from a second connection", arguments: Origin.allCases)
-    func randomWritesFromAnotherConnection(origin: Origin) throws {
-        try withTemporaryDirectory { directory in
+    func randomWritesFromAnotherConnection(origin: Origin) async throws {
+        try await withTemporaryDirectory { directory in
             // Given a migrated file with users and follows, open in the store
             let path = directory.appending(path: "follows.sqlite").path
             let userCount = 150
@@ -24,7 +24,7 @@ struct FollowerCountTests {
             }
             let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.migrationNow)
             if origin == .createdByMigrator {
-                try database.writer.write { db in
+                try database.writer.writeNow { db in
                     for id in 1...userCount {
                         try db.execute(sql: "INSERT INTO users(id, email) VALUES (?, ?)", arguments: [id, "u\(id)@example.org"])
                     }
@@ -40,7 +40,7 @@ struct FollowerCountTests {
 
             // When it makes thousands of random inserts, deletes and moves, in small transactions
             for batch in 0..<60 {
-                try other.write { db in
+                try other.writeNow { db in
                     for _ in 0..<50 {
                         let roll = random.below(100)
                         let a = Int64(1 + random.below(userCount)), b = Int64(1 + random.below(userCount))
@@ -96,8 +96,8 @@ struct FollowerCountTests {
                 // and, now and then, the store reads while the other connection writes
                 if batch % 20 == 19 {
                     let user = Int64(1 + random.below(userCount))
-                    let followers = try database.snapshot(user: user, now: Fixture.now).metrics.followers
-                    let real = try database.writer.read { db in
+                    let followers = try await database.snapshot(user: user, now: Fixture.now).metrics.followers
+                    let real = try database.writer.readNow { db in
                         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows WHERE following_id = ?", arguments: [user])
                     }
                     #expect(followers == real, "user \(user) after batch \(batch)")
@@ -111,7 +111,7 @@ struct FollowerCountTests {
             #expect(counts.bulkDeletes > 0 && counts.bulkMoves > 0 && counts.followerMoves > 0, "\(counts)")
 
             // and for every user follower_count equals the real count of follows
-            try database.writer.read { db in
+            try database.writer.readNow { db in
                 let drift = try followerCountDrift(db)
                 #expect(drift.isEmpty, "follower_count drifted for \(drift.count) users: \(drift.prefix(10))")
                 #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows WHERE following_id BETWEEN 1 AND ?", arguments: [userCount])
@@ -120,8 +120,8 @@ struct FollowerCountTests {
             }
             // and the metrics read that count
             for user in Int64(1)...Int64(userCount) where user % 15 == 0 {
-                let snapshot = try database.snapshot(user: user, now: Fixture.now)
-                let real = try database.writer.read { db in
+                let snapshot = try await database.snapshot(user: user, now: Fixture.now)
+                let real = try database.writer.readNow { db in
                     try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows WHERE following_id = ?", arguments: [user])
                 }
                 #expect(snapshot.metrics.followers == real)
@@ -130,12 +130,12 @@ struct FollowerCountTests {
     }
 
     @Test("A REPLACE that deletes a row keeps the count when the writer turns on recursive_triggers")
-    func replaceWithRecursiveTriggers() throws {
-        try withTemporaryDirectory { directory in
+    func replaceWithRecursiveTriggers() async throws {
+        try await withTemporaryDirectory { directory in
             // Given a file created by the migrator (UNIQUE(follower_id, following_id)) with 1 following 2
             let path = directory.appending(path: "replace.sqlite").path
             let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.migrationNow)
-            try database.writer.write { db in
+            try database.writer.writeNow { db in
                 try db.execute(sql: "INSERT INTO users(id) VALUES (1), (2)")
                 try db.execute(sql: "INSERT INTO follows(follower_id, following_id) VALUES (1, 2)")
             }
@@ -145,15 +145,15 @@ struct FollowerCountTests {
             configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA recursive_triggers = ON") }
             let other = try DatabaseQueue(path: path, configuration: configuration)
             for _ in 0..<3 {
-                try other.write { db in
+                try other.writeNow { db in
                     try db.execute(sql: "INSERT OR REPLACE INTO follows(follower_id, following_id, created_at) VALUES (1, 2, ?)", arguments: [Fixture.now])
                 }
             }
             try other.close()
 
             // Then user 2 still has exactly one follower
-            #expect(try database.snapshot(user: 2, now: Fixture.now).metrics.followers == 1)
-            try database.writer.read { db throws in #expect(try followerCountDrift(db).isEmpty) }
+            #expect(try await database.snapshot(user: 2, now: Fixture.now).metrics.followers == 1)
+            try database.writer.readNow { db throws in #expect(try followerCountDrift(db).isEmpty) }
         }
     }
 }

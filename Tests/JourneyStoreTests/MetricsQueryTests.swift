@@ -57,13 +57,13 @@ struct MetricsQueryTests {
     ]
 
     @Test("Metrics equal the hand-computed values, NULLs as missing", arguments: expectations)
-    func metricsMatchHandComputedValues(expected: Expected) throws {
-        try withTemporaryDirectory { directory in
+    func metricsMatchHandComputedValues(expected: Expected) async throws {
+        try await withTemporaryDirectory { directory in
             // Given the small platform database, migrated at 2025-06-05 06:00
             let database = try Fixture.smallMigratedDatabase(in: directory)
 
             // When one user's snapshot is read at 2025-06-15 12:00
-            let snapshot = try database.snapshot(user: expected.user, now: Fixture.now)
+            let snapshot = try await database.snapshot(user: expected.user, now: Fixture.now)
 
             // Then every metric is the hand-computed one
             #expect(snapshot.userID == expected.user)
@@ -81,18 +81,18 @@ struct MetricsQueryTests {
     }
 
     @Test("days_in_stage restarts at last_journey_update and the stored stage is read as is")
-    func stageAndStageDateComeFromTheUsersRow() throws {
-        try withTemporaryDirectory { directory in
+    func stageAndStageDateComeFromTheUsersRow() async throws {
+        try await withTemporaryDirectory { directory in
             // Given carol moved to J2 on 2025-06-01 12:00 (14 days before now), and user 4 holds a legacy value
             let database = try Fixture.smallMigratedDatabase(in: directory)
-            try database.writer.write { db in
+            try database.writer.writeNow { db in
                 try db.execute(sql: "UPDATE users SET customer_journey_state = 'J2_ACTIVE_USER', last_journey_update = '2025-06-01 12:00:00' WHERE id = 3")
                 try db.execute(sql: "UPDATE users SET customer_journey_state = 'active', last_journey_update = NULL WHERE id = 4")
             }
 
             // When their snapshots are read
-            let carol = try database.snapshot(user: 3, now: Fixture.now)
-            let legacy = try database.snapshot(user: 4, now: Fixture.now)
+            let carol = try await database.snapshot(user: 3, now: Fixture.now)
+            let legacy = try await database.snapshot(user: 4, now: Fixture.now)
 
             // Then the stage and the days in it come from the row
             #expect(carol.storedStage == "J2_ACTIVE_USER")
@@ -104,15 +104,15 @@ struct MetricsQueryTests {
     }
 
     @Test("The window moves with the injected now")
-    func windowFollowsTheClock() throws {
-        try withTemporaryDirectory { directory in
+    func windowFollowsTheClock() async throws {
+        try await withTemporaryDirectory { directory in
             // Given the small database
             let database = try Fixture.smallMigratedDatabase(in: directory)
 
             // When alice is read at three instants
-            let atNow = try database.snapshot(user: 1, now: Fixture.now).metrics
-            let dayLater = try database.snapshot(user: 1, now: Fixture.now.addingTimeInterval(86_400)).metrics
-            let yearEarlier = try database.snapshot(user: 1, now: Fixture.utc("2024-06-15 12:00:00")).metrics
+            let atNow = try await database.snapshot(user: 1, now: Fixture.now).metrics
+            let dayLater = try await database.snapshot(user: 1, now: Fixture.now.addingTimeInterval(86_400)).metrics
+            let yearEarlier = try await database.snapshot(user: 1, now: Fixture.utc("2024-06-15 12:00:00")).metrics
 
             // Then the recent posts and the attended events depend on that instant only
             #expect(atNow.postsLast30Days == 3)
@@ -128,12 +128,12 @@ struct MetricsQueryTests {
 
     /// SPEC §3 allows timestamps with or without milliseconds; the same instant must count the same.
     @Test("Window boundaries do not depend on whether a timestamp has milliseconds")
-    func boundariesIgnoreTimestampFormat() throws {
-        try withTemporaryDirectory { directory in
+    func boundariesIgnoreTimestampFormat() async throws {
+        try await withTemporaryDirectory { directory in
             // Given erin with two posts at exactly now - 30 days, in both formats, and two RSVPs to
             // events that start exactly at now, in both formats
             let database = try Fixture.smallMigratedDatabase(in: directory)
-            try database.writer.write { db in
+            try database.writer.writeNow { db in
                 try db.execute(sql: """
                     INSERT INTO posts(user_id, content, created_at) VALUES (5, 'short', '2025-05-16 12:00:00'), (5, 'long', '2025-05-16 12:00:00.000');
                     INSERT INTO events(id, organizer_id, title, start_date) VALUES (6, 2, 'short', '2025-06-15 12:00:00'), (7, 2, 'long', '2025-06-15 12:00:00.000');
@@ -142,7 +142,7 @@ struct MetricsQueryTests {
             }
 
             // When her metrics are read at now (a whole second)
-            let metrics = try database.snapshot(user: 5, now: Fixture.now).metrics
+            let metrics = try await database.snapshot(user: 5, now: Fixture.now).metrics
 
             // Then an event that starts at now has started, in either format
             #expect(metrics.eventsAttended == 2)
@@ -153,15 +153,15 @@ struct MetricsQueryTests {
     }
 
     @Test("An unknown user is an error, not a row of zeros")
-    func unknownUser() throws {
-        try withTemporaryDirectory { directory in
+    func unknownUser() async throws {
+        try await withTemporaryDirectory { directory in
             // Given the small database
             let database = try Fixture.smallMigratedDatabase(in: directory)
 
             // When a user that does not exist is read
             // Then the store says so, naming the id
             do throws(StoreError) {
-                _ = try database.snapshot(user: 99, now: Fixture.now)
+                _ = try await database.snapshot(user: 99, now: Fixture.now)
                 Issue.record("expected unknownUser")
             } catch {
                 guard case .unknownUser(let id) = error else { Issue.record("got \(error)"); return }
@@ -178,8 +178,8 @@ struct MetricsQueryTests {
     enum PlanDatabase: String, CaseIterable, Sendable { case emptyMigrated, populatedAndAnalyzed }
 
     @Test("The metrics statement seeks indexes and never scans a big table", arguments: PlanDatabase.allCases)
-    func queryPlanHasNoScanOfBigTables(kind: PlanDatabase) throws {
-        try withTemporaryDirectory { directory in
+    func queryPlanHasNoScanOfBigTables(kind: PlanDatabase) async throws {
+        try await withTemporaryDirectory { directory in
             // Given a migrated database: empty, or populated and ANALYZEd so the planner knows the skew
             let path = directory.appending(path: "plan.sqlite").path
             if kind == .populatedAndAnalyzed {
@@ -187,13 +187,13 @@ struct MetricsQueryTests {
             }
             let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.migrationNow)
             if kind == .populatedAndAnalyzed {
-                try database.writer.write { try $0.execute(sql: "ANALYZE") }
+                try database.writer.writeNow { try $0.execute(sql: "ANALYZE") }
             }
 
             // When SQLite explains the statement
             var arguments = JourneyDatabase.windowArguments(now: Fixture.now)
             arguments["user"] = Int64(1)
-            let plan = try database.writer.read { db in
+            let plan = try database.writer.readNow { db in
                 try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + JourneyDatabase.snapshotSQL,
                                  arguments: StatementArguments(arguments)).map { $0["detail"] as String }
             }

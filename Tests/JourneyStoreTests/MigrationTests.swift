@@ -12,8 +12,8 @@ struct MigrationTests {
     enum StartingFile: String, CaseIterable, Sendable { case absent, emptyFile }
 
     @Test("An empty file gets every table, the 15 indexes (one served by UNIQUE), the triggers and the journey tables", arguments: StartingFile.allCases)
-    func migratesAnEmptyFile(start: StartingFile) throws {
-        try withTemporaryDirectory { directory in
+    func migratesAnEmptyFile(start: StartingFile) async throws {
+        try await withTemporaryDirectory { directory in
             // Given no database, or a zero-byte file
             let path = directory.appending(path: "empty.sqlite").path
             if start == .emptyFile { #expect(FileManager.default.createFile(atPath: path, contents: Data())) }
@@ -22,7 +22,7 @@ struct MigrationTests {
             let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.migrationNow)
 
             // Then the platform tables, the journey tables, the indexes and the triggers exist
-            try database.writer.read { db in
+            try database.writer.readNow { db in
                 for table in Fixture.platformTables + Fixture.journeyTables {
                     #expect(try db.tableExists(table), "table \(table) missing")
                 }
@@ -46,9 +46,11 @@ struct MigrationTests {
                 #expect(triggers.map { $0["name"] as String } == [
                     "journey_events_start_date_form_insert", "journey_events_start_date_form_update",
                     "journey_follows_delete", "journey_follows_insert", "journey_follows_update",
+                    "journey_pins_delete_event", "journey_pins_insert_event", "journey_pins_update_event",
                     "journey_posts_created_at_form_insert", "journey_posts_created_at_form_update",
                     "journey_users_id_update", "journey_users_insert"])
-                #expect(triggers.map { $0["tbl_name"] as String } == ["events", "events", "follows", "follows", "follows", "posts", "posts", "users", "users"])
+                #expect(triggers.map { $0["tbl_name"] as String } == ["events", "events", "follows", "follows", "follows",
+                                                                      "journey_pins", "journey_pins", "journey_pins", "posts", "posts", "users", "users"])
                 #expect(try platformCounts(db).values.allSatisfy { $0 == 0 })
             }
             let before = try DatabaseDump.read(database.writer)
@@ -67,8 +69,8 @@ struct MigrationTests {
     }
 
     @Test("A populated platform database keeps every row, gains the journey columns, the indexes and exact follower counts")
-    func migratesAPopulatedPlatformDatabase() throws {
-        try withTemporaryDirectory { directory in
+    func migratesAPopulatedPlatformDatabase() async throws {
+        try await withTemporaryDirectory { directory in
             // Given a generated platform database: no journey columns, no indexes, some users without created_at
             let path = directory.appending(path: "platform.sqlite").path
             let generated = try PlatformDataGenerator(users: 300, seed: 1, now: Fixture.generatedAt).write(to: path)
@@ -90,7 +92,7 @@ struct MigrationTests {
             let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.migrationNow)
 
             // Then every row is still there, unchanged
-            try database.writer.read { db in
+            try database.writer.readNow { db in
                 #expect(try platformCounts(db) == countsBefore)
                 #expect(try platformRows(db) == platformRowsBefore, "a platform row changed")
 
@@ -128,25 +130,25 @@ struct MigrationTests {
             let after = try DatabaseDump.read(again.writer)
             #expect(before == after, "before:\n\(before)\nafter:\n\(after)")
             // And the metrics read the migrated data
-            let snapshot = try again.snapshot(user: 1, now: Fixture.generatedAt)
+            let snapshot = try await again.snapshot(user: 1, now: Fixture.generatedAt)
             #expect(snapshot.storedStage == "J1_NEW_USER")
         }
     }
 
     @Test("Platform users inserted after the migration get the stage default and count followers")
-    func laterPlatformWritesFitTheSchema() throws {
-        try withTemporaryDirectory { directory in
+    func laterPlatformWritesFitTheSchema() async throws {
+        try await withTemporaryDirectory { directory in
             // Given a migrated platform database
             let database = try Fixture.smallMigratedDatabase(in: directory)
 
             // When the platform (which knows nothing of the journey columns) inserts a user and a follow
-            try database.writer.write { db in
+            try database.writer.writeNow { db in
                 try db.execute(sql: "INSERT INTO users(id, email, created_at) VALUES (10, 'new@example.org', '2025-06-14 00:00:00')")
                 try db.execute(sql: "INSERT INTO follows(follower_id, following_id) VALUES (1, 10)")
             }
 
             // Then the new user starts in J1 with one follower
-            let snapshot = try database.snapshot(user: 10, now: Fixture.now)
+            let snapshot = try await database.snapshot(user: 10, now: Fixture.now)
             #expect(snapshot.storedStage == "J1_NEW_USER")
             #expect(snapshot.metrics.followers == 1)
         }

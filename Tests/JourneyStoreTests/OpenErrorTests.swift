@@ -9,8 +9,8 @@ import Testing
 @Suite("Opening files that are not (yet) journey databases")
 struct OpenErrorTests {
     @Test("A missing file is databaseMissing and is not created", arguments: [JourneyDatabase.OpenMode.requireMigrated, .readOnly])
-    func missingFile(mode: JourneyDatabase.OpenMode) throws {
-        try withTemporaryDirectory { directory throws in
+    func missingFile(mode: JourneyDatabase.OpenMode) async throws {
+        try await withTemporaryDirectory { directory throws in
             // Given no file at the path
             let path = directory.appending(path: "nothing.sqlite").path
 
@@ -26,8 +26,8 @@ struct OpenErrorTests {
     }
 
     @Test("A directory is isDirectory, whatever the mode", arguments: [JourneyDatabase.OpenMode.migrate, .requireMigrated, .readOnly])
-    func directory(mode: JourneyDatabase.OpenMode) throws {
-        try withTemporaryDirectory { directory throws in
+    func directory(mode: JourneyDatabase.OpenMode) async throws {
+        try await withTemporaryDirectory { directory throws in
             // Given a directory where the database should be
             let path = directory.appending(path: "db.sqlite").path
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
@@ -43,8 +43,8 @@ struct OpenErrorTests {
     }
 
     @Test("A text file is notADatabase and is left byte-identical", arguments: [JourneyDatabase.OpenMode.migrate, .requireMigrated, .readOnly])
-    func textFile(mode: JourneyDatabase.OpenMode) throws {
-        try withTemporaryDirectory { directory throws in
+    func textFile(mode: JourneyDatabase.OpenMode) async throws {
+        try await withTemporaryDirectory { directory throws in
             // Given a text file long enough to look like a SQLite header's size
             let path = directory.appending(path: "notes.txt").path
             let text = Data(String(repeating: "journey notes, not a database\n", count: 200).utf8)
@@ -62,8 +62,8 @@ struct OpenErrorTests {
     }
 
     @Test("A SQLite file without the platform tables is platformTablesMissing, naming them")
-    func noPlatformTables() throws {
-        try withTemporaryDirectory { directory throws in
+    func noPlatformTables() async throws {
+        try await withTemporaryDirectory { directory throws in
             // Given SQLite files with another application's table, and with only two of the five tables
             let other = directory.appending(path: "other.sqlite").path
             let partial = directory.appending(path: "partial.sqlite").path
@@ -85,8 +85,8 @@ struct OpenErrorTests {
     }
 
     @Test("An un-migrated platform database is notMigrated", arguments: [JourneyDatabase.OpenMode.requireMigrated, .readOnly])
-    func unmigratedPlatformDatabase(mode: JourneyDatabase.OpenMode) throws {
-        try withTemporaryDirectory { directory throws in
+    func unmigratedPlatformDatabase(mode: JourneyDatabase.OpenMode) async throws {
+        try await withTemporaryDirectory { directory throws in
             // Given a platform database that was never migrated
             let path = directory.appending(path: "platform.sqlite").path
             try PlatformDataGenerator(users: 30, seed: 9, now: Fixture.generatedAt).write(to: path)
@@ -109,8 +109,8 @@ struct OpenErrorTests {
     /// Issue 4: "each [error] a one-line message …, nothing written". Opening read-write
     /// (what `journey evaluate` does) must not change a file it then refuses.
     @Test("A refused open leaves the file byte-identical", arguments: [JourneyDatabase.OpenMode.requireMigrated, .readOnly])
-    func refusedOpenWritesNothing(mode: JourneyDatabase.OpenMode) throws {
-        try withTemporaryDirectory { directory throws in
+    func refusedOpenWritesNothing(mode: JourneyDatabase.OpenMode) async throws {
+        try await withTemporaryDirectory { directory throws in
             // Given an un-migrated platform database and a SQLite file of another application
             let platform = directory.appending(path: "platform.sqlite").path
             try PlatformDataGenerator(users: 30, seed: 9, now: Fixture.generatedAt).write(to: platform)

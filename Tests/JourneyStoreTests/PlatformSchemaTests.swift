@@ -56,8 +56,8 @@ struct PlatformSchemaTests {
     }
 
     @Test("nullable stage and count columns: users is rebuilt with the fresh schema, losing no row, column, constraint, index, trigger or view")
-    func rebuildIsLossless() throws {
-        try withTemporaryDirectory { directory in
+    func rebuildIsLossless() async throws {
+        try await withTemporaryDirectory { directory in
             // Given the platform database, written with foreign keys on (as the platform's app would)
             let path = directory.appending(path: "platform.sqlite").path
             let platform = try DatabaseQueue(path: path)
@@ -120,11 +120,11 @@ struct PlatformSchemaTests {
     }
 
     @Test("a NULL stage read through the store is never evaluated: snapshot '' and a compare-and-set that matches the NULL")
-    func nullStageCompareAndSet() throws {
-        try withTemporaryDirectory { directory in
+    func nullStageCompareAndSet() async throws {
+        try await withTemporaryDirectory { directory in
             // Given a migrated file whose users table the platform later made nullable again, with a NULL stage
             let database = try Fixture.smallMigratedDatabase(in: directory)
-            try database.writer.writeWithoutTransaction { db in
+            try await database.writer.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA legacy_alter_table = ON")
                 let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('users')")
                 let definitions = columns.map { $0 == "customer_journey_state" ? "\($0) TEXT" : $0 == "id" ? "id INTEGER PRIMARY KEY" : $0 }
@@ -134,16 +134,16 @@ struct PlatformSchemaTests {
             }
 
             // When user 1 is read and a move from what was read is persisted
-            let snapshot = try database.snapshot(user: 1, now: Fixture.now)
+            let snapshot = try await database.snapshot(user: 1, now: Fixture.now)
             let move = PendingMove(userID: 1, expectedStage: snapshot.storedStage,
                                    transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "test")],
                                    metrics: snapshot.metrics)
-            let result = try database.persist([move], rulesVersion: "v", source: .api, now: Fixture.now)
+            let result = try await database.persist([move], rulesVersion: "v", source: .api, now: Fixture.now)
 
             // Then the snapshot read '' and the compare-and-set matched the NULL: one row, no conflict
             #expect(snapshot.storedStage == "")
             #expect(result.conflicted.isEmpty && result.recorded.count == 1)
-            #expect(try database.writer.read { db in try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = 1") } == "J2_ACTIVE_USER")
+            #expect(try await database.writer.read { db in try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = 1") } == "J2_ACTIVE_USER")
         }
     }
 
@@ -161,12 +161,12 @@ struct PlatformSchemaTests {
     }
 
     @Test("follower_count is exact after every way of writing the user row", arguments: UserWrite.allCases)
-    func followerCountUnderUserWrites(_ write: UserWrite) throws {
-        try withTemporaryDirectory { directory in
+    func followerCountUnderUserWrites(_ write: UserWrite) async throws {
+        try await withTemporaryDirectory { directory in
             // Given a migrated file with users 1…3; user 2 followed by 1 and 3
             let path = directory.appending(path: "f.sqlite").path
             if write == .idChangedWithCascade {
-                try DatabaseQueue(path: path).write { db in
+                try await DatabaseQueue(path: path).write { db in
                     try db.execute(sql: """
                         CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, city TEXT, country TEXT, role TEXT, subscription_tier TEXT,
                                             is_onboarding_complete INTEGER, created_at TEXT);
@@ -176,7 +176,7 @@ struct PlatformSchemaTests {
                 }
             }
             let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.migrationNow)
-            try database.writer.write { db in
+            try await database.writer.write { db in
                 try db.execute(sql: "INSERT INTO users(id, email) VALUES (1, 'a@x'), (3, 'c@x')")
                 if write != .followsBeforeUser { try db.execute(sql: "INSERT INTO users(id, email) VALUES (2, 'b@x')") }
                 try db.execute(sql: "INSERT INTO follows(follower_id, following_id) VALUES (1, 2), (3, 2), (2, 1)")
@@ -186,8 +186,8 @@ struct PlatformSchemaTests {
             var configuration = Configuration()
             configuration.foreignKeysEnabled = true
             let platform = try DatabaseQueue(path: path, configuration: configuration)
-            var counted: Int64 = 2
-            try platform.write { db in
+            let counted: Int64 = try await platform.write { db in
+                var counted: Int64 = 2
                 switch write {
                 case .insertOrReplace:
                     try db.execute(sql: "INSERT OR REPLACE INTO users(id, email, city) VALUES (2, 'b2@x', 'Oslo')")
@@ -208,6 +208,7 @@ struct PlatformSchemaTests {
                     try db.execute(sql: "UPDATE users SET id = 7 WHERE id = 2")
                     counted = 7
                 }
+                return counted
             }
             try platform.close()
 
@@ -218,17 +219,17 @@ struct PlatformSchemaTests {
             }
             #expect(count == expected)
             #expect(drift.isEmpty, "\(drift)")
-            let findings = try database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
+            let findings = try await database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
             #expect(findings.followerCountDrift.isEmpty)
         }
     }
 
     @Test("drift made behind the triggers' back (a direct write of the count, a follows REPLACE) is still found by doctor")
-    func driftBehindTheTriggers() throws {
-        try withTemporaryDirectory { directory in
+    func driftBehindTheTriggers() async throws {
+        try await withTemporaryDirectory { directory in
             // Given a migrated file where user 2 has one follower
             let database = try JourneyDatabase.open(path: directory.appending(path: "d.sqlite").path, mode: .migrate, now: Fixture.migrationNow)
-            try database.writer.write { db in
+            try await database.writer.write { db in
                 try db.execute(sql: "INSERT INTO users(id, email) VALUES (1, 'a@x'), (2, 'b@x'), (3, 'c@x')")
                 try db.execute(sql: "INSERT INTO follows(id, follower_id, following_id) VALUES (10, 1, 2)")
                 // When a writer sets a count by hand and another REPLACEs the follow onto user 3
@@ -237,14 +238,14 @@ struct PlatformSchemaTests {
             }
 
             // Then doctor names users 1 and 2 (3 was counted by the insert trigger)
-            let findings = try database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
+            let findings = try await database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
             #expect(findings.followerCountDrift == [1, 2])
         }
     }
 
     @Test("a file migrated before reuse existed: the journey's duplicate of a platform index is dropped, the platform's kept")
-    func duplicatesOfAnEarlierMigrationAreDropped() throws {
-        try withTemporaryDirectory { directory in
+    func duplicatesOfAnEarlierMigrationAreDropped() async throws {
+        try await withTemporaryDirectory { directory in
             // Given a file migrated when the journey still created its own copy of every index
             // (idx_posts_user_created, and idx_follows_pair beside the UNIQUE pair), to which the
             // platform then added posts_user_created

@@ -47,7 +47,7 @@ enum Fixture {
 
     /// The five platform tables, and the journey tables the migrator adds.
     static let platformTables = ["users", "posts", "follows", "events", "event_rsvps"]
-    static let journeyTables = ["journey_transitions", "journey_pins", "journey_batch_runs"]
+    static let journeyTables = ["journey_transitions", "journey_pins", "journey_batch_runs", "journey_pin_events", "journey_rules"]
 
     /// The fifteen indexes of SPEC §3, written down independently of the migrator:
     /// (table, key columns, whether each column is descending).
@@ -71,12 +71,12 @@ enum Fixture {
 }
 
 /// Runs `body` with a fresh, unique temporary directory, removed afterwards.
-func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
+func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
     let directory = FileManager.default.temporaryDirectory
         .appending(path: "JourneyStoreTests-\(UUID().uuidString)", directoryHint: .isDirectory)
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
-    return try body(directory)
+    return try await body(directory)
 }
 
 /// Everything a migration could change, to compare before and after a second run.
@@ -166,4 +166,21 @@ final class Collected<Element: Sendable>: @unchecked Sendable {
         defer { lock.unlock() }
         return storage
     }
+}
+
+/// Runs `body(0)`, …, `body(count - 1)` at the same time in a task group; the results in index order.
+func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) async -> T) async -> [T] {
+    await withTaskGroup(of: (Int, T).self) { group in
+        for index in 0..<count { group.addTask { (index, await body(index)) } }
+        var results: [(Int, T)] = []
+        for await result in group { results.append(result) }
+        return results.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+}
+
+extension DatabaseWriter {
+    /// The synchronous `read`, where an async context would pick GRDB's async one (a test may block).
+    func readNow<T>(_ body: (Database) throws -> T) throws -> T { try read(body) }
+    /// The synchronous `write`, where an async context would pick GRDB's async one (a test may block).
+    func writeNow<T>(_ body: (Database) throws -> T) throws -> T { try write(body) }
 }

@@ -78,10 +78,10 @@ struct TimestampFormsTests {
     }
 
     /// Writes the platform tables with `type` timestamp columns and one user's rows in `form`, migrates, and reads.
-    static func snapshots(form: Form, columnType: String, instants: Instants, in directory: URL, name: String = "data") throws -> (one: UserSnapshot, chunk: UserSnapshot, stored: DatabaseValue) {
+    static func snapshots(form: Form, columnType: String, instants: Instants, in directory: URL, name: String = "data") async throws -> (one: UserSnapshot, chunk: UserSnapshot, stored: DatabaseValue) {
         let path = directory.appending(path: "\(name).sqlite").path
         let queue = try DatabaseQueue(path: path)
-        try queue.write { db in
+        try await queue.write { db in
             try db.execute(sql: """
                 CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, city TEXT, country TEXT, role TEXT,
                     subscription_tier TEXT, is_onboarding_complete INTEGER, created_at \(columnType));
@@ -101,21 +101,21 @@ struct TimestampFormsTests {
         }
         try queue.close()
         let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.migrationNow)
-        let one = try database.snapshot(user: 1, now: now)
-        let chunk = try #require(try database.chunk(after: 0, limit: 10, now: now).first)
-        let stored = try database.writer.read { db in try DatabaseValue.fetchOne(db, sql: "SELECT last_journey_update FROM users WHERE id = 1") }
+        let one = try await database.snapshot(user: 1, now: now)
+        let chunk = try #require(try await database.chunk(after: 0, limit: 10, now: now).first)
+        let stored = try await database.writer.read { db in try DatabaseValue.fetchOne(db, sql: "SELECT last_journey_update FROM users WHERE id = 1") }
         return (one, chunk, stored ?? .null)
     }
 
     static let cases: [(Form, String)] = Form.allCases.flatMap { form in columnTypes.map { (form, $0) } }
 
     @Test("Each form under each column type gives the canonical metrics, in the one-user statement and the batch chunk", arguments: cases)
-    func formsGiveCanonicalMetrics(form: Form, columnType: String) throws {
-        try withTemporaryDirectory { directory in
+    func formsGiveCanonicalMetrics(form: Form, columnType: String) async throws {
+        try await withTemporaryDirectory { directory in
             for near in [true, false] {
                 let instants = Instants(near: near)
                 guard [instants.signup, instants.postOut, instants.postIn, instants.eventPast, instants.eventFuture].allSatisfy(form.holds) else { continue }
-                let (one, chunk, stored) = try Self.snapshots(form: form, columnType: columnType, instants: instants, in: directory, name: near ? "near" : "far")
+                let (one, chunk, stored) = try await Self.snapshots(form: form, columnType: columnType, instants: instants, in: directory, name: near ? "near" : "far")
                 for snapshot in [one, chunk] {
                     let values = Dictionary(uniqueKeysWithValues: snapshot.metrics.values(now: Self.now))
                     #expect(values[.posts] == .integer(2))
@@ -139,26 +139,26 @@ struct TimestampFormsTests {
     ]
 
     @Test("An unreadable value is missing for the criteria, counted, and the user's other metrics still read", arguments: unreadableValues)
-    func unreadableIsMissingAndCounted(value: DatabaseValue) throws {
-        try withTemporaryDirectory { directory in
+    func unreadableIsMissingAndCounted(value: DatabaseValue) async throws {
+        try await withTemporaryDirectory { directory in
             let path = directory.appending(path: "bad.sqlite").path
             try Fixture.writeScript("small-platform.sql", to: path)
             let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.migrationNow)
-            try database.writer.write { db in
+            try await database.writer.write { db in
                 try db.execute(sql: "UPDATE users SET created_at = ?, last_journey_update = ? WHERE id = 1", arguments: [value, value])
                 try db.execute(sql: "UPDATE posts SET created_at = ? WHERE user_id = 1", arguments: [value])
                 try db.execute(sql: "UPDATE events SET start_date = ? WHERE id = 1", arguments: [value])
             }
-            let reference = try database.snapshot(user: 2, now: Fixture.now)
-            let one = try database.snapshot(user: 1, now: Fixture.now)
+            let reference = try await database.snapshot(user: 2, now: Fixture.now)
+            let one = try await database.snapshot(user: 1, now: Fixture.now)
             #expect(one.metrics.signedUpAt == nil && one.metrics.stageEnteredAt == nil)
             #expect(one.metrics.postsLast30Days == 0 && one.metrics.posts == 6)
             #expect(one.unreadableTimestamps == ["users.created_at": 1, "users.last_journey_update": 1])
-            let chunk = try database.chunk(after: 0, limit: 10, now: Fixture.now)
+            let chunk = try await database.chunk(after: 0, limit: 10, now: Fixture.now)
             #expect(chunk.first { $0.userID == 1 }?.unreadableTimestamps["posts.created_at"] == 6)
             #expect(chunk.first { $0.userID == 2 }?.metrics == reference.metrics, "the other users read as before")
 
-            let findings = try database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
+            let findings = try await database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
             let posts = try #require(findings.timestamps.first { $0.column == "posts.created_at" })
             #expect(posts.unreadable == 6 && posts.samples["unreadable"]?.isEmpty == false)
             #expect(!findings.isHealthy)
@@ -166,12 +166,12 @@ struct TimestampFormsTests {
     }
 
     @Test("doctor counts each form per column, with samples, and stays healthy when every value is readable")
-    func doctorCountsForms() throws {
-        try withTemporaryDirectory { directory in
-            _ = try Self.snapshots(form: .epochMilliseconds, columnType: "", instants: Instants(near: true), in: directory)
+    func doctorCountsForms() async throws {
+        try await withTemporaryDirectory { directory in
+            _ = try await Self.snapshots(form: .epochMilliseconds, columnType: "", instants: Instants(near: true), in: directory)
             let path = directory.appending(path: "data.sqlite").path
             let database = try JourneyDatabase.open(path: path, mode: .readOnly)
-            let findings = try database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
+            let findings = try await database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
             let posts = try #require(findings.timestamps.first { $0.column == "posts.created_at" })
             #expect(posts.forms == ["epoch_milliseconds": 2])
             #expect(posts.samples["epoch_milliseconds"]?.count == 2)
@@ -194,8 +194,8 @@ struct CanonicalFastPathTests {
     }
 
     @Test("Triggers count non-canonical writes from a plain connection (another application), canonical ones not")
-    func triggersCount() throws {
-        try withTemporaryDirectory { directory in
+    func triggersCount() async throws {
+        try await withTemporaryDirectory { directory in
             let database = try Fixture.smallMigratedDatabase(in: directory)
             #expect(try Self.counts(database) == ["posts.created_at": 0, "events.start_date": 0])
             // Another application, without Journey's functions: a plain GRDB queue.
@@ -220,31 +220,35 @@ struct CanonicalFastPathTests {
     }
 
     @Test("Both ways give the same metrics for every user of a generated data set, one user at a time and by chunk")
-    func fastEqualsSlow() throws {
-        try withTemporaryDirectory { directory in
+    func fastEqualsSlow() async throws {
+        try await withTemporaryDirectory { directory in
             let path = directory.appending(path: "generated.sqlite").path
             _ = try PlatformDataGenerator(users: 300, seed: 17, now: Fixture.generatedAt).write(to: path)
             let database = try JourneyDatabase.open(path: path, mode: .migrate, now: Fixture.generatedAt)
             #expect(try Self.counts(database).values.allSatisfy { $0 == 0 }, "the generator writes canonical text")
             // Instants on whole seconds and in between, so the window's bounds fall on and beside rows.
             let instants = [Fixture.generatedAt, Fixture.generatedAt.addingTimeInterval(-3 * 86_400 + 0.5), Fixture.generatedAt.addingTimeInterval(17.25)]
-            func read() throws -> [[UserSnapshot]] {
-                try instants.flatMap { now in
-                    [try (1...300).map { try database.snapshot(user: Int64($0), now: now) },
-                     try database.chunk(after: 0, limit: 1_000, now: now)]
+            func read() async throws -> [[UserSnapshot]] {
+                var all: [[UserSnapshot]] = []
+                for now in instants {
+                    var one: [UserSnapshot] = []
+                    for user in 1...300 { one.append(try await database.snapshot(user: Int64(user), now: now)) }
+                    all.append(one)
+                    all.append(try await database.chunk(after: 0, limit: 1_000, now: now))
                 }
+                return all
             }
-            let fast = try read()
-            try database.writer.write { db in try db.execute(sql: "UPDATE journey_timestamp_columns SET noncanonical = 1") }
-            let slow = try read()
+            let fast = try await read()
+            try await database.writer.write { db in try db.execute(sql: "UPDATE journey_timestamp_columns SET noncanonical = 1") }
+            let slow = try await read()
             #expect(fast.map { $0.map(\.metrics) } == slow.map { $0.map(\.metrics) })
             #expect(fast[0].contains { $0.metrics.postsLast30Days > 0 } && fast[0].contains { $0.metrics.eventsAttended > 0 })
         }
     }
 
     @Test("On canonical data the one-user statement counts recent posts by an index range, with no call to the parser")
-    func fastPathPlan() throws {
-        try withTemporaryDirectory { directory in
+    func fastPathPlan() async throws {
+        try await withTemporaryDirectory { directory in
             let database = try Fixture.smallMigratedDatabase(in: directory)
             let plan = try database.writer.read { db in
                 try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + JourneyDatabase.snapshotSQL,

@@ -10,8 +10,8 @@ import JourneyStore
 @Suite("The batch lease: held, renewed, expired and taken over, lost")
 struct BatchLeaseTests {
     /// The run ids and statuses of `journey_batch_runs`.
-    static func statuses(_ database: TemporaryDatabase) throws -> [Int64: String] {
-        Dictionary(uniqueKeysWithValues: try database.database.batchRuns(limit: 50).map { ($0.id, $0.status) })
+    static func statuses(_ database: TemporaryDatabase) async throws -> [Int64: String] {
+        Dictionary(uniqueKeysWithValues: try await database.database.batchRuns(limit: 50).map { ($0.id, $0.status) })
     }
 
     @Test("the reported case: a `running` row whose pid is a live unrelated process (this one, and 1) no longer blocks")
@@ -29,20 +29,20 @@ struct BatchLeaseTests {
         let first = try await service.runBatch()
 
         // Then it ran, and the legacy row is interrupted
-        let legacy = try #require(try database.database.batchRuns(limit: 5).last)
+        let legacy = try #require(try await database.database.batchRuns(limit: 5).last)
         #expect(legacy.status == "interrupted")
         #expect(legacy.error?.contains("before batch leases") == true, "\(legacy)")
-        #expect(try Self.statuses(database)[try #require(first.runID)] == "finished")
+        #expect(try await Self.statuses(database)[try #require(first.runID)] == "finished")
 
         // And given a run holding a lease as "pid 1" that expired a minute ago
-        let expired = try database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "container pid 1",
+        let expired = try await database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "container pid 1",
                                                           now: testNow.addingTimeInterval(-120), leaseSeconds: 60, takeOver: false)
         // When the next batch starts, Then it takes over at once
         let second = try await service.runBatch()
-        let runs = try Self.statuses(database)
+        let runs = try await Self.statuses(database)
         #expect(runs[expired.runID] == "interrupted")
         #expect(runs[try #require(second.runID)] == "finished")
-        let row = try #require(try database.database.batchRuns(limit: 5).first { $0.id == expired.runID })
+        let row = try #require(try await database.database.batchRuns(limit: 5).first { $0.id == expired.runID })
         #expect(row.error?.contains("lease expired at") == true, "\(row)")
     }
 
@@ -52,7 +52,7 @@ struct BatchLeaseTests {
         let database = try TemporaryDatabase(users: 3)
         let clock = ManualClock(testNow)
         let service = try database.service(clock: clock)
-        let held = try database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "host-b pid 7",
+        let held = try await database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "host-b pid 7",
                                                        now: testNow, leaseSeconds: 60, takeOver: false)
 
         // When a batch starts 59 s later, Then it is refused, naming the run, its holder and the lease's end
@@ -66,7 +66,7 @@ struct BatchLeaseTests {
         // And when it starts after the lease's end, Then it takes over and finishes
         clock.advance(by: 2)
         let summary = try await service.runBatch()
-        let runs = try Self.statuses(database)
+        let runs = try await Self.statuses(database)
         #expect(runs[held.runID] == "interrupted")
         #expect(runs[try #require(summary.runID)] == "finished")
     }
@@ -76,37 +76,37 @@ struct BatchLeaseTests {
         // Given user 1 fits J2, and a run A holds the lease
         let database = try TemporaryDatabase(users: 3)
         try makeActive(1, followedBy: 2, in: database)
-        let a = try database.database.beginBatchRun(rulesVersion: "x", owner: "A", holder: "host-a pid 1",
+        let a = try await database.database.beginBatchRun(rulesVersion: "x", owner: "A", holder: "host-a pid 1",
                                                     now: testNow, leaseSeconds: 60, takeOver: false)
 
         // When run B takes the lease over by hand
-        let b = try database.database.beginBatchRun(rulesVersion: "x", owner: "B", holder: "host-b pid 1",
+        let b = try await database.database.beginBatchRun(rulesVersion: "x", owner: "B", holder: "host-b pid 1",
                                                     now: testNow, leaseSeconds: 60, takeOver: true)
 
         // Then A is interrupted, B running
-        #expect(try Self.statuses(database) == [a.runID: "interrupted", b.runID: "running"])
+        #expect(try await Self.statuses(database) == [a.runID: "interrupted", b.runID: "running"])
 
         // And A's next chunk commit is refused whole: no transition, no stage change
         let move = PendingMove(userID: 1, expectedStage: "J1_NEW_USER",
                                transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "r")],
                                metrics: UserMetrics())
-        #expect(throws: StoreError.self) {
-            try database.database.persist([move], rulesVersion: "x", source: .batch, now: testNow,
+        await #expect(throws: StoreError.self) {
+            try await database.database.persist([move], rulesVersion: "x", source: .batch, now: testNow,
                                           progress: BatchProgress(lease: a, lastUserID: 1, usersSeen: 1, transitions: 0, now: testNow))
         }
-        #expect(try database.database.history(user: 1).isEmpty)
+        #expect(try await database.database.history(user: 1).isEmpty)
         // And A can neither renew nor close its row, which stays interrupted
-        #expect { try database.database.renewBatchLease(a, now: testNow) } throws: { error in
+        await #expect { try await database.database.renewBatchLease(a, now: testNow) } throws: { error in
             if case .leaseLost(a.runID) = error as? StoreError { true } else { false }
         }
-        #expect(throws: StoreError.self) {
-            try database.database.finishBatchRun(a, failed: nil, usersSeen: 1, transitions: 0, now: testNow)
+        await #expect(throws: StoreError.self) {
+            try await database.database.finishBatchRun(a, failed: nil, usersSeen: 1, transitions: 0, now: testNow)
         }
-        #expect(try Self.statuses(database)[a.runID] == "interrupted")
+        #expect(try await Self.statuses(database)[a.runID] == "interrupted")
         // While B renews and finishes
-        try database.database.renewBatchLease(b, now: testNow.addingTimeInterval(30))
-        try database.database.finishBatchRun(b, failed: nil, usersSeen: 3, transitions: 0, now: testNow)
-        #expect(try Self.statuses(database)[b.runID] == "finished")
+        try await database.database.renewBatchLease(b, now: testNow.addingTimeInterval(30))
+        try await database.database.finishBatchRun(b, failed: nil, usersSeen: 3, transitions: 0, now: testNow)
+        #expect(try await Self.statuses(database)[b.runID] == "finished")
     }
 
     @Test("a running batch whose lease is taken over mid-run stops with leaseLost and writes no further chunk")
@@ -120,7 +120,7 @@ struct BatchLeaseTests {
         let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in
             // When, after the first chunk, an operator's run takes the lease over
             guard done == 2 else { return }
-            let lease = try? store.beginBatchRun(rulesVersion: "x", owner: "operator", holder: "host-b pid 9",
+            let lease = try? await store.beginBatchRun(rulesVersion: "x", owner: "operator", holder: "host-b pid 9",
                                                              now: testNow, leaseSeconds: 60, takeOver: true)
             tookOver.withLock { $0 = lease?.runID }
         })
@@ -136,7 +136,7 @@ struct BatchLeaseTests {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journey_transitions") ?? -1
         }
         #expect(moved == 2)
-        let runs = try database.database.batchRuns(limit: 5)
+        let runs = try await database.database.batchRuns(limit: 5)
         #expect(runs.first { $0.id == tookOver.withLock { $0 } }?.status == "running")
         #expect(runs.filter { $0.status == "interrupted" }.count == 1)
         #expect(try stagesMatchHistory(database.database.writer).isEmpty)
@@ -153,10 +153,10 @@ struct BatchLeaseTests {
         let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in
             guard done == 2 else { return }
             clock.advance(by: 5)
-            Thread.sleep(forTimeInterval: 0.6)  // the renewal timer ticks every third of the lease
+            try? await Task.sleep(for: .milliseconds(600))  // the renewal task ticks every third of the lease
             // When another run tries to start meanwhile
             do {
-                _ = try store.beginBatchRun(rulesVersion: "x", owner: "other", holder: "h", now: clock.now(),
+                _ = try await store.beginBatchRun(rulesVersion: "x", owner: "other", holder: "h", now: clock.now(),
                                                         leaseSeconds: 1, takeOver: false)
                 refused.withLock { $0 = false }
             } catch {
@@ -167,14 +167,14 @@ struct BatchLeaseTests {
         // Then it was refused (the lease had been renewed past the advanced clock), and the batch finished
         let summary = try await service.runBatch(options)
         #expect(refused.withLock { $0 } == true)
-        #expect(try Self.statuses(database)[try #require(summary.runID)] == "finished")
+        #expect(try await Self.statuses(database)[try #require(summary.runID)] == "finished")
     }
 
     @Test("at most one run is `running`: the database itself refuses a second row")
-    func oneRunningRow() throws {
+    func oneRunningRow() async throws {
         // Given a running run
         let database = try TemporaryDatabase()
-        _ = try database.database.beginBatchRun(rulesVersion: "x", owner: "A", holder: "h", now: testNow, leaseSeconds: 60, takeOver: false)
+        _ = try await database.database.beginBatchRun(rulesVersion: "x", owner: "A", holder: "h", now: testNow, leaseSeconds: 60, takeOver: false)
 
         // When a second `running` row is inserted behind the lease's back, Then the partial unique index refuses it
         #expect(throws: DatabaseError.self) {

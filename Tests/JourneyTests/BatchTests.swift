@@ -43,8 +43,8 @@ struct BatchTests {
         defer { data.remove() }
         let copy = data.directory.appendingPathComponent("copy.sqlite").path
         try FileManager.default.copyItem(atPath: data.path, toPath: copy)
-        let batchService = try JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
-        let loopService = try JourneyService(path: copy, clock: ManualClock(testNow))
+        let batchService = try await JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
+        let loopService = try await JourneyService(path: copy, clock: ManualClock(testNow))
 
         // When one runs the batch in small chunks and the other evaluates each user in turn
         let summary = try await batchService.runBatch(BatchOptions(chunkSize: 257))
@@ -106,7 +106,7 @@ struct BatchTests {
     func pinsAndUnknownStages() async throws {
         let database = try TemporaryDatabase(users: 5)
         for user in Int64(1)...5 { try makeActive(user, followedBy: user == 1 ? 2 : 1, in: database) }
-        _ = try database.database.pin(user: 2, reason: "held by support", now: testNow)
+        _ = try await database.database.pin(user: 2, reason: "held by support", now: testNow)
         try database.execute("UPDATE users SET customer_journey_state = 'J9_LEGACY' WHERE id = 3")
         let service = try database.service()
         let summary = try await service.runBatch()
@@ -125,7 +125,7 @@ struct BatchTests {
     func besideLiveWrites() async throws {
         let data = try Generated(users: 2_000, seed: 9)
         defer { data.remove() }
-        let service = try JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
+        let service = try await JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
         // A second pool on the file, as the API process would have
         let api = try JourneyDatabase.open(path: data.path, mode: .requireMigrated)
         let written = Atomic<Int>(0)
@@ -133,9 +133,15 @@ struct BatchTests {
             var random = SplitMix64(seed: 5)
             while !Task.isCancelled {
                 let user = 1 + random.below(2_000), other = 1 + random.below(2_000)
-                try api.writer.write { db in
-                    try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'live', ?)", arguments: [user, testNow])
-                    try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
+                // Awaited: a blocking write would hold a cooperative thread through every busy wait,
+                // and starve the tests running beside this one. Cancelling the task ends the loop.
+                do {
+                    try await api.writer.write { db in
+                        try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'live', ?)", arguments: [user, testNow])
+                        try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
+                    }
+                } catch where Task.isCancelled {
+                    return
                 }
                 written.add(1, ordering: .relaxed)
             }

@@ -46,7 +46,7 @@ struct ServiceTests {
         ], metrics: UserMetrics())
 
         // When it is persisted
-        let result = try service.persist([broken], now: testNow)
+        let result = try await service.persist([broken], now: testNow)
 
         // Then the user's write is refused whole, with SQLite's reason
         #expect(result.refused[1]?.contains("CHECK") == true && result.recorded.isEmpty, "\(result)")
@@ -88,7 +88,7 @@ struct ServiceTests {
     func pinned() async throws {
         let database = try TemporaryDatabase(users: 2)
         try makeActive(1, followedBy: 2, in: database)
-        _ = try database.database.pin(user: 1, reason: "support ticket 12", now: testNow)
+        _ = try await database.database.pin(user: 1, reason: "support ticket 12", now: testNow)
         let service = try database.service()
         let answer = try await service.evaluateAndPersist(user: 1)
         #expect(answer.recorded.isEmpty)
@@ -150,7 +150,7 @@ struct ServiceTests {
         let path = directory.appendingPathComponent("h.sqlite").path
         try PlatformDataGenerator(users: 400, seed: 11, now: testNow).write(to: path)
         let clock = ManualClock(testNow)
-        let service = try JourneyService(path: path, clock: clock)
+        let service = try await JourneyService(path: path, clock: clock)
 
         // When 8 readers ask for random users while 2 writers insert posts and follows and persist moves
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -181,7 +181,7 @@ struct ServiceTests {
         // Then every cached answer equals an evaluation made from scratch on the final data
         for user in Int64(1)...400 {
             let cached = try await service.journey(of: user)
-            let snapshot = try service.database.snapshot(user: user, now: testNow)
+            let snapshot = try await service.database.snapshot(user: user, now: testNow)
             let fresh = try service.rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: testNow)
             #expect(cached.storedStage == snapshot.storedStage, "user \(user)")
             #expect(cached.evaluation == fresh, "user \(user)")

@@ -49,3 +49,32 @@ func makeActive(_ user: Int64, followedBy other: Int64, in database: TemporaryDa
     try database.execute("INSERT INTO posts(user_id, content, created_at) VALUES (?, 'hello', ?)", [user, testNow.addingTimeInterval(-86_400)])
     try database.execute("INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", [other, user, testNow])
 }
+
+/// A ``ChangeSignal`` that fires only when a test says so, and lets it wait until the service
+/// has acted on the change (the feed's analogue of a manual clock).
+final class ManualSignal: ChangeSignal {
+    private let requests: AsyncStream<CheckedContinuation<Void, Never>>
+    private let requester: AsyncStream<CheckedContinuation<Void, Never>>.Continuation
+
+    init() {
+        (requests, requester) = AsyncStream.makeStream()
+    }
+
+    func watch(_ changed: @Sendable () async -> Void) async throws(StoreError) {
+        for await done in requests {
+            await changed()
+            done.resume()
+        }
+    }
+
+    /// Signals a change and returns once the service has read and applied it.
+    func fire() async {
+        await withCheckedContinuation { requester.yield($0) }
+    }
+}
+
+/// A transition from `from` to `to` for `user`, as another process's writer would store it.
+func pendingMove(_ user: Int64, _ from: StageID, _ to: StageID) -> PendingMove {
+    PendingMove(userID: user, expectedStage: from.rawValue,
+                transitions: [Transition(from: from, to: to, kind: .next, reason: "moved elsewhere")], metrics: UserMetrics())
+}

@@ -25,7 +25,7 @@ enum Probe {
             return
         }
         if arguments.contains("--rules") { _ = try Rules.bundledDefault() }
-        let snapshot = try database.snapshot(user: user, now: Date())
+        let snapshot = try await database.snapshot(user: user, now: Date())
         print(snapshot.storedStage, snapshot.metrics.posts, snapshot.metrics.followers)
     }
 }
@@ -67,7 +67,7 @@ extension Probe {
                         try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: ["now": nowEpoch, "since": sinceEpoch, "user": user])!["posts"] as Int
                     }
                 } else {
-                    checksum &+= try database.snapshot(user: user, now: dataNow).metrics.posts
+                    checksum &+= try database.writer.unsafeRead { db in try JourneyDatabase.snapshot(db, user: user, now: dataNow) }.metrics.posts
                 }
             }
         }

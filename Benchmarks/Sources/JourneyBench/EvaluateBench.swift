@@ -115,7 +115,7 @@ struct EvaluateBench {
         // --- correctness: every way gives the same counts, and the copied SQL is the library's ---
         var disagreements: [String] = []
         for user in random.prefix(200) + heavyIDs {
-            let library = fromSnapshot(try journey.snapshot(user: user, now: now))
+            let library = fromSnapshot(try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: now) })
             let viaRaw = try rawRead(rawSnapshot, user)
             let viaCounting = try rawRead(rawCounting, user)
             let viaPlatform = try migratedQueue.read { try platform($0, user) }
@@ -124,7 +124,7 @@ struct EvaluateBench {
             if library != viaPlatform { disagreements.append("user \(user): snapshot \(library) vs platform counts \(viaPlatform)") }
         }
         for user in (random.prefix(3) + heavyIDs.prefix(2)) {
-            let library = fromSnapshot(try journey.snapshot(user: user, now: now))
+            let library = fromSnapshot(try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: now) })
             let viaPlatform = try unmigrated.read { try platform($0, user) }
             if library != viaPlatform { disagreements.append("user \(user): unmigrated platform counts \(viaPlatform) vs \(library)") }
         }
@@ -135,8 +135,8 @@ struct EvaluateBench {
             Way(name: Names.platformUnmigrated) { user in try unmigrated.read { try platform($0, user).posts } },
             Way(name: Names.platformMigrated) { user in try migratedQueue.read { try platform($0, user).posts } },
             Way(name: Names.platformSeparate) { user in try platformSeparate(migratedQueue, user).posts },
-            Way(name: Names.snapshotPool) { user in Int64(try journey.snapshot(user: user, now: now).metrics.posts) },
-            Way(name: Names.snapshotQueue) { user in Int64(try journeyQueue.snapshot(user: user, now: now).metrics.posts) },
+            Way(name: Names.snapshotPool) { user in Int64(try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: now) }.metrics.posts) },
+            Way(name: Names.snapshotQueue) { user in Int64(try journeyQueue.writer.unsafeRead { db in try JourneyDatabase.snapshot(db, user: user, now: now) }.metrics.posts) },
             Way(name: Names.cachedPool) { user in
                 try pool.read { db in try Int64(Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: snapshotArguments(user))!["posts"] as Int) }
             },

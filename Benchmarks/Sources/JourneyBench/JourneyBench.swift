@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 import JourneyStore
 
-/// `journey-bench [--quick] [--only evaluate,cached,cli,batch,migrate,forms] [--no-1m] [--users N] [--large N] [--journey PATH]`
+/// `journey-bench [--quick] [--only evaluate,cached,feed,cli,batch,migrate,forms] [--no-1m] [--users N] [--large N] [--journey PATH]`
 ///
 /// Journey against the platform's own approach, on the same data, in one run. See BENCHMARKS.md.
 @main
@@ -27,7 +27,7 @@ struct JourneyBench {
     static let usage = """
         usage: journey-bench [--quick] [--only SECTIONS] [--no-1m] [--users N] [--large N] [--journey PATH]
           --quick          ~2,000 users, a handful of iterations (CI)
-          --only SECTIONS  comma-separated: evaluate, cached, cli, batch, migrate, forms (default: all)
+          --only SECTIONS  comma-separated: evaluate, cached, feed, cli, batch, migrate, forms (default: all)
           --no-1m          skip the 1M-user data set (batch and migrate)
           --users N        users of the main data set (default 100,000; --quick: 2,000)
           --large N        users of the large data set (default 1,000,000)
@@ -41,7 +41,7 @@ struct JourneyBench {
             return arguments[i + 1]
         }
         let quick = arguments.contains("--quick")
-        let sections = Set((value("--only") ?? "evaluate,cached,cli,batch,migrate,forms").split(separator: ",").map(String.init))
+        let sections = Set((value("--only") ?? "evaluate,cached,feed,cli,batch,migrate,forms").split(separator: ",").map(String.init))
         let mainUsers = value("--users").flatMap(Int.init) ?? (quick ? 2_000 : 100_000)
         let largeUsers = (quick || arguments.contains("--no-1m")) ? nil : (value("--large").flatMap(Int.init) ?? 1_000_000)
         let report = Report()
@@ -74,6 +74,9 @@ struct JourneyBench {
         }
         if sections.contains("cached") {
             try await CachedBench(dataset: main, quick: quick, report: report, targets: targets, directory: directory).run()
+        }
+        if sections.contains("feed") {
+            try await FeedBench(dataset: main, quick: quick, report: report, targets: targets, directory: directory).run()
         }
         if sections.contains("cli") {
             if let journey {
@@ -176,7 +179,7 @@ struct HeavyAtScale {
         var checksum: Int64 = 0
         for round in 0..<6 {
             for (user, _) in heavy {
-                let (snapshot, a) = try timed { try journey.snapshot(user: user, now: dataNow) }
+                let (snapshot, a) = try timed { try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: dataNow) } }
                 checksum &+= Int64(snapshot.metrics.followers)
                 for (statement, index) in [(column, 0), (counting, 1)] {
                     let (value, d) = try timed { () throws -> Int64 in

@@ -93,15 +93,18 @@ struct CheckJSON: Encodable {
 
 /// A committed row of `journey_transitions`.
 struct TransitionJSON: ResponseEncodable {
+    /// The feed position (`journey_transitions.id`), also the event's SSE `id:`.
+    let id: Int64
     let user: Int64, seq: Int
     let from: String, to: String, reason: String, source: String
     let rulesVersion: String, createdAt: String
 
     enum CodingKeys: String, CodingKey {
-        case user, seq, from, to, reason, source, rulesVersion = "rules_version", createdAt = "created_at"
+        case id, user, seq, from, to, reason, source, rulesVersion = "rules_version", createdAt = "created_at"
     }
 
     init(_ move: RecordedTransition) {
+        id = move.id
         user = move.userID
         seq = move.seq
         from = move.from.rawValue
@@ -113,7 +116,8 @@ struct TransitionJSON: ResponseEncodable {
     }
 }
 
-/// One `text/event-stream` frame: `event:`, `id:` and a single-line `data:` of JSON.
+/// One `text/event-stream` frame: `event:`, `id:` (the transition id, which a client sends back
+/// as `Last-Event-ID` to resume) and a single-line `data:` of JSON.
 struct ServerSentEvent {
     let name: String
     let data: TransitionJSON
@@ -122,6 +126,6 @@ struct ServerSentEvent {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // one line, as `data:` needs
         let json = (try? encoder.encode(data)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return ByteBuffer(string: "event: \(name)\nid: \(data.user)-\(data.seq)\ndata: \(json)\n\n")
+        return ByteBuffer(string: "event: \(name)\nid: \(data.id)\ndata: \(json)\n\n")
     }
 }

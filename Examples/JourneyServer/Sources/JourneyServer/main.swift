@@ -2,15 +2,21 @@ import Foundation
 import Hummingbird
 import Journey
 import JourneyStore
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
 
-// JourneyServer --db PATH [--port 8080] [--rules FILE]
-// The database may also come from JOURNEY_DATABASE. The server listens on 127.0.0.1 only;
-// with --port 0 the system picks a free port, printed on the first line of output.
+// JourneyServer --db PATH [--host 127.0.0.1] [--port 8080] [--rules FILE]
+// The database may also come from JOURNEY_DATABASE, the rules from JOURNEY_RULES; without
+// either, the set adopted in the database (journey rules adopt), followed while running.
+// With --port 0 the system picks a free port, printed on the first line of output.
 
 struct ServerOptions {
-    static let usage = "usage: JourneyServer --db PATH [--port N] [--rules FILE]   (or set JOURNEY_DATABASE)"
+    static let usage = "usage: JourneyServer --db PATH [--host ADDRESS] [--port N] [--rules FILE]   (or set JOURNEY_DATABASE)"
 
     var databasePath = ProcessInfo.processInfo.environment["JOURNEY_DATABASE"] ?? ""
+    var host = "127.0.0.1"
     var port = 8080
     var rulesPath: String?
 
@@ -21,10 +27,11 @@ struct ServerOptions {
                 print(Self.usage)
                 exit(0)
             }
-            guard ["--db", "--port", "--rules"].contains(flag) else { fail("unknown argument \(flag)\n\(Self.usage)") }
+            guard ["--db", "--host", "--port", "--rules"].contains(flag) else { fail("unknown argument \(flag)\n\(Self.usage)") }
             guard let value = arguments.popFirst() else { fail("\(flag) needs a value\n\(Self.usage)") }
             switch flag {
             case "--db": databasePath = value
+            case "--host": host = value
             case "--rules": rulesPath = value
             default:
                 guard let number = Int(value), (0...65_535).contains(number) else { fail("--port \(value) is not a port number") }
@@ -41,19 +48,37 @@ func fail(_ message: String) -> Never {
 }
 
 let options = ServerOptions(arguments: Array(CommandLine.arguments.dropFirst()))
+// The host chooses the backends: logs on stderr, metrics in a Prometheus registry (before the
+// service is made, which creates its instruments from the bootstrapped factory).
+LoggingSystem.bootstrap(StreamLogHandler.standardError)
+let registry = PrometheusCollectorRegistry()
+MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+let logger = Logger(label: "JourneyServer")
+
+// A mistyped --db must not serve an empty platform: the file must exist.
+guard FileManager.default.fileExists(atPath: options.databasePath) else {
+    fail(StoreError.databaseMissing(path: options.databasePath).description)
+}
 let journey: JourneyService
 do {
-    journey = try JourneyService(path: options.databasePath, rulesPath: options.rulesPath)
-} catch {
+    let database = try JourneyDatabase.open(path: options.databasePath, mode: .migrate)
+    journey = try await JourneyService(database: database, rules: RulesChoice.resolve(explicit: options.rulesPath),
+                                       options: JourneyOptions(logger: logger))
+} catch let error as any CustomStringConvertible {
     fail(error.description)
 }
 
 let app = Application(
-    router: makeRouter(journey: journey),
-    configuration: .init(address: .hostname("127.0.0.1", port: options.port), serverName: "JourneyServer"),
-    onServerRunning: { [port = options.port] channel in
-        let line = "JourneyServer listening on http://127.0.0.1:\(channel.localAddress?.port ?? port)\n"
+    router: makeRouter(journey: journey, registry: registry),
+    configuration: .init(address: .hostname(options.host, port: options.port), serverName: "JourneyServer"),
+    onServerRunning: { [options] channel in
+        let line = "JourneyServer listening on http://\(options.host):\(channel.localAddress?.port ?? options.port)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
-    }
+    },
+    logger: logger
 )
-try await app.runService()
+let services = ServiceGroup(configuration: .init(
+    services: [.init(service: app), .init(service: JourneyFollower(journey: journey))],
+    gracefulShutdownSignals: [.sigterm, .sigint],
+    logger: logger))
+try await services.run()

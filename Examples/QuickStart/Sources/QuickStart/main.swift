@@ -2,7 +2,7 @@ import Journey
 import JourneyCore
 
 let path = try platformDatabase()                                  // Setup.swift: user 42 is ready for J2
-let journey = try JourneyService(path: path)                       // migrates; default rules; a missing file is an error
+let journey = try await JourneyService(path: path)                 // migrates; adopted (else default) rules; a missing file is an error
 
 let answer = try await journey.journey(of: 42)                     // cached for five minutes; writes nothing
 print(answer.storedStage, "→", answer.evaluation.stage)           // J1_NEW_USER → J2_ACTIVE_USER
