@@ -49,22 +49,22 @@ extension Probe {
             for user in [1, 2, 3] as [Int64] {
                 print("read \(user)")
                 _ = try database.writer.read { db in
-                    try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: ["now": "x", "since": "y", "user": user])
+                    try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: StatementArguments(JourneyDatabase.windowArguments(now: dataNow)) &+ ["user": user])
                 }
             }
         }
-        let (nowEpoch, sinceEpoch) = windowEpochs(dataNow)
+        let window = StatementArguments(JourneyDatabase.windowArguments(now: dataNow))
         let (_, elapsed) = try timed {
             for _ in 0..<n {
                 let user = 1 + Int64(rng.next() % UInt64(users))
                 if arguments.contains("--unsafe-read") {
                     // One statement needs no explicit transaction: `unsafeRead` skips DatabaseQueue's `PRAGMA query_only` toggles.
                     checksum &+= try database.writer.unsafeRead { db in
-                        try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: ["now": nowEpoch, "since": sinceEpoch, "user": user])!["posts"] as Int
+                        try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: window &+ ["user": user])!["posts"] as Int
                     }
                 } else if cached {
                     checksum &+= try database.writer.read { db in
-                        try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: ["now": nowEpoch, "since": sinceEpoch, "user": user])!["posts"] as Int
+                        try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: window &+ ["user": user])!["posts"] as Int
                     }
                 } else {
                     checksum &+= try database.writer.unsafeRead { db in try JourneyDatabase.snapshot(db, user: user, now: dataNow) }.metrics.posts
@@ -99,10 +99,13 @@ struct CLIBench {
         }
         let user = Array((1...Int64(dataset.counts.users)).shuffled(seed: dataSeed ^ 0xC11)).first!
         let sqlite3 = which("sqlite3")
-        let now = sqlTimestamp(Date())
-        let since = String(sqlTimestamp(Date().addingTimeInterval(-30 * 86_400)).prefix(19))
+        // The shell runs the statement from before SPEC §8 (`SQLText.legacySnapshot`, text comparisons): it lacks
+        // the store's `journey_instant`, which the library's statement names even in the branch it does not take.
+        let legacyWindow = SQLText.legacyWindowArguments(now: Date())
+        let now = String.fromDatabaseValue(legacyWindow["now"]??.databaseValue ?? .null) ?? ""
+        let since = String.fromDatabaseValue(legacyWindow["since"]??.databaseValue ?? .null) ?? ""
         func literalSQL(_ user: Int64) -> String {
-            SQLText.snapshotForShell.replacingOccurrences(of: ":now", with: "'\(now)'").replacingOccurrences(of: ":since", with: "'\(since)'")
+            SQLText.legacySnapshot.replacingOccurrences(of: ":now", with: "'\(now)'").replacingOccurrences(of: ":since", with: "'\(since)'")
                 .replacingOccurrences(of: ":user", with: "\(user)")
         }
         var commands: [(name: String, path: String, arguments: [String])] = [

@@ -8,12 +8,6 @@ import JourneyStore
 let dataNow = Date(timeIntervalSince1970: 1_793_491_200)
 let dataSeed: UInt64 = 20_261_101
 
-/// The bounds the library's metrics statements bind, `:now` and `:since` (30 days before), as
-/// seconds since the Unix epoch (they compare `journey_instant(…)`, SPEC §8).
-func windowEpochs(_ now: Date) -> (now: Double, since: Double) {
-    (now.timeIntervalSince1970, now.addingTimeInterval(-30 * 86_400).timeIntervalSince1970)
-}
-
 /// The database text of an instant, as GRDB binds a `Date` (UTC, milliseconds).
 func sqlTimestamp(_ date: Date) -> String { String.fromDatabaseValue(date.databaseValue) ?? "" }
 
@@ -77,6 +71,13 @@ struct DataDirectory {
                               platformPath: base + ".sqlite", migratedPath: "\(root)/migrated-\(users)-s\(dataSeed).sqlite")
             try JSONEncoder().encode(dataset).write(to: URL(fileURLWithPath: manifestPath))
             report.note("generated in \(String(format: "%.1f", elapsed.seconds)) s: \(counts)")
+        }
+        // A copy migrated by an older library lacks the newer migrations (its tables, triggers and
+        // counts): migrate it again from the platform file, as the library would a fresh file.
+        if migrate && FileManager.default.fileExists(atPath: dataset.migratedPath),
+           (try? JourneyDatabase.open(path: dataset.migratedPath, mode: .requireMigrated, now: dataNow)) == nil {
+            report.note("the migrated copy \(dataset.migratedPath) lacks the library's newer migrations: migrating again")
+            removeDatabase(dataset.migratedPath)
         }
         if migrate && !FileManager.default.fileExists(atPath: dataset.migratedPath) {
             report.note("migrating a copy with the library's migrator → \(dataset.migratedPath)")

@@ -37,7 +37,7 @@ struct EvaluateBench {
     mutating func run() throws {
         let now = dataNow
         let nowText = sqlTimestamp(now)
-        let (nowEpoch, sinceEpoch) = windowEpochs(now)
+        let window = JourneyDatabase.windowArguments(now: now)
         // The server's way (`JourneyService(path:)`): `.migrate` opens a DatabasePool.
         let journey = try JourneyDatabase.open(path: dataset.migratedPath, mode: .migrate, now: now)
         // The command line's and the batch's way: `.requireMigrated` opens one DatabaseQueue.
@@ -77,7 +77,8 @@ struct EvaluateBench {
             }
             return Counts(posts: values[0], followers: values[1], following: values[2], organized: values[3], attended: values[4])
         }
-        let snapshotArguments: (Int64) -> StatementArguments = { user in ["now": nowEpoch, "since": sinceEpoch, "user": user] }
+        let windowStatementArguments = StatementArguments(window)
+        let snapshotArguments: (Int64) -> StatementArguments = { user in windowStatementArguments &+ ["user": user] }
         func fromRow(_ row: Row) -> Counts {
             Counts(posts: row["posts"], followers: row["follower_count"], following: row["following"], organized: row["organized"], attended: row["attended"])
         }
@@ -86,10 +87,9 @@ struct EvaluateBench {
                    organized: Int64(s.metrics.eventsOrganized), attended: Int64(s.metrics.eventsAttended))
         }
         let rawSnapshot = try raw.prepare(SQLText.snapshot)
-        let rawCounting = try raw.prepare(SQLText.snapshotCountingFollowers)
+        let rawCounting = try raw.prepare(try SQLText.snapshotCountingFollowers)
         for statement in [rawSnapshot, rawCounting] {
-            statement.bind(statement.index(":now"), nowEpoch)
-            statement.bind(statement.index(":since"), sinceEpoch)
+            try statement.bind(window, later: ["user"])
         }
         let rawUserIndex = rawSnapshot.index(":user")
         func rawRead(_ statement: RawStatement, _ user: Int64) throws -> Counts {
@@ -102,8 +102,7 @@ struct EvaluateBench {
         }
         func rawPreparedEachTime(_ user: Int64) throws -> Counts {
             let statement = try raw.prepare(SQLText.snapshot)
-            statement.bind(statement.index(":now"), nowEpoch)
-            statement.bind(statement.index(":since"), sinceEpoch)
+            try statement.bind(window, later: ["user"])
             statement.bind(statement.index(":user"), user)
             guard try statement.step() else { throw SpawnError(description: "no user \(user)") }
             return Counts(posts: statement.int64(SQLText.Column.posts), followers: statement.int64(SQLText.Column.followerCount),

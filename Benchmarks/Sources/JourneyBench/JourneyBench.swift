@@ -167,13 +167,11 @@ struct HeavyAtScale {
         let raw = try RawDatabase(path: dataset.migratedPath, readOnly: true)
         let journey = try JourneyDatabase.open(path: dataset.migratedPath, mode: .migrate, now: dataNow)
         let heavy = try raw.rows("SELECT id, follower_count FROM users ORDER BY follower_count DESC, id LIMIT 10").map { (Int64($0[0])!, Int($0[1])!) }
-        let (nowEpoch, sinceEpoch) = windowEpochs(dataNow)
-        let counting = try raw.prepare(SQLText.snapshotCountingFollowers)
+        let counting = try raw.prepare(try SQLText.snapshotCountingFollowers)
         let column = try raw.prepare(SQLText.snapshot)
         let platform = try raw.prepare(SQLText.platformCounts[1].sql)
         for s in [counting, column] {
-            s.bind(s.index(":now"), nowEpoch)
-            s.bind(s.index(":since"), sinceEpoch)
+            try s.bind(JourneyDatabase.windowArguments(now: dataNow), later: ["user"])
         }
         var publicAPI = Samples(), viaColumn = Samples(), viaCount = Samples(), platformCount = Samples()
         var checksum: Int64 = 0

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import GRDBSQLite
 import JourneyStore
 
@@ -63,6 +64,40 @@ final class RawStatement {
     func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
     func bind(_ index: Int32, _ value: Double) { sqlite3_bind_double(handle, index, value) }
     func bind(_ index: Int32, _ value: String) { sqlite3_bind_text(handle, index, value, -1, transient) }
+
+    /// The statement's named parameters, without their `:` (`user`, `now`, `since_text`, …).
+    var parameterNames: [String] {
+        (1...max(1, sqlite3_bind_parameter_count(handle))).compactMap { index in
+            sqlite3_bind_parameter_name(handle, index).map { String(String(cString: $0).dropFirst()) }
+        }
+    }
+
+    /// Binds each value of `arguments` to the parameter of its name (`"now"` to `:now`), as GRDB
+    /// would: a Double with `sqlite3_bind_double`, a String as text, an integer as int64, nil as NULL.
+    /// Used with `JourneyDatabase.windowArguments(now:)`, which is what the library binds.
+    ///
+    /// - parameter later: the parameters the caller binds itself afterwards (`user`, `low`, `high`).
+    /// - throws: when the statement has a parameter that is neither in `arguments` nor in `later`
+    ///   (it would run with NULL and count nothing), or when `arguments` names one it lacks.
+    func bind(_ arguments: [String: (any DatabaseValueConvertible)?], later: Set<String>) throws {
+        let names = parameterNames
+        let unbound = Set(names).subtracting(arguments.keys).subtracting(later)
+        let unknown = Set(arguments.keys).subtracting(names)
+        guard unbound.isEmpty, unknown.isEmpty else {
+            throw SpawnError(description: "binding \(arguments.keys.sorted()): the statement's parameters are \(names)"
+                + (unbound.isEmpty ? "" : "; none given for \(unbound.sorted())") + (unknown.isEmpty ? "" : "; it has no \(unknown.sorted())"))
+        }
+        for (name, value) in arguments {
+            let index = self.index(":" + name)
+            switch (value?.databaseValue ?? .null).storage {
+            case .double(let number): bind(index, number)
+            case .string(let text): bind(index, text)
+            case .int64(let number): bind(index, number)
+            case .null: sqlite3_bind_null(handle, index)
+            case .blob: throw SpawnError(description: "binding :\(name): a blob")
+            }
+        }
+    }
 
     /// Steps once: true when a row is ready.
     @inline(__always)

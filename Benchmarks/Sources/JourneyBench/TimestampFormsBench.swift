@@ -1,16 +1,21 @@
 import Foundation
+import GRDB
 import JourneyCore
 import JourneyStore
 
 /// Issue 11: what reading timestamps in every form of SPEC §8 costs the metrics statements.
 ///
-/// The library's statements compare `journey_instant(created_at) >= :since` (a C function call per
-/// row) where they used to compare the stored text with a text bound (an index range count on
-/// `posts(user_id, created_at)`). This section measures, in one process, on copies of the main data
-/// set's migrated file: the old text statements on canonical data (what the figures before this
-/// change measured), the library's statements on the same canonical data, and the library's
-/// statements on copies whose `posts.created_at`, `events.start_date` and `users.created_at` were
-/// rewritten to other forms by plain SQL `UPDATE`s. Every way must return the same counts for
+/// The library's statements carry two ways of comparing a timestamp column with the window, chosen
+/// by the column's count of non-canonical values in `journey_timestamp_columns` (kept by triggers,
+/// `TimestampForms`): the stored text against text bounds (`:since_text`, `:now_text`; an index range)
+/// while the count is 0, and `journey_instant(…)` against epoch bounds (`:since`, `:now`; a C function
+/// call per row) once it is not. This section measures, in one process, on copies of the main data
+/// set's migrated file: the statements from before SPEC §8 (`SQLText.legacySnapshot`, `legacyChunk`,
+/// commit f9e1598) on canonical data, the baseline; the library's statements on the same canonical
+/// data (the text branch); and the library's statements on copies whose `posts.created_at`,
+/// `events.start_date` and `users.created_at` were rewritten to other forms by plain SQL `UPDATE`s
+/// (the triggers then count them, so the `journey_instant` branch runs). It checks each file's counts
+/// (0 on the canonical copy, more than 0 on the others), and every way must return the same counts for
 /// every user it reads, or the section fails.
 struct TimestampFormsBench {
     let dataset: Dataset
@@ -29,9 +34,11 @@ struct TimestampFormsBench {
         var path = ""
         var rewriteTime: Duration = .zero
         var storage = ""
+        /// `journey_timestamp_columns.noncanonical` afterwards, per watched column (`posts.created_at: 0`, …).
+        var counted = ""
     }
 
-    /// One way of reading: a statement on a file, bound as text (old) or epoch seconds (library).
+    /// One way of reading: a statement on a file, bound with its window arguments.
     struct Way {
         let name: String
         let data: String
@@ -53,12 +60,26 @@ struct TimestampFormsBench {
     /// The columns rewritten, as (table, column).
     static let columns = [("posts", "created_at"), ("events", "start_date"), ("users", "created_at")]
 
+    /// The columns the library counts non-canonical values of (`journey_timestamp_columns`, its `TimestampForms.watched`).
+    static let watched = [("posts", "created_at"), ("events", "start_date")]
+
     func run() throws {
-        let (nowEpoch, sinceEpoch) = windowEpochs(dataNow)
-        // The old statements bound text: `:now` with milliseconds, `:since` in whole seconds (so a
-        // post at that instant counts whether stored as `…:00` or `…:00.000`).
-        let nowText = sqlTimestamp(dataNow)
-        let sinceText = String(sqlTimestamp(dataNow.addingTimeInterval(-30 * 86_400)).prefix(19))
+        // The library binds the window four ways (`:now`, `:since` as epoch seconds; `:now_text`,
+        // `:since_text` as canonical text); the statements before SPEC §8 bound `:now` and `:since` as text.
+        let window = JourneyDatabase.windowArguments(now: dataNow)
+        let legacyWindow = SQLText.legacyWindowArguments(now: dataNow)
+        func shown(_ arguments: [String: (any DatabaseValueConvertible)?]) -> String {
+            arguments.keys.sorted().map { key in
+                let value = (arguments[key] ?? nil)?.databaseValue ?? .null
+                let text: String
+                switch value.storage {
+                case .double(let number): text = String(format: "%.0f", number)
+                case .string(let string): text = "'\(string)'"
+                default: text = value.description
+                }
+                return "`:\(key)` \(text)"
+            }.joined(separator: ", ")
+        }
 
         // --- the files ---
         var forms = [
@@ -96,35 +117,39 @@ struct TimestampFormsBench {
                 }
             }
             forms[index].storage = storage.joined(separator: "; ")
+            // What the library's triggers counted: nothing on the canonical copy (the text branch runs),
+            // every rewritten value on the others (the `journey_instant` branch runs).
+            var counted: [String] = []
+            for (table, column) in Self.watched {
+                let rows = try database.rows("SELECT noncanonical FROM journey_timestamp_columns WHERE table_name = '\(table)' AND column_name = '\(column)'")
+                guard let count = rows.first.flatMap({ Int($0[0]) }) else {
+                    throw SpawnError(description: "forms: \(forms[index].name): journey_timestamp_columns has no row for \(table).\(column): \(rows)")
+                }
+                let expectCanonical = forms[index].rewrite == nil
+                guard expectCanonical ? count == 0 : count > 0 else {
+                    throw SpawnError(description: "forms: \(forms[index].name): journey_timestamp_columns counts \(count) non-canonical values in \(table).\(column), expected "
+                        + (expectCanonical ? "0 (the text branch)" : "more than 0 (the triggers did not count the rewrite)"))
+                }
+                counted.append("\(table).\(column): \(fmtCount(count))")
+            }
+            forms[index].counted = counted.joined(separator: ", ")
             forms[index].example = try database.rows("SELECT created_at FROM posts WHERE id = 1").first?.first ?? ""
         }
 
         // --- the ways: one connection each, statements prepared once, window bound once ---
-        let oldOneUser = SQLText.snapshotForShell
-        guard !oldOneUser.contains("journey_instant") else {
-            throw SpawnError(description: "forms: SQLText.snapshotForShell still calls journey_instant (its replacements no longer match snapshotSQL):\n\(oldOneUser)")
-        }
-        let oldChunk = try Self.textChunk()
         var ways: [Way] = []
-        func way(_ name: String, _ form: Form, text: Bool) throws -> Way {
+        func way(_ name: String, _ form: Form, legacy: Bool) throws -> Way {
             let database = try RawDatabase(path: form.path, readOnly: true)
-            let oneUser = try database.prepare(text ? oldOneUser : SQLText.snapshot)
-            let chunk = try database.prepare(text ? oldChunk : SQLText.chunk)
-            for statement in [oneUser, chunk] {
-                if text {
-                    statement.bind(statement.index(":now"), nowText)
-                    statement.bind(statement.index(":since"), sinceText)
-                } else {
-                    statement.bind(statement.index(":now"), nowEpoch)
-                    statement.bind(statement.index(":since"), sinceEpoch)
-                }
-            }
+            let oneUser = try database.prepare(legacy ? SQLText.legacySnapshot : SQLText.snapshot)
+            let chunk = try database.prepare(legacy ? SQLText.legacyChunk : SQLText.chunk)
+            try oneUser.bind(legacy ? legacyWindow : window, later: ["user"])
+            try chunk.bind(legacy ? legacyWindow : window, later: ["low", "high"])
             return Way(name: name, data: form.name, database: database, oneUser: oneUser, chunk: chunk)
         }
-        ways.append(try way("old: text comparison (`p.created_at >= :since`), text bounds", forms[0], text: true))
-        ways.append(try way("library: `journey_instant(…)`, epoch bounds", forms[0], text: false))
+        ways.append(try way("before SPEC §8 (f9e1598): text comparison, text bounds", forms[0], legacy: true))
+        ways.append(try way("library, count 0: text branch", forms[0], legacy: false))
         for form in forms.dropFirst() {
-            ways.append(try way("library: `journey_instant(…)`, epoch bounds", form, text: false))
+            ways.append(try way("library, count > 0: `journey_instant` branch", form, legacy: false))
         }
 
         // --- a. one user ---
@@ -139,7 +164,7 @@ struct TimestampFormsBench {
             return Counts(followers: s.int64(SQLText.Column.followerCount), posts: s.int64(SQLText.Column.posts), recent: s.int64(SQLText.Column.recent),
                           following: s.int64(SQLText.Column.following), organized: s.int64(SQLText.Column.organized), attended: s.int64(SQLText.Column.attended))
         }
-        // Check (and warm): every way, every user measured, the same counts as the old statement on canonical data.
+        // Check (and warm): every way, every user measured, the same counts as the statement before SPEC §8 on canonical data.
         var recentUsers = 0, attendedUsers = 0
         for user in random + heavy.map(\.0) {
             let expected = try read(ways[0], user)
@@ -148,7 +173,7 @@ struct TimestampFormsBench {
             for way in ways.dropFirst() {
                 let got = try read(way, user)
                 guard got == expected else {
-                    throw SpawnError(description: "forms: user \(user): \(way.name) on \(way.data) gives \(got), the text statement on canonical data \(expected)")
+                    throw SpawnError(description: "forms: user \(user): \(way.name) on \(way.data) gives \(got), the statement before SPEC §8 on canonical data \(expected)")
                 }
             }
         }
@@ -182,6 +207,8 @@ struct TimestampFormsBench {
             let low = s.index(":low"), high = s.index(":high")
             var values: [Int64] = []
             values.reserveCapacity(Int(users) * 4)
+            // The statement before SPEC §8 has no unreadable counts (16 columns): 0.
+            let counts = s.columnCount >= 18
             let (_, elapsed) = try timed {
                 var after: Int64 = 0
                 while after < users {
@@ -191,7 +218,7 @@ struct TimestampFormsBench {
                         values.append(s.int64(0))
                         values.append(s.int64(SQLText.Column.recent))
                         values.append(s.int64(SQLText.Column.attended))
-                        values.append(s.int64(16) &+ s.int64(17))  // unreadable values: NULL reads as 0
+                        values.append(counts ? s.int64(16) &+ s.int64(17) : 0)  // unreadable values: NULL reads as 0
                     }
                     s.reset()
                     after += 2_000
@@ -199,16 +226,16 @@ struct TimestampFormsBench {
             }
             return (elapsed, values)
         }
-        // One warm pass each, checked against the old statement on canonical data.
+        // One warm pass each, checked against the statement before SPEC §8 on canonical data.
         let (_, expected) = try readAll(ways[0])
         guard expected.count == Int(users) * 4 else {
-            throw SpawnError(description: "forms: the text chunk statement read \(expected.count / 4) users of \(users)")
+            throw SpawnError(description: "forms: the chunk statement before SPEC §8 read \(expected.count / 4) users of \(users)")
         }
         for way in ways.dropFirst() {
             let (_, got) = try readAll(way)
             guard got == expected else {
                 let first = stride(from: 0, to: min(got.count, expected.count), by: 4).first { got[$0..<$0 + 4] != expected[$0..<$0 + 4] }
-                throw SpawnError(description: "forms: the chunk statement on \(way.data) disagrees with the text statement on canonical data"
+                throw SpawnError(description: "forms: the library's chunk statement on \(way.data) disagrees with the statement before SPEC §8 on canonical data"
                     + (first.map { " at user \(expected[$0]): (id, recent, attended, unreadable) \(Array(got[$0..<$0 + 4])) vs \(Array(expected[$0..<$0 + 4]))" } ?? " (\(got.count / 4) rows)"))
             }
         }
@@ -221,14 +248,14 @@ struct TimestampFormsBench {
         }
 
         // --- report ---
-        report.say("## Timestamps in every form (SPEC §8): what `journey_instant` costs (\(dataset.label) users)")
+        report.say("## Timestamps in every form (SPEC §8): the text branch on canonical data, `journey_instant` on the others (\(dataset.label) users)")
         report.say()
-        report.say("`--only forms`. Copies of the migrated file (\(fmtBytes(dataset.migratedBytes)); \(fmtCount(dataset.counts.posts)) posts, \(fmtCount(dataset.counts.events)) events, \(fmtCount(dataset.counts.rsvps)) RSVPs). On each copy but the first, `posts.created_at`, `events.start_date` and `users.created_at` were rewritten in one transaction by `UPDATE … SET c = <expr>(c)`, then checkpointed. The platform declares these columns `TEXT`, so the epoch-millisecond integers are stored as **digits in TEXT** (TEXT affinity converts them). `journey_timestamp_form` was run over every value afterwards (none unreadable):")
+        report.say("`--only forms`. Copies of the migrated file (\(fmtBytes(dataset.migratedBytes)); \(fmtCount(dataset.counts.posts)) posts, \(fmtCount(dataset.counts.events)) events, \(fmtCount(dataset.counts.rsvps)) RSVPs). On each copy but the first, `posts.created_at`, `events.start_date` and `users.created_at` were rewritten in one transaction by `UPDATE … SET c = <expr>(c)` (the library's triggers firing on every row), then checkpointed. The platform declares these columns `TEXT`, so the epoch-millisecond integers are stored as **digits in TEXT** (TEXT affinity converts them). `journey_timestamp_form` was run over every value afterwards (none unreadable), and `journey_timestamp_columns` read (0 on the canonical copy, more than 0 on the others, or the section fails):")
         report.say()
-        report.table(["file", "`posts.created_at` of post 1", "rewrite", "size after", "what the columns hold (storage class, form, values)"], forms.map { form in
-            [form.name, "`\(form.example)`", form.rewrite == nil ? "–" : fmt(ns: form.rewriteTime.nanoseconds), fmtBytes(fileSize(form.path) + fileSize(form.path + "-wal")), form.storage]
+        report.table(["file", "`posts.created_at` of post 1", "rewrite", "size after", "`journey_timestamp_columns.noncanonical`", "what the columns hold (storage class, form, values)"], forms.map { form in
+            [form.name, "`\(form.example)`", form.rewrite == nil ? "–" : fmt(ns: form.rewriteTime.nanoseconds), fmtBytes(fileSize(form.path) + fileSize(form.path + "-wal")), form.counted, form.storage]
         })
-        report.say("Ways: the **old** statements compare the stored text with text bounds (`:now` `\(nowText)`, `:since` `\(sinceText)`): `SQLText.snapshotForShell`, and `chunkSQL` turned back into its text form by string replacement (its two unreadable-count columns become `0`). The **library**'s statements (`snapshotSQL`, `chunkSQL`) compare `journey_instant(…)` with epoch seconds (`:now` \(String(format: "%.0f", nowEpoch)), `:since` \(String(format: "%.0f", sinceEpoch))). Raw SQLite C API, one connection per way, statements prepared once.")
+        report.say("Ways: the statements **before SPEC §8** (`SQLText.legacySnapshot`, `legacyChunk`: the library's `snapshotSQL` and `chunkSQL` at commit f9e1598, kept as literal text) compare the stored text with text bounds (\(shown(legacyWindow))). The **library**'s statements (`snapshotSQL`, `chunkSQL`) bind `JourneyDatabase.windowArguments(now:)` (\(shown(window))) and take the text branch where the column's count is 0, the `journey_instant(…)` branch where it is not. Raw SQLite C API, one connection per way, statements prepared once.")
         report.say()
         report.say("Check: every way returned the same followers, posts, recent posts, following, events organized and events attended for each of the \(fmtCount(random.count + heavy.count)) users measured (\(fmtCount(recentUsers)) with recent posts, \(fmtCount(attendedUsers)) with events attended), and the chunk statements the same recent posts and events attended for all \(fmtCount(Int(users))) users, with no unreadable value.")
         report.say()
@@ -239,7 +266,7 @@ struct TimestampFormsBench {
             let base = samples[group]![0]!
             report.say("**\(title)** (\(detail))")
             report.say()
-            report.table(["statement", "data", "n", "median", "p99", "mean", "median ÷ old text statement"], ways.indices.map { index in
+            report.table(["statement", "data", "n", "median", "p99", "mean", "median ÷ before SPEC §8"], ways.indices.map { index in
                 let s = samples[group]![index]!
                 return [ways[index].name, ways[index].data, "\(s.count)", fmt(ns: s.median), fmt(ns: s.p99), fmt(ns: s.mean), fmtRatio(s.median / base.median)]
             })
@@ -247,7 +274,7 @@ struct TimestampFormsBench {
         report.say("**The batch's read side** (the chunk statement over all \(fmtCount(Int(users))) users in chunks of 2,000, as `LeversBench.readAll`; one checking pass each, then \(config.chunkPasses) timed passes interleaved; median pass)")
         report.say()
         let base = passes[0]!.median
-        report.table(["statement", "data", "passes", "time (median)", "min", "users/s", "time ÷ old text statement"], ways.indices.map { index in
+        report.table(["statement", "data", "passes", "time (median)", "min", "users/s", "time ÷ before SPEC §8"], ways.indices.map { index in
             let s = passes[index]!
             return [ways[index].name, ways[index].data, "\(s.count)", fmt(ns: s.median), fmt(ns: s.min), fmtCount(Int(Double(users) / (s.median / 1e9))) + "/s", fmtRatio(s.median / base)]
         })
@@ -255,39 +282,16 @@ struct TimestampFormsBench {
             try ways[0].database.rows("EXPLAIN QUERY PLAN " + sql).map { $0.last ?? "" }
                 .filter { $0.contains("idx_posts") }
         }
-        report.say("The two posts counts (all posts, then recent posts) in the one-user plans (canonical file): old `\(try plan(oldOneUser).joined(separator: "`, `"))`; library `\(try plan(SQLText.snapshot).joined(separator: "`, `"))`.")
+        report.say("The posts counts in the one-user plans (canonical file): before SPEC §8 (all posts, then recent posts) `\(try plan(SQLText.legacySnapshot).joined(separator: "`, `"))`; library (all posts, then recent posts by the text branch, then by the `journey_instant` branch) `\(try plan(SQLText.snapshot).joined(separator: "`, `"))`.")
         report.say()
         // Issue 11: the canonical-data figures unchanged or better (shown, not judged: ratios near 1 are within this machine's noise).
         let label = dataset.label
-        targets.check("(issue 11) canonical data, one user: library statement ÷ old text statement (raw C, random users, medians, \(label))",
+        targets.check("(issue 11) canonical data, one user: library statement (text branch) ÷ statement before SPEC §8 (raw C, random users, medians, \(label))",
                       samples["random"]![1]!.median / samples["random"]![0]!.median, format: fmtRatio)
         targets.check("(issue 11) canonical data, one user: the same, the ten users with the most posts (medians, \(label))",
                       samples["heavy"]![1]!.median / samples["heavy"]![0]!.median, format: fmtRatio)
-        targets.check("(issue 11) canonical data, batch read side: library chunk statement ÷ old text chunk statement (median pass, \(label))",
+        targets.check("(issue 11) canonical data, batch read side: library chunk statement (text branch) ÷ chunk statement before SPEC §8 (median pass, \(label))",
                       passes[1]!.median / passes[0]!.median, format: fmtRatio)
         report.note("forms checksum \(checksum)")
-    }
-
-    /// `chunkSQL` as it was before SPEC §8: text comparisons, the attended filter in the WHERE
-    /// clause, no unreadable counts (kept as constant `0` columns so the positions stay).
-    static func textChunk() throws -> String {
-        var sql = SQLText.chunk
-        for (old, new) in [
-            ("SUM(journey_instant(created_at) >= :since)", "SUM(created_at >= :since)"),
-            ("COUNT(created_at) - COUNT(journey_instant(created_at))", "0"),
-            ("SUM(journey_instant(ev.start_date) <= :now)", "COUNT(*)"),
-            ("COUNT(ev.start_date) - COUNT(journey_instant(ev.start_date))", "0"),
-            ("AND r.status = 'going'", "AND r.status = 'going' AND ev.start_date <= :now"),
-        ] {
-            let parts = sql.components(separatedBy: old)
-            guard parts.count == 2 else {
-                throw SpawnError(description: "forms: `\(old)` occurs \(parts.count - 1) times in chunkSQL (expected once); update TimestampFormsBench.textChunk")
-            }
-            sql = parts.joined(separator: new)
-        }
-        guard !sql.contains("journey_instant") else {
-            throw SpawnError(description: "forms: the text form of chunkSQL still calls journey_instant:\n\(sql)")
-        }
-        return sql
     }
 }
