@@ -61,7 +61,7 @@ struct BatchLeaseTests {
             try await service.runBatch()
         } throws: { error in
             guard case .store(.batchRunning(held.runID, "host-b pid 7", _, let until)) = error as? JourneyError else { return false }
-            return until == "2026-06-01 12:01:00"
+            return until == "2026-06-01T12:01:00Z"
         }
         // And when it starts after the lease's end, Then it takes over and finishes
         clock.advance(by: 2)
