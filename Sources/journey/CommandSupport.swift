@@ -131,6 +131,7 @@ extension MigrateCommand: JSONOutputCommand {}
 
 /// A failure as `--json` reports it on stderr: `{"error":{"message":"…","status":65}}`, one line.
 struct JSONFailure: Encodable {
+    /// The `error` object: the one-line message and the exit status.
     struct Body: Encodable {
         let message: String
         let status: Int32

@@ -80,28 +80,30 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let report = Report(funnel: funnel, edges: edges, runs: shownRuns,
                             lastRunFailed: lastFailed, batchOverdue: overdue, warnings: warnings)
-        if output.json {
-            try printJSON(report)
-        } else if check {
-            if warnings.isEmpty { print("OK: " + Self.healthyLine(shownRuns.first, now: now)) }
-        } else {
-            print("Users per stage (rules \(ruleSet.version))")
-            FunnelRow.print(funnel, rules: ruleSet, indent: "  ")
-            print("")
-            Self.edgeTable(edges).forEach { print($0) }
-            print("\nLast batch runs")
-            if shownRuns.isEmpty { print("  none") }
-            Self.runTable(shownRuns).forEach { print($0) }
-            for warning in warnings { print("\nWARNING: \(warning)") }
+        if output.json || check {
+            if output.json {
+                try printJSON(report)
+            } else if warnings.isEmpty, let last = shownRuns.first {
+                print("OK: " + Self.healthyLine(last, now: now))
+            }
+            if check, !warnings.isEmpty {
+                throw CommandFailure(warnings.joined(separator: " "), status: .problemsFound)
+            }
+            return
         }
-        if check, !warnings.isEmpty {
-            throw CommandFailure(warnings.joined(separator: " "), status: .problemsFound)
-        }
+        print("Users per stage (rules \(ruleSet.version))")
+        FunnelRow.print(funnel, rules: ruleSet, indent: "  ")
+        print("")
+        Self.edgeTable(edges).forEach { print($0) }
+        print("\nLast batch runs")
+        if shownRuns.isEmpty { print("  none") }
+        Self.runTable(shownRuns).forEach { print($0) }
+        for warning in warnings { print("\nWARNING: \(warning)") }
     }
 
-    /// The `--check` line of a healthy database: the last run, when it finished, and how long ago.
-    static func healthyLine(_ last: Report.Run?, now: Date) -> String {
-        guard let last else { return "no batch run" }
+    /// The `--check` line of a healthy database (whose last run is finished, or running with one
+    /// finished in time): that run, when it finished, and how long ago.
+    static func healthyLine(_ last: Report.Run, now: Date) -> String {
         let when = last.finishedAt.map { "finished \(Format.timestamp($0)) (\(Format.duration(now.timeIntervalSince($0))) ago)" }
             ?? "running since \(Format.timestamp(last.startedAt))"
         return "batch run #\(last.id) \(when), \(Format.count(last.usersSeen, "user")), \(Format.count(last.transitions, "move"))"
