@@ -184,3 +184,28 @@ struct MonitoringTests {
         }
     }
 }
+
+/// Issue 12: the demo shows the moves its sections describe, and the commands it suggests run as printed.
+@Suite("journey demo for people")
+struct DemoOutputTests {
+    @Test("the two-hop section shows both moves; each suggested command runs as printed")
+    func demo() async throws {
+        try await withWorkspace { workspace in
+            let demo = try await workspace.journey(["demo", "--output", workspace.path("demo.sqlite")])
+            #expect(demo.status == 0, "\(demo)")
+            let sections = demo.stdout.components(separatedBy: "\n── ")
+            let twoHops = try #require(sections.first { $0.contains("Two hops") }, "\(demo)")
+            #expect(twoHops.contains("\nMoves:\n  J1_NEW_USER → J2_ACTIVE_USER ") && twoHops.contains("\n  J2_ACTIVE_USER → J3_POWER_USER "), "\(twoHops)")
+            #expect(!twoHops.contains("Moves: none"), "\(twoHops)")
+
+            // The working directory is no package, so the suggestions name the binary by its path
+            let binary = try JourneyBinary.require().standardizedFileURL.path
+            let suggested = demo.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("  \(binary) ") }
+            #expect(suggested.count == 3, "\(demo)")
+            for line in suggested {
+                let run = try await workspace.run(URL(fileURLWithPath: "/bin/sh"), ["-c", line])
+                #expect(run.status == 0 && !run.stdout.isEmpty, "\(line): \(run)")
+            }
+        }
+    }
+}
