@@ -108,6 +108,8 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Unit tests of the command line's own helpers (the human formats).
+        .testTarget(name: "JourneyCommandTests", dependencies: ["journey"], swiftSettings: upcoming),
         .testTarget(name: "JourneyCLITests", dependencies: ["Journey", "JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
     ]
 )

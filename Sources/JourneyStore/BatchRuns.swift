@@ -102,11 +102,11 @@ extension JourneyDatabase {
         try await immediateWrite { db in
             for run in try BatchRun.fetchAll(db, sql: "SELECT * FROM journey_batch_runs WHERE status = 'running'") {
                 if run.isLive(at: now), !takeOver {
-                    throw StoreError.batchRunning(runID: run.id, holder: run.holder ?? "unknown", startedAt: SQLTimestamp.text(run.startedAt, milliseconds: false),
-                                                  leaseExpiresAt: run.leaseExpiresAt.map { SQLTimestamp.text($0, milliseconds: false) } ?? "")
+                    throw StoreError.batchRunning(runID: run.id, holder: run.holder ?? "unknown", startedAt: SQLTimestamp.iso8601(run.startedAt),
+                                                  leaseExpiresAt: run.leaseExpiresAt.map(SQLTimestamp.iso8601) ?? "")
                 }
                 let why = run.isLive(at: now) ? "taken over by hand (--take-over) while its lease held"
-                    : run.leaseExpiresAt.map { "its lease expired at \(SQLTimestamp.text($0, milliseconds: false)) (killed, or stopped renewing)" }
+                    : run.leaseExpiresAt.map { "its lease expired at \(SQLTimestamp.iso8601($0)) (killed, or stopped renewing)" }
                     ?? "it started before batch leases existed and did not finish"
                 try db.execute(sql: """
                     UPDATE journey_batch_runs SET status = 'interrupted', finished_at = ?, error = ? WHERE id = ?

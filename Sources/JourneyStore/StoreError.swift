@@ -53,7 +53,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .directoryNotWritable(path, directory):
             "SQLite must create \(path)-wal and \(path)-shm beside the database, but \(directory) is not writable; make the directory writable for this user."
         case let .batchRunning(runID, holder, startedAt, leaseExpiresAt):
-            "Another batch (run \(runID), \(holder.printable), started \(startedAt)) holds the lease until \(leaseExpiresAt) UTC; "
+            "Another batch (run \(runID), \(holder.printable), started \(startedAt)) holds the lease until \(leaseExpiresAt); "
                 + "wait for it to finish (a run that stops renewing is taken over after its lease expires), or pass --take-over if it is gone."
         case let .leaseLost(runID):
             "Batch run \(runID) lost its lease to another run (it was taken over); it stopped without writing more."

@@ -162,6 +162,12 @@ public enum SQLTimestamp {
         }
         return text
     }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ`, ISO-8601 in UTC: the form every output of `journey` shows (text,
+    /// JSON and error messages alike).
+    public static func iso8601(_ date: Date) -> String {
+        text(date, milliseconds: false).replacingOccurrences(of: " ", with: "T") + "Z"
+    }
 }
 
 extension Int64 {

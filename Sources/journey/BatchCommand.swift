@@ -13,7 +13,8 @@ struct BatchCommand: AsyncParsableCommand {
         discussion: """
             Exit 75 while another batch holds the lease (it renews it with every chunk and on a timer; \
             a lease not renewed for --lease-seconds is taken over, and that run is marked interrupted). \
-            See the README for cron and systemd.
+            With --strict, exit 1 after the summary when users were left behind: stages unknown to the rules, \
+            failed users, or unreadable timestamps. See the README for cron and systemd.
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -25,6 +26,8 @@ struct BatchCommand: AsyncParsableCommand {
     var leaseSeconds = BatchOptions.defaultLeaseSeconds
     @Flag(name: .long, help: "Take the lease over from a running batch whose lease has not expired (only when that batch is known to be gone).")
     var takeOver = false
+    @Flag(name: .long, help: "Exit 1 when users were left behind: unknown stages, failed users, unreadable timestamps.")
+    var strict = false
     @OptionGroup var output: OutputOptions
 
     @OptionGroup(title: "Logging") var logging: LoggingOptions
@@ -47,13 +50,31 @@ struct BatchCommand: AsyncParsableCommand {
         bar?.finish()
         if output.json {
             try printJSON(summary)
-            return
+        } else {
+            printText(summary, rules: service.rules)
         }
+        if strict, let problems = Self.leftBehind(summary) {
+            throw CommandFailure("Users were left behind (--strict): \(problems); the summary names them.", status: .problemsFound)
+        }
+    }
+
+    /// What `--strict` fails on, as one phrase (`2 users in stages unknown to the rules, 1 failed user`); nil when nothing was left behind.
+    static func leftBehind(_ summary: BatchSummary) -> String? {
+        let unknown = summary.unknownStages.values.reduce(0, +)
+        let failed = summary.failedUsers.values.reduce(0, +)
+        let unreadable = summary.unreadableTimestamps.values.reduce(0, +)
+        let problems = [unknown > 0 ? Format.count(unknown, "user") + " in stages unknown to the rules" : nil,
+                        failed > 0 ? Format.count(failed, "failed user") : nil,
+                        unreadable > 0 ? Format.count(unreadable, "unreadable timestamp") : nil].compactMap { $0 }
+        return problems.isEmpty ? nil : problems.joined(separator: ", ")
+    }
+
+    /// The summary for people.
+    private func printText(_ summary: BatchSummary, rules: RuleSet) {
         print(dryRun ? "Dry run with rules \(summary.rulesVersion): nothing written." : "Batch run \(summary.runID ?? 0) with rules \(summary.rulesVersion) finished.")
         print("  users seen       \(summary.usersSeen)")
         print("  \(dryRun ? "would move" : "transitions")      \(summary.transitions)")
         // Edges and stages in the rules' order (J10 after J9), not text order
-        let rules = service.rules
         func order(_ edge: String) -> (StageOrder, StageOrder) {
             let ends = edge.components(separatedBy: "->")
             return (rules.order(of: ends.first ?? ""), rules.order(of: ends.last ?? ""))

@@ -92,7 +92,7 @@ struct RulesOptions: ParsableArguments {
 
 /// `--json`.
 struct OutputOptions: ParsableArguments {
-    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    @Flag(name: .long, help: "Print one JSON object per line instead of text; errors too, on stderr.")
     var json = false
 }
 
@@ -105,16 +105,55 @@ func makeService(database: DatabaseOptions, rules: RulesOptions, mode: JourneyDa
     return service
 }
 
-/// Writes a JSON value on stdout, keys sorted: one indented object, or with `line`, one line
-/// (JSON Lines, written at once even into a pipe).
-func printJSON(_ value: some Encodable, line: Bool = false) throws {
+/// `value` as one line of JSON (JSON Lines): keys sorted, no spaces, dates as ``Format/timestamp(_:)``.
+func jsonLine(_ value: some Encodable) throws -> Data {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = line ? [.sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .custom { date, encoder in
         var container = encoder.singleValueContainer()
         try container.encode(Format.timestamp(date))
     }
-    let data = try encoder.encode(value)
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
+    return try encoder.encode(value) + Data("\n".utf8)
 }
 
+/// Writes a JSON value on stdout as one line (JSON Lines: a stream prints one line per object).
+func printJSON(_ value: some Encodable) throws {
+    FileHandle.standardOutput.write(try jsonLine(value))
+}
+
+/// A command that takes ``OutputOptions``: under `--json`, `main` reports its failure as JSON on stderr.
+/// (`SendableMetatype`, as for ``LoggingCommand``.)
+protocol JSONOutputCommand: SendableMetatype {
+    var output: OutputOptions { get }
+}
+
+extension EvaluateCommand: JSONOutputCommand {}
+extension ExplainCommand: JSONOutputCommand {}
+extension HistoryCommand: JSONOutputCommand {}
+extension BatchCommand: JSONOutputCommand {}
+extension StatusCommand: JSONOutputCommand {}
+extension DoctorCommand: JSONOutputCommand {}
+extension MigrateCommand: JSONOutputCommand {}
+
+/// A failure as `--json` reports it on stderr: `{"error":{"message":"…","status":65}}`, one line.
+struct JSONFailure: Encodable {
+    /// The `error` object: the one-line message and the exit status.
+    struct Body: Encodable {
+        let message: String
+        let status: Int32
+    }
+
+    let error: Body
+
+    init(message: String, status: Int32) {
+        error = Body(message: message, status: status)
+    }
+}
+
+/// Reports a failure on stderr, as one `journey: MESSAGE` line or, under `--json`, one line of
+/// ``JSONFailure``, and exits with `status`.
+func fail(_ message: String, status: Int32, json: Bool) -> Never {
+    let line = json ? (try? jsonLine(JSONFailure(message: message, status: status))) : nil
+    FileHandle.standardError.write(line ?? Data("journey: \(message.printable)\n".utf8))
+    exit(status)
+}

@@ -35,17 +35,18 @@ struct DemoCommand: AsyncParsableCommand {
         let service = try await JourneyService(path: path, options: JourneyOptions(slowEvaluationLevel: .info, logger: cliLogger, source: .cli))
         print("2. Migrated it: journey columns, history tables, 15 indexes, follower_count triggers.")
 
-        var moved: [Int64: [Transition]] = [:]
+        // Each moved user's evaluation as it was persisted: the sections below show these moves.
+        var moved: [Int64: UserJourney] = [:]
         for user in 1...Int64(users) {
             let journey = try await service.evaluateAndPersist(user: user)
-            if !journey.recorded.isEmpty { moved[user] = journey.evaluation.transitions }
+            if !journey.recorded.isEmpty { moved[user] = journey }
         }
         let funnel = try await storeCall { () async throws(StoreError) in try await service.database.funnel() }
-        print("3. Evaluated every user; \(moved.count) moved. Users per stage now:")
-        FunnelRow.print(FunnelRow.rows(funnel, rules: service.rules), indent: "   ")
+        print("3. Evaluated every user; \(Format.count(moved.count, "user")) moved. Users per stage now:")
+        FunnelRow.print(FunnelRow.rows(funnel, rules: service.rules), rules: service.rules, indent: "   ")
 
-        let twoHops = moved.filter { $0.value.count == 2 && $0.value.allSatisfy { $0.kind == .next } }.keys.min()
-        let admin = moved.filter { $0.value.contains { $0.kind == .skip } }.keys.min()
+        let twoHops = moved.filter { $0.value.recorded.count == 2 && $0.value.evaluation.transitions.allSatisfy { $0.kind == .next } }.keys.min()
+        let admin = moved.filter { $0.value.evaluation.transitions.contains { $0.kind == .skip } }.keys.min()
         var stuck: Int64?
         for user in 1...Int64(users) where moved[user] == nil {
             let journey = try await service.journey(of: user)
@@ -58,8 +59,9 @@ struct DemoCommand: AsyncParsableCommand {
                               ("A super-admin: the one declared skip", admin),
                               ("Still a new user, and what is missing", stuck)] {
             guard let user else { continue }
-            print("\n── \(title) ──")
-            let journey = try await service.journey(of: user)
+            print("\n── User \(user). \(title) ──")
+            let journey: UserJourney
+            if let evaluated = moved[user] { journey = evaluated } else { journey = try await service.journey(of: user) }
             print(TextReport.evaluation(journey, rules: service.rules, persisted: true))
             let recorded = try await service.history(user: user).map { "#\($0.seq) \($0.from) → \($0.to)" }
             print("History: \(recorded.isEmpty ? "no moves" : recorded.joined(separator: ", "))")
@@ -73,13 +75,30 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         if let output {
-            print("\nThe database is at \(output): try journey history \(twoHops ?? 1) --db \(output)")
+            let run = "\(Self.invocation) %@ --db \(Self.shellQuoted(URL(fileURLWithPath: output).path))"
+            print("\nThe database is at \(output). Try:")
+            for command in ["history \(twoHops ?? 1)", "explain \(stuck ?? 1)", "status"] {
+                print("  " + run.replacingOccurrences(of: "%@", with: command))
+            }
         }
     }
-}
 
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: " ", count: width - count) + self
+    /// How to run this same `journey` from any directory: `swift run journey` when it was built in a
+    /// package's `.build` and the working directory is that package, else the executable's absolute
+    /// path, or `journey` when it was found on the PATH.
+    static var invocation: String {
+        let argument = CommandLine.arguments.first ?? "journey"
+        guard argument.contains("/") else { return argument }
+        let executable = URL(fileURLWithPath: argument).standardizedFileURL.path
+        let package = FileManager.default.currentDirectoryPath
+        if executable.hasPrefix(package + "/.build/"), FileManager.default.fileExists(atPath: package + "/Package.swift") {
+            return "swift run journey"
+        }
+        return shellQuoted(executable)
+    }
+
+    /// `text` as one shell word: unchanged when it is plain, else in single quotes.
+    static func shellQuoted(_ text: String) -> String {
+        text.allSatisfy { $0.isLetter || $0.isNumber || "/._-+:,=@".contains($0) } ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -55,7 +55,7 @@ struct DoctorCommand: AsyncParsableCommand {
         var lines: [String] = []
         lines.append(findings.integrity.isEmpty ? "ok    integrity_check" : "FAIL  integrity_check: \(findings.integrity.prefix(5).joined(separator: "; "))")
         lines.append(findings.unknownStages.isEmpty ? "ok    every stage is known to the rules"
-            : "FAIL  stages unknown to the rules: " + findings.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)' (\($0.value) users)" }.joined(separator: ", ") + "; add aliases or fix the rows")
+            : "FAIL  stages unknown to the rules: " + findings.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)' (\(Format.count($0.value, "user")))" }.joined(separator: ", ") + "; add aliases or fix the rows")
         lines.append(findings.stageMismatches.isEmpty ? "ok    every stage equals its last transition"
             : "FAIL  stage differs from its last transition for users \(users(findings.stageMismatches))")
         lines.append(findings.brokenHistories.isEmpty ? "ok    every history chains from move to move"

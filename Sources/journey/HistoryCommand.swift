@@ -84,13 +84,16 @@ struct HistoryCommand: AsyncParsableCommand {
         }
         print("User \(user.value): \(snapshot.storedStage), \(moves.count) recorded move\(moves.count == 1 ? "" : "s")")
         if let pin = snapshot.pin { print(TextReport.pinned(pin)) }
-        for stay in stays {
+        let rows = stays.map { stay in
             let entered = stay.enteredAt.map(Format.timestamp) ?? "unknown"
-            let how = stay.seq.map { "  #\($0) via \(stay.source ?? "?"): \(stay.reason ?? "")" } ?? "  (signup)"
-            let length = stay.seconds.map(Format.duration) ?? "?"
-            let spent = stay.leftAt == nil ? "\(length) so far" : length
-            print("  \(stay.stage.padding(toLength: 18, withPad: " ", startingAt: 0)) entered \(entered)  \(spent)\(how)")
+            let how = stay.seq.map { "#\($0) via \(stay.source ?? "?"): \(stay.reason ?? "")" } ?? "(signup)"
+            // A stay under a second that ended: the next move was made in the same evaluation.
+            let spent = stay.seconds.map { seconds in
+                stay.leftAt == nil ? "\(Format.duration(seconds)) so far" : seconds < 1 ? "same evaluation" : Format.duration(seconds)
+            } ?? "?"
+            return [stay.stage.printable, "entered \(entered)", spent, how]
         }
+        Format.table(rows, indent: "  ").forEach { print($0) }
     }
 
     private func stay(_ stage: String, _ entered: Date?, _ left: Date?, _ entry: RecordedTransition?, now: Date? = nil) -> Stay {

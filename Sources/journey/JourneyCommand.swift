@@ -9,7 +9,7 @@ struct JourneyCommand: AsyncParsableCommand {
         commandName: "journey",
         abstract: "Decide, move and record the customer-journey stage of every user.",
         discussion: """
-            Exit status: 0 success, 1 problems found (doctor), 64 usage, 65 bad data (rules, \
+            Exit status: 0 success, 1 problems found (doctor, status --check, batch --strict), 64 usage, 65 bad data (rules, \
             database content, a refused move), 66 missing input (database or rules file), \
             67 unknown user, 74 I/O error, 75 try again (busy, another batch running).
             """,
@@ -21,10 +21,14 @@ struct JourneyCommand: AsyncParsableCommand {
         ]
     )
 
-    /// Runs the command; a failure prints one line on stderr and exits with its sysexits status.
+    /// Runs the command; a failure prints one line on stderr (under `--json`, one JSON object) and
+    /// exits with its sysexits status.
     static func main() async {
+        // Until the arguments parse, `--json` is known only from the words given.
+        var json = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains("--json")
         do {
             var command = try await asyncParseAsRoot()
+            json = (command as? any JSONOutputCommand)?.output.json ?? false
             bootstrapLogging(level: (command as? any LoggingCommand)?.logging.level ?? .warning)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -32,14 +36,14 @@ struct JourneyCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("journey: \(failure.message)\n".utf8))
-            Foundation.exit(failure.status.rawValue)
+            fail(failure.message, status: failure.status.rawValue, json: json)
         } catch let error as JourneyError {
             let failure = CommandFailure(error)
-            FileHandle.standardError.write(Data("journey: \(failure.message)\n".utf8))
-            Foundation.exit(failure.status.rawValue)
+            fail(failure.message, status: failure.status.rawValue, json: json)
         } catch {
-            exit(withError: error)
+            let status = exitCode(for: error)
+            guard json, status != .success else { exit(withError: error) }
+            fail(message(for: error), status: status.rawValue, json: true)
         }
     }
 }

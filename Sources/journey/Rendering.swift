@@ -5,19 +5,51 @@ import JourneyStore
 
 /// Text formats shared by every command.
 enum Format {
-    /// `2026-11-28 05:04:09` in UTC, the database's own format.
+    /// `2026-11-28T05:04:09Z`: ISO-8601 in UTC, in text, JSON and error messages alike.
     static func timestamp(_ date: Date) -> String {
-        SQLTimestamp.text(date, milliseconds: false)
+        SQLTimestamp.iso8601(date)
     }
 
-    /// `12d 4h`, `3h 20m`, `45s`.
+    /// A duration as a person reads it, rounded to its two largest units: `3 d 4 h`, `5 h 20 min`,
+    /// `12 min`, `45 s`, `under 1 s`. Negative durations read as zero.
     static func duration(_ seconds: TimeInterval) -> String {
-        let total = Int(max(0, seconds))
+        guard seconds.isFinite, seconds >= 0.5 else { return seconds.isFinite ? "under 1 s" : "?" }
+        let total = Int(seconds.rounded())
         let (days, hours, minutes) = (total / 86_400, total % 86_400 / 3_600, total % 3_600 / 60)
-        if days > 0 { return "\(days)d \(hours)h" }
-        if hours > 0 { return "\(hours)h \(minutes)m" }
-        if minutes > 0 { return "\(minutes)m" }
-        return "\(total)s"
+        if days > 0 { return hours > 0 ? "\(days) d \(hours) h" : "\(days) d" }
+        if hours > 0 { return minutes > 0 ? "\(hours) h \(minutes) min" : "\(hours) h" }
+        if minutes > 0 { return "\(minutes) min" }
+        return "\(total) s"
+    }
+
+    /// `1 user`, `2 users`, `0 users`: the count and the noun, plural unless the count is one.
+    /// `plural` defaults to the noun with an `s`.
+    static func count(_ count: Int, _ noun: String, plural: String? = nil) -> String {
+        "\(count) \(count == 1 ? noun : plural ?? noun + "s")"
+    }
+
+    /// `41.7%`: `part` of `whole` with one decimal; `0.0%` when `whole` is zero.
+    static func percent(_ part: Int, of whole: Int) -> String {
+        String(format: "%.1f%%", whole > 0 ? Double(part) * 100 / Double(whole) : 0)
+    }
+
+    /// How a column of ``table(_:align:indent:)`` is aligned.
+    enum Alignment { case left, right }
+
+    /// Rows (the header first, if any) as lines whose columns line up: each column as wide as its
+    /// widest cell, two spaces between columns, no trailing spaces. `align` gives each column's
+    /// alignment (missing entries: left).
+    static func table(_ rows: [[String]], align: [Alignment] = [], indent: String = "") -> [String] {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            let cells = row.enumerated().map { column, cell in
+                let pad = String(repeating: " ", count: widths[column] - cell.count)
+                return column < align.count && align[column] == .right ? pad + cell : cell + pad
+            }
+            let line = indent + cells.joined(separator: "  ")
+            return String(line.reversed().drop { $0 == " " }.reversed())
+        }
     }
 }
 
@@ -174,9 +206,9 @@ enum TextReport {
         } else {
             let note = persisted ? "" : " (dry run: not saved)"
             lines.append("Moves\(note):")
-            for move in evaluation.transitions {
-                lines.append("  \(move.from) → \(move.to)  \(move.kind == .next ? "" : "[\(move.kind.rawValue)] ")\(move.reason)")
-            }
+            lines += Format.table(evaluation.transitions.map { move in
+                ["\(move.from) → \(move.to)", "\(move.kind == .next ? "" : "[\(move.kind.rawValue)] ")\(move.reason)"]
+            }, indent: "  ")
         }
         lines.append(contentsOf: checklist(evaluation.next, rules: rules))
         return lines.joined(separator: "\n")

@@ -8,11 +8,18 @@ import JourneyStore
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the funnel, moves per edge, median time between stages and the last batch runs.")
+        abstract: "Show the funnel, moves per edge, median time between stages and the last batch runs.",
+        discussion: """
+            With --check: one line and an exit status for monitoring. Exit 0 (the line on stdout) when \
+            healthy; exit 1 (the reason on stderr) when the last batch run failed or was interrupted, \
+            none finished in 26 hours, or stored stages are unknown to the rules.
+            """)
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var rules: RulesOptions
     @OptionGroup var output: OutputOptions
+    @Flag(name: .long, help: "Print one line (OK, or the problems on stderr) and exit 1 on a failed, interrupted or overdue batch or unknown stages.")
+    var check = false
 
     /// A batch is overdue when none finished in this many hours.
     static let overdueHours = 26.0
@@ -103,15 +110,22 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let unknown = funnel.filter { !$0.known && $0.users > 0 }
         if !unknown.isEmpty {
-            warnings.append("Stages unknown to the rules \(ruleSet.version): " + unknown.map { "'\($0.stage.printable)' (\($0.users) users)" }.joined(separator: ", ")
+            warnings.append("Stages unknown to the rules \(ruleSet.version): " + unknown.map { "'\($0.stage.printable)' (\(Format.count($0.users, "user")))" }.joined(separator: ", ")
                             + "; add aliases or fix the rows (journey doctor).")
         }
         let report = Report(adoptedRules: adopted.map { .init(id: $0.id, version: $0.version, source: $0.source, adoptedAt: $0.adoptedAt) },
                             rulesVersionsLastDay: versions.map { .init(version: $0.version, transitions: $0.transitions) },
                             funnel: funnel, edges: edges, runs: shownRuns,
                             lastRunFailed: lastFailed, batchOverdue: overdue, warnings: warnings)
-        if output.json {
-            try printJSON(report)
+        if output.json || check {
+            if output.json {
+                try printJSON(report)
+            } else if warnings.isEmpty, let last = shownRuns.first {
+                print("OK: " + Self.healthyLine(last, now: now))
+            }
+            if check, !warnings.isEmpty {
+                throw CommandFailure(warnings.joined(separator: " "), status: .problemsFound)
+            }
             return
         }
         if let adopted {
@@ -121,19 +135,43 @@ struct StatusCommand: AsyncParsableCommand {
         }
         print("Decided in the last day: \(versions.isEmpty ? "no transitions" : listed(versions))\n")
         print("Users per stage (rules \(ruleSet.version))")
-        FunnelRow.print(funnel, indent: "  ")
-        print("\nMoves per edge           last 7d  last 30d     all  median time")
-        for edge in edges {
-            let name = "\(edge.from) → \(edge.to)"
-            print("  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(String(edge.last7Days).leftPadded(6)) \(String(edge.last30Days).leftPadded(8)) \(String(edge.total).leftPadded(7))  \(edge.medianSeconds.map(Format.duration) ?? "-")")
-        }
+        FunnelRow.print(funnel, rules: ruleSet, indent: "  ")
+        print("")
+        Self.edgeTable(edges).forEach { print($0) }
         print("\nLast batch runs")
         if shownRuns.isEmpty { print("  none") }
-        for run in shownRuns {
-            let lease = run.status == "running" ? run.leaseExpiresAt.map { "  lease until \(Format.timestamp($0))" } ?? "" : ""
-            print("  #\(run.id) \(run.status.padding(toLength: 11, withPad: " ", startingAt: 0)) started \(Format.timestamp(run.startedAt))  \(run.finishedAt.map { "finished " + Format.timestamp($0) } ?? "not finished")  \(run.usersSeen) users, \(run.transitions) moves\(run.holder.map { "  (\($0.printable))" } ?? "")\(lease)")
-        }
+        Self.runTable(shownRuns).forEach { print($0) }
         for warning in warnings { print("\nWARNING: \(warning)") }
+    }
+
+    /// The `--check` line of a healthy database (whose last run is finished, or running with one
+    /// finished in time): that run, when it finished, and how long ago.
+    static func healthyLine(_ last: Report.Run, now: Date) -> String {
+        let when = last.finishedAt.map { "finished \(Format.timestamp($0)) (\(Format.duration(now.timeIntervalSince($0))) ago)" }
+            ?? "running since \(Format.timestamp(last.startedAt))"
+        return "batch run #\(last.id) \(when), \(Format.count(last.usersSeen, "user")), \(Format.count(last.transitions, "move"))"
+    }
+
+    /// "Moves per edge": the header over its columns, numbers right-aligned. An edge whose median
+    /// stay is under a second was mostly crossed in the same evaluation as the move before it.
+    static func edgeTable(_ edges: [EdgeReport]) -> [String] {
+        let header = ["Moves per edge", "last 7 d", "last 30 d", "all", "median time"]
+        let rows = edges.map { edge in
+            let median = edge.medianSeconds.map { $0 < 1 ? "same evaluation" : Format.duration($0) } ?? "-"
+            return ["  \(edge.from) → \(edge.to)", String(edge.last7Days), String(edge.last30Days), String(edge.total), median]
+        }
+        return Format.table([header] + rows, align: [.left, .right, .right, .right, .left])
+    }
+
+    /// "Last batch runs": one aligned line per run.
+    static func runTable(_ runs: [Report.Run]) -> [String] {
+        Format.table(runs.map { run in
+            let lease = run.status == "running" ? run.leaseExpiresAt.map { "lease until \(Format.timestamp($0))" } ?? "" : ""
+            return ["#\(run.id)", run.status, "started \(Format.timestamp(run.startedAt))",
+                    run.finishedAt.map { "finished " + Format.timestamp($0) } ?? "not finished",
+                    Format.count(run.usersSeen, "user") + ",", Format.count(run.transitions, "move"),
+                    run.holder.map { "(\($0.printable))" } ?? "", lease]
+        }, align: [.right, .left, .left, .left, .right, .right], indent: "  ")
     }
 }
 
@@ -152,14 +190,18 @@ struct FunnelRow: Encodable {
             .map { FunnelRow(stage: $0, users: users[$0] ?? 0, known: rules.knows(stored: $0)) }
     }
 
-    /// The rows as bars; values the rules do not know are marked as such.
-    static func print(_ rows: [FunnelRow], indent: String) {
+    /// The rows as bars, with each stage's title and share of all users; values the rules do not
+    /// know are marked as such.
+    static func print(_ rows: [FunnelRow], rules: RuleSet, indent: String) {
+        let total = rows.reduce(0) { $0 + $1.users }
         let widest = max(1, rows.map(\.users).max() ?? 1)
-        for row in rows {
+        let lines = Format.table(rows.map { row in
             let name = RuleSet.isNeverEvaluated(row.stage) ? "(never evaluated)" : row.stage.printable
+            let stage = rules.stage(StageID(row.stage)) ?? rules.aliases[row.stage].flatMap(rules.stage)
+            let title = row.known ? stage?.title ?? "" : "(unknown to the rules)"
             let bar = String(repeating: "█", count: max(row.users > 0 ? 1 : 0, row.users * 40 / widest))
-            let note = row.known ? "" : "  (unknown to the rules)"
-            Swift.print("\(indent)\(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(row.users).leftPadded(8)) \(bar)\(note)")
-        }
+            return [name, title, String(row.users), Format.percent(row.users, of: total), bar]
+        }, align: [.left, .left, .right, .right, .left], indent: indent)
+        lines.forEach { Swift.print($0) }
     }
 }

@@ -38,7 +38,7 @@ struct WatchCommand: AsyncParsableCommand {
             group.addTask {
                 for try await move in service.transitions(after: start) {
                     if json {
-                        try printJSON(move, line: true)
+                        try printJSON(move)
                     } else {
                         FileHandle.standardOutput.write(Data((Self.line(move) + "\n").utf8))
                     }

@@ -35,8 +35,8 @@ struct BatchLeaseCLITests {
             // When status is asked, Then the row shows as interrupted, not running
             #expect(try await Self.shownStatus(workspace, db, run: 7) == "interrupted")
             let text = try await workspace.journey(["status", "--db", db])
-            #expect(text.stdout.contains("#7 interrupted"), "\(text)")
-            #expect(text.stdout.contains("lease expired at 2025-06-01 02:01:00"), "\(text)")
+            #expect(text.stdout.contains("#7  interrupted"), "\(text)")
+            #expect(text.stdout.contains("lease expired at 2025-06-01T02:01:00Z"), "\(text)")
 
             // When a batch runs, Then it takes over and finishes, and the old row is closed as interrupted
             let batch = try await workspace.journey(["batch", "--db", db, "--json"])
@@ -67,7 +67,7 @@ struct BatchLeaseCLITests {
 
             // When a batch starts, Then it exits 75 naming the run, its holder and the lease's end, and writes nothing
             let batch = try await workspace.journey(["batch", "--db", db])
-            expectCleanFailure(batch, status: 75, mentions: ["run 7", "box pid 1", "until 2099-01-01 00:00:00", "--take-over"])
+            expectCleanFailure(batch, status: 75, mentions: ["run 7", "box pid 1", "until 2099-01-01T00:00:00Z", "--take-over"])
             #expect(try Direct.fingerprint(db) == before)
             // And status shows it running
             #expect(try await Self.shownStatus(workspace, db, run: 7) == "running")

@@ -163,29 +163,57 @@ struct DatabaseFiles: Equatable, CustomStringConvertible {
 }
 
 /// Expects a failure reported the documented way: the exit status, one line on stderr starting
-/// `journey: ` that mentions each of `mentions`, nothing on stdout, and no crash or stack trace.
+/// `journey: ` (under `--json`: one line of JSON, ``jsonError(_:status:sourceLocation:)``) that
+/// mentions each of `mentions`, nothing on stdout, and no crash or stack trace.
 func expectCleanFailure(_ result: CLIResult, status: Int32, mentions: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(result.exitedNormally, "the process was killed: \(result)", sourceLocation: sourceLocation)
     #expect(result.status == status, "\(result)", sourceLocation: sourceLocation)
     #expect(result.stderrLines.count == 1, "stderr is not exactly one line: \(result)", sourceLocation: sourceLocation)
-    #expect(result.stderr.hasPrefix("journey: "), "stderr does not start with 'journey: ': \(result)", sourceLocation: sourceLocation)
     #expect(result.stdout.isEmpty, "a failure printed on stdout: \(result)", sourceLocation: sourceLocation)
     expectNoCrash(result, sourceLocation: sourceLocation)
+    let message: String
+    if result.arguments.contains("--json") {
+        message = jsonError(result, status: status, sourceLocation: sourceLocation) ?? ""
+    } else {
+        #expect(result.stderr.hasPrefix("journey: "), "stderr does not start with 'journey: ': \(result)", sourceLocation: sourceLocation)
+        message = result.stderr
+    }
     for mention in mentions {
-        #expect(result.stderr.contains(mention), "stderr does not mention \(mention): \(result)", sourceLocation: sourceLocation)
+        #expect(message.contains(mention), "stderr does not mention \(mention): \(result)", sourceLocation: sourceLocation)
     }
 }
 
-/// Expects ArgumentParser's usage error: status 64, an `Error:` line and the usage, no crash.
+/// Expects stderr to be the one line of JSON `--json` reports a failure with,
+/// `{"error":{"message":"…","status":N}}`, its status the exit status; returns the message.
+@discardableResult
+func jsonError(_ result: CLIResult, status: Int32, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+    #expect(result.status == status, "\(result)", sourceLocation: sourceLocation)
+    #expect(result.stderrLines.count == 1, "stderr is not exactly one line: \(result)", sourceLocation: sourceLocation)
+    let object = (try? JSONSerialization.jsonObject(with: Data(result.stderr.utf8))) as? [String: Any]
+    let error = object?["error"] as? [String: Any]
+    #expect(object?.count == 1 && (error?["status"] as? NSNumber)?.int32Value == status, "stderr is not the JSON error: \(result)", sourceLocation: sourceLocation)
+    let message = error?["message"] as? String
+    #expect(message?.isEmpty == false, "the JSON error has no message: \(result)", sourceLocation: sourceLocation)
+    return message
+}
+
+/// Expects ArgumentParser's usage error: status 64, an `Error:` line and the usage (under `--json`:
+/// the JSON error with status 64), no crash.
 func expectUsageFailure(_ result: CLIResult, mentions: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(result.exitedNormally, "the process was killed: \(result)", sourceLocation: sourceLocation)
     #expect(result.status == 64, "\(result)", sourceLocation: sourceLocation)
-    #expect(result.stderr.hasPrefix("Error: "), "no usage error on stderr: \(result)", sourceLocation: sourceLocation)
-    #expect(result.stderr.contains("Usage: journey"), "no usage on stderr: \(result)", sourceLocation: sourceLocation)
     #expect(result.stdout.isEmpty, "a failure printed on stdout: \(result)", sourceLocation: sourceLocation)
     expectNoCrash(result, sourceLocation: sourceLocation)
+    let message: String
+    if result.arguments.contains("--json") {
+        message = jsonError(result, status: 64, sourceLocation: sourceLocation) ?? ""
+    } else {
+        #expect(result.stderr.hasPrefix("Error: "), "no usage error on stderr: \(result)", sourceLocation: sourceLocation)
+        #expect(result.stderr.contains("Usage: journey"), "no usage on stderr: \(result)", sourceLocation: sourceLocation)
+        message = result.stderr
+    }
     for mention in mentions {
-        #expect(result.stderr.contains(mention), "stderr does not mention \(mention): \(result)", sourceLocation: sourceLocation)
+        #expect(message.contains(mention), "stderr does not mention \(mention): \(result)", sourceLocation: sourceLocation)
     }
 }
 

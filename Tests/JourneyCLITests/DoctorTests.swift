@@ -109,7 +109,7 @@ struct DoctorTests {
 
             // Then: exit 1, the stage named with its count, and the JSON lists it
             #expect(text.status == 1, "\(text)")
-            #expect(text.stdout.contains("FAIL  stages unknown to the rules: 'J7_GHOST' (1 users)"), "\(text)")
+            #expect(text.stdout.contains("FAIL  stages unknown to the rules: 'J7_GHOST' (1 user)"), "\(text)")
             #expect(json.status == 1, "\(json)")
             let found = try findings(json)
             #expect((found["unknown_stages"] as? [String: Any])?.keys.sorted() == ["J7_GHOST"], "\(json)")

@@ -62,7 +62,7 @@ struct EvaluateCommandTests {
             #expect(report["rules_version"] as? String == "mundo-tango-1")
             #expect((report["title"] as? String)?.isEmpty == false)
             #expect((report["metrics"] as? [String: Any])?["posts"] != nil)
-            #expect((report["evaluated_at"] as? String)?.count == "2026-01-01 00:00:00".count)
+            #expect((report["evaluated_at"] as? String)?.count == "2026-01-01T00:00:00Z".count)
             let moves = try #require(report["transitions"] as? [[String: Any]])
             #expect(moves.map { $0["to"] as? String } == expectedMoves.map { $0["to"] as? String })
             #expect(moves.map { ($0["seq"] as? NSNumber)?.intValue } == Array(1...moves.count).map { $0 })

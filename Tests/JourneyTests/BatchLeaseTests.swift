@@ -61,7 +61,7 @@ struct BatchLeaseTests {
             try await service.runBatch()
         } throws: { error in
             guard case .store(.batchRunning(held.runID, "host-b pid 7", _, let until)) = error as? JourneyError else { return false }
-            return until == "2026-06-01 12:01:00"
+            return until == "2026-06-01T12:01:00Z"
         }
         // And when it starts after the lease's end, Then it takes over and finishes
         clock.advance(by: 2)
@@ -144,7 +144,7 @@ struct BatchLeaseTests {
 
     @Test("a chunk slower than the lease keeps it: the timer renews between commits")
     func timerRenewsDuringSlowChunk() async throws {
-        // Given a 1 s lease and a first chunk that takes 5 s of (manual) time and 0.6 s of real time
+        // Given a 1 s lease and a first chunk that takes 5 s of (manual) time and a few ticks of real time
         let database = try TemporaryDatabase(users: 4)
         let clock = ManualClock(testNow)
         let service = try database.service(clock: clock)
@@ -153,7 +153,12 @@ struct BatchLeaseTests {
         let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in
             guard done == 2 else { return }
             clock.advance(by: 5)
-            try? await Task.sleep(for: .milliseconds(600))  // the renewal task ticks every third of the lease
+            // The renewal task ticks every third of the lease: wait (up to 20 s on a loaded machine)
+            // until it has renewed past the advanced clock, as it does while a real chunk is slow.
+            for _ in 0..<200 {
+                if let expiry = try? await store.batchRuns(limit: 1).first?.leaseExpiresAt, expiry > clock.now() { break }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
             // When another run tries to start meanwhile
             do {
                 _ = try await store.beginBatchRun(rulesVersion: "x", owner: "other", holder: "h", now: clock.now(),
