@@ -103,7 +103,7 @@ extension JourneyDatabase {
                     continue
                 }
                 var seq = try Int.fetchOne(lastSeq, arguments: [move.userID]) ?? 0
-                let snapshot = Self.metricsJSON(move.metrics, now: now)
+                let snapshot = move.metrics.json(now: now)
                 var records: [RecordedTransition] = []
                 try savepoint.execute()
                 do {
@@ -142,40 +142,6 @@ extension JourneyDatabase {
     /// table rejects) rather than failed as a whole (I/O, a full disk, a lock).
     static func refusesOneRow(_ error: DatabaseError) -> Bool {
         [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG].contains(error.resultCode)
-    }
-
-    /// The metrics a decision was made on, as a JSON object keyed by metric name (sorted).
-    ///
-    /// Written by hand: `JSONSerialization` cost 158 µs a transition, half of a batch's time.
-    static func metricsJSON(_ metrics: UserMetrics, now: Date) -> String {
-        let fields = metrics.values(now: now).sorted { $0.0.rawValue < $1.0.rawValue }.map { metric, value in
-            let json = switch value {
-            case .integer(let number): String(number)
-            case .boolean(let flag): flag ? "true" : "false"
-            case .text(let text): jsonString(text)
-            case .missing: "null"
-            }
-            return "\"\(metric.rawValue)\":\(json)"
-        }
-        return "{" + fields.joined(separator: ",") + "}"
-    }
-
-    /// `text` as a JSON string literal.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// A user's recorded moves, oldest first.

@@ -94,7 +94,7 @@ struct MetricsJSONTests {
     @Test func everyValueSurvivesARoundTrip() throws {
         let hostile = "tier \"gold\"\\\n\t\u{01}é🙂"
         let metrics = UserMetrics(posts: 3, onboardingComplete: true, subscriptionTier: hostile, role: nil)
-        let json = JourneyPostgresDatabase.metricsJSON(metrics, now: Date(timeIntervalSince1970: 0))
+        let json = metrics.json(now: Date(timeIntervalSince1970: 0))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(object["subscription_tier"] as? String == hostile)
         #expect(object["posts"] as? Int == 3)

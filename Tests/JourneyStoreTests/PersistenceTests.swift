@@ -300,7 +300,7 @@ struct MetricsJSONTests {
                                   signedUpAt: now.addingTimeInterval(-10 * 86_400), stageEnteredAt: nil)
 
         // When it is written and parsed back
-        let text = JourneyDatabase.metricsJSON(metrics, now: now)
+        let text = metrics.json(now: now)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
 
         // Then every metric is there with its value, in sorted order
