@@ -3,12 +3,18 @@ import Synchronization
 
 /// Counts the host can read to watch the cache (the platform aims above 80% hits).
 public struct CacheStatistics: Hashable, Sendable {
+    /// Lookups answered from a present, unexpired entry since the service started.
     public var hits = 0
+    /// Lookups that found no entry, or only an expired one, since the service started; each leads to a load.
     public var misses = 0
+    /// Entries dropped, least recently used first, to make room when the cache held `cacheCapacity` users.
     public var evictions = 0
+    /// Users dropped by an invalidation: one per user named to `invalidate` (cached or not), plus
+    /// every user cached when `invalidateAll()` ran.
     public var invalidations = 0
     /// Metrics queries run to fill the cache (concurrent misses for one user share one load).
     public var loads = 0
+    /// Users cached right now (expired entries included until a lookup or eviction removes them).
     public var count = 0
 
     /// Hits over lookups, 0 when nothing was asked yet.

@@ -14,6 +14,8 @@ public enum JourneyError: Error, Sendable, CustomStringConvertible {
     /// An explicit move was asked for a user an operator pinned.
     case pinned(user: Int64, stage: String, reason: String)
 
+    /// One sentence for an operator: the store's or the rules' message, prefixed with the user when
+    /// there is one, or the `journey unpin` command for a pinned user.
     public var description: String {
         switch self {
         case .rules(let error): error.description

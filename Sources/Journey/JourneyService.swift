@@ -54,6 +54,7 @@ public struct JourneyOptions: Sendable {
 
 /// One user's journey as the service answers it.
 public struct UserJourney: Hashable, Sendable {
+    /// The user's id (`users.id`).
     public let userID: Int64
     /// `customer_journey_state` once this answer was given: as read, or as written by
     /// ``JourneyService/evaluateAndPersist(user:)``.
@@ -80,7 +81,9 @@ public struct UserJourney: Hashable, Sendable {
 /// for try await move in journey.transitions(after: 0) { print(move.id, move.userID, move.to) }
 /// ```
 public final class JourneyService: Sendable {
+    /// The database the service reads metrics from and records transitions in.
     public let database: JourneyDatabase
+    /// The options the service was made with (cache TTL and capacity, logging, retries, polling).
     public let options: JourneyOptions
     /// The rule set deciding now. It changes only for a service that follows the adopted set
     /// (``init(database:rules:options:clock:)`` with ``RulesChoice/adopted``), when ``run()``

@@ -62,7 +62,9 @@ final class ChangeBeacon: Sendable {
 /// }
 /// ```
 public struct TransitionFeed: AsyncSequence, Sendable {
+    /// Each element is one committed `journey_transitions` row, its `id` the position to resume after.
     public typealias Element = RecordedTransition
+    /// Iteration throws a ``JourneyError`` (`.store`) when a page of the table cannot be read.
     public typealias Failure = JourneyError
 
     let database: JourneyDatabase

@@ -16,6 +16,7 @@ public enum Threshold: Hashable, Sendable, CustomStringConvertible {
     case text(String)
     case list([MetricValue])
 
+    /// The threshold as the rules file writes it: `50`, `true`, `super-admin`, or `[basic, enthusiast]` for a list.
     public var description: String {
         switch self {
         case .integer(let value): String(value)
@@ -28,16 +29,22 @@ public enum Threshold: Hashable, Sendable, CustomStringConvertible {
 
 /// One test on one metric, such as `posts >= 50`.
 public struct Criterion: Hashable, Sendable, CustomStringConvertible {
+    /// The metric tested (SPEC §2), such as `posts`.
     public let metric: Metric
+    /// How the metric's value is compared with ``threshold``; `in` needs a list threshold.
     public let comparison: ComparisonOperator
+    /// The value the metric is compared with; its type matches the metric's ``Metric/kind`` (a list for `in`).
     public let threshold: Threshold
 
+    /// A criterion testing `metric` against `threshold` with `comparison`; the rules parser checks
+    /// that the comparison and threshold suit the metric's kind, this initializer does not.
     public init(metric: Metric, comparison: ComparisonOperator, threshold: Threshold) {
         self.metric = metric
         self.comparison = comparison
         self.threshold = threshold
     }
 
+    /// The criterion as written in a rules file, such as `posts >= 50` or `subscription_tier in [basic, enthusiast]`.
     public var description: String { "\(metric.rawValue) \(comparison.rawValue) \(threshold)" }
 
     /// Whether `value` satisfies the criterion. A missing value never does.
@@ -76,6 +83,7 @@ public enum Clause: Hashable, Sendable {
     case criterion(Criterion)
     case anyOf([Criterion])
 
+    /// The criteria of the clause: the single one, or every member of the any-of group in file order.
     public var criteria: [Criterion] {
         switch self {
         case .criterion(let criterion): [criterion]
@@ -86,8 +94,10 @@ public enum Clause: Hashable, Sendable {
 
 /// What must hold to take an edge: every clause (all-of); an empty requirement always holds.
 public struct Requirement: Hashable, Sendable {
+    /// The clauses, in the order the rules file lists them; all must hold (an empty list always holds).
     public let clauses: [Clause]
 
+    /// A requirement that holds when every clause in `clauses` holds.
     public init(_ clauses: [Clause]) { self.clauses = clauses }
 
     /// Every criterion, in declaration order, with the index of its any-of group if it has one.

@@ -51,11 +51,16 @@ public struct Checklist: Hashable, Sendable {
 
 /// One move of one user from a stage to another along a declared edge.
 public struct Transition: Hashable, Sendable, Codable {
+    /// The stage the user leaves (the stored stage, an alias already resolved, for the first move).
     public let from: StageID
+    /// The stage the user enters; recorded as `journey_transitions.to_state` (SPEC §3).
     public let to: StageID
+    /// Whether the move is the default step to the next stage, or a declared skip or backward edge (SPEC §1).
     public let kind: EdgeKind
+    /// Why the move happened: the edge's declared `reason`, or `graduated to <stage>` for an edge without one.
     public let reason: String
 
+    /// A move from `from` to `to` along an edge of `kind`, recorded with `reason`.
     public init(from: StageID, to: StageID, kind: EdgeKind, reason: String) {
         self.from = from
         self.to = to
@@ -74,7 +79,9 @@ public struct Evaluation: Hashable, Sendable {
     public let stage: StageID
     /// Progress toward the stage after `stage`; nil in the last stage.
     public let next: Checklist?
+    /// The metrics the evaluation read, as given (`stageEnteredAt` is not moved to `evaluatedAt` by the moves).
     public let metrics: UserMetrics
+    /// The instant evaluated at (the service clock's "now"): the base of `days_since_signup` and `days_in_stage`.
     public let evaluatedAt: Date
 }
 

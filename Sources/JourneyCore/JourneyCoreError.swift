@@ -17,6 +17,7 @@ public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible
     /// A requested move on a declared edge whose criteria do not hold.
     case criteriaNotMet(from: StageID, to: StageID, unmet: [CriterionCheck])
 
+    /// One sentence naming the file (and line), stage or criteria involved, and what to do where there is a fix.
     public var description: String {
         switch self {
         case let .invalidRules(source, line, place, problem):

@@ -20,6 +20,8 @@ public enum Metric: String, CaseIterable, Hashable, Sendable, Codable {
         case integer, boolean, text
     }
 
+    /// The type of value this metric holds: `boolean` for `onboarding_complete`, `text` for
+    /// `subscription_tier` and `role`, `integer` (counts, or whole days) for the rest.
     public var kind: Kind {
         switch self {
         case .onboardingComplete: .boolean
@@ -36,6 +38,7 @@ public enum MetricValue: Hashable, Sendable, CustomStringConvertible {
     case text(String)
     case missing
 
+    /// The value as an explain line shows it: the number, `true`/`false`, the text, or `missing` for NULL.
     public var description: String {
         switch self {
         case .integer(let value): String(value)
@@ -51,20 +54,32 @@ public enum MetricValue: Hashable, Sendable, CustomStringConvertible {
 /// Counts are plain values; the two durations are kept as the instants they start from,
 /// so that evaluation can compute them for any `now` and restart `days_in_stage` after a move.
 public struct UserMetrics: Hashable, Sendable, Codable {
+    /// Rows in `posts` with `user_id` = the user (SPEC §2 `posts`).
     public var posts: Int
+    /// The user's posts with `created_at` at or after now − 30 × 86 400 s, now taken to the whole
+    /// second (SPEC §2 `posts_last_30_days`); a post whose `created_at` cannot be read is not counted.
     public var postsLast30Days: Int
+    /// Users following this one: rows in `follows` with `following_id` = the user, read from
+    /// `users.follower_count` (SPEC §2, §3).
     public var followers: Int
+    /// Users this one follows: rows in `follows` with `follower_id` = the user (SPEC §2).
     public var following: Int
+    /// Rows in `events` with `organizer_id` = the user (SPEC §2 `events_organized`).
     public var eventsOrganized: Int
+    /// The user's `event_rsvps` with status `going` whose event has started (`start_date` ≤ now) (SPEC §2).
     public var eventsAttended: Int
+    /// `users.is_onboarding_complete`; nil when NULL, which meets no criterion.
     public var onboardingComplete: Bool?
+    /// `users.subscription_tier`, such as `basic` or `enterprise`; nil when NULL, which meets no criterion.
     public var subscriptionTier: String?
+    /// `users.role`, such as `super-admin`; nil when NULL, which meets no criterion.
     public var role: String?
     /// `users.created_at`; nil when NULL or unparseable.
     public var signedUpAt: Date?
     /// `users.last_journey_update`; nil when NULL or unparseable.
     public var stageEnteredAt: Date?
 
+    /// Metrics with every count given, 0 by default, and the optional values nil (missing) by default.
     public init(
         posts: Int = 0, postsLast30Days: Int = 0, followers: Int = 0, following: Int = 0,
         eventsOrganized: Int = 0, eventsAttended: Int = 0, onboardingComplete: Bool? = nil,
@@ -83,6 +98,7 @@ public struct UserMetrics: Hashable, Sendable, Codable {
         self.stageEnteredAt = stageEnteredAt
     }
 
+    /// `followers + following`, in users (SPEC §2 `connections`); a mutual follow counts twice.
     public var connections: Int { followers + following }
 
     /// The value of `metric` at `now`.

@@ -34,10 +34,12 @@ public struct RuleSet: Hashable, Sendable {
     /// The stage every user starts in.
     public var initialStage: StageID { stages[0].id }
 
+    /// The stage with id `id`, or nil when the rules have no such stage (aliases are not resolved here).
     public func stage(_ id: StageID) -> Stage? {
         positions[id].map { stages[$0] }
     }
 
+    /// The zero-based position of stage `id` (`J1_` is 0), or nil when the rules have no such stage.
     public func position(of id: StageID) -> Int? { positions[id] }
 
     /// The stage a stored value means: the first stage when it was never evaluated (see

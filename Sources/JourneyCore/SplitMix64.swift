@@ -2,8 +2,11 @@
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
+    /// A generator whose sequence is fixed by `seed` (any value, 0 included).
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits: the SplitMix64 step (Steele, Lea and Flood, 2014; constants as in
+    /// Vigna's `splitmix64.c`): a golden-ratio increment, then a mixing finaliser; the same on every platform.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -26,6 +26,8 @@ public enum JourneyMigrations {
         ("idx_event_rsvps_event", "event_rsvps", "event_id"),
     ]
 
+    /// The platform's five tables (SPEC §3). Migrating creates those missing (an empty file gets all
+    /// five); opening a database that lacks any throws ``StoreError/platformTablesMissing(path:tables:)``.
     public static let platformTables = ["users", "posts", "follows", "events", "event_rsvps"]
 
     /// The platform's five tables, created only where missing (an empty file).

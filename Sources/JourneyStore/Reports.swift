@@ -16,10 +16,15 @@ extension JourneyDatabase {
 
 /// Moves along one edge: how many recently, and how long users took to make them.
 public struct EdgeReport: Hashable, Sendable, Codable {
+    /// The stage left, as stored in `journey_transitions.from_state` (not resolved through aliases).
     public let from: String
+    /// The stage entered, as stored in `journey_transitions.to_state`.
     public let to: String
+    /// Moves along the edge whose `created_at` is at or after `now` − 7 × 86 400 s.
     public let last7Days: Int
+    /// Moves along the edge whose `created_at` is at or after `now` − 30 × 86 400 s.
     public let last30Days: Int
+    /// Every move along the edge ever recorded, whatever its `created_at` (unreadable ones included).
     public let total: Int
     /// Median seconds from entering `from` (signup for the first move) to entering `to`.
     public let medianSeconds: Double?

@@ -32,6 +32,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// The database refused to store the user's move (a constraint or trigger on `users`).
     case writeRefused(userID: Int64, message: String)
 
+    /// One sentence naming the file or user and, where there is one, the command or step that fixes it.
     public var description: String {
         switch self {
         case let .databaseMissing(path):

@@ -9,21 +9,31 @@ public enum TransitionSource: String, Sendable, Codable {
 
 /// One row of `journey_transitions`: a move that was committed.
 public struct RecordedTransition: Hashable, Sendable, Codable, FetchableRecord, TableRecord {
+    /// The table every move is recorded in (SPEC §3); its rows are the durable feed (SPEC §9).
     public static let databaseTableName = "journey_transitions"
 
     /// The row id: the feed's position. Ids grow in commit order, because SQLite has one writer at
     /// a time and the table is append-only (nothing deletes a transition).
     public var id: Int64
+    /// The user who moved (`user_id`, a `users.id`).
     public var userID: Int64
     /// The user's move number, from 1; `UNIQUE(user_id, seq)` refuses a move recorded twice.
     public var seq: Int
+    /// The stage left (`from_state`): the stored value the move started from, an alias already resolved.
     public var from: StageID
+    /// The stage entered (`to_state`).
     public var to: StageID
+    /// Why the user moved: the edge's declared `reason`, or `graduated to <stage>` (`reason`).
     public var reason: String
+    /// The `version` of the rule set that decided the move (`rules_version`, SPEC §1).
     public var rulesVersion: String
     /// The metrics the move was decided on, as a JSON object.
     public var metrics: String
+    /// Who asked for the move: the API, the command line or the nightly batch (`source`).
     public var source: TransitionSource
+    /// When the move was committed: the writer's `now`, stored in `created_at` (UTC text in SQLite, SPEC §3;
+    /// `timestamptz` in PostgreSQL);
+    /// all rows of one persist call share it, as does the user's `last_journey_update`.
     public var createdAt: Date
 
     enum CodingKeys: String, CodingKey {
@@ -37,13 +47,17 @@ extension TransitionSource: DatabaseValueConvertible {}
 
 /// A decided evaluation waiting to be stored, with the stage it started from.
 public struct PendingMove: Sendable {
+    /// The user to move (`users.id`).
     public let userID: Int64
     /// The stored value the evaluation started from (``UserSnapshot/storedStage``, empty for
     /// NULL); the write happens only if the column still reads the same.
     public let expectedStage: String
+    /// The moves to record, in order, one `journey_transitions` row each; a move with none is skipped.
     public let transitions: [Transition]
+    /// The metrics the moves were decided on, stored as JSON in each row's `metrics` column.
     public let metrics: UserMetrics
 
+    /// A move of `userID` from `expectedStage` along `transitions`, decided on `metrics`.
     public init(userID: Int64, expectedStage: String, transitions: [Transition], metrics: UserMetrics) {
         self.userID = userID
         self.expectedStage = expectedStage
