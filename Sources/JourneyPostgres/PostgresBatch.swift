@@ -1,4 +1,5 @@
 import Foundation
+import JourneyCore
 import PostgresNIO
 
 /// One row of `journey_batch_runs`, with the sums of its shards.

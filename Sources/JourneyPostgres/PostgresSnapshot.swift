@@ -2,34 +2,6 @@ import Foundation
 import JourneyCore
 import PostgresNIO
 
-/// One user as the journey sees them: the stored stage, the metrics, and any operator pin
-/// (the PostgreSQL twin of the SQLite store's `UserSnapshot`).
-public struct UserSnapshot: Hashable, Sendable {
-    /// `users.id`.
-    public let userID: Int64
-    /// `users.customer_journey_state` exactly as stored (possibly a legacy alias); `""` for NULL,
-    /// which means "never evaluated" (SPEC §8).
-    public let storedStage: String
-    /// Every metric of SPEC §2.
-    public let metrics: UserMetrics
-    /// The operator's pin, when the user is held in a stage.
-    public let pin: Pin?
-    /// Stored timestamps this user's metrics read that fit no form of SPEC §8, by `table.column`
-    /// (`users.created_at`, `users.last_journey_update`, and in the batch `posts.created_at` and
-    /// `events.start_date`): each counted value was read as missing.
-    public let unreadableTimestamps: [String: Int]
-}
-
-/// An operator's hold on a user's stage (`journey_pins`).
-public struct Pin: Hashable, Sendable, Codable {
-    /// The stage the user is held in.
-    public let stage: String
-    /// Why, as the operator wrote it (never empty).
-    public let reason: String
-    /// When the pin was set.
-    public let createdAt: Date
-}
-
 /// The metrics statements: one user, and one id range for the batch.
 ///
 /// Both select the same eighteen leading columns, decoded by ``UserSnapshot/init(cells:extra:)``;

@@ -36,26 +36,6 @@ public struct RecordedTransition: Hashable, Sendable, Codable {
     public var createdAt: Date
 }
 
-/// A decided evaluation waiting to be stored, with the stage it started from.
-public struct PendingMove: Sendable {
-    /// The user to move.
-    public let userID: Int64
-    /// The stored value the evaluation started from (`""` for NULL); the write happens only if it is unchanged.
-    public let expectedStage: String
-    /// The moves, in order; the last one's `to` becomes the stored stage.
-    public let transitions: [Transition]
-    /// The metrics the moves were decided on.
-    public let metrics: UserMetrics
-
-    /// Creates a move to persist.
-    public init(userID: Int64, expectedStage: String, transitions: [Transition], metrics: UserMetrics) {
-        self.userID = userID
-        self.expectedStage = expectedStage
-        self.transitions = transitions
-        self.metrics = metrics
-    }
-}
-
 /// What a persist call did.
 public struct PersistResult: Sendable {
     /// The rows written, ordered by user then `seq`, after the transaction committed.

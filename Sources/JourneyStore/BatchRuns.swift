@@ -1,4 +1,5 @@
 import Foundation
+import JourneyCore
 import GRDB
 
 /// One row of `journey_batch_runs`.

@@ -1,4 +1,5 @@
 import Foundation
+import JourneyCore
 import GRDB
 
 // How the store reads platform columns that other applications write: the stage and the

@@ -45,27 +45,6 @@ public struct RecordedTransition: Hashable, Sendable, Codable, FetchableRecord, 
 extension StageID: DatabaseValueConvertible {}
 extension TransitionSource: DatabaseValueConvertible {}
 
-/// A decided evaluation waiting to be stored, with the stage it started from.
-public struct PendingMove: Sendable {
-    /// The user to move (`users.id`).
-    public let userID: Int64
-    /// The stored value the evaluation started from (``UserSnapshot/storedStage``, empty for
-    /// NULL); the write happens only if the column still reads the same.
-    public let expectedStage: String
-    /// The moves to record, in order, one `journey_transitions` row each; a move with none is skipped.
-    public let transitions: [Transition]
-    /// The metrics the moves were decided on, stored as JSON in each row's `metrics` column.
-    public let metrics: UserMetrics
-
-    /// A move of `userID` from `expectedStage` along `transitions`, decided on `metrics`.
-    public init(userID: Int64, expectedStage: String, transitions: [Transition], metrics: UserMetrics) {
-        self.userID = userID
-        self.expectedStage = expectedStage
-        self.transitions = transitions
-        self.metrics = metrics
-    }
-}
-
 /// What a persist call did.
 public struct PersistResult: Sendable {
     /// The rows written, in order, after the transaction committed.

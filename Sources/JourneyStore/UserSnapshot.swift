@@ -2,34 +2,6 @@ import Foundation
 import GRDB
 import JourneyCore
 
-/// One user as the journey sees them: the stored stage, the metrics, and any operator pin.
-public struct UserSnapshot: Hashable, Sendable {
-    /// The user's id (`users.id`).
-    public let userID: Int64
-    /// `users.customer_journey_state` as stored (possibly a legacy alias), read by
-    /// ``UserSnapshot/storedStage(_:)``: empty for NULL, which means "never evaluated".
-    public let storedStage: String
-    /// Every metric of SPEC §2 for the user, read at the `now` of the snapshot.
-    public let metrics: UserMetrics
-    /// The operator's pin, when the user is held in a stage.
-    public let pin: Pin?
-    /// Stored timestamps this user's metrics read that fit no form of SPEC §8, by `table.column`
-    /// (`users.created_at`, `users.last_journey_update`, and in the batch `posts.created_at` and
-    /// `events.start_date`): each counted value was read as missing.
-    public let unreadableTimestamps: [String: Int]
-}
-
-/// An operator's hold on a user's stage (`journey_pins`).
-public struct Pin: Hashable, Sendable, Codable {
-    /// The stored stage when the pin was set (`journey_pins.stage`, as stored: possibly a legacy
-    /// alias, empty for NULL); the user stays there until unpinned (SPEC §3).
-    public let stage: String
-    /// Why the operator pinned the user, as they gave it (`journey_pins.reason`).
-    public let reason: String
-    /// When the pin was set or last replaced (`journey_pins.created_at`).
-    public let createdAt: Date
-}
-
 extension JourneyDatabase {
     /// Every metric of SPEC §2 for one user, in one statement that only seeks indexes.
     ///
