@@ -10,12 +10,12 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "JourneyCore", targets: ["JourneyCore"]),
-        .library(name: "JourneyStore", targets: ["JourneyStore"]),
+        .library(name: "JourneySQLite", targets: ["JourneySQLite"]),
         .library(name: "Journey", targets: ["Journey"]),
         .library(name: "JourneyFixtures", targets: ["JourneyFixtures"]),
         // PostgreSQL (SPEC §10): a product of its own, so a SQLite-only host never builds postgres-nio.
         .library(name: "JourneyPostgres", targets: ["JourneyPostgres"]),
-        .executable(name: "journey", targets: ["journey"]),
+        .executable(name: "journey", targets: ["JourneyCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
@@ -34,7 +34,7 @@ let package = Package(
         ),
         // The database: migrator, metrics query, persistence, batch pass.
         .target(
-            name: "JourneyStore",
+            name: "JourneySQLite",
             dependencies: [
                 "JourneyCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "Journey",
             dependencies: [
-                "JourneyCore", "JourneyStore", "JourneyRules",
+                "JourneyCore", "JourneySQLite", "JourneyRules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -78,20 +78,20 @@ let package = Package(
         ),
         // The command line, one file per subcommand.
         .executableTarget(
-            name: "journey",
+            name: "JourneyCLI",
             dependencies: [
-                "Journey", "JourneyCore", "JourneyStore", "JourneyFixtures",
+                "Journey", "JourneyCore", "JourneySQLite", "JourneyFixtures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),
         .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"], resources: [.copy("Rules")], swiftSettings: upcoming),
-        .testTarget(name: "JourneyStoreTests", dependencies: ["JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneySQLiteTests", dependencies: ["JourneySQLite", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
         .testTarget(
             name: "JourneyTests",
             dependencies: [
-                "Journey", "JourneyStore", "JourneyCore", "JourneyFixtures", "JourneyRules",
+                "Journey", "JourneySQLite", "JourneyCore", "JourneyFixtures", "JourneyRules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
@@ -109,7 +109,7 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // Unit tests of the command line's own helpers (the human formats).
-        .testTarget(name: "JourneyCommandTests", dependencies: ["journey"], swiftSettings: upcoming),
-        .testTarget(name: "JourneyCLITests", dependencies: ["Journey", "JourneyStore", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneyCommandTests", dependencies: ["JourneyCLI"], swiftSettings: upcoming),
+        .testTarget(name: "JourneyCLITests", dependencies: ["Journey", "JourneySQLite", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
     ]
 )

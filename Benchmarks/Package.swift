@@ -21,7 +21,7 @@ let package = Package(
                 .product(name: "JourneyFixtures", package: "Journey"),
                 .product(name: "Journey", package: "Journey"),
                 .product(name: "JourneyCore", package: "Journey"),
-                .product(name: "JourneyStore", package: "Journey"),
+                .product(name: "JourneySQLite", package: "Journey"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The raw C API of the same libsqlite3 GRDB links (GRDB's system-library module).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

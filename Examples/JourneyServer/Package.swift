@@ -23,7 +23,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Journey", package: "Journey"),
                 .product(name: "JourneyCore", package: "Journey"),
-                .product(name: "JourneyStore", package: "Journey"),
+                .product(name: "JourneySQLite", package: "Journey"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -18,7 +18,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Journey", package: "Journey"),
                 .product(name: "JourneyCore", package: "Journey"),
-                .product(name: "JourneyStore", package: "Journey"),
+                .product(name: "JourneySQLite", package: "Journey"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]

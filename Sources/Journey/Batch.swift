@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 import Synchronization
 
 /// How to run the nightly re-evaluation.
@@ -260,7 +260,7 @@ final class LeaseRenewer: Sendable {
         func set() { value.withLock { $0 = true } }
     }
 
-    init(lease: BatchLease, database: JourneyDatabase, clock: any JourneyClock) {
+    init(lease: BatchLease, database: SQLiteStore, clock: any JourneyClock) {
         self.lease = lease
         let lost = Flag()
         self.lost = lost

@@ -1,7 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyRules
-import JourneyStore
+import JourneySQLite
 
 /// Which rule set a caller decides with, in SPEC §5's order of precedence.
 public enum RulesChoice: Sendable, Hashable {
@@ -66,7 +66,7 @@ public enum Rules {
     ///
     /// - throws: ``JourneyError/rules(_:)`` for a malformed file or adopted text, naming it and the
     ///   place; ``JourneyError/rulesUnreadable(path:reason:)``; ``JourneyError/store(_:)``.
-    public static func load(_ choice: RulesChoice, from database: JourneyDatabase) async throws(JourneyError) -> (RuleSet, AdoptedRules?) {
+    public static func load(_ choice: RulesChoice, from database: SQLiteStore) async throws(JourneyError) -> (RuleSet, AdoptedRules?) {
         switch choice {
         case .file(let path):
             return (try load(path: path), nil)

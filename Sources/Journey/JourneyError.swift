@@ -1,5 +1,5 @@
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// Everything the service refuses or fails at, as one sentence naming the user, stage or file.
 public enum JourneyError: Error, Sendable, CustomStringConvertible {

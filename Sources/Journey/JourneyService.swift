@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 import Logging
 import Metrics
 import Synchronization
@@ -82,7 +82,7 @@ public struct UserJourney: Hashable, Sendable {
 /// ```
 public final class JourneyService: Sendable {
     /// The database the service reads metrics from and records transitions in.
-    public let database: JourneyDatabase
+    public let database: SQLiteStore
     /// The options the service was made with (cache TTL and capacity, logging, retries, polling).
     public let options: JourneyOptions
     /// The rule set deciding now. It changes only for a service that follows the adopted set
@@ -108,7 +108,7 @@ public final class JourneyService: Sendable {
     /// Serves `database` with `rules`; writes through `database` invalidate the cache.
     ///
     /// - throws: ``JourneyError/store(_:)`` if the write observation cannot be installed.
-    public init(database: JourneyDatabase, rules: RuleSet, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()) throws(JourneyError) {
+    public init(database: SQLiteStore, rules: RuleSet, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()) throws(JourneyError) {
         self.database = database
         self.ruleState = Mutex(RuleState(rules: rules, adoption: nil))
         self.options = options
@@ -130,7 +130,7 @@ public final class JourneyService: Sendable {
     /// - throws: ``JourneyError/rules(_:)`` or ``JourneyError/rulesUnreadable(path:reason:)`` for a
     ///   bad file or adopted text; ``JourneyError/store(_:)`` when the database cannot be read.
     public convenience init(
-        database: JourneyDatabase, rules choice: RulesChoice,
+        database: SQLiteStore, rules choice: RulesChoice,
         options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) {
         let (rules, adoption) = try await Rules.load(choice, from: database)
@@ -151,12 +151,12 @@ public final class JourneyService: Sendable {
     ) async throws(JourneyError) {
         if !createIfMissing, !FileManager.default.fileExists(atPath: path) { throw .store(.databaseMissing(path: path)) }
         let now = clock.now()
-        let opened = await withCheckedContinuation { (continuation: CheckedContinuation<Result<JourneyDatabase, StoreError>, Never>) in
+        let opened = await withCheckedContinuation { (continuation: CheckedContinuation<Result<SQLiteStore, StoreError>, Never>) in
             DispatchQueue.global().async {
-                continuation.resume(returning: Result { () throws(StoreError) in try JourneyDatabase.open(path: path, mode: .migrate, now: now) })
+                continuation.resume(returning: Result { () throws(StoreError) in try SQLiteStore.open(path: path, mode: .migrate, now: now) })
             }
         }
-        let database: JourneyDatabase
+        let database: SQLiteStore
         do {
             database = try opened.get()
         } catch {

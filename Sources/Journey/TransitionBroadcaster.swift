@@ -1,5 +1,5 @@
 import Foundation
-import JourneyStore
+import JourneySQLite
 import Synchronization
 
 /// Hands committed transitions to every in-process subscriber.

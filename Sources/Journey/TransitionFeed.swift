@@ -1,5 +1,5 @@
 import Foundation
-import JourneyStore
+import JourneySQLite
 import Synchronization
 
 /// Wakes feed readers when the database may have changed: a counter, and the readers waiting
@@ -67,7 +67,7 @@ public struct TransitionFeed: AsyncSequence, Sendable {
     /// Iteration throws a ``JourneyError`` (`.store`) when a page of the table cannot be read.
     public typealias Failure = JourneyError
 
-    let database: JourneyDatabase
+    let database: SQLiteStore
     let beacon: ChangeBeacon
     let after: Int64
     let pageSize: Int

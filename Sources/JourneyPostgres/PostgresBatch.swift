@@ -45,7 +45,7 @@ public struct BatchShard: Hashable, Sendable {
 }
 
 /// A chunk's progress within a shard, written in the same transaction as the chunk's moves
-/// (``JourneyPostgresDatabase/persist(_:rulesVersion:source:now:progress:)``).
+/// (``PostgresStore/persist(_:rulesVersion:source:now:progress:)``).
 public struct ShardProgress: Sendable {
     /// The shard being worked on.
     public let shard: BatchShard
@@ -65,7 +65,7 @@ public struct ShardProgress: Sendable {
     }
 }
 
-/// What one worker did in ``JourneyPostgresDatabase/work(run:owner:chunkSize:leaseSeconds:clock:decide:)``.
+/// What one worker did in ``PostgresStore/work(run:owner:chunkSize:leaseSeconds:clock:decide:)``.
 public struct WorkerSummary: Hashable, Sendable {
     /// The shards this worker finished.
     public var shards: [Int] = []
@@ -77,7 +77,7 @@ public struct WorkerSummary: Hashable, Sendable {
     public var skipped = 0
 }
 
-extension JourneyPostgresDatabase {
+extension PostgresStore {
     /// The advisory lock taken to start or join a run, so two workers never both create one.
     static let batchLockKey: Int64 = 0x6A6F_7572_6E65_62
 

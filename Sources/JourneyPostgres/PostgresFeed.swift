@@ -1,7 +1,7 @@
 import Foundation
 import PostgresNIO
 
-extension JourneyPostgresDatabase {
+extension PostgresStore {
     /// The committed transitions with ids above `id`, oldest first (SPEC §9's durable feed).
     ///
     /// Ids are handed out in commit order (the persist transaction holds an advisory lock from its

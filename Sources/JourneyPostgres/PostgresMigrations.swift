@@ -1,7 +1,7 @@
 import Foundation
 import PostgresNIO
 
-/// What one run of ``JourneyPostgresDatabase/migrate(now:)`` did, for `journey migrate` to say.
+/// What one run of ``PostgresStore/migrate(now:)`` did, for `journey migrate` to say.
 public struct PostgresMigrationReport: Hashable, Sendable {
     /// An index the platform already had under another name, used instead of creating one.
     public struct ReusedIndex: Hashable, Sendable {
@@ -280,7 +280,7 @@ enum PostgresMigrations {
     static let feedChannel = "journey_transitions"
 }
 
-extension JourneyPostgresDatabase {
+extension PostgresStore {
     /// Connects to the database at `url`, migrates it and closes the connections: `journey migrate`.
     ///
     /// - returns: what was done (``PostgresMigrationReport/isNothingToDo`` on an up-to-date database).

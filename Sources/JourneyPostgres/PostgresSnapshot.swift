@@ -122,7 +122,7 @@ extension UserSnapshot {
     }
 }
 
-extension JourneyPostgresDatabase {
+extension PostgresStore {
     /// Reads one user's stage, metrics and pin in one statement (one round trip).
     ///
     /// - parameter now: the clock's instant; `posts_last_30_days` and `events_attended` are counted at it.

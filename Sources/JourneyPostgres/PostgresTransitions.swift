@@ -47,7 +47,7 @@ public struct PersistResult: Sendable {
     public var pinned: [Int64] = []
 }
 
-extension JourneyPostgresDatabase {
+extension PostgresStore {
     /// The advisory lock held from the first `journey_transitions` insert to the commit, so ids are
     /// handed out in commit order and a feed reader that has seen id n has seen every id below it.
     static let feedLockKey: Int64 = 0x6A6F_7572_6E65_7A

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Journey
-import JourneyStore
+import JourneySQLite
 import Synchronization
 import Testing
 

@@ -1,13 +1,13 @@
 import Foundation
 import GRDB
-import JourneyStore
+import JourneySQLite
 import Testing
 
 /// A small database written by hand for one test: the journey schema, then the test's own rows.
 enum SmallDatabase {
     /// Creates a migrated database at `path` and runs `sql` on it (the test's users, posts, …).
     static func create(_ path: String, _ sql: String = "") throws {
-        _ = try JourneyDatabase.open(path: path, mode: .migrate)
+        _ = try SQLiteStore.open(path: path, mode: .migrate)
         if !sql.isEmpty { try Direct.execute(path, sql) }
     }
 

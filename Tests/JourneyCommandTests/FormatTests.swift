@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import journey
+@testable import JourneyCLI
 
 /// The human formats of issue 12: durations a person reads, plurals, aligned tables, ISO-8601 timestamps.
 @Suite("human formats")

@@ -7,7 +7,7 @@ import Testing
 @Suite("PostgreSQL sharded batch and feed", .enabled(if: TestServer.isAvailable, TestServer.skipNote))
 struct BatchAndFeedTests {
     /// 200 users: ids 1…200, every third one fit for J2 (onboarded, a post, a follow, signed up long ago).
-    static func withPopulation(_ body: (ScratchDatabase, JourneyPostgresDatabase) async throws -> Void) async throws {
+    static func withPopulation(_ body: (ScratchDatabase, PostgresStore) async throws -> Void) async throws {
         try await ScratchDatabase.with { scratch in
             try await scratch.withStore { store in
                 try await scratch.execute(
@@ -23,7 +23,7 @@ struct BatchAndFeedTests {
     }
 
     static func decide(_ rules: RuleSet) -> @Sendable ([UserSnapshot], Date) throws -> [PendingMove] {
-        { snapshots, now in try JourneyPostgresDatabase.decide(rules, snapshots, now: now) }
+        { snapshots, now in try PostgresStore.decide(rules, snapshots, now: now) }
     }
 
     /// Two workers on one run claim disjoint shards, every user is evaluated once, and the run's
@@ -97,8 +97,8 @@ struct BatchAndFeedTests {
             try await reset()
 
             let run = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 16, now: TestServer.now)
-            var pools: [JourneyPostgresDatabase] = []
-            for _ in 0..<4 { pools.append(try await JourneyPostgresDatabase.open(url: scratch.url)) }
+            var pools: [PostgresStore] = []
+            for _ in 0..<4 { pools.append(try await PostgresStore.open(url: scratch.url)) }
             let summaries = try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
                 for (index, pool) in pools.enumerated() {
                     group.addTask {
@@ -126,7 +126,7 @@ struct BatchAndFeedTests {
             #expect(dead.shard == 0 && dead.lowID == 1 && dead.highID == 100)
             // One chunk of the dead worker commits, with its progress.
             let first = try await store.chunk(after: 0, through: dead.highID, limit: 10, now: TestServer.now)
-            let committed = try await store.persist(try JourneyPostgresDatabase.decide(rules, first, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: TestServer.now,
+            let committed = try await store.persist(try PostgresStore.decide(rules, first, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: TestServer.now,
                                                     progress: ShardProgress(shard: dead, lastUserID: 10, usersSeen: 10, leaseSeconds: 30))
             #expect(committed.recorded.count == 3)
 
@@ -143,7 +143,7 @@ struct BatchAndFeedTests {
             // The dead worker wakes up: its chunk is rolled back whole.
             let second = try await store.chunk(after: 10, through: dead.highID, limit: 10, now: TestServer.now)
             await #expect {
-                _ = try await store.persist(try JourneyPostgresDatabase.decide(rules, second, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: later,
+                _ = try await store.persist(try PostgresStore.decide(rules, second, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: later,
                                             progress: ShardProgress(shard: dead, lastUserID: 20, usersSeen: 10, leaseSeconds: 30))
             } throws: { error in
                 guard case .leaseLost(_, 0, "dead") = error as? PostgresStoreError else { return false }
@@ -160,7 +160,7 @@ struct BatchAndFeedTests {
                 while true {
                     let snapshots = try await store.chunk(after: after, through: shard.highID, limit: 10, now: later)
                     guard let last = snapshots.last else { break }
-                    _ = try await store.persist(try JourneyPostgresDatabase.decide(rules, snapshots, now: later), rulesVersion: rules.version, source: .batch, now: later,
+                    _ = try await store.persist(try PostgresStore.decide(rules, snapshots, now: later), rulesVersion: rules.version, source: .batch, now: later,
                                                 progress: ShardProgress(shard: shard, lastUserID: last.userID, usersSeen: snapshots.count, leaseSeconds: 30))
                     after = last.userID
                 }
@@ -183,7 +183,7 @@ struct BatchAndFeedTests {
             await #expect(throws: Killed.self) {
                 try await store.work(run: run.id, owner: "killed", chunkSize: 10, leaseSeconds: 30, clock: { TestServer.now }) { snapshots, now in
                     if snapshots.first?.userID == 21 { throw Killed() }
-                    return try JourneyPostgresDatabase.decide(rules, snapshots, now: now)
+                    return try PostgresStore.decide(rules, snapshots, now: now)
                 }
             }
             // Two chunks of ten committed: users 3, 6, …, 18 moved, with the shard's progress.

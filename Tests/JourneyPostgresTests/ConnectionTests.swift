@@ -42,7 +42,7 @@ struct URLTests {
     @Test func anUnreachableServerIsNamed() async {
         // Port 1 on the loopback: nothing listens there, so the connection is refused at once.
         await #expect {
-            _ = try await JourneyPostgresDatabase.open(url: "postgresql://postgres@127.0.0.1:1/journey")
+            _ = try await PostgresStore.open(url: "postgresql://postgres@127.0.0.1:1/journey")
         } throws: { error in
             guard case .unreachable(let host, let port, _) = error as? PostgresStoreError else { return false }
             return host == "127.0.0.1" && port == 1
@@ -56,7 +56,7 @@ struct ConnectionErrorTests {
         var location = try PostgresLocation(url: try #require(TestServer.url))
         location.database = "journey_no_such_database"
         await #expect {
-            _ = try await JourneyPostgresDatabase.open(location: location)
+            _ = try await PostgresStore.open(location: location)
         } throws: { error in
             guard case .databaseMissing(let database, _, _) = error as? PostgresStoreError else { return false }
             return database == "journey_no_such_database" && "\(error)".contains("createdb journey_no_such_database")
@@ -67,7 +67,7 @@ struct ConnectionErrorTests {
         try await ScratchDatabase.with { scratch in
             try await scratch.createPlatformSchema()
             await #expect {
-                _ = try await JourneyPostgresDatabase.open(url: scratch.url)
+                _ = try await PostgresStore.open(url: scratch.url)
             } throws: { error in
                 guard case .notMigrated(let steps) = error as? PostgresStoreError else { return false }
                 return steps.count == 6
@@ -80,7 +80,7 @@ struct ConnectionErrorTests {
     @Test func anEmptyDatabaseLacksThePlatformTables() async throws {
         try await ScratchDatabase.with { scratch in
             await #expect {
-                _ = try await JourneyPostgresDatabase.open(url: scratch.url)
+                _ = try await PostgresStore.open(url: scratch.url)
             } throws: { error in
                 guard case .platformTablesMissing(let tables) = error as? PostgresStoreError else { return false }
                 return tables == ["users", "posts", "follows", "events", "event_rsvps"]

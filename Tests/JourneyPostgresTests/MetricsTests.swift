@@ -11,7 +11,7 @@ struct MetricsTests {
         try await ScratchDatabase.with { scratch in
             try await scratch.createPlatformSchema()
             try await scratch.execute("INSERT INTO users (id, email) VALUES (1, 'a'), (2, 'b'), (3, 'c')")
-            _ = try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+            _ = try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             func counts() async throws -> [Int32] {
                 try await scratch.values("SELECT follower_count FROM users ORDER BY id", as: Int32.self)
             }
@@ -111,7 +111,7 @@ struct MetricsTests {
             "yesterday", "", "1e9", "12:00",
         ]
         try await ScratchDatabase.with { scratch in
-            _ = try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+            _ = try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             for sample in samples {
                 let rows = try await scratch.connection.query("SELECT journey_instant(\(sample)::text)", logger: TestServer.logger).collect()
                 let found = try #require(rows.first).decode(Double?.self)
@@ -148,7 +148,7 @@ struct MetricsTests {
                 "INSERT INTO follows (follower_id, following_id) SELECT 1 + n % 20000, 1 + (n * 31) % 20000 FROM generate_series(1, 100000) n ON CONFLICT DO NOTHING",
                 "INSERT INTO events (organizer_id, city, start_date) SELECT 1 + (n * 13) % 20000, 'x', now() - (n % 60 - 30) * interval '1 day' FROM generate_series(1, 20000) n",
                 "INSERT INTO event_rsvps (event_id, user_id, status) SELECT 1 + n % 20000, 1 + (n * 17) % 20000, CASE WHEN n % 3 = 0 THEN 'maybe' ELSE 'going' END FROM generate_series(1, 100000) n")
-            _ = try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+            _ = try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             try await scratch.execute("VACUUM ANALYZE")
             let binds = PostgresMetricsSQL.binds([4242], now: TestServer.now)
             let plan = try await scratch.connection.query(PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + PostgresMetricsSQL.snapshot, binds: binds), logger: TestServer.logger).collect()

@@ -16,13 +16,13 @@ struct MigrationTests {
                 VALUES ('a@x', true, '2025-01-02 03:04:05', 'J2_ACTIVE_USER'), ('b@x', false, NULL, NULL)
                 """,
                 "INSERT INTO follows (follower_id, following_id) VALUES (2, 1)")
-            let report = try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+            let report = try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             #expect(report.stepsRun == PostgresMigrations.steps)
             #expect(report.tablesCreated.isEmpty)
             #expect(report.columnsAdded == ["last_journey_update", "follower_count"])
             #expect(report.usersBackfilled == 2)
 
-            let rerun = try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+            let rerun = try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             #expect(rerun.isNothingToDo && rerun.indexesCreated.isEmpty && rerun.columnsAdded.isEmpty)
             #expect(rerun.lines == ["Nothing to do: the database is up to date."])
             #expect(report.lines.contains("Reused the index posts_author_idx as idx_posts_user_id."))
@@ -46,7 +46,7 @@ struct MigrationTests {
     @Test func reusesEquivalentIndexesOnly() async throws {
         try await ScratchDatabase.with { scratch in
             try await scratch.createPlatformSchema()
-            let report = try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+            let report = try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             let reused = Dictionary(uniqueKeysWithValues: report.indexesReused.map { ($0.wanted, $0.existing) })
             #expect(reused == [
                 "idx_posts_user_id": "posts_author_idx",
@@ -69,7 +69,7 @@ struct MigrationTests {
 
     @Test func createsTheWholeSchemaInAnEmptyDatabase() async throws {
         try await ScratchDatabase.with { scratch in
-            let report = try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+            let report = try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             #expect(report.tablesCreated == ["users", "posts", "follows", "events", "event_rsvps"])
             #expect(report.indexesReused.map(\.existing) == ["follows_follower_id_following_id_key"])
             #expect(report.indexesCreated.count == 14)
@@ -86,8 +86,8 @@ struct MigrationTests {
     @Test func twoConcurrentMigratesNeverRace() async throws {
         try await ScratchDatabase.with { scratch in
             try await scratch.createPlatformSchema()
-            async let first = JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
-            async let second = JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+            async let first = PostgresStore.migrate(url: scratch.url, now: TestServer.now)
+            async let second = PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             let reports = try await [first, second]
             #expect(reports.flatMap(\.stepsRun).sorted() == PostgresMigrations.steps.sorted())
             #expect(try await scratch.value("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'journey_%'", as: Int64.self) == 7)
@@ -100,7 +100,7 @@ struct MigrationTests {
             // A platform object in the way of the journey tables step.
             try await scratch.execute("CREATE TABLE journey_pins (user_id integer)")
             await #expect(throws: PostgresStoreError.self) {
-                try await JourneyPostgresDatabase.migrate(url: scratch.url, now: TestServer.now)
+                try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             }
             // The steps before it committed; its own left nothing behind.
             #expect(try await scratch.value("SELECT count(*) FROM journey_migrations", as: Int64.self) == 5)

@@ -10,7 +10,7 @@ struct PersistenceTests {
     static let toPower = Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "power")
 
     /// A platform database with three users in J1 and one post each.
-    static func withUsers(_ body: (ScratchDatabase, JourneyPostgresDatabase) async throws -> Void) async throws {
+    static func withUsers(_ body: (ScratchDatabase, PostgresStore) async throws -> Void) async throws {
         try await ScratchDatabase.with { scratch in
             try await scratch.withStore { store in
                 try await scratch.execute(

@@ -87,8 +87,8 @@ struct ScratchDatabase {
     }
 
     /// Opens the store on this database (migrating first unless told not to) and closes it after `body`.
-    func withStore<T>(migrate: Bool = true, now: Date = TestServer.now, _ body: (JourneyPostgresDatabase) async throws -> T) async throws -> T {
-        let store = try await JourneyPostgresDatabase.open(url: url, migrate: migrate, now: now)
+    func withStore<T>(migrate: Bool = true, now: Date = TestServer.now, _ body: (PostgresStore) async throws -> T) async throws -> T {
+        let store = try await PostgresStore.open(url: url, migrate: migrate, now: now)
         do {
             let result = try await body(store)
             await store.close()
@@ -125,7 +125,7 @@ struct ScratchDatabase {
     }
 }
 
-extension JourneyPostgresDatabase {
+extension PostgresStore {
     /// One user's moves decided by `rules` on a snapshot, as the service would.
     static func decide(_ rules: RuleSet, _ snapshots: [UserSnapshot], now: Date) throws -> [PendingMove] {
         try snapshots.compactMap { snapshot in

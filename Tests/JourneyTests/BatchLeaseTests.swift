@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 @testable import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// The batch lock is a lease: an owner token and an expiry, renewed as the run goes; no process id is trusted.
 @Suite("The batch lease: held, renewed, expired and taken over, lost")

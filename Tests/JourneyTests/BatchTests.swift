@@ -5,7 +5,7 @@ import Testing
 @testable import Journey
 import JourneyCore
 import JourneyFixtures
-import JourneyStore
+import JourneySQLite
 
 /// Every user's stage equals the `to_state` of their last transition, or J1 with none.
 func stagesMatchHistory(_ writer: any DatabaseWriter) throws -> [Int64] {
@@ -78,9 +78,9 @@ struct BatchTests {
     func dryRun() async throws {
         let data = try Generated(users: 800, seed: 4)
         defer { data.remove() }
-        _ = try JourneyDatabase.open(path: data.path, mode: .migrate, now: testNow)
+        _ = try SQLiteStore.open(path: data.path, mode: .migrate, now: testNow)
         let before = try Data(contentsOf: URL(fileURLWithPath: data.path))
-        let readOnly = try JourneyDatabase.open(path: data.path, mode: .readOnly)
+        let readOnly = try SQLiteStore.open(path: data.path, mode: .readOnly)
         let dry = try JourneyService(database: readOnly, rules: try Rules.bundledDefault(), clock: ManualClock(testNow))
         let preview = try await dry.runBatch(BatchOptions(dryRun: true))
         #expect(try Data(contentsOf: URL(fileURLWithPath: data.path)) == before)
@@ -127,7 +127,7 @@ struct BatchTests {
         defer { data.remove() }
         let service = try await JourneyService(path: data.path, options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
         // A second pool on the file, as the API process would have
-        let api = try JourneyDatabase.open(path: data.path, mode: .requireMigrated)
+        let api = try SQLiteStore.open(path: data.path, mode: .requireMigrated)
         let written = Atomic<Int>(0)
         let writes = Task.detached {
             var random = SplitMix64(seed: 5)

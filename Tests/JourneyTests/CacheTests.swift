@@ -3,7 +3,7 @@ import GRDB
 import Testing
 @testable import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 @Suite("The service's cache")
 struct CacheTests {

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 @testable import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// SPEC §9: the durable feed, and a cache that hears what other processes commit. "Another
 /// process" is a second connection to the file here (the CLI tests use a real one); the change
@@ -16,7 +16,7 @@ struct FeedTests {
     func replayThenFollow() async throws {
         // Given three moves already recorded by another connection, and a service following the file
         let database = try TemporaryDatabase(users: 6)
-        let other = try JourneyDatabase.open(path: database.path, mode: .requireMigrated)
+        let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
         for user in Int64(1)...3 { _ = try await other.persist([pendingMove(user, Self.j1, Self.j2)], rulesVersion: "v", source: .cli, now: testNow) }
         let signal = ManualSignal()
         let service = try database.service()
@@ -56,7 +56,7 @@ struct FeedTests {
     func cacheHearsOtherProcesses() async throws {
         // Given a following service with users 1 and 2 cached
         let database = try TemporaryDatabase(users: 2)
-        let other = try JourneyDatabase.open(path: database.path, mode: .requireMigrated)
+        let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
         let signal = ManualSignal()
         let service = try database.service()
         let following = Task { try await service.run(signal: signal) }
@@ -86,7 +86,7 @@ struct FeedTests {
     func refusalRevealsStaleCache() async throws {
         // Given user 1 cached in J1, then moved to J2 by another process the service does not follow
         let database = try TemporaryDatabase(users: 1)
-        let other = try JourneyDatabase.open(path: database.path, mode: .requireMigrated)
+        let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
         let service = try database.service()
         #expect(try await service.journey(of: 1).storedStage == "J1_NEW_USER")
         _ = try await other.persist([pendingMove(1, Self.j1, Self.j2)], rulesVersion: "v", source: .cli, now: testNow)
@@ -102,7 +102,7 @@ struct FeedTests {
     func adoptionReachesRunningService() async throws {
         // Given a service on the adopted rules (none adopted yet: the bundled default) and one on a fixed set
         let database = try TemporaryDatabase(users: 1)
-        let other = try JourneyDatabase.open(path: database.path, mode: .requireMigrated)
+        let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
         let adopting = try await JourneyService(database: database.database, rules: .adopted, clock: ManualClock(testNow))
         let fixed = try database.service()
         #expect(adopting.rules.version == "mundo-tango-1")
@@ -131,7 +131,7 @@ struct FeedTests {
     func pollerNoticesOtherConnections() async throws {
         // Given a poller on the file, every 20 ms
         let database = try TemporaryDatabase(users: 1)
-        let other = try JourneyDatabase.open(path: database.path, mode: .requireMigrated)
+        let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
         let (changes, change) = AsyncStream.makeStream(of: Void.self)
         let poller = DataVersionPoller(database: database.database, interval: .milliseconds(20))
         let watching = Task { try await poller.watch { change.yield() } }

@@ -4,7 +4,7 @@ import Testing
 @testable import Journey
 import JourneyCore
 import JourneyFixtures
-import JourneyStore
+import JourneySQLite
 
 @Suite("The service: moves, announcements, concurrency")
 struct ServiceTests {
@@ -120,7 +120,7 @@ struct ServiceTests {
     func concurrentWriters() async throws {
         let database = try TemporaryDatabase(users: 40)
         for user in Int64(1)...40 { try makeActive(user, followedBy: user == 1 ? 2 : 1, in: database) }
-        let other = try JourneyDatabase.open(path: database.path, mode: .requireMigrated)
+        let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
         let rules = try Rules.bundledDefault()
         let first = try JourneyService(database: database.database, rules: rules, clock: ManualClock(testNow))
         let second = try JourneyService(database: other, rules: rules, clock: ManualClock(testNow))

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 @testable import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// SPEC §9: no database call that can wait on a lock runs on Swift's cooperative thread pool,
 /// so a cached read never waits for a writer.

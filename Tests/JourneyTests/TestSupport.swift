@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 @testable import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// A fixed "now" for every test: 2026-06-01 12:00:00 UTC.
 let testNow = Date(timeIntervalSince1970: 1_780_315_200)
@@ -11,13 +11,13 @@ let testNow = Date(timeIntervalSince1970: 1_780_315_200)
 final class TemporaryDatabase {
     let directory: URL
     let path: String
-    let database: JourneyDatabase
+    let database: SQLiteStore
 
     init(users: Int = 0) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("journey-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent("test.sqlite").path
-        database = try JourneyDatabase.open(path: path, mode: .migrate, now: testNow)
+        database = try SQLiteStore.open(path: path, mode: .migrate, now: testNow)
         if users > 0 { try addUsers(1...Int64(users)) }
     }
 

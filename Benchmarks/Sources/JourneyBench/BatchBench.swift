@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// What one batch child reports (one JSON line on stdout).
 struct BatchChildResult: Codable {
@@ -29,7 +29,7 @@ enum BatchChild {
         guard let mode = value("--mode"), let path = value("--db") else {
             throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-dry|loop --db PATH")
         }
-        let database = try JourneyDatabase.open(path: path, mode: .requireMigrated, now: dataNow)
+        let database = try SQLiteStore.open(path: path, mode: .requireMigrated, now: dataNow)
         let service = try JourneyService(database: database, rules: Rules.bundledDefault(),
                                          options: JourneyOptions(cacheCapacity: 16, source: .batch), clock: ManualClock(dataNow))
         let rssBefore = memoryStatus().rssKB

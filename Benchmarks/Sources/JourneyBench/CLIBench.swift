@@ -3,7 +3,7 @@ import JourneyCore
 import GRDB
 import GRDBSQLite
 import Journey
-import JourneyStore
+import JourneySQLite
 
 /// `journey-bench probe --db PATH --user N`: the least a `journey`-like process does —
 /// start, open the pool (schema check included), run the metrics statement once, print, exit.
@@ -16,7 +16,7 @@ enum Probe {
         guard let path = value("--db"), let user = value("--user").flatMap(Int64.init) else {
             throw SpawnError(description: "usage: journey-bench probe --db PATH --user N")
         }
-        let database = try JourneyDatabase.open(path: path, mode: .requireMigrated)
+        let database = try SQLiteStore.open(path: path, mode: .requireMigrated)
         if arguments.contains("--service") {
             // What `journey evaluate` does, minus ArgumentParser and the rendering.
             let service = try JourneyService(database: database, rules: Rules.bundledDefault(), options: JourneyOptions(cacheCapacity: 16, source: .cli))
@@ -39,7 +39,7 @@ extension Probe {
         }
         guard let path = value("--db") else { throw SpawnError(description: "usage: journey-bench profile-snapshot --db PATH [--n N]") }
         let n = value("--n").flatMap(Int.init) ?? 100_000
-        let database = try JourneyDatabase.open(path: path, mode: arguments.contains("--pool") ? .migrate : .requireMigrated)
+        let database = try SQLiteStore.open(path: path, mode: arguments.contains("--pool") ? .migrate : .requireMigrated)
         let users = try database.writer.read { try Int64.fetchOne($0, sql: "SELECT MAX(id) FROM users") } ?? 1
         var rng = SplitMix64(seed: 7)
         var checksum = 0
@@ -49,11 +49,11 @@ extension Probe {
             for user in [1, 2, 3] as [Int64] {
                 print("read \(user)")
                 _ = try database.writer.read { db in
-                    try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: StatementArguments(JourneyDatabase.windowArguments(now: dataNow)) &+ ["user": user])
+                    try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: StatementArguments(SQLiteStore.windowArguments(now: dataNow)) &+ ["user": user])
                 }
             }
         }
-        let window = StatementArguments(JourneyDatabase.windowArguments(now: dataNow))
+        let window = StatementArguments(SQLiteStore.windowArguments(now: dataNow))
         let (_, elapsed) = try timed {
             for _ in 0..<n {
                 let user = 1 + Int64(rng.next() % UInt64(users))
@@ -67,7 +67,7 @@ extension Probe {
                         try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: window &+ ["user": user])!["posts"] as Int
                     }
                 } else {
-                    checksum &+= try database.writer.unsafeRead { db in try JourneyDatabase.snapshot(db, user: user, now: dataNow) }.metrics.posts
+                    checksum &+= try database.writer.unsafeRead { db in try SQLiteStore.snapshot(db, user: user, now: dataNow) }.metrics.posts
                 }
             }
         }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 import Synchronization
 
 /// Comparison 2: the cache, alone and under a Zipf load with writes.
@@ -23,7 +23,7 @@ struct CachedBench {
 
     private func makeService(_ path: String) throws -> JourneyService {
         // The server's way: `JourneyService(path:)` opens with `.migrate` (a DatabasePool).
-        let database = try JourneyDatabase.open(path: path, mode: .migrate, now: dataNow)
+        let database = try SQLiteStore.open(path: path, mode: .migrate, now: dataNow)
         return try JourneyService(database: database, rules: Rules.bundledDefault(), options: JourneyOptions(), clock: ManualClock(dataNow))
     }
 

@@ -1,7 +1,7 @@
 import JourneyFixtures
 import Foundation
 import GRDB
-import JourneyStore
+import JourneySQLite
 
 /// The fixed instant the data is generated as of, and every in-process evaluation's "now":
 /// 2026-11-01 00:00:00 UTC. The same seed, size and instant always give the same rows.
@@ -75,7 +75,7 @@ struct DataDirectory {
         // A copy migrated by an older library lacks the newer migrations (its tables, triggers and
         // counts): migrate it again from the platform file, as the library would a fresh file.
         if migrate && FileManager.default.fileExists(atPath: dataset.migratedPath),
-           (try? JourneyDatabase.open(path: dataset.migratedPath, mode: .requireMigrated, now: dataNow)) == nil {
+           (try? SQLiteStore.open(path: dataset.migratedPath, mode: .requireMigrated, now: dataNow)) == nil {
             report.note("the migrated copy \(dataset.migratedPath) lacks the library's newer migrations: migrating again")
             removeDatabase(dataset.migratedPath)
         }
@@ -90,15 +90,15 @@ struct DataDirectory {
         return dataset
     }
 
-    /// Runs `JourneyDatabase.open(path:mode: .migrate)` on `path`, checkpoints and closes; returns the open+migrate time.
+    /// Runs `SQLiteStore.open(path:mode: .migrate)` on `path`, checkpoints and closes; returns the open+migrate time.
     static func migrateWithLibrary(_ path: String) throws -> Duration {
-        let (database, elapsed) = try timed { try JourneyDatabase.open(path: path, mode: .migrate, now: dataNow) }
+        let (database, elapsed) = try timed { try SQLiteStore.open(path: path, mode: .migrate, now: dataNow) }
         try checkpoint(database)
         return elapsed
     }
 
     /// Folds the WAL into the main file, so the file can be copied alone.
-    static func checkpoint(_ database: JourneyDatabase) throws {
+    static func checkpoint(_ database: SQLiteStore) throws {
         try database.writer.writeWithoutTransaction { db in
             _ = try db.checkpoint(.truncate)
         }

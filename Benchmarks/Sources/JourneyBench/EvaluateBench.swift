@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// Comparison 1: one user's metrics, uncached, every way.
 struct EvaluateBench {
@@ -37,13 +37,13 @@ struct EvaluateBench {
     mutating func run() throws {
         let now = dataNow
         let nowText = sqlTimestamp(now)
-        let window = JourneyDatabase.windowArguments(now: now)
+        let window = SQLiteStore.windowArguments(now: now)
         // The server's way (`JourneyService(path:)`): `.migrate` opens a DatabasePool.
-        let journey = try JourneyDatabase.open(path: dataset.migratedPath, mode: .migrate, now: now)
+        let journey = try SQLiteStore.open(path: dataset.migratedPath, mode: .migrate, now: now)
         // The command line's and the batch's way: `.requireMigrated` opens one DatabaseQueue.
-        let journeyQueue = try JourneyDatabase.open(path: dataset.migratedPath, mode: .requireMigrated, now: now)
+        let journeyQueue = try SQLiteStore.open(path: dataset.migratedPath, mode: .requireMigrated, now: now)
         var readOnly = Configuration()
-        JourneyDatabase.prepare(&readOnly)
+        SQLiteStore.prepare(&readOnly)
         readOnly.readonly = true
         let unmigrated = try DatabaseQueue(path: dataset.platformPath, configuration: readOnly)
         let migratedQueue = try DatabaseQueue(path: dataset.migratedPath, configuration: readOnly)
@@ -114,7 +114,7 @@ struct EvaluateBench {
         // --- correctness: every way gives the same counts, and the copied SQL is the library's ---
         var disagreements: [String] = []
         for user in random.prefix(200) + heavyIDs {
-            let library = fromSnapshot(try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: now) })
+            let library = fromSnapshot(try journey.writer.read { db in try SQLiteStore.snapshot(db, user: user, now: now) })
             let viaRaw = try rawRead(rawSnapshot, user)
             let viaCounting = try rawRead(rawCounting, user)
             let viaPlatform = try migratedQueue.read { try platform($0, user) }
@@ -123,7 +123,7 @@ struct EvaluateBench {
             if library != viaPlatform { disagreements.append("user \(user): snapshot \(library) vs platform counts \(viaPlatform)") }
         }
         for user in (random.prefix(3) + heavyIDs.prefix(2)) {
-            let library = fromSnapshot(try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: now) })
+            let library = fromSnapshot(try journey.writer.read { db in try SQLiteStore.snapshot(db, user: user, now: now) })
             let viaPlatform = try unmigrated.read { try platform($0, user) }
             if library != viaPlatform { disagreements.append("user \(user): unmigrated platform counts \(viaPlatform) vs \(library)") }
         }
@@ -134,8 +134,8 @@ struct EvaluateBench {
             Way(name: Names.platformUnmigrated) { user in try unmigrated.read { try platform($0, user).posts } },
             Way(name: Names.platformMigrated) { user in try migratedQueue.read { try platform($0, user).posts } },
             Way(name: Names.platformSeparate) { user in try platformSeparate(migratedQueue, user).posts },
-            Way(name: Names.snapshotPool) { user in Int64(try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: now) }.metrics.posts) },
-            Way(name: Names.snapshotQueue) { user in Int64(try journeyQueue.writer.unsafeRead { db in try JourneyDatabase.snapshot(db, user: user, now: now) }.metrics.posts) },
+            Way(name: Names.snapshotPool) { user in Int64(try journey.writer.read { db in try SQLiteStore.snapshot(db, user: user, now: now) }.metrics.posts) },
+            Way(name: Names.snapshotQueue) { user in Int64(try journeyQueue.writer.unsafeRead { db in try SQLiteStore.snapshot(db, user: user, now: now) }.metrics.posts) },
             Way(name: Names.cachedPool) { user in
                 try pool.read { db in try Int64(Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: snapshotArguments(user))!["posts"] as Int) }
             },

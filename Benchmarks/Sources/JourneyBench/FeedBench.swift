@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -37,7 +37,7 @@ struct FeedBench {
         let baseline = try await cpuPerSecond(for: seconds) {}
         for interval in [50, 200] as [Int] {
             let options = JourneyOptions(feedPollInterval: .milliseconds(interval))
-            let service = try JourneyService(database: try JourneyDatabase.open(path: path, mode: .migrate, now: dataNow),
+            let service = try JourneyService(database: try SQLiteStore.open(path: path, mode: .migrate, now: dataNow),
                                              rules: Rules.bundledDefault(), options: options, clock: ManualClock(dataNow))
             let following = Task { try await service.run() }
             let cpu = try await cpuPerSecond(for: seconds) {}
@@ -72,7 +72,7 @@ struct FeedBench {
 
     /// Commits `moves` single moves through a second connection and times each until the feed delivers it.
     private func lag(service: JourneyService, path: String, moves: Int) async throws -> Samples {
-        let writer = try JourneyDatabase.open(path: path, mode: .requireMigrated)
+        let writer = try SQLiteStore.open(path: path, mode: .requireMigrated)
         let users = try await writer.writer.read { db in
             try Int64.fetchAll(db, sql: "SELECT id FROM users WHERE customer_journey_state = 'J1_NEW_USER' ORDER BY id LIMIT ?", arguments: [moves])
         }

@@ -1,7 +1,7 @@
 import JourneyFixtures
 import Foundation
 import GRDB
-import JourneyStore
+import JourneySQLite
 
 /// `journey-bench [--quick] [--only evaluate,cached,feed,cli,batch,migrate,forms] [--no-1m] [--users N] [--large N] [--journey PATH]`
 ///
@@ -165,19 +165,19 @@ struct HeavyAtScale {
 
     func run() throws {
         let raw = try RawDatabase(path: dataset.migratedPath, readOnly: true)
-        let journey = try JourneyDatabase.open(path: dataset.migratedPath, mode: .migrate, now: dataNow)
+        let journey = try SQLiteStore.open(path: dataset.migratedPath, mode: .migrate, now: dataNow)
         let heavy = try raw.rows("SELECT id, follower_count FROM users ORDER BY follower_count DESC, id LIMIT 10").map { (Int64($0[0])!, Int($0[1])!) }
         let counting = try raw.prepare(try SQLText.snapshotCountingFollowers)
         let column = try raw.prepare(SQLText.snapshot)
         let platform = try raw.prepare(SQLText.platformCounts[1].sql)
         for s in [counting, column] {
-            try s.bind(JourneyDatabase.windowArguments(now: dataNow), later: ["user"])
+            try s.bind(SQLiteStore.windowArguments(now: dataNow), later: ["user"])
         }
         var publicAPI = Samples(), viaColumn = Samples(), viaCount = Samples(), platformCount = Samples()
         var checksum: Int64 = 0
         for round in 0..<6 {
             for (user, _) in heavy {
-                let (snapshot, a) = try timed { try journey.writer.read { db in try JourneyDatabase.snapshot(db, user: user, now: dataNow) } }
+                let (snapshot, a) = try timed { try journey.writer.read { db in try SQLiteStore.snapshot(db, user: user, now: dataNow) } }
                 checksum &+= Int64(snapshot.metrics.followers)
                 for (statement, index) in [(column, 0), (counting, 1)] {
                     let (value, d) = try timed { () throws -> Int64 in

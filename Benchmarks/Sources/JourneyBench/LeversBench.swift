@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// What-if measurements for the batch: the same chunk statement under other settings. Nothing
 /// here changes the library; each figure says what a library change would buy. (The transition
@@ -15,7 +15,7 @@ struct LeversBench {
     /// Reads every user's metrics with the batch's chunk statement (raw C, chunks of 2,000); returns the time.
     func readAll(_ database: RawDatabase) throws -> (Duration, Int) {
         let statement = try database.prepare(SQLText.chunk)
-        try statement.bind(JourneyDatabase.windowArguments(now: dataNow), later: ["low", "high"])
+        try statement.bind(SQLiteStore.windowArguments(now: dataNow), later: ["low", "high"])
         let low = statement.index(":low"), high = statement.index(":high")
         var rows = 0
         let (_, elapsed) = try timed {

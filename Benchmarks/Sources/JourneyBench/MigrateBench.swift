@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import JourneyStore
+import JourneySQLite
 
 /// Comparison 5: bringing the platform file up to date, the library against the sqlite3 shell.
 struct MigrateBench {
@@ -16,7 +16,7 @@ struct MigrateBench {
     }
 
     static let variants: [Variant] = [
-        Variant(name: "library: `JourneyDatabase.open(path:mode: .migrate)` (WAL, GRDB defaults)", shellPragmas: nil),
+        Variant(name: "library: `SQLiteStore.open(path:mode: .migrate)` (WAL, GRDB defaults)", shellPragmas: nil),
         Variant(name: "sqlite3 shell, same statements (rollback journal, defaults)", shellPragmas: []),
         Variant(name: "sqlite3 shell, same statements, `journal_mode=WAL`", shellPragmas: ["PRAGMA journal_mode=WAL"]),
         Variant(name: "sqlite3 shell, same statements, `cache_size=-262144` (256 MiB), `threads=2`", shellPragmas: ["PRAGMA cache_size=-262144", "PRAGMA threads=2"]),
@@ -41,7 +41,7 @@ struct MigrateBench {
     func run(datasets: [Dataset]) throws {
         report.say("## 5. Migrate: the platform file brought up to date")
         report.say()
-        report.say("Each run starts from a fresh copy of the un-migrated platform file (copy time not counted). The library run is `JourneyDatabase.open(path:mode: .migrate)` in this process; its closing `wal_checkpoint(TRUNCATE)` is timed apart. The shell runs `sqlite3 FILE < script` with the migrator's statements in the migrator's transactions (the schema repair and the index reuse, which change nothing on this file, aside) (`SQLText.migrationScript`), timed as a whole process. Every result is checked: 15 platform indexes, 3 triggers, Σ follower_count = follows rows, every `last_journey_update` set.")
+        report.say("Each run starts from a fresh copy of the un-migrated platform file (copy time not counted). The library run is `SQLiteStore.open(path:mode: .migrate)` in this process; its closing `wal_checkpoint(TRUNCATE)` is timed apart. The shell runs `sqlite3 FILE < script` with the migrator's statements in the migrator's transactions (the schema repair and the index reuse, which change nothing on this file, aside) (`SQLText.migrationScript`), timed as a whole process. Every result is checked: 15 platform indexes, 3 triggers, Σ follower_count = follows rows, every `last_journey_update` set.")
         report.say()
         guard let sqlite3 = which("sqlite3") else {
             report.say("(sqlite3 shell not installed: only the library is timed)")
@@ -71,7 +71,7 @@ struct MigrateBench {
                     } else {
                         let clock = ContinuousClock()
                         let start = clock.now
-                        let database = try JourneyDatabase.open(path: path, mode: .migrate, now: dataNow)
+                        let database = try SQLiteStore.open(path: path, mode: .migrate, now: dataNow)
                         let migrated = clock.now
                         try DataDirectory.checkpoint(database)
                         checkpoints.add(clock.now - migrated)

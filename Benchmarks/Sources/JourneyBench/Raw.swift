@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
-import JourneyStore
+import JourneySQLite
 
 /// The raw SQLite C API (the libsqlite3 GRDB itself links), for the "same SQL without GRDB" figures.
 final class RawDatabase {
@@ -17,7 +17,7 @@ final class RawDatabase {
         handle = db
         sqlite3_busy_timeout(db, 10_000)
         // The metrics statements read timestamps through the store's `journey_instant`.
-        guard JourneyDatabase.registerSQLFunctions(onConnection: db) == SQLITE_OK else {
+        guard SQLiteStore.registerSQLFunctions(onConnection: db) == SQLITE_OK else {
             throw SpawnError(description: "registering the journey SQL functions on \(path) failed: \(errorMessage)")
         }
     }
@@ -74,7 +74,7 @@ final class RawStatement {
 
     /// Binds each value of `arguments` to the parameter of its name (`"now"` to `:now`), as GRDB
     /// would: a Double with `sqlite3_bind_double`, a String as text, an integer as int64, nil as NULL.
-    /// Used with `JourneyDatabase.windowArguments(now:)`, which is what the library binds.
+    /// Used with `SQLiteStore.windowArguments(now:)`, which is what the library binds.
     ///
     /// - parameter later: the parameters the caller binds itself afterwards (`user`, `low`, `high`).
     /// - throws: when the statement has a parameter that is neither in `arguments` nor in `later`

@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
-import JourneyStore
+import JourneySQLite
 
 /// SQL text the benchmark runs outside the library: the library's own metrics statements (to run
 /// them through the raw C API and the sqlite3 shell), and the platform's separate counts.
 enum SQLText {
-    static let snapshot = JourneyDatabase.snapshotSQL
+    static let snapshot = SQLiteStore.snapshotSQL
 
     /// The same statement, but counting the user's follows rows instead of reading `users.follower_count`
     /// (the column, or the count where the column is not an integer: the library's `followersSQL`).
@@ -24,7 +24,7 @@ enum SQLText {
         static let followerCount: Int32 = 7, posts: Int32 = 8, recent: Int32 = 9, following: Int32 = 10, organized: Int32 = 11, attended: Int32 = 12
     }
 
-    static let chunk = JourneyDatabase.chunkSQL
+    static let chunk = SQLiteStore.chunkSQL
 
     /// `sql` with the one match of `pattern` (a regular expression) replaced by `replacement`.
     ///
@@ -41,7 +41,7 @@ enum SQLText {
     // MARK: - The statements before SPEC §8
 
     // The library's two metrics statements exactly as they were before the SPEC §8 work (timestamps in
-    // every form), at commit f9e1598 (`git show f9e1598:Sources/JourneyStore/UserSnapshot.swift` and
+    // every form), at commit f9e1598 (`git show f9e1598:Sources/JourneySQLite/UserSnapshot.swift` and
     // `…/BatchRuns.swift`): timestamps compared as text with text bounds, `:now` with milliseconds and
     // `:since` in whole seconds (`legacyWindowArguments`). Right on canonical data only. Kept as literal
     // text, not derived from the library's statements, so that they stay the same baseline whatever the
@@ -91,7 +91,7 @@ enum SQLText {
     /// `:now` as text with milliseconds, `:since` (30 days before) in whole seconds: the library's
     /// own `:now_text` and `:since_text` today.
     static func legacyWindowArguments(now: Date) -> [String: (any DatabaseValueConvertible)?] {
-        let window = JourneyDatabase.windowArguments(now: now)
+        let window = SQLiteStore.windowArguments(now: now)
         return ["now": window["now_text"] ?? nil, "since": window["since_text"] ?? nil]
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// Issue 11: what reading timestamps in every form of SPEC §8 costs the metrics statements.
 ///
@@ -66,7 +66,7 @@ struct TimestampFormsBench {
     func run() throws {
         // The library binds the window four ways (`:now`, `:since` as epoch seconds; `:now_text`,
         // `:since_text` as canonical text); the statements before SPEC §8 bound `:now` and `:since` as text.
-        let window = JourneyDatabase.windowArguments(now: dataNow)
+        let window = SQLiteStore.windowArguments(now: dataNow)
         let legacyWindow = SQLText.legacyWindowArguments(now: dataNow)
         func shown(_ arguments: [String: (any DatabaseValueConvertible)?]) -> String {
             arguments.keys.sorted().map { key in
@@ -255,7 +255,7 @@ struct TimestampFormsBench {
         report.table(["file", "`posts.created_at` of post 1", "rewrite", "size after", "`journey_timestamp_columns.noncanonical`", "what the columns hold (storage class, form, values)"], forms.map { form in
             [form.name, "`\(form.example)`", form.rewrite == nil ? "–" : fmt(ns: form.rewriteTime.nanoseconds), fmtBytes(fileSize(form.path) + fileSize(form.path + "-wal")), form.counted, form.storage]
         })
-        report.say("Ways: the statements **before SPEC §8** (`SQLText.legacySnapshot`, `legacyChunk`: the library's `snapshotSQL` and `chunkSQL` at commit f9e1598, kept as literal text) compare the stored text with text bounds (\(shown(legacyWindow))). The **library**'s statements (`snapshotSQL`, `chunkSQL`) bind `JourneyDatabase.windowArguments(now:)` (\(shown(window))) and take the text branch where the column's count is 0, the `journey_instant(…)` branch where it is not. Raw SQLite C API, one connection per way, statements prepared once.")
+        report.say("Ways: the statements **before SPEC §8** (`SQLText.legacySnapshot`, `legacyChunk`: the library's `snapshotSQL` and `chunkSQL` at commit f9e1598, kept as literal text) compare the stored text with text bounds (\(shown(legacyWindow))). The **library**'s statements (`snapshotSQL`, `chunkSQL`) bind `SQLiteStore.windowArguments(now:)` (\(shown(window))) and take the text branch where the column's count is 0, the `journey_instant(…)` branch where it is not. Raw SQLite C API, one connection per way, statements prepared once.")
         report.say()
         report.say("Check: every way returned the same followers, posts, recent posts, following, events organized and events attended for each of the \(fmtCount(random.count + heavy.count)) users measured (\(fmtCount(recentUsers)) with recent posts, \(fmtCount(attendedUsers)) with events attended), and the chunk statements the same recent posts and events attended for all \(fmtCount(Int(users))) users, with no unreadable value.")
         report.say()

@@ -1,7 +1,7 @@
 import Hummingbird
 import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// Turns the service's typed refusals into status codes and a JSON body `{"error": "..."}`,
 /// with the stages skipped (409) or the criteria unmet (422) alongside.

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Journey
 import JourneyCore
-import JourneyStore
+import JourneySQLite
 
 /// The body of `POST /users/{id}/journey/transitions`: `{"to": "J3_POWER_USER"}`.
 struct TransitionRequest: Decodable {

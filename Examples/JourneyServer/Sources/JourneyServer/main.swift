@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import Journey
-import JourneyStore
+import JourneySQLite
 import Logging
 import Metrics
 import Prometheus
@@ -61,7 +61,7 @@ guard FileManager.default.fileExists(atPath: options.databasePath) else {
 }
 let journey: JourneyService
 do {
-    let database = try JourneyDatabase.open(path: options.databasePath, mode: .migrate)
+    let database = try SQLiteStore.open(path: options.databasePath, mode: .migrate)
     journey = try await JourneyService(database: database, rules: RulesChoice.resolve(explicit: options.rulesPath),
                                        options: JourneyOptions(logger: logger))
 } catch let error as any CustomStringConvertible {

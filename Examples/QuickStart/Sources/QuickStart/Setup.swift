@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import JourneyStore
+import JourneySQLite
 
 /// A new platform database, `$TMPDIR/journey-quickstart/platform.sqlite` (the last run's is replaced),
 /// where user 42 is ready for J2: signed up ten days ago, onboarded, one post, one follower (user 7).
@@ -10,7 +10,7 @@ func platformDatabase() throws -> String {
     try? FileManager.default.removeItem(at: folder)
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let path = folder.appendingPathComponent("platform.sqlite").path
-    let database = try JourneyDatabase.open(path: path, mode: .migrate)
+    let database = try SQLiteStore.open(path: path, mode: .migrate)
     let signup = Date().addingTimeInterval(-10 * 86_400)
     try database.writer.write { db in
         try db.execute(sql: """

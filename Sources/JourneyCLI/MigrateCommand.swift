@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Journey
+import JourneySQLite
+
+/// `journey migrate`: bring a platform database (or, with `--create`, a new file) up to the journey schema.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Add the journey columns, tables, indexes and counters to a database; safe to run twice.",
+        discussion: "A missing file is an error (exit 66) unless --create is given.")
+
+    @OptionGroup var database: DatabaseOptions
+    @Flag(name: .long, help: "Create the database file when it does not exist.") var create = false
+    @OptionGroup var output: OutputOptions
+
+    @OptionGroup(title: "Logging") var logging: LoggingOptions
+
+    func run() async throws {
+        if !create, !FileManager.default.fileExists(atPath: database.path) {
+            throw JourneyError.store(.databaseMissing(path: database.path))
+        }
+        let opened = try database.open(.migrate)
+        let report = opened.migration ?? MigrationReport()
+        if output.json {
+            try printJSON(Report(database: opened.path, nothingToDo: report.nothingToDo, migration: report))
+            return
+        }
+        guard !report.nothingToDo else {
+            print("\(opened.path) is up to date: nothing to do.")
+            return
+        }
+        print("Migrated \(opened.path):")
+        for (label, names) in [("tables created", report.tablesCreated), ("columns added", report.columnsAdded),
+                               ("columns rebuilt", report.columnsRebuilt), ("indexes created", report.indexesCreated),
+                               ("triggers created", report.triggersCreated)] where !names.isEmpty {
+            print("  \(label.padding(toLength: 17, withPad: " ", startingAt: 0))\(names.joined(separator: ", "))")
+        }
+        for reused in report.indexesReused {
+            print("  index reused     \(reused.existing) serves \(reused.keys) (\(reused.wanted) not created)")
+        }
+        print("\(opened.path) is up to date.")
+    }
+
+    /// `migrate --json`: the file, and what the run did.
+    struct Report: Encodable {
+        let database: String
+        let nothingToDo: Bool
+        let migration: MigrationReport
+
+        enum CodingKeys: String, CodingKey {
+            case database, nothingToDo = "nothing_to_do", migration
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import GRDB
+
+extension SQLiteStore {
+    /// Users per stored stage value, in no particular order: only the rules know the journey's
+    /// order (J10 after J9), so `journey status` sorts by them (``RuleSet/order(of:)``).
+    public func funnel() async throws(StoreError) -> [(stage: String, count: Int)] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT customer_journey_state AS stage, COUNT(*) AS count FROM users
+                GROUP BY customer_journey_state
+                """).map { (stage: String.fromDatabaseValue($0["stage"]) ?? "", count: $0["count"]) }
+        }
+    }
+}
+
+/// Moves along one edge: how many recently, and how long users took to make them.
+public struct EdgeReport: Hashable, Sendable, Codable {
+    /// The stage left, as stored in `journey_transitions.from_state` (not resolved through aliases).
+    public let from: String
+    /// The stage entered, as stored in `journey_transitions.to_state`.
+    public let to: String
+    /// Moves along the edge whose `created_at` is at or after `now` − 7 × 86 400 s.
+    public let last7Days: Int
+    /// Moves along the edge whose `created_at` is at or after `now` − 30 × 86 400 s.
+    public let last30Days: Int
+    /// Every move along the edge ever recorded, whatever its `created_at` (unreadable ones included).
+    public let total: Int
+    /// Median seconds from entering `from` (signup for the first move) to entering `to`.
+    public let medianSeconds: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case from, to, last7Days = "last_7_days", last30Days = "last_30_days", total, medianSeconds = "median_seconds"
+    }
+}
+
+extension SQLiteStore {
+    /// Every edge users have moved along, with counts for the last 7 and 30 days and the median stay.
+    public func edgeReports(now: Date) async throws(StoreError) -> [EdgeReport] {
+        try await read { db in
+            var stays: [String: (from: String, to: String, week: Int, month: Int, total: Int, seconds: [Double])] = [:]
+            let weekAgo = now.addingTimeInterval(-7 * 86_400)
+            let monthAgo = now.addingTimeInterval(-30 * 86_400)
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT t.from_state, t.to_state, t.created_at,
+                       journey_instant(t.created_at) - journey_instant(COALESCE(
+                           LAG(t.created_at) OVER (PARTITION BY t.user_id ORDER BY t.seq), u.created_at)) AS seconds
+                FROM journey_transitions t LEFT JOIN users u ON u.id = t.user_id
+                """)
+            while let row = try rows.next() {
+                let from: String = row["from_state"], to: String = row["to_state"]
+                let at = Date.fromDatabaseValue(row["created_at"]) ?? .distantPast
+                var entry = stays["\(from)->\(to)"] ?? (from, to, 0, 0, 0, [])
+                entry.total += 1
+                if at >= weekAgo { entry.week += 1 }
+                if at >= monthAgo { entry.month += 1 }
+                if let seconds = Double.fromDatabaseValue(row["seconds"]), seconds >= 0 { entry.seconds.append(seconds) }
+                stays["\(from)->\(to)"] = entry
+            }
+            // Text order only makes the result stable; callers sort by the rules (J10 after J9).
+            return stays.values.sorted { ($0.from, $0.to) < ($1.from, $1.to) }.map { entry in
+                let sorted = entry.seconds.sorted()
+                let median: Double? = sorted.isEmpty ? nil
+                    : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+                return EdgeReport(from: entry.from, to: entry.to, last7Days: entry.week, last30Days: entry.month, total: entry.total, medianSeconds: median)
+            }
+        }
+    }
+}

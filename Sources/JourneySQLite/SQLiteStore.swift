@@ -1,0 +1,212 @@
+import Foundation
+import GRDB
+
+/// The journey's home in SQLite: one `DatabaseWriter` on one file, and one method per use case.
+///
+/// Every method that writes runs one IMMEDIATE transaction that keeps an invariant
+/// (a stage is never stored without its transition rows, nor the reverse).
+///
+/// ```swift
+/// let database = try SQLiteStore.open(path: "journey.sqlite", mode: .migrate)
+/// let snapshot = try database.snapshot(user: 42, now: Date())
+/// ```
+public struct SQLiteStore: Sendable {
+    /// How to open a file.
+    public enum OpenMode: Sendable {
+        /// Create the file if needed and run the migrator, in a `DatabasePool` (`journey migrate`, servers).
+        case migrate
+        /// The file must exist and be migrated already; one connection that reads and writes
+        /// (a command-line process). A file refused here is left untouched.
+        case requireMigrated
+        /// The file must exist and be migrated already; every write through this value is refused
+        /// (dry runs, reports). Opens read-only at the SQLite level when the file is not writable.
+        case readOnly
+    }
+
+    /// The connection(s) to the file: a `DatabasePool` for `.migrate`, a `DatabaseQueue` otherwise.
+    public let writer: any DatabaseWriter
+    /// The file path, for messages.
+    public let path: String
+    /// Whether the file was opened with ``OpenMode/readOnly``: every write fails.
+    public let isReadOnly: Bool
+    /// What the migrator did when this value opened the file; nil unless it ran (``OpenMode/migrate``, ``init(pool:now:)``).
+    public let migration: MigrationReport?
+
+    /// Seconds a writer waits for another process's lock before giving up.
+    public static let busyTimeout: TimeInterval = 10
+
+    /// Opens the file at `path`.
+    ///
+    /// - throws: ``StoreError`` naming the file: missing, a directory, not SQLite, not migrated.
+    public static func open(path: String, mode: OpenMode, now: Date = Date()) throws(StoreError) -> SQLiteStore {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if isDirectory.boolValue { throw .isDirectory(path: path) }
+        if !exists && mode != .migrate { throw .databaseMissing(path: path) }
+        do {
+            var config = Configuration()
+            config.foreignKeysEnabled = false
+            prepare(&config)
+            if mode != .migrate {
+                // One connection, which neither switches the journal mode nor creates tables
+                // (a pool would), so a file refused by the schema check is left untouched. A
+                // read-only SQLite connection would leave -wal and -shm files behind, so it is
+                // used only where the file cannot be written anyway.
+                config.readonly = mode == .readOnly && !FileManager.default.isWritableFile(atPath: path)
+                let queue = try DatabaseQueue(path: path, configuration: config)
+                try queue.read { db in try checkSchema(db, path: path) }
+                return SQLiteStore(writer: queue, path: path, isReadOnly: mode == .readOnly, migration: nil)
+            }
+            if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
+            let pool = try openPool(path: path, configuration: config)
+            return SQLiteStore(writer: pool, path: path, isReadOnly: false, migration: try migrate(pool, now: now))
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Sets what every connection to a journey database needs: the busy timeout, and the SQL
+    /// functions that read timestamps in every form (`journey_instant`, SPEC §8). Everything else
+    /// (foreign keys, tracing) stays the host's choice.
+    ///
+    /// A host that opens its own `DatabasePool` calls this on the configuration first:
+    ///
+    /// ```swift
+    /// var config = Configuration()
+    /// SQLiteStore.prepare(&config)
+    /// let pool = try DatabasePool(path: "platform.sqlite", configuration: config)
+    /// let database = try SQLiteStore(pool: pool)
+    /// ```
+    public static func prepare(_ config: inout Configuration) {
+        config.busyMode = .timeout(busyTimeout)
+        config.prepareDatabase { db in try TimestampFunctions.register(db) }
+    }
+
+    /// Registers the store's SQL functions (`journey_instant`, `journey_timestamp_form`) on a
+    /// connection opened through SQLite's C API, so that it can run ``snapshotSQL`` and
+    /// ``chunkSQL`` (the benchmark does). GRDB connections get them from ``prepare(_:)``.
+    ///
+    /// - returns: SQLite's result code, `SQLITE_OK` (0) on success.
+    public static func registerSQLFunctions(onConnection connection: OpaquePointer) -> Int32 {
+        TimestampFunctions.register(connection: connection)
+    }
+
+    /// Uses a pool the host already owns (one pool per file per process); runs the migrator.
+    ///
+    /// - throws: ``StoreError/sqlite(path:message:)`` when the pool's configuration did not go
+    ///   through ``prepare(_:)``, and any migration failure.
+    public init(pool: DatabasePool, now: Date = Date()) throws(StoreError) {
+        let report: MigrationReport
+        do {
+            guard try pool.read(TimestampFunctions.isRegistered) else {
+                throw StoreError.sqlite(path: pool.path, message: "the pool was not configured with SQLiteStore.prepare(&configuration)")
+            }
+            report = try Self.migrate(pool, now: now)
+        } catch {
+            throw StoreError.wrap(error, path: pool.path)
+        }
+        self.init(writer: pool, path: pool.path, isReadOnly: false, migration: report)
+    }
+
+    private init(writer: any DatabaseWriter, path: String, isReadOnly: Bool, migration: MigrationReport?) {
+        self.writer = writer
+        self.path = path
+        self.isReadOnly = isReadOnly
+        self.migration = migration
+    }
+
+    /// A `DatabasePool` on `path`. Opening one switches a file that is not in WAL mode yet to WAL
+    /// (`PRAGMA journal_mode = WAL`), which needs the file to itself: SQLite answers `SQLITE_BUSY` at
+    /// once, without the busy timeout, while another process does the same. That process is done in
+    /// milliseconds, so a busy switch is tried again, for up to about a second.
+    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 40 {
+                Thread.sleep(forTimeInterval: Double.random(in: 0.005...0.05))
+            }
+        }
+    }
+
+    /// Runs the migrator. Two processes migrating one file at once can collide: GRDB reads the
+    /// applied migrations before the transaction that applies the next one, so one process may
+    /// re-run a migration the other just committed ("already exists", a UNIQUE failure). Each
+    /// migration is its own transaction and rolls back whole, so trying again skips what the
+    /// other process finished; a genuine failure fails every time and is thrown.
+    ///
+    /// - returns: what changed, from the schema before and after and what the migrations noted.
+    private static func migrate(_ writer: any DatabaseWriter, now: Date) throws -> MigrationReport {
+        let log = MigrationLog()
+        let migrator = JourneyMigrations.migrator(now: now, log: log)
+        let (before, applied) = try writer.read { db in
+            (try SchemaObjects.read(db), try migrator.appliedIdentifiers(db))
+        }
+        for attempt in 1... {
+            do {
+                try migrator.migrate(writer)
+                break
+            } catch is DatabaseError where attempt < 40 {
+                // The other process is mid-migration (a lock it holds, a snapshot it made stale):
+                // let it finish its step, then see what is left.
+                Thread.sleep(forTimeInterval: Double.random(in: 0.005...0.05))
+                continue
+            }
+        }
+        return try writer.read { db in
+            let ran = try migrator.appliedMigrations(db)
+            return before.report(to: try SchemaObjects.read(db), applied: ran.filter { !applied.contains($0) }, log: log)
+        }
+    }
+
+    /// Throws unless the platform tables exist and every migration has run.
+    private static func checkSchema(_ db: Database, path: String) throws {
+        let missing = try JourneyMigrations.platformTables.filter { try !db.tableExists($0) }
+        if !missing.isEmpty { throw StoreError.platformTablesMissing(path: path, tables: missing) }
+        if try !JourneyMigrations.migrator(now: Date()).hasCompletedMigrations(db) {
+            throw StoreError.notMigrated(path: path)
+        }
+    }
+
+    /// Runs `body` in one IMMEDIATE transaction, so that what it read is still true when it writes.
+    ///
+    /// The transaction runs on GRDB's writer dispatch queue: while SQLite waits for another
+    /// process's lock (up to ``busyTimeout``), the calling task is suspended, and no thread of
+    /// Swift's cooperative pool is held (SPEC §9). Writers of this process queue behind one
+    /// another without holding threads either.
+    func immediateWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        if isReadOnly { throw .sqlite(path: path, message: "the database was opened read-only; nothing was written") }
+        do {
+            return try await writer.writeWithoutTransaction { db in try Self.transaction(.immediate, db, body) }
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Runs `body` in one read transaction, on a GRDB dispatch queue (never a cooperative thread).
+    ///
+    /// A pool reads on its reader connections, which never wait for a writer (WAL). A queue's
+    /// `read` would wrap each read in `PRAGMA query_only = 1 … = 0`, which makes SQLite re-prepare
+    /// every cached statement of the connection (measured: 296 µs instead of 44 µs a user); so a
+    /// queue reads in a plain deferred transaction, and ``isReadOnly`` is what refuses writes on a
+    /// read-only value.
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            if writer is DatabasePool { return try await writer.read(body) }
+            return try await writer.unsafeRead { db in try Self.transaction(.deferred, db, body) }
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    private static func transaction<T>(_ kind: Database.TransactionKind, _ db: Database, _ body: (Database) throws -> T) throws -> T {
+        var result: T?
+        try db.inTransaction(kind) {
+            result = try body(db)
+            return .commit
+        }
+        return result!
+    }
+}
