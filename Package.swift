@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "JourneyCore", targets: ["JourneyCore"]),
+        .library(name: "JourneyStorage", targets: ["JourneyStorage"]),
         .library(name: "JourneySQLite", targets: ["JourneySQLite"]),
         .library(name: "Journey", targets: ["Journey"]),
         .library(name: "JourneyFixtures", targets: ["JourneyFixtures"]),
@@ -32,11 +33,13 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: upcoming
         ),
-        // The database: migrator, metrics query, persistence, batch pass.
+        // The storage protocol the service talks to: its records and its error, no database.
+        .target(name: "JourneyStorage", dependencies: ["JourneyCore"], swiftSettings: upcoming),
+        // The SQLite store behind it: migrator, metrics statements, persistence, batch lease, feed.
         .target(
             name: "JourneySQLite",
             dependencies: [
-                "JourneyCore",
+                "JourneyCore", "JourneyStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -69,8 +72,7 @@ let package = Package(
         .target(
             name: "Journey",
             dependencies: [
-                "JourneyCore", "JourneySQLite", "JourneyRules",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "JourneyCore", "JourneyStorage", "JourneySQLite", "JourneyRules",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import JourneyCore
-import JourneySQLite
+import JourneyStorage
 import Synchronization
 
 /// How to run the nightly re-evaluation.
@@ -100,8 +100,6 @@ public struct BatchSummary: Sendable, Encodable {
     public enum UserFailure: String, Sendable {
         /// The database refused the user's row (a constraint or trigger of the platform).
         case writeRefused = "write_refused"
-        /// Other writers kept moving the user while the batch re-read them.
-        case movedByOtherWriters = "moved_by_other_writers"
     }
 
     mutating func count(_ failure: UserFailure, user: Int64) {
@@ -146,23 +144,23 @@ extension JourneyService {
         let now = clock.now()
         let rules = self.rules  // one rule set for the whole run, even if another is adopted meanwhile
         var summary = BatchSummary(dryRun: batch.dryRun, rulesVersion: rules.version)
-        let total = (try? await database.funnel().reduce(0) { $0 + $1.count }) ?? 0
+        let total = (try? await store.funnel().reduce(0) { $0 + $1.count }) ?? 0
         let lease: BatchLease?
         do {
-            lease = batch.dryRun ? nil : try await database.beginBatchRun(
+            lease = batch.dryRun ? nil : try await store.beginBatchRun(
                 rulesVersion: rules.version, owner: UUID().uuidString, holder: Self.holderName(),
                 now: now, leaseSeconds: batch.leaseSeconds, takeOver: batch.takeOver)
         } catch {
             throw .store(error)
         }
-        let renewer = lease.map { LeaseRenewer(lease: $0, database: database, clock: clock) }
+        let renewer = lease.map { LeaseRenewer(lease: $0, store: store, clock: clock) }
         defer { renewer?.stop() }
         summary.runID = lease?.runID
         do throws(JourneyError) {
             var after: Int64 = 0
             while true {
                 if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
-                let snapshots = try await storeCall { () async throws(StoreError) in try await database.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
+                let snapshots = try await storeCall { () async throws(StorageError) in try await store.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
                 guard let last = snapshots.last else { break }
                 var moves: [PendingMove] = []
                 for snapshot in snapshots {
@@ -205,8 +203,6 @@ extension JourneyService {
                             continue  // deleted meanwhile: nothing to move
                         } catch .store(.writeRefused) {
                             summary.count(.writeRefused, user: user)
-                        } catch .store(.conflictRetriesExhausted) {
-                            summary.count(.movedByOtherWriters, user: user)
                         }
                     }
                 } else {
@@ -219,14 +215,14 @@ extension JourneyService {
             summary.durationSeconds = (ContinuousClock.now - started).seconds
             if let lease {
                 // A run that lost its lease leaves the row as the run that took over marked it.
-                try? await database.finishBatchRun(lease, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+                try? await store.finishBatchRun(lease, failed: "\(error)", usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
             throw error
         }
         summary.durationSeconds = (ContinuousClock.now - started).seconds
         if let lease {
-            try await storeCall { () async throws(StoreError) in
-                try await database.finishBatchRun(lease, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
+            try await storeCall { () async throws(StorageError) in
+                try await store.finishBatchRun(lease, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
         }
         options.logger.info("journey batch finished", metadata: [
@@ -260,7 +256,7 @@ final class LeaseRenewer: Sendable {
         func set() { value.withLock { $0 = true } }
     }
 
-    init(lease: BatchLease, database: SQLiteStore, clock: any JourneyClock) {
+    init(lease: BatchLease, store: any JourneyStore, clock: any JourneyClock) {
         self.lease = lease
         let lost = Flag()
         self.lost = lost
@@ -269,8 +265,8 @@ final class LeaseRenewer: Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(interval))
                 if Task.isCancelled { return }
-                do throws(StoreError) {
-                    try await database.renewBatchLease(lease, now: clock.now())
+                do throws(StorageError) {
+                    try await store.renewBatchLease(lease, now: clock.now())
                 } catch .leaseLost {
                     lost.set()
                     return
@@ -294,7 +290,7 @@ extension Duration {
 }
 
 /// Runs a store call, reporting its failure as the service does (``JourneyError/store(_:)``).
-public func storeCall<T>(_ body: () async throws(StoreError) -> T) async throws(JourneyError) -> T {
+func storeCall<T>(_ body: () async throws(StorageError) -> T) async throws(JourneyError) -> T {
     do {
         return try await body()
     } catch {

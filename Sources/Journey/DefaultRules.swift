@@ -1,7 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyRules
-import JourneySQLite
+import JourneyStorage
 
 /// Which rule set a caller decides with, in SPEC §5's order of precedence.
 public enum RulesChoice: Sendable, Hashable {
@@ -35,24 +35,24 @@ public enum Rules {
 
     /// Reads and validates the rule file at `path`.
     ///
-    /// - throws: ``JourneyError/rulesUnreadable(path:reason:)`` or ``JourneyError/rules(_:)`` naming the place.
+    /// - throws: ``JourneyError/rules(_:)`` (``RulesError/unreadable(path:reason:)`` or ``RulesError/invalid(source:line:place:problem:)``) naming the place.
     public static func load(path: String, displayedAs name: String? = nil) throws(JourneyError) -> RuleSet {
         try read(path: path, displayedAs: name).rules
     }
 
     /// Reads and validates the rule file at `path`, returning its text too (what `journey rules adopt` records).
     ///
-    /// - throws: ``JourneyError/rulesUnreadable(path:reason:)`` or ``JourneyError/rules(_:)`` naming the place.
+    /// - throws: ``JourneyError/rules(_:)`` (``RulesError/unreadable(path:reason:)`` or ``RulesError/invalid(source:line:place:problem:)``) naming the place.
     public static func read(path: String, displayedAs name: String? = nil) throws(JourneyError) -> (rules: RuleSet, text: String) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             let exists = FileManager.default.fileExists(atPath: path)
-            throw .rulesUnreadable(path: path, reason: exists ? "it is not a readable file" : "no such file")
+            throw .rules(.unreadable(path: path, reason: exists ? "it is not a readable file" : "no such file"))
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw .rules(.invalidRules(source: name ?? path, line: nil, place: "file", problem: "not UTF-8 text"))
+            throw .rules(.invalid(source: name ?? path, line: nil, place: "file", problem: "not UTF-8 text"))
         }
         do {
             return (try RuleSetLoader.load(yaml: text, source: name ?? path), text)
@@ -65,17 +65,17 @@ public enum Rules {
     /// then the bundled default).
     ///
     /// - throws: ``JourneyError/rules(_:)`` for a malformed file or adopted text, naming it and the
-    ///   place; ``JourneyError/rulesUnreadable(path:reason:)``; ``JourneyError/store(_:)``.
-    public static func load(_ choice: RulesChoice, from database: SQLiteStore) async throws(JourneyError) -> (RuleSet, AdoptedRules?) {
+    ///   place; ``JourneyError/store(_:)``.
+    public static func load(_ choice: RulesChoice, from store: any JourneyStore) async throws(JourneyError) -> (RuleSet, AdoptedRules?) {
         switch choice {
         case .file(let path):
             return (try load(path: path), nil)
         case .adopted:
-            guard let adopted = try await storeCall({ () async throws(StoreError) in try await database.adoptedRules() }) else {
+            guard let adopted = try await storeCall({ () async throws(StorageError) in try await store.adoptedRules() }) else {
                 return (try bundledDefault(), nil)
             }
             do {
-                return (try RuleSetLoader.load(yaml: adopted.text, source: "the rules adopted in \(database.path) (#\(adopted.id), from \(adopted.source))"), adopted)
+                return (try RuleSetLoader.load(yaml: adopted.text, source: "the rules adopted in \(store.location) (#\(adopted.id), from \(adopted.source))"), adopted)
             } catch {
                 throw .rules(error)
             }

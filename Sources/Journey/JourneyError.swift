@@ -1,29 +1,28 @@
 import JourneyCore
-import JourneySQLite
+import JourneyStorage
 
-/// Everything the service refuses or fails at, as one sentence naming the user, stage or file.
+/// Everything the service refuses or fails at: four kinds, each its own type underneath.
+///
+/// Messages say what is wrong, naming the user, stage or file; they give no command-line or HTTP
+/// advice. Each front end maps the kind (and ``StorageError/category``) to its own exit or HTTP
+/// status and adds its own advice.
 public enum JourneyError: Error, Sendable, CustomStringConvertible {
-    /// The rule set is malformed (the message names the file and the place).
-    case rules(JourneyCoreError)
-    /// A rules file that cannot be read at all.
-    case rulesUnreadable(path: String, reason: String)
-    /// The database refused or failed (missing file, not SQLite, unknown user, …).
-    case store(StoreError)
+    /// The rule set cannot be used: a malformed file or adopted text, or a file that cannot be read.
+    case rules(RulesError)
+    /// The store refused or failed (missing database, not migrated, unknown user, busy, …).
+    case store(StorageError)
     /// The rules refuse something about this user: an unknown stored stage, a skip, unmet criteria.
-    case refused(user: Int64, JourneyCoreError)
-    /// An explicit move was asked for a user an operator pinned.
+    case refused(user: Int64, TransitionRefusal)
+    /// An explicit move was asked for a user an operator pinned in `stage`, for `reason`.
     case pinned(user: Int64, stage: String, reason: String)
 
-    /// One sentence for an operator: the store's or the rules' message, prefixed with the user when
-    /// there is one, or the `journey unpin` command for a pinned user.
+    /// One sentence: the rules' or the store's message, prefixed with the user where there is one.
     public var description: String {
         switch self {
         case .rules(let error): error.description
-        case let .rulesUnreadable(path, reason): "Cannot read the rules file \(path): \(reason)."
         case .store(let error): error.description
         case let .refused(user, error): "User \(user): \(error.description)"
-        case let .pinned(user, stage, reason):
-            "User \(user) is pinned in \(stage) (\(reason)); run journey unpin \(user) before moving them."
+        case let .pinned(user, stage, reason): "User \(user) is pinned in \(stage) (\(reason.printable)); no move is made while the pin holds."
         }
     }
 }

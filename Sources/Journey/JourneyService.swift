@@ -1,7 +1,7 @@
 import Foundation
-import GRDB
 import JourneyCore
 import JourneySQLite
+import JourneyStorage
 import Logging
 import Metrics
 import Synchronization
@@ -20,15 +20,15 @@ public struct JourneyOptions: Sendable {
     public var logger: Logger
     /// Recorded as `journey_transitions.source` for moves this service makes.
     public var source: TransitionSource
-    /// How many times a move is re-read and re-tried when another writer moved the user first.
-    public var conflictRetries: Int
     /// Where counters and timers go; nil uses the host's bootstrapped `MetricsSystem` (no-op until then).
     public var metricsFactory: (any MetricsFactory)?
-    /// Whether writes through the database's own connection invalidate the cache (TEMP triggers on
-    /// the writer). A one-shot process that asks once per user (the command line) turns it off.
+    /// Whether writes through the store's own connection invalidate the cache at once
+    /// (``JourneyStore/observeCommits(_:)``). A one-shot process that asks once per user (the
+    /// command line) turns it off.
     public var tracksWrites: Bool
-    /// How often ``JourneyService/run()`` asks SQLite whether another connection committed
-    /// (`PRAGMA data_version`): the feed's and the cache's worst-case lag behind another process.
+    /// How often ``JourneyService/run(signal:)`` asks the database whether another connection
+    /// committed (SQLite: `PRAGMA data_version`): the feed's and the cache's worst-case lag behind
+    /// another process, where the store has no notifications.
     public var feedPollInterval: Duration
 
     /// Options with the defaults a server wants: each one is the property of the same name.
@@ -36,7 +36,7 @@ public struct JourneyOptions: Sendable {
         cacheTTL: TimeInterval? = nil, cacheCapacity: Int = 100_000, slowEvaluationThreshold: TimeInterval = 0.05,
         slowEvaluationLevel: Logger.Level = .warning,
         logger: Logger = Logger(label: "journey", factory: { _ in SwiftLogNoOpLogHandler() }),
-        source: TransitionSource = .api, conflictRetries: Int = 8, metricsFactory: (any MetricsFactory)? = nil,
+        source: TransitionSource = .api, metricsFactory: (any MetricsFactory)? = nil,
         tracksWrites: Bool = true, feedPollInterval: Duration = .milliseconds(200)
     ) {
         self.cacheTTL = cacheTTL
@@ -45,7 +45,6 @@ public struct JourneyOptions: Sendable {
         self.slowEvaluationLevel = slowEvaluationLevel
         self.logger = logger
         self.source = source
-        self.conflictRetries = conflictRetries
         self.metricsFactory = metricsFactory
         self.tracksWrites = tracksWrites
         self.feedPollInterval = feedPollInterval
@@ -81,12 +80,12 @@ public struct UserJourney: Hashable, Sendable {
 /// for try await move in journey.transitions(after: 0) { print(move.id, move.userID, move.to) }
 /// ```
 public final class JourneyService: Sendable {
-    /// The database the service reads metrics from and records transitions in.
-    public let database: SQLiteStore
+    /// The store the service reads metrics from and records transitions in: the one door to it.
+    package let store: any JourneyStore
     /// The options the service was made with (cache TTL and capacity, logging, retries, polling).
     public let options: JourneyOptions
     /// The rule set deciding now. It changes only for a service that follows the adopted set
-    /// (``init(database:rules:options:clock:)`` with ``RulesChoice/adopted``), when ``run()``
+    /// (``init(store:rules:options:clock:)`` with ``RulesChoice/adopted``), when ``run()``
     /// sees a new adoption.
     public var rules: RuleSet { ruleState.withLock { $0.rules } }
     let clock: any JourneyClock
@@ -105,36 +104,39 @@ public final class JourneyService: Sendable {
         var adoption: Int64?
     }
 
-    /// Serves `database` with `rules`; writes through `database` invalidate the cache.
+    /// Serves `store` with `rules`; writes through `store` invalidate the cache at once (unless
+    /// ``JourneyOptions/tracksWrites`` is off).
     ///
+    /// ```swift
+    /// let store = try SQLiteStore.open(path: "platform.sqlite", mode: .migrate)
+    /// let journey = try await JourneyService(store: store, rules: Rules.bundledDefault())
+    /// ```
     /// - throws: ``JourneyError/store(_:)`` if the write observation cannot be installed.
-    public init(database: SQLiteStore, rules: RuleSet, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()) throws(JourneyError) {
-        self.database = database
+    public init(store: any JourneyStore, rules: RuleSet, options: JourneyOptions = JourneyOptions(),
+                clock: any JourneyClock = SystemClock()) async throws(JourneyError) {
+        self.store = store
         self.ruleState = Mutex(RuleState(rules: rules, adoption: nil))
         self.options = options
         self.clock = clock
         self.cache = EvaluationCache(capacity: max(1, options.cacheCapacity), ttl: options.cacheTTL ?? rules.cacheTTL ?? 300)
         self.instruments = Instruments(factory: options.metricsFactory ?? MetricsSystem.factory)
-        guard options.tracksWrites, !database.isReadOnly else { return }
-        let tracker = WriteTracker { [weak self] users in self?.invalidate(users: users) }
-        do {
-            try tracker.install(on: database.writer)
-        } catch {
-            throw .store(.sqlite(path: database.path, message: "cannot watch writes: \(error)"))
+        guard options.tracksWrites else { return }
+        try await storeCall { () async throws(StorageError) in
+            try await store.observeCommits { [weak self] users in self?.invalidate(users: users) }
         }
     }
 
-    /// Serves `database` with the rule set `choice` names; with ``RulesChoice/adopted``, the service
-    /// follows later adoptions while ``run()`` runs.
+    /// Serves `store` with the rule set `choice` names; with ``RulesChoice/adopted``, the service
+    /// follows later adoptions while ``run(signal:)`` runs.
     ///
-    /// - throws: ``JourneyError/rules(_:)`` or ``JourneyError/rulesUnreadable(path:reason:)`` for a
-    ///   bad file or adopted text; ``JourneyError/store(_:)`` when the database cannot be read.
+    /// - throws: ``JourneyError/rules(_:)`` for a bad or unreadable file or adopted text;
+    ///   ``JourneyError/store(_:)`` when the store cannot be read.
     public convenience init(
-        database: SQLiteStore, rules choice: RulesChoice,
+        store: any JourneyStore, rules choice: RulesChoice,
         options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) {
-        let (rules, adoption) = try await Rules.load(choice, from: database)
-        try self.init(database: database, rules: rules, options: options, clock: clock)
+        let (rules, adoption) = try await Rules.load(choice, from: store)
+        try await self.init(store: store, rules: rules, options: options, clock: clock)
         if choice == .adopted { ruleState.withLock { $0.adoption = adoption?.id ?? 0 } }
     }
 
@@ -149,20 +151,20 @@ public final class JourneyService: Sendable {
         path: String, rulesPath: String? = nil, createIfMissing: Bool = false,
         options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) {
-        if !createIfMissing, !FileManager.default.fileExists(atPath: path) { throw .store(.databaseMissing(path: path)) }
+        if !createIfMissing, !FileManager.default.fileExists(atPath: path) { throw .store(.databaseMissing(location: path)) }
         let now = clock.now()
-        let opened = await withCheckedContinuation { (continuation: CheckedContinuation<Result<SQLiteStore, StoreError>, Never>) in
+        let opened = await withCheckedContinuation { (continuation: CheckedContinuation<Result<SQLiteStore, StorageError>, Never>) in
             DispatchQueue.global().async {
-                continuation.resume(returning: Result { () throws(StoreError) in try SQLiteStore.open(path: path, mode: .migrate, now: now) })
+                continuation.resume(returning: Result { () throws(StorageError) in try SQLiteStore.open(path: path, mode: .migrate, now: now) })
             }
         }
-        let database: SQLiteStore
+        let store: SQLiteStore
         do {
-            database = try opened.get()
+            store = try opened.get()
         } catch {
             throw .store(error)
         }
-        try await self.init(database: database, rules: rulesPath.map(RulesChoice.file) ?? .adopted, options: options, clock: clock)
+        try await self.init(store: store, rules: rulesPath.map(RulesChoice.file) ?? .adopted, options: options, clock: clock)
     }
 
     /// Hits, misses, evictions and the hit rate of the cache.
@@ -197,7 +199,7 @@ public final class JourneyService: Sendable {
         } catch let error as JourneyError {
             throw error
         } catch {
-            throw .store(.sqlite(path: database.path, message: "\(error)"))
+            throw .store(.failed(location: store.location, message: "\(error)"))
         }
     }
 
@@ -208,7 +210,7 @@ public final class JourneyService: Sendable {
 
     /// The user's recorded moves, oldest first.
     public func history(user: Int64) async throws(JourneyError) -> [RecordedTransition] {
-        try await storeCall { () async throws(StoreError) in try await database.history(user: user) }
+        try await storeCall { () async throws(StorageError) in try await store.history(user: user) }
     }
 
     /// A stream of every transition committed through this service from now on, at once.
@@ -226,12 +228,12 @@ public final class JourneyService: Sendable {
     /// - parameter id: the last id already received; 0 replays the whole history.
     /// - parameter pageSize: rows read per query while catching up.
     public func transitions(after id: Int64, pageSize: Int = 500) -> TransitionFeed {
-        TransitionFeed(database: database, beacon: beacon, after: id, pageSize: max(1, pageSize))
+        TransitionFeed(store: store, beacon: beacon, after: id, pageSize: max(1, pageSize))
     }
 
     /// The id of the last committed transition (0 when none): where a feed that wants only new moves starts.
     public func lastTransitionID() async throws(JourneyError) -> Int64 {
-        try await storeCall { () async throws(StoreError) in try await database.feedHead().transition }
+        try await storeCall { () async throws(StorageError) in try await store.feedHead().transition }
     }
 
     /// Follows the database until the calling task is cancelled (a host runs it beside its server,
@@ -247,14 +249,14 @@ public final class JourneyService: Sendable {
     /// - throws: ``JourneyError/store(_:)`` when the database cannot be watched at all. A failed
     ///   read of the changes is logged, and tried again at the next commit.
     public func run(signal: (any ChangeSignal)? = nil) async throws(JourneyError) {
-        let head = try await storeCall { () async throws(StoreError) in try await database.feedHead() }
+        let head = try await storeCall { () async throws(StorageError) in try await store.feedHead() }
         followed.withLock { $0 = head }
         // What was cached before the head was read may predate a move the head already covers.
         invalidateAll()
         // An adoption between init and now counts as a new one.
         if let adoption = ruleState.withLock({ $0.adoption }), adoption != head.adoptedRules { await switchToAdoptedRules() }
-        let signal = signal ?? DataVersionPoller(database: database, interval: options.feedPollInterval)
-        try await storeCall { () async throws(StoreError) in
+        let signal = signal ?? store.changeSignal(interval: options.feedPollInterval)
+        try await storeCall { () async throws(StorageError) in
             try await signal.watch { [self] in await self.catchUp() }
         }
     }
@@ -278,59 +280,71 @@ public final class JourneyService: Sendable {
 
     // MARK: Writing
 
-    /// Evaluates the user and stores the moves, compare-and-set on the stage read; retried on conflict.
+    /// Evaluates the user and stores the moves it allows: one decision, one write. The user is
+    /// read, evaluated and moved under the store's write lock in one transaction
+    /// (``JourneyStore/decide(user:now:rulesVersion:source:_:)``), so no other writer comes between.
     ///
     /// A pinned user is evaluated but not moved.
-    /// - throws: ``StoreError/writeRefused(userID:message:)`` (in ``JourneyError/store(_:)``) when the
-    ///   database refuses the user's row.
+    /// - throws: ``JourneyError/refused(user:_:)`` for a stored stage the rules do not know;
+    ///   ``StorageError/writeRefused(userID:message:)`` (in ``JourneyError/store(_:)``) when the
+    ///   database refuses the user's row; ``StorageError/unknownUser(id:)``.
     public func evaluateAndPersist(user: Int64) async throws(JourneyError) -> UserJourney {
-        for _ in 0..<max(1, options.conflictRetries) {
-            let now = clock.now()
-            let rules = self.rules
-            let answer = try await read(user: user, rules: rules, now: now)
-            guard answer.pin == nil, !answer.evaluation.transitions.isEmpty else { return answer }
-            let move = PendingMove(userID: user, expectedStage: answer.storedStage,
-                                   transitions: answer.evaluation.transitions, metrics: answer.evaluation.metrics)
-            let result = try await persist([move], rules: rules, now: now)
-            if let message = result.refused[user] { throw .store(.writeRefused(userID: user, message: message)) }
-            if let last = result.recorded.last {
-                return UserJourney(userID: user, storedStage: last.to.rawValue, evaluation: answer.evaluation,
-                                   recorded: result.recorded, pin: nil)
+        let now = clock.now()
+        let rules = self.rules
+        let instruments = self.instruments
+        let (snapshot, decision, recorded) = try await storeCall { () async throws(StorageError) in
+            try await store.decide(user: user, now: now, rulesVersion: rules.version, source: options.source) { snapshot in
+                instruments.evaluations.increment()
+                let result = Result { () throws(TransitionRefusal) in
+                    try rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: now, moving: snapshot.pin == nil)
+                }
+                return ((try? result.get())?.transitions ?? [], result)
             }
-            options.logger.debug("another writer moved or pinned the user first; re-reading", metadata: ["user": "\(user)"])
         }
-        throw .store(.conflictRetriesExhausted(userID: user, attempts: options.conflictRetries))
+        let evaluation: Evaluation
+        do {
+            evaluation = try decision.get()
+        } catch {
+            throw .refused(user: user, error)
+        }
+        announce(recorded)
+        return UserJourney(userID: user, storedStage: recorded.last?.to.rawValue ?? snapshot.storedStage,
+                           evaluation: evaluation, recorded: recorded, pin: snapshot.pin)
     }
 
-    /// Moves the user to `target` by an explicit request, validated like an automatic move.
+    /// Moves the user to `target` by an explicit request, validated like an automatic move, and
+    /// decided and written in one transaction under the store's write lock.
     ///
     /// A refusal made on a fresher read than the cached answer (the user was moved, pinned or
     /// unpinned elsewhere) drops that cached answer.
     /// - throws: ``JourneyError/refused(user:_:)`` naming skipped stages or unmet criteria;
-    ///   ``JourneyError/pinned(user:stage:reason:)`` for a pinned user.
+    ///   ``JourneyError/pinned(user:stage:reason:)`` for a pinned user; ``JourneyError/store(_:)``.
     public func requestTransition(user: Int64, to target: StageID) async throws(JourneyError) -> RecordedTransition {
-        for _ in 0..<max(1, options.conflictRetries) {
-            let now = clock.now()
-            let rules = self.rules
-            let snapshot = try await snapshot(user: user, now: now)
-            cache.invalidate(user) { $0.storedStage == snapshot.storedStage && $0.pin == snapshot.pin }
-            if let pin = snapshot.pin { throw .pinned(user: user, stage: pin.stage, reason: pin.reason) }
-            let transition: Transition
-            do {
-                transition = try rules.requestTransition(storedStage: snapshot.storedStage, to: target, metrics: snapshot.metrics, now: now)
-            } catch {
-                throw .refused(user: user, error)
+        let now = clock.now()
+        let rules = self.rules
+        let answer = try await storeCall { () async throws(StorageError) in
+            try await store.decide(user: user, now: now, rulesVersion: rules.version, source: options.source) {
+                (snapshot: UserSnapshot) -> (transitions: [Transition], decision: Result<Transition, JourneyError>) in
+                if let pin = snapshot.pin { return ([], .failure(.pinned(user: user, stage: pin.stage, reason: pin.reason))) }
+                do throws(TransitionRefusal) {
+                    let transition = try rules.requestTransition(storedStage: snapshot.storedStage, to: target, metrics: snapshot.metrics, now: now)
+                    return ([transition], .success(transition))
+                } catch {
+                    return ([], .failure(.refused(user: user, error)))
+                }
             }
-            let move = PendingMove(userID: user, expectedStage: snapshot.storedStage, transitions: [transition], metrics: snapshot.metrics)
-            let result = try await persist([move], rules: rules, now: now)
-            if let message = result.refused[user] { throw .store(.writeRefused(userID: user, message: message)) }
-            if let recorded = result.recorded.first { return recorded }
         }
-        throw .store(.conflictRetriesExhausted(userID: user, attempts: options.conflictRetries))
+        cache.invalidate(user) { $0.storedStage == answer.snapshot.storedStage && $0.pin == answer.snapshot.pin }
+        if case .failure(let error) = answer.decision { throw error }
+        announce(answer.recorded)
+        guard let first = answer.recorded.first else {
+            throw .store(.failed(location: store.location, message: "the move of user \(user) was decided but not recorded"))
+        }
+        return first
     }
 
     /// Stores moves decided elsewhere with the current ``rules`` version, then announces what committed.
-    public func persist(_ moves: [PendingMove], now: Date, progress: BatchProgress? = nil) async throws(JourneyError) -> PersistResult {
+    package func persist(_ moves: [PendingMove], now: Date, progress: BatchProgress? = nil) async throws(JourneyError) -> PersistResult {
         try await persist(moves, rules: rules, now: now, progress: progress)
     }
 
@@ -338,21 +352,28 @@ public final class JourneyService: Sendable {
     ///
     /// Users the compare-and-set found moved or pinned by another writer are dropped from the cache.
     func persist(_ moves: [PendingMove], rules: RuleSet, now: Date, progress: BatchProgress? = nil) async throws(JourneyError) -> PersistResult {
-        let result = try await storeCall { () async throws(StoreError) in
-            try await database.persist(moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
+        let result = try await storeCall { () async throws(StorageError) in
+            try await store.persist(moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
         }
-        // The transaction has committed: only now may anyone hear of these moves.
-        for record in result.recorded {
+        invalidate(users: result.conflicted + result.pinned)
+        announce(result.recorded)
+        return result
+    }
+
+    /// Tells the metrics, the log, the cache, the in-process stream and the feed of moves that
+    /// have committed: only now may anyone hear of them.
+    private func announce(_ recorded: [RecordedTransition]) {
+        guard !recorded.isEmpty else { return }
+        for record in recorded {
             instruments.transition(from: record.from, to: record.to)
             options.logger.info("journey transition", metadata: [
                 "id": "\(record.id)", "user": "\(record.userID)", "from": "\(record.from)", "to": "\(record.to)",
                 "source": "\(record.source.rawValue)",
             ])
         }
-        invalidate(users: result.conflicted + result.pinned)
-        broadcaster.publish(result.recorded)
-        if !result.recorded.isEmpty { beacon.signal() }
-        return result
+        invalidate(users: Set(recorded.map(\.userID)))
+        broadcaster.publish(recorded)
+        beacon.signal()
     }
 
     // MARK: Internals
@@ -361,7 +382,7 @@ public final class JourneyService: Sendable {
     private func catchUp() async {
         let cursor = followed.withLock { $0 }
         do {
-            let changes = try await database.changes(after: cursor)
+            let changes = try await store.changes(after: cursor, limit: 10_000)
             if let users = changes.touchedUsers { invalidate(users: users) } else { invalidateAll() }
             followed.withLock { $0 = changes.cursor }
             if changes.rulesAdopted, ruleState.withLock({ $0.adoption }) != nil { await switchToAdoptedRules() }
@@ -375,7 +396,7 @@ public final class JourneyService: Sendable {
     /// Loads the adopted set in force and, if it differs from the one deciding now, decides with it from now on.
     private func switchToAdoptedRules() async {
         do {
-            let (rules, adoption) = try await Rules.load(.adopted, from: database)
+            let (rules, adoption) = try await Rules.load(.adopted, from: store)
             let previous = ruleState.withLock { state in
                 defer { state = RuleState(rules: rules, adoption: adoption?.id ?? 0) }
                 return state.rules.version
@@ -391,7 +412,7 @@ public final class JourneyService: Sendable {
 
     private func snapshot(user: Int64, now: Date) async throws(JourneyError) -> UserSnapshot {
         let started = ContinuousClock.now
-        let snapshot = try await storeCall { () async throws(StoreError) in try await database.snapshot(user: user, now: now) }
+        let snapshot = try await storeCall { () async throws(StorageError) in try await store.snapshot(user: user, now: now) }
         let elapsed = ContinuousClock.now - started
         instruments.queryTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         if elapsed > .seconds(options.slowEvaluationThreshold) {

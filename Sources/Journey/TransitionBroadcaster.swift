@@ -1,5 +1,5 @@
 import Foundation
-import JourneySQLite
+import JourneyStorage
 import Synchronization
 
 /// Hands committed transitions to every in-process subscriber.

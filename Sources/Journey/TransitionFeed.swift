@@ -1,5 +1,5 @@
 import Foundation
-import JourneySQLite
+import JourneyStorage
 import Synchronization
 
 /// Wakes feed readers when the database may have changed: a counter, and the readers waiting
@@ -67,7 +67,7 @@ public struct TransitionFeed: AsyncSequence, Sendable {
     /// Iteration throws a ``JourneyError`` (`.store`) when a page of the table cannot be read.
     public typealias Failure = JourneyError
 
-    let database: SQLiteStore
+    let store: any JourneyStore
     let beacon: ChangeBeacon
     let after: Int64
     let pageSize: Int
@@ -100,7 +100,7 @@ public struct TransitionFeed: AsyncSequence, Sendable {
                 let generation = feed.beacon.generation
                 let (after, limit) = (cursor, feed.pageSize)
                 do {
-                    buffer = try await feed.database.transitions(after: after, limit: limit)
+                    buffer = try await feed.store.transitions(after: after, limit: limit)
                 } catch {
                     if Task.isCancelled { return nil }
                     throw .store(error)

@@ -92,8 +92,8 @@ extension RuleSet {
     /// `days_in_stage` restarts at `now`, and no stage is entered twice in one evaluation.
     ///
     /// - parameter moving: false for a user an operator pinned: the stage holds, the checklist is still given.
-    /// - throws: ``JourneyCoreError/unknownStage(value:rulesSource:)`` for a stored value the rules do not know.
-    public func evaluate(storedStage: String, metrics: UserMetrics, now: Date, moving: Bool = true) throws(JourneyCoreError) -> Evaluation {
+    /// - throws: ``TransitionRefusal/unknownStage(value:rulesSource:)`` for a stored value the rules do not know.
+    public func evaluate(storedStage: String, metrics: UserMetrics, now: Date, moving: Bool = true) throws(TransitionRefusal) -> Evaluation {
         let start = try resolve(stored: storedStage)
         var current = start
         var state = metrics
@@ -114,7 +114,7 @@ extension RuleSet {
     ///
     /// - returns: the single transition to record.
     /// - throws: a typed refusal naming skipped stages or unmet criteria.
-    public func requestTransition(storedStage: String, to target: StageID, metrics: UserMetrics, now: Date) throws(JourneyCoreError) -> Transition {
+    public func requestTransition(storedStage: String, to target: StageID, metrics: UserMetrics, now: Date) throws(TransitionRefusal) -> Transition {
         let start = try resolve(stored: storedStage)
         guard let targetPosition = position(of: target) else {
             throw .unknownTargetStage(value: target.rawValue, rulesSource: "\(source) (version \(version))")

@@ -45,8 +45,8 @@ public struct RuleSet: Hashable, Sendable {
     /// The stage a stored value means: the first stage when it was never evaluated (see
     /// ``isNeverEvaluated(_:)``), itself when it is a stage, its alias otherwise.
     ///
-    /// - throws: ``JourneyCoreError/unknownStage(value:rulesSource:)`` for anything else.
-    public func resolve(stored value: String) throws(JourneyCoreError) -> StageID {
+    /// - throws: ``TransitionRefusal/unknownStage(value:rulesSource:)`` for anything else.
+    public func resolve(stored value: String) throws(TransitionRefusal) -> StageID {
         if Self.isNeverEvaluated(value) { return initialStage }
         let id = StageID(value)
         if positions[id] != nil { return id }

@@ -10,8 +10,8 @@ public enum RuleSetLoader {
     /// Parses and validates `yaml`.
     ///
     /// - parameter source: the file name to put in error messages.
-    /// - throws: ``JourneyCoreError/invalidRules(source:line:place:problem:)`` naming the place and what is wrong.
-    public static func load(yaml: String, source: String) throws(JourneyCoreError) -> RuleSet {
+    /// - throws: ``RulesError/invalid(source:line:place:problem:)`` naming the place and what is wrong.
+    public static func load(yaml: String, source: String) throws(RulesError) -> RuleSet {
         var reader = Reader(source: source)
         return try reader.read(yaml)
     }
@@ -29,11 +29,11 @@ private struct Reader {
 
     init(source: String) { self.source = source }
 
-    func fail(_ node: Node?, _ place: String, _ problem: String) -> JourneyCoreError {
-        .invalidRules(source: source, line: node?.mark?.line, place: place, problem: problem)
+    func fail(_ node: Node?, _ place: String, _ problem: String) -> RulesError {
+        .invalid(source: source, line: node?.mark?.line, place: place, problem: problem)
     }
 
-    mutating func read(_ yaml: String) throws(JourneyCoreError) -> RuleSet {
+    mutating func read(_ yaml: String) throws(RulesError) -> RuleSet {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -62,22 +62,22 @@ private struct Reader {
         return RuleSet(version: version, source: source, stages: stages, edges: edges, aliases: aliases, cacheTTL: cacheTTL)
     }
 
-    static func yamlFailure(_ error: YamlError, source: String) -> JourneyCoreError {
+    static func yamlFailure(_ error: YamlError, source: String) -> RulesError {
         switch error {
         case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
-            return .invalidRules(source: source, line: mark.line, place: "YAML", problem: "not valid YAML (\(problem), column \(mark.column))")
+            return .invalid(source: source, line: mark.line, place: "YAML", problem: "not valid YAML (\(problem), column \(mark.column))")
         case let .reader(problem, offset, _, _):
-            return .invalidRules(source: source, line: nil, place: "YAML", problem: "not readable text (\(problem) at byte \(offset ?? 0))")
+            return .invalid(source: source, line: nil, place: "YAML", problem: "not readable text (\(problem) at byte \(offset ?? 0))")
         case let .duplicatedKeysInMapping(duplicates, context):
-            return .invalidRules(source: source, line: context.mark.line, place: "YAML", problem: "duplicate keys \(duplicates.joined(separator: ", "))")
+            return .invalid(source: source, line: context.mark.line, place: "YAML", problem: "duplicate keys \(duplicates.joined(separator: ", "))")
         default:
-            return .invalidRules(source: source, line: nil, place: "YAML", problem: "not valid YAML (\(error))")
+            return .invalid(source: source, line: nil, place: "YAML", problem: "not valid YAML (\(error))")
         }
     }
 
     // MARK: Stages
 
-    func readStages(_ top: Node.Mapping) throws(JourneyCoreError) -> [Stage] {
+    func readStages(_ top: Node.Mapping) throws(RulesError) -> [Stage] {
         guard let node = top["stages"] else { throw fail(nil, "top level", "no 'stages' list") }
         guard case .sequence(let items) = node else { throw fail(node, "stages", "expected a list of stages") }
         guard !items.isEmpty else { throw fail(node, "stages", "the list is empty; a rule set needs at least two stages") }
@@ -108,7 +108,7 @@ private struct Reader {
         return stages
     }
 
-    func readRequirement(_ node: Node?, place: String) throws(JourneyCoreError) -> Requirement {
+    func readRequirement(_ node: Node?, place: String) throws(RulesError) -> Requirement {
         guard let node else { return Requirement([]) }
         guard case .sequence(let items) = node else {
             throw fail(node, place, "'criteria' must be a list such as [posts >= 1, connections >= 1]")
@@ -140,7 +140,7 @@ private struct Reader {
         return Requirement(clauses)
     }
 
-    func criterion(_ node: Node, place: String) throws(JourneyCoreError) -> Criterion {
+    func criterion(_ node: Node, place: String) throws(RulesError) -> Criterion {
         let raw = node.scalar?.string ?? ""
         switch CriterionParser.parse(raw) {
         case .success(let criterion): return criterion
@@ -151,7 +151,7 @@ private struct Reader {
     // MARK: Edges
 
     /// The declared edges, `from: any` expanded, each with the line of its declaration.
-    func readEdges(_ top: Node.Mapping, stages: [Stage]) throws(JourneyCoreError) -> [(edge: Edge, line: Int?)] {
+    func readEdges(_ top: Node.Mapping, stages: [Stage]) throws(RulesError) -> [(edge: Edge, line: Int?)] {
         guard let node = top["edges"] else { return [] }
         guard case .sequence(let items) = node else { throw fail(node, "edges", "expected a list of edges") }
         let byID = Dictionary(uniqueKeysWithValues: stages.map { ($0.id, $0) })
@@ -230,7 +230,7 @@ private struct Reader {
         stages[(from + 1)..<to].map(\.id.rawValue).joined(separator: ", ")
     }
 
-    func checkReachable(stages: [Stage], edges: [Edge], top: Node.Mapping) throws(JourneyCoreError) {
+    func checkReachable(stages: [Stage], edges: [Edge], top: Node.Mapping) throws(RulesError) {
         var reached: Set<StageID> = [stages[0].id]
         var frontier = [stages[0].id]
         while let stage = frontier.popLast() {
@@ -252,7 +252,7 @@ private struct Reader {
     /// Refuses a cycle of edges whose criteria can all hold at once (see ``OscillationCheck``).
     ///
     /// The error carries the line of the cycle's backward edge and names every edge with its line.
-    func checkNoOscillation(edges: [Edge], lines: [Int?], declaredCount: Int) throws(JourneyCoreError) {
+    func checkNoOscillation(edges: [Edge], lines: [Int?], declaredCount: Int) throws(RulesError) {
         let cycle: OscillationCheck.Cycle
         switch OscillationCheck.check(edges) {
         case .none:
@@ -261,7 +261,7 @@ private struct Reader {
             cycle = found
         case .tooComplex(let index):
             let edge = edges[index]
-            throw JourneyCoreError.invalidRules(
+            throw RulesError.invalid(
                 source: source, line: lines[index], place: "edge \(edge.from) → \(edge.to)",
                 problem: "the ways back from this backward edge are too many to check for cycles "
                     + "(more than \(OscillationCheck.stateBudget) combinations of stages and criteria); declare fewer or simpler edges")
@@ -273,7 +273,7 @@ private struct Reader {
         }
         let first = edges[cycle.edges[0]]
         let values = cycle.witness.isEmpty ? "any metrics" : cycle.witness.joined(separator: ", ")
-        throw JourneyCoreError.invalidRules(
+        throw RulesError.invalid(
             source: source, line: lines[cycle.edges[0]],
             place: "edges " + ([first.from] + cycle.edges.map { edges[$0].to }).map(\.rawValue).joined(separator: " → "),
             problem: "a user with \(values) would leave \(first.from) and come back on unchanged metrics, "
@@ -283,7 +283,7 @@ private struct Reader {
 
     // MARK: Aliases and scalars
 
-    func readAliases(_ top: Node.Mapping, stages: [Stage]) throws(JourneyCoreError) -> [String: StageID] {
+    func readAliases(_ top: Node.Mapping, stages: [Stage]) throws(RulesError) -> [String: StageID] {
         guard let node = top["aliases"] else { return [:] }
         guard case .mapping(let map) = node else { throw fail(node, "aliases", "expected a mapping such as 'J1: J1_NEW_USER'") }
         let ids = Set(stages.map(\.id))
@@ -303,7 +303,7 @@ private struct Reader {
         return aliases
     }
 
-    func ttl(_ top: Node.Mapping) throws(JourneyCoreError) -> TimeInterval? {
+    func ttl(_ top: Node.Mapping) throws(RulesError) -> TimeInterval? {
         guard let node = top["cache_ttl_seconds"] else { return nil }
         guard let seconds = node.scalar.flatMap({ Double($0.string) }), seconds > 0, seconds.isFinite else {
             throw fail(node, "cache_ttl_seconds", "expected a positive number of seconds")
@@ -311,7 +311,7 @@ private struct Reader {
         return seconds
     }
 
-    func text(_ map: Node.Mapping, _ key: String, place: String, required: Bool) throws(JourneyCoreError) -> String? {
+    func text(_ map: Node.Mapping, _ key: String, place: String, required: Bool) throws(RulesError) -> String? {
         guard let node = map[key] else {
             if required { throw fail(.mapping(map), place, "'\(key)' is missing") }
             return nil
@@ -322,7 +322,7 @@ private struct Reader {
         return scalar.string
     }
 
-    func flag(_ map: Node.Mapping, _ key: String, place: String) throws(JourneyCoreError) -> Bool? {
+    func flag(_ map: Node.Mapping, _ key: String, place: String) throws(RulesError) -> Bool? {
         guard let node = map[key] else { return nil }
         guard let value = node.scalar.flatMap({ Bool.construct(from: $0) }) else {
             throw fail(node, place, "'\(key)' must be true or false")
@@ -330,7 +330,7 @@ private struct Reader {
         return value
     }
 
-    func checkKeys(_ map: Node.Mapping, allowed: Set<String>, place: String) throws(JourneyCoreError) {
+    func checkKeys(_ map: Node.Mapping, allowed: Set<String>, place: String) throws(RulesError) {
         for key in map.keys {
             guard let name = key.scalar?.string, allowed.contains(name) else {
                 let name = key.scalar?.string ?? "a non-text key"

@@ -1,48 +1,9 @@
 import Foundation
 import GRDB
+import JourneyStorage
 import JourneyCore
 
-/// What `journey doctor` found: each list empty when all is well.
-public struct DoctorFindings: Hashable, Sendable, Codable {
-    /// `PRAGMA integrity_check` lines other than `ok`.
-    public var integrity: [String] = []
-    /// Stored stage values the rules do not know (nor alias), with how many users hold each.
-    public var unknownStages: [String: Int] = [:]
-    /// Users whose stage differs from the `to_state` of their last transition (or J1 with none).
-    public var stageMismatches: [Int64] = []
-    /// Users whose history does not chain (a row's `from_state` is not the previous `to_state`).
-    public var brokenHistories: [Int64] = []
-    /// Users whose `follower_count` differs from the rows in `follows`.
-    public var followerCountDrift: [Int64] = []
-    /// The forms of every timestamp column the metrics read (SPEC §8), one entry per column.
-    public var timestamps: [TimestampColumnReport] = []
 
-    /// True when nothing is wrong. Timestamps in other readable forms are reported, not wrong;
-    /// an unreadable one is (it reads as missing, and no repair can guess it).
-    public var isHealthy: Bool {
-        integrity.isEmpty && unknownStages.isEmpty && stageMismatches.isEmpty && brokenHistories.isEmpty && followerCountDrift.isEmpty
-            && timestamps.allSatisfy { $0.unreadable == 0 }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case integrity, unknownStages = "unknown_stages", stageMismatches = "stage_mismatches"
-        case brokenHistories = "broken_histories", followerCountDrift = "follower_count_drift", timestamps
-    }
-}
-
-/// How one timestamp column's non-NULL values are stored, by ``Timestamp/Form``.
-public struct TimestampColumnReport: Hashable, Sendable, Codable {
-    /// `table.column`, e.g. `posts.created_at`.
-    public var column: String
-    /// Values per form (`canonical`, `iso8601`, `date_only`, `epoch_seconds`, `epoch_milliseconds`,
-    /// `unreadable`); forms with no value are left out.
-    public var forms: [String: Int]
-    /// Up to three stored values of each form other than `canonical`, as text (cut at 40 characters).
-    public var samples: [String: [String]]
-
-    /// Values that fit no form: read as missing by every metric.
-    public var unreadable: Int { forms[Timestamp.Form.unreadable.rawValue] ?? 0 }
-}
 
 extension SQLiteStore {
     /// Checks the file, every stage against the rules and its history, and the counters.
@@ -50,7 +11,7 @@ extension SQLiteStore {
     /// - parameter stages: the stage ids of the rules in force.
     /// - parameter aliases: their legacy values and the stage each one means.
     /// - parameter initialStage: the stage of a user with no history.
-    public func doctor(stages: Set<String>, aliases: [String: String], initialStage: String) async throws(StoreError) -> DoctorFindings {
+    public func doctor(stages: Set<String>, aliases: [String: String], initialStage: String) async throws(StorageError) -> DoctorFindings {
         try await read { db in
             var findings = DoctorFindings()
             findings.integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
@@ -124,7 +85,7 @@ extension SQLiteStore {
         """
 
     /// Recomputes `follower_count` where it drifted; returns the users fixed. History is never rewritten.
-    public func repairCounters() async throws(StoreError) -> [Int64] {
+    public func repairCounters() async throws(StorageError) -> [Int64] {
         try await immediateWrite { db in
             let drifted = try Int64.fetchAll(db, sql: Self.driftSQL)
             try db.execute(sql: """

@@ -1,21 +1,7 @@
 import Foundation
 import GRDB
+import JourneyStorage
 
-/// How a store learns that the database may have changed, whichever process committed.
-///
-/// The feed never trusts a signal for content: after each one it reads the rows past its last
-/// id. A spurious signal costs one query; what a signal must guarantee is that it fires after
-/// every commit, eventually. SQLite polls `PRAGMA data_version` (``DataVersionPoller``); a
-/// PostgreSQL store would `LISTEN` on a channel that a trigger on `journey_transitions`,
-/// `journey_pin_events` and `journey_rules` `NOTIFY`s, and call `changed` for each notification.
-public protocol ChangeSignal: Sendable {
-    /// Calls `changed` after each change it detects, one call at a time, until the calling task
-    /// is cancelled; then returns.
-    ///
-    /// - throws: ``StoreError`` when the database cannot be watched at all (the file vanished,
-    ///   a connection cannot be opened).
-    func watch(_ changed: @Sendable () async -> Void) async throws(StoreError)
-}
 
 /// The SQLite ``ChangeSignal``: one dedicated connection asks `PRAGMA data_version` at an interval.
 ///
@@ -38,8 +24,8 @@ public struct DataVersionPoller: ChangeSignal {
     /// Opens the feed's connection, notes `data_version`, then polls every ``interval`` and calls
     /// `changed` when the value moved; returns when the task is cancelled.
     ///
-    /// - throws: ``StoreError`` when the connection cannot be opened or a poll fails.
-    public func watch(_ changed: @Sendable () async -> Void) async throws(StoreError) {
+    /// - throws: ``StorageError`` when the connection cannot be opened or a poll fails.
+    public func watch(_ changed: @Sendable () async -> Void) async throws(StorageError) {
         let connection: DatabaseQueue
         var last: Int
         do {
@@ -50,7 +36,7 @@ public struct DataVersionPoller: ChangeSignal {
             connection = try DatabaseQueue(path: path, configuration: configuration)
             last = try await Self.version(connection)
         } catch {
-            throw StoreError.wrap(error, path: path)
+            throw StorageError.wrap(error, path: path)
         }
         while !Task.isCancelled {
             do {
@@ -64,7 +50,7 @@ public struct DataVersionPoller: ChangeSignal {
             } catch is CancellationError {
                 return
             } catch {
-                throw StoreError.wrap(error, path: path)
+                throw StorageError.wrap(error, path: path)
             }
             if version != last {
                 last = version
@@ -79,40 +65,13 @@ public struct DataVersionPoller: ChangeSignal {
     }
 }
 
-/// Where a follower of the database stands: the last transition, pin event and adopted rule set seen.
-public struct FeedCursor: Hashable, Sendable {
-    /// The highest `journey_transitions.id` seen (0: none).
-    public var transition: Int64
-    /// The highest `journey_pin_events.id` seen (0: none).
-    public var pinEvent: Int64
-    /// The highest `journey_rules.id` seen (0: none adopted).
-    public var adoptedRules: Int64
 
-    /// A cursor at the given ids (all 0: before anything was recorded).
-    public init(transition: Int64 = 0, pinEvent: Int64 = 0, adoptedRules: Int64 = 0) {
-        self.transition = transition
-        self.pinEvent = pinEvent
-        self.adoptedRules = adoptedRules
-    }
-}
-
-/// What changed past a ``FeedCursor``: the users whose cached answers are stale, and whether a
-/// new rule set was adopted.
-public struct FeedChanges: Sendable {
-    /// Where the next call starts.
-    public var cursor: FeedCursor
-    /// Users moved, pinned or unpinned since the previous cursor; nil when more than the limit
-    /// asked for (drop every cached answer instead).
-    public var touchedUsers: Set<Int64>?
-    /// Whether `journey_rules` has a newer adoption than the previous cursor.
-    public var rulesAdopted: Bool
-}
 
 extension SQLiteStore {
     /// Committed transitions with an id above `id`, in id order, at most `limit` of them.
     ///
-    /// - throws: ``StoreError`` when SQLite fails.
-    public func transitions(after id: Int64, limit: Int) async throws(StoreError) -> [RecordedTransition] {
+    /// - throws: ``StorageError`` when SQLite fails.
+    public func transitions(after id: Int64, limit: Int) async throws(StorageError) -> [RecordedTransition] {
         try await read { db in
             try RecordedTransition.fetchAll(db, sql: "SELECT * FROM journey_transitions WHERE id > ? ORDER BY id LIMIT ?",
                                             arguments: [id, limit])
@@ -120,14 +79,14 @@ extension SQLiteStore {
     }
 
     /// The cursor at the head of the log: what a follower starting now has already seen.
-    public func feedHead() async throws(StoreError) -> FeedCursor {
+    public func feedHead() async throws(StorageError) -> FeedCursor {
         try await read { db in try Self.head(db) }
     }
 
     /// What changed past `cursor`, in one read transaction.
     ///
     /// - parameter limit: the most users to list; past it ``FeedChanges/touchedUsers`` is nil.
-    public func changes(after cursor: FeedCursor, limit: Int = 10_000) async throws(StoreError) -> FeedChanges {
+    public func changes(after cursor: FeedCursor, limit: Int = 10_000) async throws(StorageError) -> FeedChanges {
         try await read { db in
             let head = try Self.head(db)
             let users = try Int64.fetchAll(db, sql: """

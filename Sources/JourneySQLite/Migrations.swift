@@ -1,4 +1,5 @@
 import GRDB
+import JourneyStorage
 import Foundation
 
 /// The schema of SPEC §3, as migrations that also upgrade an existing platform database.
@@ -27,7 +28,7 @@ public enum JourneyMigrations {
     ]
 
     /// The platform's five tables (SPEC §3). Migrating creates those missing (an empty file gets all
-    /// five); opening a database that lacks any throws ``StoreError/platformTablesMissing(path:tables:)``.
+    /// five); opening a database that lacks any throws ``StorageError/platformTablesMissing(path:tables:)``.
     public static let platformTables = ["users", "posts", "follows", "events", "event_rsvps"]
 
     /// The platform's five tables, created only where missing (an empty file).

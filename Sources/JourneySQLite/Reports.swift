@@ -1,10 +1,11 @@
 import Foundation
 import GRDB
+import JourneyStorage
 
 extension SQLiteStore {
     /// Users per stored stage value, in no particular order: only the rules know the journey's
     /// order (J10 after J9), so `journey status` sorts by them (``RuleSet/order(of:)``).
-    public func funnel() async throws(StoreError) -> [(stage: String, count: Int)] {
+    public func funnel() async throws(StorageError) -> [(stage: String, count: Int)] {
         try await read { db in
             try Row.fetchAll(db, sql: """
                 SELECT customer_journey_state AS stage, COUNT(*) AS count FROM users
@@ -14,29 +15,10 @@ extension SQLiteStore {
     }
 }
 
-/// Moves along one edge: how many recently, and how long users took to make them.
-public struct EdgeReport: Hashable, Sendable, Codable {
-    /// The stage left, as stored in `journey_transitions.from_state` (not resolved through aliases).
-    public let from: String
-    /// The stage entered, as stored in `journey_transitions.to_state`.
-    public let to: String
-    /// Moves along the edge whose `created_at` is at or after `now` − 7 × 86 400 s.
-    public let last7Days: Int
-    /// Moves along the edge whose `created_at` is at or after `now` − 30 × 86 400 s.
-    public let last30Days: Int
-    /// Every move along the edge ever recorded, whatever its `created_at` (unreadable ones included).
-    public let total: Int
-    /// Median seconds from entering `from` (signup for the first move) to entering `to`.
-    public let medianSeconds: Double?
-
-    enum CodingKeys: String, CodingKey {
-        case from, to, last7Days = "last_7_days", last30Days = "last_30_days", total, medianSeconds = "median_seconds"
-    }
-}
 
 extension SQLiteStore {
     /// Every edge users have moved along, with counts for the last 7 and 30 days and the median stay.
-    public func edgeReports(now: Date) async throws(StoreError) -> [EdgeReport] {
+    public func edgeReports(now: Date) async throws(StorageError) -> [EdgeReport] {
         try await read { db in
             var stays: [String: (from: String, to: String, week: Int, month: Int, total: Int, seconds: [Double])] = [:]
             let weekAgo = now.addingTimeInterval(-7 * 86_400)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JourneyStorage
 
 /// The journey's home in SQLite: one `DatabaseWriter` on one file, and one method per use case.
 ///
@@ -37,12 +38,12 @@ public struct SQLiteStore: Sendable {
 
     /// Opens the file at `path`.
     ///
-    /// - throws: ``StoreError`` naming the file: missing, a directory, not SQLite, not migrated.
-    public static func open(path: String, mode: OpenMode, now: Date = Date()) throws(StoreError) -> SQLiteStore {
+    /// - throws: ``StorageError`` naming the file: missing, a directory, not SQLite, not migrated.
+    public static func open(path: String, mode: OpenMode, now: Date = Date()) throws(StorageError) -> SQLiteStore {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue { throw .isDirectory(path: path) }
-        if !exists && mode != .migrate { throw .databaseMissing(path: path) }
+        if !exists && mode != .migrate { throw .databaseMissing(location: path) }
         do {
             var config = Configuration()
             config.foreignKeysEnabled = false
@@ -61,7 +62,7 @@ public struct SQLiteStore: Sendable {
             let pool = try openPool(path: path, configuration: config)
             return SQLiteStore(writer: pool, path: path, isReadOnly: false, migration: try migrate(pool, now: now))
         } catch {
-            throw StoreError.wrap(error, path: path)
+            throw StorageError.wrap(error, path: path)
         }
     }
 
@@ -93,17 +94,17 @@ public struct SQLiteStore: Sendable {
 
     /// Uses a pool the host already owns (one pool per file per process); runs the migrator.
     ///
-    /// - throws: ``StoreError/sqlite(path:message:)`` when the pool's configuration did not go
+    /// - throws: ``StorageError/sqlite(path:message:)`` when the pool's configuration did not go
     ///   through ``prepare(_:)``, and any migration failure.
-    public init(pool: DatabasePool, now: Date = Date()) throws(StoreError) {
+    public init(pool: DatabasePool, now: Date = Date()) throws(StorageError) {
         let report: MigrationReport
         do {
             guard try pool.read(TimestampFunctions.isRegistered) else {
-                throw StoreError.sqlite(path: pool.path, message: "the pool was not configured with SQLiteStore.prepare(&configuration)")
+                throw StorageError.failed(location: pool.path, message: "the pool was not configured with SQLiteStore.prepare(&configuration)")
             }
             report = try Self.migrate(pool, now: now)
         } catch {
-            throw StoreError.wrap(error, path: pool.path)
+            throw StorageError.wrap(error, path: pool.path)
         }
         self.init(writer: pool, path: pool.path, isReadOnly: false, migration: report)
     }
@@ -164,9 +165,9 @@ public struct SQLiteStore: Sendable {
     /// Throws unless the platform tables exist and every migration has run.
     private static func checkSchema(_ db: Database, path: String) throws {
         let missing = try JourneyMigrations.platformTables.filter { try !db.tableExists($0) }
-        if !missing.isEmpty { throw StoreError.platformTablesMissing(path: path, tables: missing) }
+        if !missing.isEmpty { throw StorageError.platformTablesMissing(location: path, tables: missing) }
         if try !JourneyMigrations.migrator(now: Date()).hasCompletedMigrations(db) {
-            throw StoreError.notMigrated(path: path)
+            throw StorageError.notMigrated(location: path)
         }
     }
 
@@ -176,12 +177,12 @@ public struct SQLiteStore: Sendable {
     /// process's lock (up to ``busyTimeout``), the calling task is suspended, and no thread of
     /// Swift's cooperative pool is held (SPEC §9). Writers of this process queue behind one
     /// another without holding threads either.
-    func immediateWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
-        if isReadOnly { throw .sqlite(path: path, message: "the database was opened read-only; nothing was written") }
+    func immediateWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StorageError) -> T {
+        if isReadOnly { throw .readOnly(location: path) }
         do {
             return try await writer.writeWithoutTransaction { db in try Self.transaction(.immediate, db, body) }
         } catch {
-            throw StoreError.wrap(error, path: path)
+            throw StorageError.wrap(error, path: path)
         }
     }
 
@@ -192,12 +193,12 @@ public struct SQLiteStore: Sendable {
     /// every cached statement of the connection (measured: 296 µs instead of 44 µs a user); so a
     /// queue reads in a plain deferred transaction, and ``isReadOnly`` is what refuses writes on a
     /// read-only value.
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StorageError) -> T {
         do {
             if writer is DatabasePool { return try await writer.read(body) }
             return try await writer.unsafeRead { db in try Self.transaction(.deferred, db, body) }
         } catch {
-            throw StoreError.wrap(error, path: path)
+            throw StorageError.wrap(error, path: path)
         }
     }
 
@@ -208,5 +209,29 @@ public struct SQLiteStore: Sendable {
             return .commit
         }
         return result!
+    }
+}
+
+extension SQLiteStore: JourneyStore {
+    /// The file path (``path``).
+    public var location: String { path }
+
+    /// A ``DataVersionPoller`` on this file, polling every `interval`.
+    public func changeSignal(interval: Duration) -> any ChangeSignal {
+        DataVersionPoller(database: self, interval: interval)
+    }
+
+    /// Installs a ``WriteTracker`` on the writer connection: TEMP triggers name the users each
+    /// write touches, and a commit hands them to `onCommit` (a rollback forgets them). Nothing
+    /// is installed on a read-only store, which writes nothing.
+    ///
+    /// - throws: ``StorageError`` when the triggers cannot be created.
+    public func observeCommits(_ onCommit: @escaping @Sendable (Set<Int64>) -> Void) async throws(StorageError) {
+        guard !isReadOnly else { return }
+        do {
+            try await WriteTracker(onCommit: onCommit).install(on: writer)
+        } catch {
+            throw StorageError.wrap(error, path: path)
+        }
     }
 }

@@ -1,45 +1,7 @@
 import Foundation
 import GRDB
+import JourneyStorage
 
-/// What one run of the migrator did to a file, for `journey migrate` to say.
-public struct MigrationReport: Hashable, Sendable, Codable {
-    /// An index the journey needs that an equivalent index of the platform already serves.
-    public struct ReusedIndex: Hashable, Sendable, Codable {
-        /// The journey's name for the index (`idx_posts_user_created`), which was not created.
-        public var wanted: String
-        /// The existing index that serves instead (`posts_user_created`).
-        public var existing: String
-        /// `table(columns)`, the keys both share.
-        public var keys: String
-    }
-
-    /// The migrations applied by this run, in order; empty when the file was up to date.
-    public var migrationsApplied: [String] = []
-    /// Tables created (the platform's on an empty file, the journey's).
-    public var tablesCreated: [String] = []
-    /// Columns added, as `table.column`.
-    public var columnsAdded: [String] = []
-    /// Columns whose schema was repaired by rebuilding their table, as `table.column`.
-    public var columnsRebuilt: [String] = []
-    /// Indexes created, by name.
-    public var indexesCreated: [String] = []
-    /// Indexes the journey needs that existing indexes serve.
-    public var indexesReused: [ReusedIndex] = []
-    /// Triggers created, by name.
-    public var triggersCreated: [String] = []
-
-    /// A report of a run that did nothing.
-    public init() {}
-
-    /// Whether the run changed nothing.
-    public var nothingToDo: Bool { migrationsApplied.isEmpty }
-
-    enum CodingKeys: String, CodingKey {
-        case migrationsApplied = "migrations_applied", tablesCreated = "tables_created", columnsAdded = "columns_added"
-        case columnsRebuilt = "columns_rebuilt", indexesCreated = "indexes_created", indexesReused = "indexes_reused"
-        case triggersCreated = "triggers_created"
-    }
-}
 
 /// What the migrations note while they run (what a schema diff cannot tell): rebuilt columns and
 /// reused indexes. Filled inside GRDB's migration closures, read once the migrator returns; a

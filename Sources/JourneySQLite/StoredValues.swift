@@ -1,6 +1,7 @@
 import Foundation
 import JourneyCore
 import GRDB
+import JourneyStorage
 
 // How the store reads platform columns that other applications write: the stage and the
 // follower count, the same way in every statement and every comparison.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JourneyStorage
 
 /// Which platform timestamp columns hold anything but canonical text, kept by triggers, so that the
 /// metrics statements compare canonical data as text and pay for ``TimestampFunctions`` only where

@@ -1,4 +1,5 @@
 import GRDB
+import JourneyStorage
 import GRDBSQLite
 import JourneyCore
 

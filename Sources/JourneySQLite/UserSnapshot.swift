@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JourneyStorage
 import JourneyCore
 
 extension SQLiteStore {
@@ -53,20 +54,20 @@ extension SQLiteStore {
 
     /// Reads one user's stage, metrics and pin in one statement.
     ///
-    /// - throws: ``StoreError/unknownUser(id:)`` when there is no such user.
-    public func snapshot(user: Int64, now: Date) async throws(StoreError) -> UserSnapshot {
+    /// - throws: ``StorageError/unknownUser(id:)`` when there is no such user.
+    public func snapshot(user: Int64, now: Date) async throws(StorageError) -> UserSnapshot {
         try await read { db in try Self.snapshot(db, user: user, now: now) }
     }
 
     /// ``snapshot(user:now:)`` inside a transaction the caller already holds, for a host (or the
     /// benchmark) that reads on its own connection and times the statement alone.
     ///
-    /// - throws: ``StoreError/unknownUser(id:)`` when there is no such user; GRDB's error when SQLite fails.
+    /// - throws: ``StorageError/unknownUser(id:)`` when there is no such user; GRDB's error when SQLite fails.
     public static func snapshot(_ db: Database, user: Int64, now: Date) throws -> UserSnapshot {
         var arguments = windowArguments(now: now)
         arguments["user"] = user
         guard let row = try Row.fetchOne(db.cachedStatement(sql: snapshotSQL), arguments: StatementArguments(arguments)) else {
-            throw StoreError.unknownUser(id: user)
+            throw StorageError.unknownUser(id: user)
         }
         return UserSnapshot(row: row)
     }

@@ -71,7 +71,7 @@ struct DefaultRulesTests {
 
         // When a user stored as 'J1' is evaluated
         // Then the evaluation refuses with .unknownStage naming the value and the file
-        #expect(throws: JourneyCoreError.unknownStage(value: "J1", rulesSource: "Rules/mundo-tango.yaml (version mundo-tango-1)")) {
+        #expect(throws: TransitionRefusal.unknownStage(value: "J1", rulesSource: "Rules/mundo-tango.yaml (version mundo-tango-1)")) {
             try rules.evaluate(storedStage: "J1", metrics: UserMetrics(), now: Fixture.now)
         }
     }

@@ -50,7 +50,7 @@ struct NeverEvaluatedTests {
     func otherTextIsUnknown(_ stored: String) throws {
         let rules = try Fixture.defaultRules()
         #expect(!RuleSet.isNeverEvaluated(stored))
-        #expect(throws: JourneyCoreError.unknownStage(value: stored, rulesSource: "Rules/mundo-tango.yaml (version mundo-tango-1)")) {
+        #expect(throws: TransitionRefusal.unknownStage(value: stored, rulesSource: "Rules/mundo-tango.yaml (version mundo-tango-1)")) {
             try rules.resolve(stored: stored)
         }
     }

@@ -27,8 +27,8 @@ struct OscillationTests {
         let error = try #require(Fixture.loadError(yaml, source: "demote.yaml"))
 
         // Then they are refused at the backward edge's line, naming both edges and values that cycle
-        guard case let .invalidRules(source, line, place, problem) = error else {
-            Issue.record("expected .invalidRules, got \(error)")
+        guard case let .invalid(source, line, place, problem) = error else {
+            Issue.record("expected .invalid, got \(error)")
             return
         }
         #expect(source == "demote.yaml")
@@ -59,7 +59,7 @@ struct OscillationTests {
 
         // When it is checked, Then it is refused as a cycle
         let error = Fixture.loadError(yaml, source: "cycle.yaml")
-        guard case let .invalidRules(_, _, place, _)? = error else {
+        guard case let .invalid(_, _, place, _)? = error else {
             Issue.record("\(name): accepted or wrong error \(String(describing: error))\n\(yaml)")
             return
         }
@@ -98,7 +98,7 @@ struct OscillationTests {
           - {from: any, to: J1_A, kind: backward, reason: silent, criteria: [posts == 0]}
         """
         // When checked, Then the first cycle J2 → J1 → J2 is named
-        guard case let .invalidRules(_, _, place, problem)? = Fixture.loadError(yaml, source: "any.yaml") else {
+        guard case let .invalid(_, _, place, problem)? = Fixture.loadError(yaml, source: "any.yaml") else {
             Issue.record("accepted")
             return
         }
@@ -161,7 +161,7 @@ struct OscillationTests {
                                   back: "role == x", last: "role == y")
 
         // When checked, Then the file is refused at the backward edge, saying why
-        guard case let .invalidRules(_, line, place, problem)? = Fixture.loadError(yaml, source: "many.yaml") else {
+        guard case let .invalid(_, line, place, problem)? = Fixture.loadError(yaml, source: "many.yaml") else {
             Issue.record("accepted")
             return
         }

@@ -56,7 +56,7 @@ struct PropertyTests {
                 rules = try RuleSetLoader.load(yaml: model.yaml, source: "random-\(seed).yaml")
             } catch {
                 // Only a cycle through a backward edge whose criteria can all hold may be refused
-                guard case let .invalidRules(_, _, place, _) = error, place.hasPrefix("edges "), !model.isForwardOnly else {
+                guard case let .invalid(_, _, place, _) = error, place.hasPrefix("edges "), !model.isForwardOnly else {
                     verify.check(false, "a valid generated rule set was refused: \(error)\n\(model.yaml)")
                     continue
                 }
@@ -211,7 +211,7 @@ struct PropertyTests {
         let targetID = StageID(model.stages[target].id)
         let startID = StageID(stored)
         let edges = model.edges.filter { $0.from == start && $0.to == target }
-        let result = Result { () throws(JourneyCoreError) in
+        let result = Result { () throws(TransitionRefusal) in
             try rules.requestTransition(storedStage: stored, to: targetID, metrics: metrics, now: now)
         }
         let context = "request \(stored)→\(targetID) with \(metrics)\n\(model.yaml)"
@@ -223,7 +223,7 @@ struct PropertyTests {
                          "allowed \(move); \(context)")
         case .failure(let error):
             coverage.requestsRefused += 1
-            let expected: JourneyCoreError
+            let expected: TransitionRefusal
             if edges.isEmpty {
                 if target > start + 1 {
                     expected = .skipNotDeclared(from: startID, to: targetID,
@@ -277,7 +277,7 @@ struct PropertyTests {
             let error = Fixture.loadError(yaml, source: "broken-\(seed).yaml")
 
             // Then it is refused, naming the edge and what is wrong
-            guard case let .invalidRules(source, line, place, message)? = error else {
+            guard case let .invalid(source, line, place, message)? = error else {
                 Issue.record("seed \(seed): accepted or wrong error \(String(describing: error))\n\(yaml)")
                 continue
             }
@@ -313,7 +313,7 @@ struct PropertyTests {
             let error = Fixture.loadError(yaml, source: "cut-\(seed).yaml")
 
             // Then it is refused, naming the cut-off stage (every earlier stage is still reachable)
-            #expect(error == .invalidRules(source: "cut-\(seed).yaml", line: stageLine, place: "stage \(stages[lost].id)",
+            #expect(error == .invalid(source: "cut-\(seed).yaml", line: stageLine, place: "stage \(stages[lost].id)",
                                            problem: "no edge can reach this stage from \(stages[0].id)"),
                     "seed \(seed)\n\(yaml)")
             if error != nil { refused += 1 }

@@ -78,7 +78,7 @@ struct RuleSetLoaderRejectionTests {
         Rejection("alias-shadows-stage", line: 8, place: "alias J2_ACTIVE", "already a stage id"),
     ]
 
-    @Test("a malformed rule file is refused with .invalidRules naming the place", arguments: cases)
+    @Test("a malformed rule file is refused with .invalid naming the place", arguments: cases)
     func refused(_ rejection: Rejection) throws {
         // Given a small rule file with exactly one thing wrong
         let yaml = try Fixture.ruleFileText(rejection.file)
@@ -86,9 +86,9 @@ struct RuleSetLoaderRejectionTests {
         // When it is loaded
         let error = try #require(Fixture.loadError(yaml, source: rejection.source), "\(rejection.file).yaml was accepted")
 
-        // Then the error is .invalidRules for that file, with the right line, place and problem
-        guard case let .invalidRules(source, line, place, problem) = error else {
-            Issue.record("expected .invalidRules, got \(error)")
+        // Then the error is .invalid for that file, with the right line, place and problem
+        guard case let .invalid(source, line, place, problem) = error else {
+            Issue.record("expected .invalid, got \(error)")
             return
         }
         #expect(source == rejection.source)
@@ -127,8 +127,8 @@ struct RuleSetLoaderRejectionTests {
         let error = try #require(Fixture.loadError(yaml, source: "missing-title.yaml"))
 
         // Then the stage is named and the missing key is said
-        guard case let .invalidRules(_, _, place, problem) = error else {
-            Issue.record("expected .invalidRules, got \(error)")
+        guard case let .invalid(_, _, place, problem) = error else {
+            Issue.record("expected .invalid, got \(error)")
             return
         }
         #expect(place == "stage J2_ACTIVE")
@@ -142,8 +142,8 @@ struct RuleSetLoaderRejectionTests {
         let error = try #require(Fixture.loadError("", source: "empty.yaml"))
 
         // Then the loader says the file has no top-level mapping
-        guard case let .invalidRules(source, _, place, _) = error else {
-            Issue.record("expected .invalidRules, got \(error)")
+        guard case let .invalid(source, _, place, _) = error else {
+            Issue.record("expected .invalid, got \(error)")
             return
         }
         #expect(source == "empty.yaml")
@@ -166,7 +166,7 @@ struct KindOnNextEdgeTests {
         let error = Fixture.loadError(yaml, source: "\(file).yaml")
 
         // Then it is refused at the 'kind' line, like any other kind that does not match
-        guard case let .invalidRules(_, line, place, problem)? = error else {
+        guard case let .invalid(_, line, place, problem)? = error else {
             Issue.record("\(file).yaml was accepted; a J1→J2 edge declared with a kind other than next must be refused")
             return
         }

@@ -45,7 +45,7 @@ struct LongJourneyTests {
 
         // When J1→J10 is requested
         // Then the refusal lists J2…J9 in journey order
-        #expect(throws: JourneyCoreError.skipNotDeclared(from: "J1_S", to: "J10_S", skipped: (2...9).map { StageID("J\($0)_S") })) {
+        #expect(throws: TransitionRefusal.skipNotDeclared(from: "J1_S", to: "J10_S", skipped: (2...9).map { StageID("J\($0)_S") })) {
             try rules.requestTransition(storedStage: "J1_S", to: "J10_S", metrics: UserMetrics(posts: 100), now: Fixture.now)
         }
     }
@@ -64,7 +64,7 @@ struct LongJourneyTests {
         let error = Fixture.loadError(yaml, source: "inline.yaml")
 
         // Then it is refused at the first stage's id
-        #expect(error == .invalidRules(source: "inline.yaml", line: 3, place: "stage J10_S",
+        #expect(error == .invalid(source: "inline.yaml", line: 3, place: "stage J10_S",
                                        problem: "stage 1 must have an id starting with 'J1_' (ids are in journey order)"))
     }
 

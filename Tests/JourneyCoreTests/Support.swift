@@ -38,7 +38,7 @@ enum Fixture {
     }
 
     /// Loads `yaml` and returns the error the loader throws, or nil when it loads.
-    static func loadError(_ yaml: String, source: String) -> JourneyCoreError? {
+    static func loadError(_ yaml: String, source: String) -> RulesError? {
         do {
             _ = try RuleSetLoader.load(yaml: yaml, source: source)
             return nil

@@ -8,7 +8,7 @@ struct TransitionRequest: Sendable, CustomTestStringConvertible {
     let stored: String
     let target: StageID
     let metrics: UserMetrics
-    let expected: Result<Transition, JourneyCoreError>
+    let expected: Result<Transition, TransitionRefusal>
 
     var testDescription: String { name }
 }
@@ -104,7 +104,7 @@ struct TransitionRequestTests {
         let rules = try Fixture.defaultRules()
 
         // When a move to the target is requested
-        let result: Result<Transition, JourneyCoreError>
+        let result: Result<Transition, TransitionRefusal>
         do {
             result = .success(try rules.requestTransition(storedStage: request.stored, to: request.target,
                                                           metrics: request.metrics, now: Fixture.now))
@@ -119,8 +119,8 @@ struct TransitionRequestTests {
     @Test("the refusals read as sentences naming the stages and criteria")
     func refusalMessages() {
         // Given the typed refusals of the table
-        let skip = JourneyCoreError.skipNotDeclared(from: "J1_NEW_USER", to: "J3_POWER_USER", skipped: ["J2_ACTIVE_USER"])
-        let unmet = JourneyCoreError.criteriaNotMet(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", unmet: [
+        let skip = TransitionRefusal.skipNotDeclared(from: "J1_NEW_USER", to: "J3_POWER_USER", skipped: ["J2_ACTIVE_USER"])
+        let unmet = TransitionRefusal.criteriaNotMet(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", unmet: [
             check(.posts, .greaterOrEqual, "1", actual: "0"), check(.role, .equal, "super-admin", actual: "user"),
         ])
 
@@ -128,7 +128,7 @@ struct TransitionRequestTests {
         // Then each names the stages and the progress line of each unmet criterion
         #expect(skip.description == "Moving from J1_NEW_USER to J3_POWER_USER would skip J2_ACTIVE_USER; the rules declare no such edge.")
         #expect(unmet.description == "Moving from J1_NEW_USER to J2_ACTIVE_USER needs criteria that do not hold: posts 0 / 1, role user (needs == super-admin).")
-        #expect(JourneyCoreError.noEdge(from: "J2_ACTIVE_USER", to: "J2_ACTIVE_USER").description == "The user is already in J2_ACTIVE_USER.")
+        #expect(TransitionRefusal.noEdge(from: "J2_ACTIVE_USER", to: "J2_ACTIVE_USER").description == "The user is already in J2_ACTIVE_USER.")
     }
 
     @Test("J1→J4 names both skipped stages when the rules declare no edge into J4")
@@ -145,7 +145,7 @@ struct TransitionRequestTests {
 
         // When J1→J4 is requested
         // Then the refusal lists J2 and J3, in order
-        #expect(throws: JourneyCoreError.skipNotDeclared(from: "J1_A", to: "J4_D", skipped: ["J2_B", "J3_C"])) {
+        #expect(throws: TransitionRefusal.skipNotDeclared(from: "J1_A", to: "J4_D", skipped: ["J2_B", "J3_C"])) {
             try rules.requestTransition(storedStage: "J1_A", to: "J4_D", metrics: UserMetrics(), now: Fixture.now)
         }
     }
@@ -176,13 +176,13 @@ struct TransitionRequestTests {
 
         // Then the quiet user moves back with the declared reason; the active one is refused on the criterion
         #expect(move == Transition(from: "J3_C", to: "J2_B", kind: .backward, reason: "stopped posting"))
-        #expect(throws: JourneyCoreError.criteriaNotMet(from: "J3_C", to: "J2_B", unmet: [
+        #expect(throws: TransitionRefusal.criteriaNotMet(from: "J3_C", to: "J2_B", unmet: [
             check(.postsLast30Days, .equal, "0", actual: "3"),
         ])) {
             try rules.requestTransition(storedStage: "J3_C", to: "J2_B", metrics: active, now: Fixture.now)
         }
         // And J3→J1, which is not declared, is still refused
-        #expect(throws: JourneyCoreError.backwardNotDeclared(from: "J3_C", to: "J1_A")) {
+        #expect(throws: TransitionRefusal.backwardNotDeclared(from: "J3_C", to: "J1_A")) {
             try rules.requestTransition(storedStage: "J3_C", to: "J1_A", metrics: quiet, now: Fixture.now)
         }
     }
@@ -202,7 +202,7 @@ struct TransitionRequestTests {
 
         // When J2→J3 is requested
         // Then there is no such edge
-        #expect(throws: JourneyCoreError.noEdge(from: "J2_B", to: "J3_C")) {
+        #expect(throws: TransitionRefusal.noEdge(from: "J2_B", to: "J3_C")) {
             try rules.requestTransition(storedStage: "J2_B", to: "J3_C", metrics: UserMetrics(role: "invited"), now: Fixture.now)
         }
         // And the declared skip is allowed for an invited user
@@ -230,7 +230,7 @@ struct TransitionRequestTests {
         let metrics = UserMetrics(posts: 0, followers: 9, following: 0)
 
         // When J1→J2 is requested
-        let error: JourneyCoreError
+        let error: TransitionRefusal
         do {
             let move = try rules.requestTransition(storedStage: "J1_A", to: "J2_B", metrics: metrics, now: Fixture.now)
             Issue.record("the move was allowed: \(move)")
@@ -269,7 +269,7 @@ struct AliasTests {
         #expect(rules.aliases == ["J1": "J1_NEW_USER", "J2": "J2_ACTIVE_USER"])
         #expect(try rules.resolve(stored: "J1") == "J1_NEW_USER")
         #expect(try rules.resolve(stored: "J2_ACTIVE_USER") == "J2_ACTIVE_USER")
-        #expect(throws: JourneyCoreError.unknownStage(value: "J3", rulesSource: "inline.yaml (version aliased)")) {
+        #expect(throws: TransitionRefusal.unknownStage(value: "J3", rulesSource: "inline.yaml (version aliased)")) {
             try rules.resolve(stored: "J3")
         }
     }
@@ -283,7 +283,7 @@ struct AliasTests {
         let metrics = UserMetrics(posts: 80)
 
         // When a move is requested
-        let result = Result { () throws(JourneyCoreError) in
+        let result = Result { () throws(TransitionRefusal) in
             try rules.requestTransition(storedStage: "J1", to: StageID(target), metrics: metrics, now: Fixture.now)
         }
 

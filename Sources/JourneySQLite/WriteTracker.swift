@@ -27,8 +27,8 @@ final class WriteTracker: TransactionObserver, Sendable {
     ]
 
     /// Registers the function, the triggers and the observer on `writer`'s connection.
-    func install(on writer: any DatabaseWriter) throws {
-        try writer.writeWithoutTransaction { db in
+    func install(on writer: any DatabaseWriter) async throws {
+        try await writer.writeWithoutTransaction { db in
             db.add(function: DatabaseFunction("journey_touched", argumentCount: 1, pure: false) { [self] values in
                 if let id = Int64.fromDatabaseValue(values[0]) {
                     _ = self.pending.withLock { $0.insert(id) }

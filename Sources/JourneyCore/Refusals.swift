@@ -1,9 +1,28 @@
-/// Everything the domain refuses: a malformed rule set, an unknown stage, a move the rules forbid.
+/// A rule set that cannot be used: a malformed file, or one that cannot be read at all.
 ///
-/// Each `description` is one sentence a person can act on, naming the file, stage or criterion.
-public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible {
+/// Its `description` is one sentence naming the file (and line) and what is wrong there.
+public enum RulesError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The rule set in `source` is malformed at `place` (and `line` where the YAML gives one).
-    case invalidRules(source: String, line: Int?, place: String, problem: String)
+    case invalid(source: String, line: Int?, place: String, problem: String)
+    /// The rules file at `path` cannot be read (missing, not a file, not UTF-8 text), with the reason.
+    case unreadable(path: String, reason: String)
+
+    /// One sentence naming the file (and line) and the place in it.
+    public var description: String {
+        switch self {
+        case let .invalid(source, line, place, problem):
+            let location = line.map { "\(source):\($0)" } ?? source
+            return "\(location): \(place): \(problem)."
+        case let .unreadable(path, reason):
+            return "Cannot read the rules file \(path): \(reason)."
+        }
+    }
+}
+
+/// What the rules refuse about one user: a stored stage they do not know, or a move they forbid.
+///
+/// Each `description` is one sentence a person can act on, naming the stage or criteria.
+public enum TransitionRefusal: Error, Hashable, Sendable, CustomStringConvertible {
     /// A stored stage value that is neither a stage of the rules nor one of their aliases.
     case unknownStage(value: String, rulesSource: String)
     /// A requested target that is not a stage of the rules.
@@ -17,12 +36,9 @@ public enum JourneyCoreError: Error, Hashable, Sendable, CustomStringConvertible
     /// A requested move on a declared edge whose criteria do not hold.
     case criteriaNotMet(from: StageID, to: StageID, unmet: [CriterionCheck])
 
-    /// One sentence naming the file (and line), stage or criteria involved, and what to do where there is a fix.
+    /// One sentence naming the stage or criteria involved, and what to do where there is a fix.
     public var description: String {
         switch self {
-        case let .invalidRules(source, line, place, problem):
-            let location = line.map { "\(source):\($0)" } ?? source
-            return "\(location): \(place): \(problem)."
         case let .unknownStage(value, rulesSource):
             return "The stored stage '\(value.printable)' is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
         case let .unknownTargetStage(value, rulesSource):
