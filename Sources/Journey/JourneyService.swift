@@ -27,7 +27,7 @@ public struct JourneyOptions: Sendable {
     /// Whether writes through the database's own connection invalidate the cache (TEMP triggers on
     /// the writer). A one-shot process that asks once per user (the command line) turns it off.
     public var tracksWrites: Bool
-    /// How often ``JourneyService/run()`` asks SQLite whether another connection committed
+    /// How often ``JourneyService/run(signal:)`` asks SQLite whether another connection committed
     /// (`PRAGMA data_version`): the feed's and the cache's worst-case lag behind another process.
     public var feedPollInterval: Duration
 
@@ -86,7 +86,7 @@ public final class JourneyService: Sendable {
     /// The options the service was made with (cache TTL and capacity, logging, retries, polling).
     public let options: JourneyOptions
     /// The rule set deciding now. It changes only for a service that follows the adopted set
-    /// (``init(database:rules:options:clock:)`` with ``RulesChoice/adopted``), when ``run()``
+    /// (`init(database:rules:options:clock:)` with ``RulesChoice/adopted``), when ``run(signal:)``
     /// sees a new adoption.
     public var rules: RuleSet { ruleState.withLock { $0.rules } }
     let clock: any JourneyClock
@@ -125,7 +125,7 @@ public final class JourneyService: Sendable {
     }
 
     /// Serves `database` with the rule set `choice` names; with ``RulesChoice/adopted``, the service
-    /// follows later adoptions while ``run()`` runs.
+    /// follows later adoptions while ``run(signal:)`` runs.
     ///
     /// - throws: ``JourneyError/rules(_:)`` or ``JourneyError/rulesUnreadable(path:reason:)`` for a
     ///   bad file or adopted text; ``JourneyError/store(_:)`` when the database cannot be read.
@@ -220,7 +220,7 @@ public final class JourneyService: Sendable {
     }
 
     /// The durable feed: every committed transition with an id above `id`, from the table, then
-    /// live as any process commits more (SPEC §9). Live delivery needs ``run()`` running; moves
+    /// live as any process commits more (SPEC §9). Live delivery needs ``run(signal:)`` running; moves
     /// this service commits wake the feed at once, others within ``JourneyOptions/feedPollInterval``.
     ///
     /// - parameter id: the last id already received; 0 replays the whole history.
@@ -281,7 +281,7 @@ public final class JourneyService: Sendable {
     /// Evaluates the user and stores the moves, compare-and-set on the stage read; retried on conflict.
     ///
     /// A pinned user is evaluated but not moved.
-    /// - throws: ``StoreError/writeRefused(userID:message:)`` (in ``JourneyError/store(_:)``) when the
+    /// - throws: `StoreError.writeRefused(userID:message:)` (in ``JourneyError/store(_:)``) when the
     ///   database refuses the user's row.
     public func evaluateAndPersist(user: Int64) async throws(JourneyError) -> UserJourney {
         for _ in 0..<max(1, options.conflictRetries) {
