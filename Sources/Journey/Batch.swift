@@ -57,7 +57,7 @@ public struct BatchSummary: Sendable, Encodable {
     /// `journey doctor` lists samples.
     public var unreadableTimestamps: [String: Int] = [:]
     /// Per stage, the users who stay in it but no longer meet its criteria under these rules
-    /// (``RuleSet/meetsCriteria(of:metrics:now:)``): the other direction of a what-if with raised rules.
+    /// (`RuleSet.meetsCriteria(of:metrics:now:)`): the other direction of a what-if with raised rules.
     public var noLongerMeeting: [String: StageShortfall] = [:]
     /// Users the run could not move, per kind (``BatchSummary/UserFailure``); the run went on.
     public var failedUsers: [String: Int] = [:]

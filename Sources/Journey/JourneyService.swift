@@ -85,7 +85,7 @@ public final class JourneyService: Sendable {
     /// The options the service was made with (cache TTL and capacity, logging, retries, polling).
     public let options: JourneyOptions
     /// The rule set deciding now. It changes only for a service that follows the adopted set
-    /// (``init(store:rules:options:clock:)`` with ``RulesChoice/adopted``), when ``run()``
+    /// (``init(store:rules:options:clock:)`` with ``RulesChoice/adopted``), when ``run(signal:)``
     /// sees a new adoption.
     public var rules: RuleSet { ruleState.withLock { $0.rules } }
     let clock: any JourneyClock
@@ -222,7 +222,7 @@ public final class JourneyService: Sendable {
     }
 
     /// The durable feed: every committed transition with an id above `id`, from the table, then
-    /// live as any process commits more (SPEC §9). Live delivery needs ``run()`` running; moves
+    /// live as any process commits more (SPEC §9). Live delivery needs ``run(signal:)`` running; moves
     /// this service commits wake the feed at once, others within ``JourneyOptions/feedPollInterval``.
     ///
     /// - parameter id: the last id already received; 0 replays the whole history.

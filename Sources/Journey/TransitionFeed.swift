@@ -49,7 +49,7 @@ final class ChangeBeacon: Sendable {
 
 /// The durable transition feed (SPEC §9): every committed row of `journey_transitions` after a
 /// given id, in id order, each once; first those already in the table, then each new commit by
-/// any process, as ``JourneyService/run()`` notices it.
+/// any process, as ``JourneyService/run(signal:)`` notices it.
 ///
 /// Resuming is starting a new feed after the last id received: nothing is lost in between,
 /// because the table is the feed. Ending is cancelling the task that iterates it (`next()`

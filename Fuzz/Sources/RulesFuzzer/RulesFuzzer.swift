@@ -14,6 +14,8 @@ public func rulesFuzzerTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int
     return 0
 }
 
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// libFuzzer's own name for its driver, declared as it is in C.
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(
     _ argc: UnsafeMutablePointer<CInt>,
