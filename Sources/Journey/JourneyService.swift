@@ -378,7 +378,7 @@ public final class JourneyService: Sendable {
 
     // MARK: Internals
 
-    /// One step of ``run()``: reads what changed past the followed cursor and acts on it.
+    /// One step of ``run(signal:)``: reads what changed past the followed cursor and acts on it.
     private func catchUp() async {
         let cursor = followed.withLock { $0 }
         do {
