@@ -89,11 +89,11 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"], resources: [.copy("Rules")], swiftSettings: upcoming),
-        .testTarget(name: "JourneySQLiteTests", dependencies: ["JourneySQLite", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneySQLiteTests", dependencies: ["JourneySQLite", "JourneyStorage", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
         .testTarget(
             name: "JourneyTests",
             dependencies: [
-                "Journey", "JourneySQLite", "JourneyCore", "JourneyFixtures", "JourneyRules",
+                "Journey", "JourneyStorage", "JourneySQLite", "JourneyCore", "JourneyFixtures", "JourneyRules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
