@@ -100,6 +100,16 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // The contract every JourneyStore keeps, expressed through the protocol alone: each test runs once
+        // per backend (SQLite; PostgreSQL too when JOURNEY_TEST_POSTGRES_URL is set).
+        .testTarget(
+            name: "JourneyContractTests",
+            dependencies: [
+                "JourneyStorage", "JourneySQLite", "JourneyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: upcoming
+        ),
         // Runs against a real server when JOURNEY_TEST_POSTGRES_URL is set (scripts/postgres-test-cluster.sh).
         .testTarget(
             name: "JourneyPostgresTests",
