@@ -92,14 +92,24 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"], resources: [.copy("Rules")], swiftSettings: upcoming),
-        .testTarget(name: "JourneySQLiteTests", dependencies: ["JourneySQLite", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneySQLiteTests", dependencies: ["JourneySQLite", "JourneyStorage", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
         .testTarget(
             name: "JourneyTests",
             dependencies: [
-                "Journey", "JourneySQLite", "JourneyCore", "JourneyFixtures", "JourneyRules",
+                "Journey", "JourneyStorage", "JourneySQLite", "JourneyCore", "JourneyFixtures", "JourneyRules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // The contract every JourneyStore keeps, expressed through the protocol alone: each test runs once
+        // per backend (SQLite; PostgreSQL too when JOURNEY_TEST_POSTGRES_URL is set).
+        .testTarget(
+            name: "JourneyContractTests",
+            dependencies: [
+                "JourneyStorage", "JourneySQLite", "JourneyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: upcoming
         ),

@@ -292,8 +292,12 @@ public final class JourneyService: Sendable {
         let now = clock.now()
         let rules = self.rules
         let instruments = self.instruments
+        let started = ContinuousClock.now
         let (snapshot, decision, recorded) = try await storeCall { () async throws(StorageError) in
-            try await store.decide(user: user, now: now, rulesVersion: rules.version, source: options.source) { snapshot in
+            try await store.decide(user: user, now: now, rulesVersion: rules.version, source: options.source) { [self] snapshot in
+                // The read, timed as ``journey(of:)``'s is: from the call to the snapshot in hand
+                // (here the wait for the write lock is part of it).
+                recordQuery(ContinuousClock.now - started, user: user)
                 instruments.evaluations.increment()
                 let result = Result { () throws(TransitionRefusal) in
                     try rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: now, moving: snapshot.pin == nil)
@@ -413,12 +417,16 @@ public final class JourneyService: Sendable {
     private func snapshot(user: Int64, now: Date) async throws(JourneyError) -> UserSnapshot {
         let started = ContinuousClock.now
         let snapshot = try await storeCall { () async throws(StorageError) in try await store.snapshot(user: user, now: now) }
-        let elapsed = ContinuousClock.now - started
+        recordQuery(ContinuousClock.now - started, user: user)
+        return snapshot
+    }
+
+    /// Times one read of a user's metrics, and logs it when slower than the threshold.
+    private func recordQuery(_ elapsed: Duration, user: Int64) {
         instruments.queryTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         if elapsed > .seconds(options.slowEvaluationThreshold) {
             options.logger.log(level: options.slowEvaluationLevel, "slow journey evaluation", metadata: ["user": "\(user)", "duration": "\(elapsed)"])
         }
-        return snapshot
     }
 
     private func read(user: Int64, rules: RuleSet? = nil, now: Date? = nil) async throws(JourneyError) -> UserJourney {

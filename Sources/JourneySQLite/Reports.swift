@@ -1,16 +1,24 @@
 import Foundation
 import GRDB
+import JourneyCore
 import JourneyStorage
 
 extension SQLiteStore {
     /// Users per stored stage value, in no particular order: only the rules know the journey's
     /// order (J10 after J9), so `journey status` sorts by them (``RuleSet/order(of:)``).
+    ///
+    /// Each value is read as the snapshot reads it (``UserSnapshot/storedStage(_:)``): NULL and ''
+    /// are one entry, `''` (never evaluated), and a number another application stored is its text.
     public func funnel() async throws(StorageError) -> [(stage: String, count: Int)] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: """
                 SELECT customer_journey_state AS stage, COUNT(*) AS count FROM users
                 GROUP BY customer_journey_state
-                """).map { (stage: String.fromDatabaseValue($0["stage"]) ?? "", count: $0["count"]) }
+                """) {
+                counts[UserSnapshot.storedStage(row["stage"]), default: 0] += row["count"] as Int
+            }
+            return counts.map { (stage: $0.key, count: $0.value) }
         }
     }
 }

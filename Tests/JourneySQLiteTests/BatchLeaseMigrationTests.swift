@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// The "v2 batch lease" migration upgrades a database whose batch lock trusted process ids.

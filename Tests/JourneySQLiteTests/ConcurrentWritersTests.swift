@@ -3,6 +3,7 @@ import GRDB
 import JourneyCore
 import JourneyFixtures
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// SPEC §3: persisting is compare-and-set on the stage the evaluation started from, so two
@@ -35,8 +36,8 @@ struct ConcurrentWritersTests {
                 }
 
                 // When they persist at the same time
-                let outcomes = await concurrently(2) { writer -> Result<PersistResult, StoreError> in
-                    do throws(StoreError) {
+                let outcomes = await concurrently(2) { writer -> Result<PersistResult, StorageError> in
+                    do throws(StorageError) {
                         return .success(try await databases[writer].persist([moves[writer]], rulesVersion: "test-1", source: .api, now: Fixture.now))
                     } catch {
                         return .failure(error)

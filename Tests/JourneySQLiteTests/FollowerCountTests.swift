@@ -3,6 +3,7 @@ import GRDB
 import JourneyCore
 import JourneyFixtures
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// SPEC §3: `users.follower_count` is kept exact by triggers on `follows`, for every writer in

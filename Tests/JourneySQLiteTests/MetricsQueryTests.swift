@@ -3,6 +3,7 @@ import GRDB
 import JourneyCore
 import JourneyFixtures
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// SPEC §2: every metric of one user in one statement, checked against values computed by
@@ -160,7 +161,7 @@ struct MetricsQueryTests {
 
             // When a user that does not exist is read
             // Then the store says so, naming the id
-            do throws(StoreError) {
+            do throws(StorageError) {
                 _ = try await database.snapshot(user: 99, now: Fixture.now)
                 Issue.record("expected unknownUser")
             } catch {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JourneyFixtures
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// SPEC §3: the migrator creates the whole schema on an empty file, brings an existing

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JourneyFixtures
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// Issue 4, "Errors": each bad file is refused with the error naming it, and nothing is
@@ -135,8 +136,8 @@ struct OpenErrorTests {
 }
 
 /// The error `open` throws, or nil when it opens.
-private func openError(_ path: String, _ mode: SQLiteStore.OpenMode) -> StoreError? {
-    do throws(StoreError) {
+private func openError(_ path: String, _ mode: SQLiteStore.OpenMode) -> StorageError? {
+    do throws(StorageError) {
         _ = try SQLiteStore.open(path: path, mode: mode, now: Fixture.migrationNow)
         return nil
     } catch {

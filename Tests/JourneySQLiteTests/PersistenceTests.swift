@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JourneyCore
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// SPEC §3 "Persisting a stage": the new stage, `last_journey_update` and one history row per
@@ -231,7 +232,7 @@ struct PersistenceTests {
         }
     }
 
-    @Test("An unknown user is StoreError.unknownUser for every read and pin")
+    @Test("An unknown user is StorageError.unknownUser for every read and pin")
     func unknownUser() async throws {
         try await withTemporaryDirectory { directory in
             // Given the small database, which has no user 404
@@ -239,10 +240,10 @@ struct PersistenceTests {
 
             // When each entry point is asked about user 404
             // Then each throws unknownUser(404)
-            await expectUnknownUser(404) { () async throws(StoreError) in _ = try await database.snapshot(user: 404, now: Fixture.now) }
-            await expectUnknownUser(404) { () async throws(StoreError) in _ = try await database.history(user: 404) }
-            await expectUnknownUser(404) { () async throws(StoreError) in _ = try await database.pin(user: 404, reason: "r", now: Fixture.now) }
-            await expectUnknownUser(404) { () async throws(StoreError) in _ = try await database.unpin(user: 404) }
+            await expectUnknownUser(404) { () async throws(StorageError) in _ = try await database.snapshot(user: 404, now: Fixture.now) }
+            await expectUnknownUser(404) { () async throws(StorageError) in _ = try await database.history(user: 404) }
+            await expectUnknownUser(404) { () async throws(StorageError) in _ = try await database.pin(user: 404, reason: "r", now: Fixture.now) }
+            await expectUnknownUser(404) { () async throws(StorageError) in _ = try await database.unpin(user: 404) }
             // and a move for them is a conflict (re-reading reports the unknown user), writing nothing
             let result = try await database.persist([PendingMove(userID: 404, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
                                               rulesVersion: "v", source: .api, now: Fixture.now)
@@ -261,7 +262,7 @@ struct PersistenceTests {
             #expect(readOnly.isReadOnly)
 
             // When a move is persisted through it
-            await #expect(throws: StoreError.self) {
+            await #expect(throws: StorageError.readOnly(location: migrated.path)) {
                 try await readOnly.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
                                      rulesVersion: "v", source: .cli, now: Fixture.now)
             }
@@ -275,8 +276,8 @@ struct PersistenceTests {
     }
 }
 
-private func expectUnknownUser(_ id: Int64, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws(StoreError) -> Void) async {
-    do throws(StoreError) {
+private func expectUnknownUser(_ id: Int64, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws(StorageError) -> Void) async {
+    do throws(StorageError) {
         try await body()
         Issue.record("expected unknownUser(\(id))", sourceLocation: sourceLocation)
     } catch {

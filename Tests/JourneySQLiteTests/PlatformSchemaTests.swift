@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JourneyCore
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// SPEC §3 and §8 on real files: the users table rebuilt losslessly where its journey columns

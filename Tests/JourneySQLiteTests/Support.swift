@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JourneyCore
+import JourneyStorage
 @testable import JourneySQLite
 
 /// Shared fixtures for the store tests: fixed instants, temporary directories, schema dumps.

@@ -3,6 +3,7 @@ import GRDB
 import JourneyCore
 import JourneyFixtures
 import Testing
+import JourneyStorage
 @testable import JourneySQLite
 
 /// SPEC §8 on real files: a table of timestamp forms × metrics, each checked against the answer

@@ -5,6 +5,7 @@ import Testing
 @testable import Journey
 import JourneyCore
 import JourneySQLite
+import JourneyStorage
 
 /// The batch lock is a lease: an owner token and an expiry, renewed as the run goes; no process id is trusted.
 @Suite("The batch lease: held, renewed, expired and taken over, lost")
@@ -23,7 +24,7 @@ struct BatchLeaseTests {
             INSERT INTO journey_batch_runs(started_at, status, rules_version, pid) VALUES (?, 'interrupted', 'x', ?);
             """, [testNow.addingTimeInterval(-7_200), getpid()])
         try database.execute("UPDATE journey_batch_runs SET status = 'running'")
-        let service = try database.service()
+        let service = try await database.service()
 
         // When a batch starts
         let first = try await service.runBatch()
@@ -51,7 +52,7 @@ struct BatchLeaseTests {
         // Given another run that took the lease at testNow for 60 s
         let database = try TemporaryDatabase(users: 3)
         let clock = ManualClock(testNow)
-        let service = try database.service(clock: clock)
+        let service = try await database.service(clock: clock)
         let held = try await database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "host-b pid 7",
                                                        now: testNow, leaseSeconds: 60, takeOver: false)
 
@@ -90,16 +91,16 @@ struct BatchLeaseTests {
         let move = PendingMove(userID: 1, expectedStage: "J1_NEW_USER",
                                transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "r")],
                                metrics: UserMetrics())
-        await #expect(throws: StoreError.self) {
+        await #expect(throws: StorageError.leaseLost(runID: a.runID)) {
             try await database.database.persist([move], rulesVersion: "x", source: .batch, now: testNow,
                                           progress: BatchProgress(lease: a, lastUserID: 1, usersSeen: 1, transitions: 0, now: testNow))
         }
         #expect(try await database.database.history(user: 1).isEmpty)
         // And A can neither renew nor close its row, which stays interrupted
         await #expect { try await database.database.renewBatchLease(a, now: testNow) } throws: { error in
-            if case .leaseLost(a.runID) = error as? StoreError { true } else { false }
+            if case .leaseLost(a.runID) = error as? StorageError { true } else { false }
         }
-        await #expect(throws: StoreError.self) {
+        await #expect(throws: StorageError.leaseLost(runID: a.runID)) {
             try await database.database.finishBatchRun(a, failed: nil, usersSeen: 1, transitions: 0, now: testNow)
         }
         #expect(try await Self.statuses(database)[a.runID] == "interrupted")
@@ -114,7 +115,7 @@ struct BatchLeaseTests {
         // Given ten users who all fit J2, evaluated in chunks of 2
         let database = try TemporaryDatabase(users: 10)
         for user in Int64(1)...10 { try makeActive(user, followedBy: user == 1 ? 2 : 1, in: database) }
-        let service = try database.service()
+        let service = try await database.service()
         let store = database.database
         let tookOver = Mutex<Int64?>(nil)
         let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in
@@ -147,7 +148,7 @@ struct BatchLeaseTests {
         // Given a 1 s lease and a first chunk that takes 5 s of (manual) time and a few ticks of real time
         let database = try TemporaryDatabase(users: 4)
         let clock = ManualClock(testNow)
-        let service = try database.service(clock: clock)
+        let service = try await database.service(clock: clock)
         let refused = Mutex<Bool?>(nil)
         let store = database.database
         let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in

@@ -6,6 +6,7 @@ import Testing
 import JourneyCore
 import JourneyFixtures
 import JourneySQLite
+import JourneyStorage
 
 /// Every user's stage equals the `to_state` of their last transition, or J1 with none.
 func stagesMatchHistory(_ writer: any DatabaseWriter) throws -> [Int64] {
@@ -59,14 +60,14 @@ struct BatchTests {
                 FROM users u ORDER BY u.id
                 """)
         }
-        let batched = try batchService.database.writer.read(read)
-        let looped = try loopService.database.writer.read(read)
+        let batched = try batchService.sqlite.writer.read(read)
+        let looped = try loopService.sqlite.writer.read(read)
         #expect(batched.count == 3_000)
         #expect(batched == looped)
         #expect(summary.usersSeen == 3_000)
         #expect(summary.transitions > 100, "the generated data should move many users")
         #expect(summary.edges.keys.allSatisfy { !$0.hasPrefix("J1_NEW_USER->J3") }, "no J1→J3 skip")
-        #expect(try stagesMatchHistory(batchService.database.writer).isEmpty)
+        #expect(try stagesMatchHistory(batchService.sqlite.writer).isEmpty)
 
         // And a second run moves no one
         let again = try await batchService.runBatch(BatchOptions(chunkSize: 1_000))
@@ -81,7 +82,7 @@ struct BatchTests {
         _ = try SQLiteStore.open(path: data.path, mode: .migrate, now: testNow)
         let before = try Data(contentsOf: URL(fileURLWithPath: data.path))
         let readOnly = try SQLiteStore.open(path: data.path, mode: .readOnly)
-        let dry = try JourneyService(database: readOnly, rules: try Rules.bundledDefault(), clock: ManualClock(testNow))
+        let dry = try await JourneyService(store: readOnly, rules: try Rules.bundledDefault(), clock: ManualClock(testNow))
         let preview = try await dry.runBatch(BatchOptions(dryRun: true))
         #expect(try Data(contentsOf: URL(fileURLWithPath: data.path)) == before)
         #expect(preview.runID == nil)
@@ -95,7 +96,7 @@ struct BatchTests {
                 title: Active
                 criteria: [onboarding_complete, posts >= 5, connections >= 1, days_since_signup >= 7]
             """, source: "strict.yaml")
-        let whatIf = try await JourneyService(database: readOnly, rules: stricter, clock: ManualClock(testNow)).runBatch(BatchOptions(dryRun: true))
+        let whatIf = try await JourneyService(store: readOnly, rules: stricter, clock: ManualClock(testNow)).runBatch(BatchOptions(dryRun: true))
         #expect(whatIf.edges["J1_NEW_USER->J2_ACTIVE_USER", default: 0] < preview.edges["J1_NEW_USER->J2_ACTIVE_USER", default: 0])
 
         let real = try await JourneyService(path: data.path, clock: ManualClock(testNow)).runBatch()
@@ -108,7 +109,7 @@ struct BatchTests {
         for user in Int64(1)...5 { try makeActive(user, followedBy: user == 1 ? 2 : 1, in: database) }
         _ = try await database.database.pin(user: 2, reason: "held by support", now: testNow)
         try database.execute("UPDATE users SET customer_journey_state = 'J9_LEGACY' WHERE id = 3")
-        let service = try database.service()
+        let service = try await database.service()
         let summary = try await service.runBatch()
         #expect(summary.pinned == 1)
         #expect(summary.unknownStages == ["J9_LEGACY": 1])
@@ -119,6 +120,51 @@ struct BatchTests {
         #expect(stages[2] == "J1_NEW_USER")
         #expect(stages[3] == "J9_LEGACY")
         #expect(stages[1] == "J2_ACTIVE_USER")
+    }
+
+    /// The batch keeps compare-and-set per chunk (issue 14): a user moved or pinned by another
+    /// process between the chunk's read and its commit is not written over.
+    @Test("Users another process moves or pins between a chunk's read and its commit are conflicted or pinned, re-read, and never moved twice")
+    func compareAndSetPerChunk() async throws {
+        // Given twelve users who fit J2, and another process's connection
+        let database = try TemporaryDatabase(users: 12)
+        for user in Int64(1)...12 { try makeActive(user, followedBy: user == 1 ? 2 : 1, in: database) }
+        let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
+        // and, before each chunk commits, that process moves every third user of the chunk to J2 and pins user 5
+        let store = InterleavingStore(base: database.database) { moves in
+            for move in moves where move.userID % 3 == 0 {
+                _ = try await other.persist([pendingMove(move.userID, "J1_NEW_USER", "J2_ACTIVE_USER")], rulesVersion: "elsewhere", source: .cli, now: testNow)
+            }
+            if moves.contains(where: { $0.userID == 5 }) { _ = try await other.pin(user: 5, reason: "support ticket 9", now: testNow) }
+        }
+        let service = try await JourneyService(store: store, rules: try Rules.bundledDefault(), options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
+
+        // When the batch runs in chunks of four
+        let summary = try await service.runBatch(BatchOptions(chunkSize: 4))
+
+        // Then the four users moved elsewhere were conflicted, re-read and re-evaluated from J2 (nothing more to do),
+        // the pinned one was left alone, and the seven others moved once
+        #expect(summary.conflicts == 4)
+        #expect(summary.pinned == 1)
+        #expect(summary.edges == ["J1_NEW_USER->J2_ACTIVE_USER": 7])
+        #expect(summary.usersSeen == 12 && summary.failedUsers.isEmpty)
+        for user in Int64(1)...12 {
+            let history = try await database.database.history(user: user)
+            if user % 3 == 0 {
+                #expect(history.map(\.rulesVersion) == ["elsewhere"], "user \(user): \(history)")
+            } else if user == 5 {
+                #expect(history.isEmpty)
+            } else {
+                #expect(history.map(\.source) == [.batch] && history.map(\.to) == [StageID("J2_ACTIVE_USER")], "user \(user): \(history)")
+            }
+        }
+        #expect(try stagesMatchHistory(database.database.writer).isEmpty)
+        let run = try #require(try await database.database.batchRuns(limit: 1).first)
+        #expect(run.status == "finished" && run.transitions == 7 && run.usersSeen == 12)
+
+        // And a second run finds nothing to do
+        let again = try await service.runBatch(BatchOptions(chunkSize: 4))
+        #expect(again.transitions == 0 && again.conflicts == 0 && again.pinned == 1)
     }
 
     @Test("The batch runs while another connection writes: no lock error, stages match history")
@@ -153,8 +199,8 @@ struct BatchTests {
         writes.cancel()
         try await writes.value
         #expect(duringBatches > 20)
-        #expect(try stagesMatchHistory(service.database.writer).isEmpty)
-        let drift = try await service.database.writer.read { db in
+        #expect(try stagesMatchHistory(service.sqlite.writer).isEmpty)
+        let drift = try await service.sqlite.writer.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE follower_count <> (SELECT COUNT(*) FROM follows WHERE following_id = users.id)")
         }
         #expect(drift == 0)

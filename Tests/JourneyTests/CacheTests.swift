@@ -4,6 +4,7 @@ import Testing
 @testable import Journey
 import JourneyCore
 import JourneySQLite
+import JourneyStorage
 
 @Suite("The service's cache")
 struct CacheTests {
@@ -12,7 +13,7 @@ struct CacheTests {
         // Given a service with a manual clock and the default five-minute TTL
         let database = try TemporaryDatabase(users: 3)
         let clock = ManualClock(testNow)
-        let service = try database.service(clock: clock)
+        let service = try await database.service(clock: clock)
 
         // When the same user is asked for three times, the clock moving in between
         _ = try await service.journey(of: 1)
@@ -32,7 +33,7 @@ struct CacheTests {
     func callerTTL() async throws {
         let database = try TemporaryDatabase(users: 1)
         let clock = ManualClock(testNow)
-        let service = try database.service(clock: clock, options: JourneyOptions(cacheTTL: 10))
+        let service = try await database.service(clock: clock, options: JourneyOptions(cacheTTL: 10))
         _ = try await service.journey(of: 1)
         clock.advance(by: 11)
         _ = try await service.journey(of: 1)
@@ -65,7 +66,7 @@ struct CacheTests {
         try database.execute("INSERT INTO follows(follower_id, following_id) VALUES (4, 5)")
         try database.execute("INSERT INTO events(id, organizer_id, title, start_date) VALUES (1, 10, 'Past', '2026-01-01 20:00:00')")
         try database.execute("INSERT INTO posts(user_id, content, created_at) VALUES (9, 'old', '2026-01-01 10:00:00')")
-        let service = try database.service()
+        let service = try await database.service()
         for user in Int64(1)...10 { _ = try await service.journey(of: user) }
         let loadsBefore = service.cacheStatistics.loads
 
@@ -85,7 +86,7 @@ struct CacheTests {
     @Test("A cached answer reflects the write that invalidated it")
     func freshAfterWrite() async throws {
         let database = try TemporaryDatabase(users: 2)
-        let service = try database.service()
+        let service = try await database.service()
         let before = try await service.journey(of: 1)
         try database.execute("INSERT INTO posts(user_id, content, created_at) VALUES (1, 'x', '2026-05-30 10:00:00')")
         let after = try await service.journey(of: 1)
@@ -96,7 +97,7 @@ struct CacheTests {
     @Test("A rolled-back write invalidates nothing")
     func rollbackKeepsEntries() async throws {
         let database = try TemporaryDatabase(users: 2)
-        let service = try database.service()
+        let service = try await database.service()
         _ = try await service.journey(of: 1)
         try await database.database.writer.writeWithoutTransaction { db in
             try db.inTransaction {
@@ -112,7 +113,7 @@ struct CacheTests {
     @Test("An explicit invalidate drops one user")
     func explicitInvalidate() async throws {
         let database = try TemporaryDatabase(users: 2)
-        let service = try database.service()
+        let service = try await database.service()
         _ = try await service.journey(of: 1)
         _ = try await service.journey(of: 2)
         service.invalidate(user: 1)
@@ -124,7 +125,7 @@ struct CacheTests {
     @Test("100 concurrent requests for one cold user run the metrics query once")
     func singleFlight() async throws {
         let database = try TemporaryDatabase(users: 1)
-        let service = try database.service()
+        let service = try await database.service()
         let stages = try await withThrowingTaskGroup(of: StageID.self) { group in
             for _ in 0..<100 { group.addTask { try await service.journey(of: 1).evaluation.stage } }
             return try await group.reduce(into: [StageID]()) { $0.append($1) }
@@ -138,7 +139,7 @@ struct CacheTests {
     @Test("The bound holds under churn, least recently used out first")
     func bounded() async throws {
         let database = try TemporaryDatabase(users: 200)
-        let service = try database.service(options: JourneyOptions(cacheCapacity: 50))
+        let service = try await database.service(options: JourneyOptions(cacheCapacity: 50))
         var random = SystemRandomNumberGenerator()
         for _ in 0..<2_000 {
             _ = try await service.journey(of: Int64.random(in: 1...200, using: &random))

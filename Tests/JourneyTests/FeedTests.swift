@@ -4,6 +4,7 @@ import Testing
 @testable import Journey
 import JourneyCore
 import JourneySQLite
+import JourneyStorage
 
 /// SPEC §9: the durable feed, and a cache that hears what other processes commit. "Another
 /// process" is a second connection to the file here (the CLI tests use a real one); the change
@@ -19,7 +20,7 @@ struct FeedTests {
         let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
         for user in Int64(1)...3 { _ = try await other.persist([pendingMove(user, Self.j1, Self.j2)], rulesVersion: "v", source: .cli, now: testNow) }
         let signal = ManualSignal()
-        let service = try database.service()
+        let service = try await database.service()
         let following = Task { try await service.run(signal: signal) }
         defer { following.cancel() }
 
@@ -58,7 +59,7 @@ struct FeedTests {
         let database = try TemporaryDatabase(users: 2)
         let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
         let signal = ManualSignal()
-        let service = try database.service()
+        let service = try await database.service()
         let following = Task { try await service.run(signal: signal) }
         defer { following.cancel() }
         await signal.fire()
@@ -87,7 +88,7 @@ struct FeedTests {
         // Given user 1 cached in J1, then moved to J2 by another process the service does not follow
         let database = try TemporaryDatabase(users: 1)
         let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
-        let service = try database.service()
+        let service = try await database.service()
         #expect(try await service.journey(of: 1).storedStage == "J1_NEW_USER")
         _ = try await other.persist([pendingMove(1, Self.j1, Self.j2)], rulesVersion: "v", source: .cli, now: testNow)
 
@@ -103,8 +104,8 @@ struct FeedTests {
         // Given a service on the adopted rules (none adopted yet: the bundled default) and one on a fixed set
         let database = try TemporaryDatabase(users: 1)
         let other = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
-        let adopting = try await JourneyService(database: database.database, rules: .adopted, clock: ManualClock(testNow))
-        let fixed = try database.service()
+        let adopting = try await JourneyService(store: database.database, rules: .adopted, clock: ManualClock(testNow))
+        let fixed = try await database.service()
         #expect(adopting.rules.version == "mundo-tango-1")
         let signals = (ManualSignal(), ManualSignal())
         let following = [Task { try await adopting.run(signal: signals.0) }, Task { try await fixed.run(signal: signals.1) }]

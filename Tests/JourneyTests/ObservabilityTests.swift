@@ -14,7 +14,7 @@ struct ObservabilityTests {
         let database = try TemporaryDatabase(users: 2)
         try makeActive(1, followedBy: 2, in: database)
         let metrics = TestMetrics()
-        let service = try database.service(options: JourneyOptions(metricsFactory: metrics))
+        let service = try await database.service(options: JourneyOptions(metricsFactory: metrics))
 
         // When the user is read twice and then moved
         _ = try await service.journey(of: 1)
@@ -35,14 +35,14 @@ struct ObservabilityTests {
         let handler = InMemoryLogHandler()
         let logger = Logger(label: "test", factory: { _ in handler })
         // A threshold of zero makes every evaluation slow; an hour makes none slow
-        let strict = try database.service(options: JourneyOptions(slowEvaluationThreshold: 0, logger: logger))
+        let strict = try await database.service(options: JourneyOptions(slowEvaluationThreshold: 0, logger: logger))
         _ = try await strict.journey(of: 2)
         let warnings = handler.entries.filter { $0.level == .warning }
         #expect(warnings.count == 1)
         #expect(warnings.first?.metadata["user"] == "2")
 
         handler.clear()
-        let lenient = try database.service(options: JourneyOptions(slowEvaluationThreshold: 3_600, logger: logger))
+        let lenient = try await database.service(options: JourneyOptions(slowEvaluationThreshold: 3_600, logger: logger))
         _ = try await lenient.journey(of: 1)
         #expect(handler.entries.filter { $0.level == .warning }.isEmpty)
     }

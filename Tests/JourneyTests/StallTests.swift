@@ -4,6 +4,7 @@ import Testing
 @testable import Journey
 import JourneyCore
 import JourneySQLite
+import JourneyStorage
 
 /// SPEC §9: no database call that can wait on a lock runs on Swift's cooperative thread pool,
 /// so a cached read never waits for a writer.
@@ -20,7 +21,7 @@ struct StallTests {
         let cached = Int64(writers + 1), uncached = Int64(writers + 2), follower = Int64(writers + 3)
         let database = try TemporaryDatabase(users: writers + 3)
         for user in 1...Int64(writers) { try makeActive(user, followedBy: follower, in: database) }
-        let service = try database.service()
+        let service = try await database.service()
         _ = try await service.journey(of: cached)
 
         // And another connection holding SQLite's write lock (BEGIN IMMEDIATE), as another process would

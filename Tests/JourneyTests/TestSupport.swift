@@ -3,6 +3,7 @@ import GRDB
 @testable import Journey
 import JourneyCore
 import JourneySQLite
+import JourneyStorage
 
 /// A fixed "now" for every test: 2026-06-01 12:00:00 UTC.
 let testNow = Date(timeIntervalSince1970: 1_780_315_200)
@@ -35,8 +36,8 @@ final class TemporaryDatabase {
         }
     }
 
-    func service(clock: ManualClock = ManualClock(testNow), options: JourneyOptions = JourneyOptions()) throws -> JourneyService {
-        try JourneyService(database: database, rules: try Rules.bundledDefault(), options: options, clock: clock)
+    func service(clock: ManualClock = ManualClock(testNow), options: JourneyOptions = JourneyOptions()) async throws -> JourneyService {
+        try await JourneyService(store: database, rules: try Rules.bundledDefault(), options: options, clock: clock)
     }
 
     func execute(_ sql: String, _ arguments: StatementArguments = []) throws {
@@ -60,7 +61,7 @@ final class ManualSignal: ChangeSignal {
         (requests, requester) = AsyncStream.makeStream()
     }
 
-    func watch(_ changed: @Sendable () async -> Void) async throws(StoreError) {
+    func watch(_ changed: @Sendable () async -> Void) async throws(StorageError) {
         for await done in requests {
             await changed()
             done.resume()
@@ -77,4 +78,27 @@ final class ManualSignal: ChangeSignal {
 func pendingMove(_ user: Int64, _ from: StageID, _ to: StageID) -> PendingMove {
     PendingMove(userID: user, expectedStage: from.rawValue,
                 transitions: [Transition(from: from, to: to, kind: .next, reason: "moved elsewhere")], metrics: UserMetrics())
+}
+
+extension JourneyService {
+    /// The SQLite store behind the service, for the raw SQL of the tests in this package.
+    var sqlite: SQLiteStore { store as! SQLiteStore }
+}
+
+/// A thread-safe list, to collect what concurrent tasks got.
+final class Collected<Element: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Element] = []
+
+    func append(_ element: Element) {
+        lock.lock()
+        defer { lock.unlock() }
+        storage.append(element)
+    }
+
+    var elements: [Element] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
 }

@@ -30,7 +30,7 @@ enum BatchChild {
             throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-dry|loop --db PATH")
         }
         let database = try SQLiteStore.open(path: path, mode: .requireMigrated, now: dataNow)
-        let service = try JourneyService(database: database, rules: Rules.bundledDefault(),
+        let service = try await JourneyService(store: database, rules: Rules.bundledDefault(),
                                          options: JourneyOptions(cacheCapacity: 16, source: .batch), clock: ManualClock(dataNow))
         let rssBefore = memoryStatus().rssKB
         let clock = ContinuousClock()

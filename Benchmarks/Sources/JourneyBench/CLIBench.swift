@@ -19,7 +19,7 @@ enum Probe {
         let database = try SQLiteStore.open(path: path, mode: .requireMigrated)
         if arguments.contains("--service") {
             // What `journey evaluate` does, minus ArgumentParser and the rendering.
-            let service = try JourneyService(database: database, rules: Rules.bundledDefault(), options: JourneyOptions(cacheCapacity: 16, source: .cli))
+            let service = try await JourneyService(store: database, rules: Rules.bundledDefault(), options: JourneyOptions(cacheCapacity: 16, source: .cli))
             let answer = try await service.evaluateAndPersist(user: user)
             print(answer.storedStage, answer.evaluation.metrics.posts)
             return

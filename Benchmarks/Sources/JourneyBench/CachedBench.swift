@@ -21,16 +21,18 @@ struct CachedBench {
         try await zipfLoad(path: path)
     }
 
-    private func makeService(_ path: String) throws -> JourneyService {
+    /// The service, and the store it serves (whose pool the load writes through, as the server's own writes would).
+    private func makeService(_ path: String) async throws -> (service: JourneyService, database: SQLiteStore) {
         // The server's way: `JourneyService(path:)` opens with `.migrate` (a DatabasePool).
         let database = try SQLiteStore.open(path: path, mode: .migrate, now: dataNow)
-        return try JourneyService(database: database, rules: Rules.bundledDefault(), options: JourneyOptions(), clock: ManualClock(dataNow))
+        let service = try await JourneyService(store: database, rules: Rules.bundledDefault(), options: JourneyOptions(), clock: ManualClock(dataNow))
+        return (service, database)
     }
 
     // MARK: A hit against a bare dictionary
 
     func hitLatency(path: String) async throws {
-        let service = try makeService(path)
+        let (service, _) = try await makeService(path)
         let users = Array((1...Int64(dataset.counts.users)).shuffled(seed: dataSeed ^ 0xCAC4E).prefix(1_000))
         let dictionary = Mutex<[Int64: UserJourney]>([:])
         for user in users {
@@ -192,7 +194,7 @@ struct CachedBench {
     }
 
     func zipfLoad(path: String) async throws {
-        let service = try makeService(path)
+        let (service, database) = try await makeService(path)
         let users = dataset.counts.users
         let exponent = 1.0
         let ranks = Zipf(n: users, s: exponent)
@@ -201,9 +203,9 @@ struct CachedBench {
         let warmup = quick ? 20_000 : 300_000
         let measured = quick ? 60_000 : 1_200_000
         report.note("zipf load: warm-up \(warmup) reads, measured \(measured) reads, \(readers) tasks")
-        let first = try await load(service: service, writer: service.database.writer, ranks: ranks, userOfRank: userOfRank,
+        let first = try await load(service: service, writer: database.writer, ranks: ranks, userOfRank: userOfRank,
                                    readers: readers, reads: warmup, seed: 1, seen: [])
-        let second = try await load(service: service, writer: service.database.writer, ranks: ranks, userOfRank: userOfRank,
+        let second = try await load(service: service, writer: database.writer, ranks: ranks, userOfRank: userOfRank,
                                     readers: readers, reads: measured, seed: 2, seen: first.seen)
         // Control: the same load with the writes made through another connection the service cannot see.
         // The stale-answer check must catch these (the TTL, five minutes, is what bounds them).
@@ -214,7 +216,7 @@ struct CachedBench {
 
         report.say("### Zipf load with writes (\(dataset.label) users)")
         report.say()
-        report.say("\(readers) tasks call `service.journey(of:)` for Zipf-distributed users (exponent \(exponent) over all \(fmtCount(users)) users, ranks shuffled over ids); every 100th read (over all tasks) first writes, alternately, a post by a Zipf user or a follow between two, through the service's own `DatabasePool` (`service.database.writer`; the service is opened as a server opens it, `.migrate`). A read is **stale** when its posts, following or followers are below what the last committed write to that user left (the writer records the counts inside its transaction, after commit). The clock is fixed, so the five-minute TTL never expires during the run: every miss is a first sight or an invalidation. Cache capacity: the default 100,000.")
+        report.say("\(readers) tasks call `service.journey(of:)` for Zipf-distributed users (exponent \(exponent) over all \(fmtCount(users)) users, ranks shuffled over ids); every 100th read (over all tasks) first writes, alternately, a post by a Zipf user or a follow between two, through the service's own `DatabasePool` (the served `SQLiteStore`'s `writer`; the service is opened as a server opens it, `.migrate`). A read is **stale** when its posts, following or followers are below what the last committed write to that user left (the writer records the counts inside its transaction, after commit). The clock is fixed, so the five-minute TTL never expires during the run: every miss is a first sight or an invalidation. Cache capacity: the default 100,000.")
         report.say()
         func row(_ name: String, _ r: LoadResult) -> [String] {
             let hitRate = Double(r.hits) / Double(max(1, r.hits + r.misses))

@@ -37,7 +37,7 @@ struct FeedBench {
         let baseline = try await cpuPerSecond(for: seconds) {}
         for interval in [50, 200] as [Int] {
             let options = JourneyOptions(feedPollInterval: .milliseconds(interval))
-            let service = try JourneyService(database: try SQLiteStore.open(path: path, mode: .migrate, now: dataNow),
+            let service = try await JourneyService(store: try SQLiteStore.open(path: path, mode: .migrate, now: dataNow),
                                              rules: Rules.bundledDefault(), options: options, clock: ManualClock(dataNow))
             let following = Task { try await service.run() }
             let cpu = try await cpuPerSecond(for: seconds) {}
