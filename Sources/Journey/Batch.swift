@@ -156,12 +156,17 @@ extension JourneyService {
         let renewer = lease.map { LeaseRenewer(lease: $0, store: store, clock: clock) }
         defer { renewer?.stop() }
         summary.runID = lease?.runID
+        // The next chunk is read while this one is evaluated and written: the store reads on a
+        // connection of its own (WAL: readers never wait for the writer), so the batch's two
+        // halves use two cores. The chunks' users are disjoint, and every read uses the same `now`.
+        var next = readChunk(after: 0, limit: max(1, batch.chunkSize), now: now)
+        defer { next.cancel() }
         do throws(JourneyError) {
-            var after: Int64 = 0
             while true {
                 if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
-                let snapshots = try await storeCall { () async throws(StorageError) in try await store.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
+                let snapshots = try await Self.chunk(next, of: store)
                 guard let last = snapshots.last else { break }
+                next = readChunk(after: last.userID, limit: max(1, batch.chunkSize), now: now)
                 var moves: [PendingMove] = []
                 for snapshot in snapshots {
                     summary.unreadableTimestamps.merge(snapshot.unreadableTimestamps, uniquingKeysWith: +)
@@ -208,7 +213,6 @@ extension JourneyService {
                 } else {
                     for move in moves { for transition in move.transitions { summary.count(transition.from, transition.to) } }
                 }
-                after = last.userID
                 await batch.onChunk?(summary.usersSeen, max(total, summary.usersSeen))
             }
         } catch {
@@ -231,6 +235,23 @@ extension JourneyService {
         return summary
     }
 
+
+    /// Starts reading the chunk after `after` (``JourneyStore/chunk(after:limit:now:)``) in a task of its own.
+    private func readChunk(after: Int64, limit: Int, now: Date) -> Task<[UserSnapshot], any Error> {
+        let store = self.store
+        return Task { try await store.chunk(after: after, limit: limit, now: now) }
+    }
+
+    /// The chunk `read` returns, its failure reported as the service does (``JourneyError/store(_:)``).
+    private static func chunk(_ read: Task<[UserSnapshot], any Error>, of store: any JourneyStore) async throws(JourneyError) -> [UserSnapshot] {
+        do {
+            return try await read.value
+        } catch let error as StorageError {
+            throw .store(error)
+        } catch {
+            throw .store(.failed(location: store.location, message: "\(error)"))
+        }
+    }
 
     /// `host pid N`, naming the lease's holder for people. `gethostname` only: `ProcessInfo.hostName`
     /// may ask DNS, which can hang in a container without a network.
