@@ -16,6 +16,9 @@ public struct BatchOptions: Sendable {
     public var leaseSeconds: TimeInterval
     /// Take the lease over even from a run whose lease still holds (the operator knows it is gone).
     public var takeOver: Bool
+    /// Chunks read at once, each on a connection of its own, while the writer writes: the cores the
+    /// run may use for reading (the default, 2, is the number the benchmark's machine has).
+    public var readers: Int
 
     /// The lease bound: a run renews with every chunk and every third of this on a timer, so only a
     /// run that stopped (killed, frozen, its machine gone) lets it expire; the next run then takes over.
@@ -23,12 +26,13 @@ public struct BatchOptions: Sendable {
 
     /// Options for ``JourneyService/runBatch(_:)``; the defaults are those of `journey batch`.
     public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) async -> Void)? = nil,
-                leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false) {
+                leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false, readers: Int = 2) {
         self.chunkSize = chunkSize
         self.dryRun = dryRun
         self.onChunk = onChunk
         self.leaseSeconds = leaseSeconds
         self.takeOver = takeOver
+        self.readers = readers
     }
 }
 
@@ -156,12 +160,17 @@ extension JourneyService {
         let renewer = lease.map { LeaseRenewer(lease: $0, store: store, clock: clock) }
         defer { renewer?.stop() }
         summary.runID = lease?.runID
+        // The next chunks are read while this one is evaluated and written, `readers` at a time,
+        // each on a connection of its own (WAL: readers never wait for the writer), so the run
+        // uses every core it is given. Chunks hold disjoint id ranges, and every read uses the
+        // same `now`, so the answer is the one a single reader would give.
+        var reads = ChunkReads(store: store, chunkSize: max(1, batch.chunkSize), readers: max(1, batch.readers), now: now)
+        defer { reads.cancel() }
         do throws(JourneyError) {
-            var after: Int64 = 0
             while true {
                 if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
-                let snapshots = try await storeCall { () async throws(StorageError) in try await store.chunk(after: after, limit: max(1, batch.chunkSize), now: now) }
-                guard let last = snapshots.last else { break }
+                guard let snapshots = try await reads.next() else { break }
+                guard let last = snapshots.last else { continue }
                 var moves: [PendingMove] = []
                 for snapshot in snapshots {
                     summary.unreadableTimestamps.merge(snapshot.unreadableTimestamps, uniquingKeysWith: +)
@@ -208,7 +217,6 @@ extension JourneyService {
                 } else {
                     for move in moves { for transition in move.transitions { summary.count(transition.from, transition.to) } }
                 }
-                after = last.userID
                 await batch.onChunk?(summary.usersSeen, max(total, summary.usersSeen))
             }
         } catch {
@@ -238,6 +246,66 @@ extension JourneyService {
         var buffer = [CChar](repeating: 0, count: 256)
         let host = gethostname(&buffer, buffer.count - 1) == 0 ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown host"
         return "\(host) pid \(getpid())"
+    }
+}
+
+/// The batch's reads: chunk ranges from ``JourneyStore/chunkEnds(after:limit:count:)``, and up to
+/// `readers` ranges read at once in tasks of their own, handed out in id order.
+struct ChunkReads {
+    let store: any JourneyStore
+    let chunkSize: Int
+    let readers: Int
+    let now: Date
+    private var ends: [Int64] = []
+    private var scheduled: Int64 = 0
+    private var exhausted = false
+    private var inFlight: [Task<[UserSnapshot], any Error>] = []
+
+    init(store: any JourneyStore, chunkSize: Int, readers: Int, now: Date) {
+        self.store = store
+        self.chunkSize = chunkSize
+        self.readers = readers
+        self.now = now
+    }
+
+    /// The next chunk in id order (possibly empty: its users were deleted meanwhile), or nil after the last.
+    mutating func next() async throws(JourneyError) -> [UserSnapshot]? {
+        try await fill()
+        guard !inFlight.isEmpty else { return nil }
+        let read = inFlight.removeFirst()
+        try await fill()
+        do {
+            return try await read.value
+        } catch let error as StorageError {
+            throw .store(error)
+        } catch {
+            throw .store(.failed(location: store.location, message: "\(error)"))
+        }
+    }
+
+    /// Starts reads until `readers` are in flight or no user is left.
+    private mutating func fill() async throws(JourneyError) {
+        while inFlight.count < readers && !exhausted {
+            if ends.isEmpty {
+                let (store, after, limit) = (self.store, scheduled, chunkSize)
+                ends = try await storeCall { () async throws(StorageError) in
+                    try await store.chunkEnds(after: after, limit: limit, count: 16)
+                }
+                if ends.isEmpty {
+                    exhausted = true
+                    return
+                }
+            }
+            let range = (scheduled + 1)...ends.removeFirst()
+            scheduled = range.upperBound
+            let (store, now) = (self.store, self.now)
+            inFlight.append(Task { try await store.chunk(range, now: now) })
+        }
+    }
+
+    /// Cancels the reads in flight (a run that stops early).
+    func cancel() {
+        for read in inFlight { read.cancel() }
     }
 }
 

@@ -130,17 +130,23 @@ public struct UserMetrics: Hashable, Sendable, Codable {
     /// Written by hand: `JSONSerialization` cost 158 µs a transition, half of a batch's time
     /// (BENCHMARKS.md), and a third of a PostgreSQL chunk's.
     public func json(now: Date) -> String {
-        let fields = values(now: now).sorted { $0.0.rawValue < $1.0.rawValue }.map { metric, value in
-            let json = switch value {
-            case .integer(let number): String(number)
-            case .boolean(let flag): flag ? "true" : "false"
-            case .text(let text): Self.jsonString(text)
-            case .missing: "null"
+        var out = "{"
+        out.reserveCapacity(320)
+        for metric in Self.metricsByName {
+            if out.utf8.count > 1 { out += "," }
+            out += "\"" + metric.rawValue + "\":"
+            switch value(of: metric, now: now) {
+            case .integer(let number): out += String(number)
+            case .boolean(let flag): out += flag ? "true" : "false"
+            case .text(let text): out += Self.jsonString(text)
+            case .missing: out += "null"
             }
-            return "\"\(metric.rawValue)\":\(json)"
         }
-        return "{" + fields.joined(separator: ",") + "}"
+        return out + "}"
     }
+
+    /// Every metric in the order of its name: the keys of ``json(now:)``, sorted once.
+    private static let metricsByName = Metric.allCases.sorted { $0.rawValue < $1.rawValue }
 
     /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
     static func jsonString(_ text: String) -> String {

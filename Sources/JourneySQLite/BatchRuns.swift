@@ -86,16 +86,24 @@ extension SQLiteStore {
         if db.changesCount == 0 { throw StorageError.leaseLost(runID: lease.runID) }
     }
 
-    /// The snapshots of the next `limit` users after `after`, by id, in two statements:
-    /// the chunk's last id, then every metric aggregated over the id range at once.
-    public func chunk(after: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
+    /// Where the next `count` chunks of `limit` users after `after` end, read from the primary key.
+    public func chunkEnds(after: Int64, limit: Int, count: Int) async throws(StorageError) -> [Int64] {
+        let limit = max(1, limit)
+        return try await read { db in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?",
+                                         arguments: [after, limit * max(1, count)])
+            var ends = stride(from: limit - 1, to: ids.count, by: limit).map { ids[$0] }
+            if let last = ids.last, ends.last != last { ends.append(last) }
+            return ends
+        }
+    }
+
+    /// The snapshots of the users with ids in `ids`, by id, in one statement (``chunkSQL``).
+    public func chunk(_ ids: ClosedRange<Int64>, now: Date) async throws(StorageError) -> [UserSnapshot] {
         try await read { db in
-            guard let last = try Int64.fetchOne(db, sql: """
-                SELECT MAX(id) FROM (SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?)
-                """, arguments: [after, limit]) else { return [] }
             var arguments = Self.windowArguments(now: now)
-            arguments["low"] = after + 1
-            arguments["high"] = last
+            arguments["low"] = ids.lowerBound
+            arguments["high"] = ids.upperBound
             return try Row.fetchAll(db.cachedStatement(sql: Self.chunkSQL), arguments: StatementArguments(arguments)).map { row in
                 var unreadable: [String: Int] = [:]
                 if let posts = Int.fromDatabaseValue(row[16]), posts > 0 { unreadable["posts.created_at"] = posts }

@@ -20,8 +20,9 @@ extension SQLiteStore {
             guard !transitions.isEmpty else { return (snapshot, decision, []) }
             let move = PendingMove(userID: user, expectedStage: snapshot.storedStage, transitions: transitions, metrics: snapshot.metrics)
             do {
-                var recorder = try MoveWriter(db)
-                return (snapshot, decision, try recorder.record(move, rulesVersion: rulesVersion, source: source, now: now, db))
+                let recorder = try MoveWriter(db)
+                let seq = try recorder.lastSeq(of: user)
+                return (snapshot, decision, try recorder.record(move, after: seq, rulesVersion: rulesVersion, source: source, now: now, db))
             } catch let error as DatabaseError where Self.refusesOneRow(error) {
                 throw StorageError.writeRefused(userID: user, message: error.message ?? "\(error.resultCode)")
             }
@@ -30,20 +31,77 @@ extension SQLiteStore {
 
     /// Stores `moves` in one transaction: each user's new stage, `last_journey_update`, and one
     /// `journey_transitions` row per move, only where the stored stage is still `expectedStage`
-    /// and no pin holds the user. Each user's writes run in a savepoint: a row the database
-    /// refuses is rolled back alone and listed in ``PersistResult/refused``.
+    /// and no pin holds the user. A row the database refuses is left out alone and listed in
+    /// ``PersistResult/refused``; the others are written.
+    ///
+    /// The moves are written under one savepoint, not one per user: a savepoint copies every page
+    /// it first changes to a sub-journal, which cost a large part of the batch's writing
+    /// (BENCHMARKS.md, "Where the batch's time goes"). When the database refuses a row, that
+    /// savepoint rolls back and the moves are written again a user per savepoint, so that only the
+    /// refused rows are left out.
     ///
     /// - throws: ``StorageError`` when SQLite fails otherwise; nothing is written then.
     /// - parameter progress: a batch run's progress before these moves, recorded with them in the same transaction.
     public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil) async throws(StorageError) -> PersistResult {
         try await immediateWrite { db in
-            var result = PersistResult()
-            let current = try db.cachedStatement(sql: """
-                SELECT u.customer_journey_state, pin.user_id IS NOT NULL
+            // Cached, unlike `Database.inSavepoint`'s statements, which are prepared on every call.
+            let savepoint = try db.cachedStatement(sql: "SAVEPOINT journey_moves")
+            let release = try db.cachedStatement(sql: "RELEASE journey_moves")
+            let rollback = try db.cachedStatement(sql: "ROLLBACK TO journey_moves")
+            var result: PersistResult
+            try savepoint.execute()
+            do {
+                var recorder = try MoveWriter(db)
+                result = try recorder.write(moves, rulesVersion: rulesVersion, source: source, now: now, eachInSavepoint: false, db)
+                try release.execute()
+            } catch let error as DatabaseError where Self.refusesOneRow(error) {
+                try rollback.execute()
+                try release.execute()
+                var recorder = try MoveWriter(db, fresh: true)
+                result = try recorder.write(moves, rulesVersion: rulesVersion, source: source, now: now, eachInSavepoint: true, db)
+            }
+            if let progress { try Self.record(progress, recorded: result.recorded.count, db) }
+            return result
+        }
+    }
+
+    /// The statements that record users' moves, prepared once per transaction.
+    private struct MoveWriter {
+        static let insertSQL = """
+            INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        static let updateSQL = "UPDATE users SET customer_journey_state = ?, last_journey_update = ? WHERE id = ?"
+        /// The compare-and-set's read, in one statement: the stored stage, whether a pin holds the
+        /// user, and the user's last `seq`.
+        let current: Statement
+        let insert: Statement
+        let update: Statement
+
+        /// With `fresh`, after a statement failed: a failed statement reports its error again on its
+        /// next reset (GRDB surfaces it), so no poisoned one is left in the cache for later calls.
+        init(_ db: Database, fresh: Bool = false) throws {
+            if fresh { db.clearSchemaCache() }
+            current = try db.cachedStatement(sql: """
+                SELECT u.customer_journey_state, pin.user_id IS NOT NULL,
+                       (SELECT COALESCE(MAX(seq), 0) FROM journey_transitions t WHERE t.user_id = u.id)
                 FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id WHERE u.id = ?
                 """)
-            var recorder = try MoveWriter(db)
-            // Cached, unlike `Database.inSavepoint`'s statements, which are prepared on every call.
+            insert = try db.cachedStatement(sql: Self.insertSQL)
+            update = try db.cachedStatement(sql: Self.updateSQL)
+        }
+
+        /// The user's last recorded `seq` (0 before any move).
+        func lastSeq(of user: Int64) throws -> Int {
+            try Row.fetchOne(current, arguments: [user])?[2] ?? 0
+        }
+
+        /// The compare-and-set of every move, then its writes. With `eachInSavepoint`, each user's
+        /// writes run in a savepoint of their own, and a row the database refuses is rolled back
+        /// alone and listed in ``PersistResult/refused``; without, the refusal is thrown.
+        mutating func write(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
+                            eachInSavepoint: Bool, _ db: Database) throws -> PersistResult {
+            var result = PersistResult()
             let savepoint = try db.cachedStatement(sql: "SAVEPOINT journey_user")
             let release = try db.cachedStatement(sql: "RELEASE journey_user")
             let rollback = try db.cachedStatement(sql: "ROLLBACK TO journey_user")
@@ -57,62 +115,47 @@ extension SQLiteStore {
                     result.pinned.append(move.userID)
                     continue
                 }
-                let records: [RecordedTransition]
+                let seq: Int = row[2]
+                guard eachInSavepoint else {
+                    result.recorded += try record(move, after: seq, rulesVersion: rulesVersion, source: source, now: now, db)
+                    continue
+                }
                 try savepoint.execute()
                 do {
-                    records = try recorder.record(move, rulesVersion: rulesVersion, source: source, now: now, db)
+                    result.recorded += try record(move, after: seq, rulesVersion: rulesVersion, source: source, now: now, db)
                     try release.execute()
-                } catch let error as DatabaseError where Self.refusesOneRow(error) {
+                } catch let error as DatabaseError where SQLiteStore.refusesOneRow(error) {
                     try rollback.execute()
                     try release.execute()
                     result.refused[move.userID] = error.message ?? "\(error.resultCode)"
-                    recorder = try MoveWriter(db, fresh: true)
-                    continue
+                    self = try MoveWriter(db, fresh: true)
                 }
-                result.recorded += records
             }
-            if let progress { try Self.record(progress, recorded: result.recorded.count, db) }
             return result
         }
-    }
 
-    /// The statements that record one user's moves, prepared once per transaction.
-    private struct MoveWriter {
-        static let insertSQL = """
-            INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """
-        static let updateSQL = "UPDATE users SET customer_journey_state = ?, last_journey_update = ? WHERE id = ?"
-        let lastSeq: Statement
-        let insert: Statement
-        let update: Statement
-
-        /// With `fresh`, after a statement failed: a failed statement reports its error again on its
-        /// next reset (GRDB surfaces it), so no poisoned one is left in the cache for later calls.
-        init(_ db: Database, fresh: Bool = false) throws {
-            if fresh { db.clearSchemaCache() }
-            lastSeq = try db.cachedStatement(sql: "SELECT COALESCE(MAX(seq), 0) FROM journey_transitions WHERE user_id = ?")
-            insert = try db.cachedStatement(sql: Self.insertSQL)
-            update = try db.cachedStatement(sql: Self.updateSQL)
-        }
-
-        /// Writes `move`'s transition rows (seq after the user's last) and the user's new stage; returns the rows.
-        mutating func record(_ move: PendingMove, rulesVersion: String, source: TransitionSource, now: Date,
-                             _ db: Database) throws -> [RecordedTransition] {
-            var seq = try Int.fetchOne(lastSeq, arguments: [move.userID]) ?? 0
+        /// Writes `move`'s transition rows (numbered after `seq`, the user's last) and the user's
+        /// new stage, in a transaction that holds the write lock; returns the rows.
+        func record(_ move: PendingMove, after seq: Int, rulesVersion: String, source: TransitionSource, now: Date,
+                    _ db: Database) throws -> [RecordedTransition] {
+            var seq = seq
             let metrics = move.metrics.json(now: now)
+            // The text GRDB would store for `now`, without its DateFormatter (ICU), which took a
+            // tenth of the batch's time for two values a move.
+            let nowText = SQLTimestamp.text(now, milliseconds: true)
             var records: [RecordedTransition] = []
+            records.reserveCapacity(move.transitions.count)
             for transition in move.transitions {
                 seq += 1
                 var record = RecordedTransition(
                     id: 0, userID: move.userID, seq: seq, from: transition.from, to: transition.to,
                     reason: transition.reason, rulesVersion: rulesVersion, metrics: metrics, source: source, createdAt: now)
                 try insert.execute(arguments: [record.userID, record.seq, record.from, record.to, record.reason,
-                                               record.rulesVersion, record.metrics, record.source, record.createdAt])
+                                               record.rulesVersion, record.metrics, record.source.rawValue, nowText])
                 record.id = db.lastInsertedRowID
                 records.append(record)
             }
-            if let last = move.transitions.last { try update.execute(arguments: [last.to, now, move.userID]) }
+            if let last = move.transitions.last { try update.execute(arguments: [last.to.rawValue, nowText, move.userID]) }
             return records
         }
     }

@@ -28,9 +28,16 @@ public protocol JourneyStore: Sendable {
     /// - throws: ``StorageError/unknownUser(id:)`` when there is no such user.
     func snapshot(user: Int64, now: Date) async throws(StorageError) -> UserSnapshot
 
-    /// The snapshots of the next `limit` users with ids above `after`, by id: one chunk of a batch.
-    /// An empty array means there are no more users.
-    func chunk(after: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot]
+    /// Where the next `count` chunks of `limit` users after the id `after` end: ascending user ids,
+    /// chunk k holding the users with ids in (end[k−1], end[k]] (end[−1] = `after`). Fewer than
+    /// `count` near the end of `users`; empty when no user has an id above `after`.
+    ///
+    /// Cheap (it reads the primary key alone), so that a batch can read several chunks at once.
+    func chunkEnds(after: Int64, limit: Int, count: Int) async throws(StorageError) -> [Int64]
+
+    /// The snapshots of the users with ids in `ids`, by id, every metric aggregated over the range
+    /// at once: one chunk of a batch (SPEC §7), equal to each user's ``snapshot(user:now:)``.
+    func chunk(_ ids: ClosedRange<Int64>, now: Date) async throws(StorageError) -> [UserSnapshot]
 
     /// A user's recorded moves, oldest first.
     ///
@@ -148,4 +155,13 @@ public protocol JourneyStore: Sendable {
 
     /// Recounts `follower_count` from `follows` where it drifted; returns the users repaired.
     func repairCounters() async throws(StorageError) -> [Int64]
+}
+
+extension JourneyStore {
+    /// The snapshots of the next `limit` users with ids above `after`, by id (an empty array when
+    /// none is left): ``chunkEnds(after:limit:count:)`` and ``chunk(_:now:)`` in one call.
+    public func chunk(after: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
+        guard let end = try await chunkEnds(after: after, limit: limit, count: 1).first else { return [] }
+        return try await chunk(after + 1...end, now: now)
+    }
 }
