@@ -18,8 +18,12 @@ struct InterleavingStore: JourneyStore {
         try await base.snapshot(user: user, now: now)
     }
 
-    func chunk(after: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
-        try await base.chunk(after: after, limit: limit, now: now)
+    func chunkEnds(after: Int64, limit: Int, count: Int) async throws(StorageError) -> [Int64] {
+        try await base.chunkEnds(after: after, limit: limit, count: count)
+    }
+
+    func chunk(_ ids: ClosedRange<Int64>, now: Date) async throws(StorageError) -> [UserSnapshot] {
+        try await base.chunk(ids, now: now)
     }
 
     func history(user: Int64) async throws(StorageError) -> [RecordedTransition] {
