@@ -203,7 +203,7 @@ extension PostgresStore {
     }
 
     /// The most recent runs, newest first; a sharded run's users and transitions are its shards' sums
-    /// (live while it runs).
+    /// (live while it runs), and while it runs its lease is the latest of its own and its shards'.
     public func batchRuns(limit: Int) async throws(StorageError) -> [BatchRun] {
         try await shardedRuns(where: "true ORDER BY r.id DESC LIMIT \(max(0, limit))").map(\.run)
     }
@@ -360,7 +360,11 @@ extension PostgresStore {
         try await withConnection { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT r.id, r.started_at, r.finished_at, r.status, r.rules_version, r.error, r.last_user_id, r.owner, r.holder,
-                       r.lease_expires_at, r.shard_count,
+                       CASE WHEN r.owner IS NULL AND r.status = 'running'
+                            THEN GREATEST(r.lease_expires_at, (SELECT max(s.lease_expires_at) FROM journey_batch_shards s
+                                                               WHERE s.run_id = r.id AND s.status = 'claimed'))
+                            ELSE r.lease_expires_at END,
+                       r.shard_count,
                        (SELECT count(*) FROM journey_batch_shards s WHERE s.run_id = r.id AND s.status = 'done'),
                        CASE WHEN r.owner IS NULL
                             THEN (SELECT COALESCE(sum(users_seen), 0)::bigint FROM journey_batch_shards s WHERE s.run_id = r.id)

@@ -124,26 +124,25 @@ extension PostgresStore {
                     result.recorded = try await self.write(accepted, rulesVersion: rulesVersion, source: source, now: now, connection)
                     try await connection.query("RELEASE SAVEPOINT journey_chunk", logger: self.logger)
                 } catch let error where PostgresStoreError.refusesOneRow(error).refused {
-                    // One row refused: every user again, each in a savepoint of its own.
+                    // One row refused: every move again, in order, each in a savepoint of its own (as
+                    // SQLite does); a later move of a refused user finds its stage unchanged: conflicted.
                     try await connection.query("ROLLBACK TO SAVEPOINT journey_chunk", logger: self.logger)
-                    var order: [Int64] = [], byUser: [Int64: [PendingMove]] = [:]
                     for move in accepted {
-                        if byUser[move.userID] == nil { order.append(move.userID) }
-                        byUser[move.userID, default: []].append(move)
-                    }
-                    for user in order {
+                        if result.refused[move.userID] != nil {
+                            result.conflicted.append(move.userID)
+                            continue
+                        }
                         try await connection.query("SAVEPOINT journey_user", logger: self.logger)
                         do {
-                            result.recorded += try await self.write(byUser[user]!, rulesVersion: rulesVersion, source: source, now: now, connection)
+                            result.recorded += try await self.write([move], rulesVersion: rulesVersion, source: source, now: now, connection)
                             try await connection.query("RELEASE SAVEPOINT journey_user", logger: self.logger)
                         } catch {
                             let (refused, message) = PostgresStoreError.refusesOneRow(error)
                             guard refused else { throw error }
                             try await connection.query("ROLLBACK TO SAVEPOINT journey_user", logger: self.logger)
-                            result.refused[user] = message
+                            result.refused[move.userID] = message
                         }
                     }
-                    result.recorded.sort { ($0.userID, $0.seq) < ($1.userID, $1.seq) }
                 }
             }
             switch progress {
@@ -161,14 +160,14 @@ extension PostgresStore {
     /// stages, then every transition row, numbered after each user's last `seq`. The caller holds
     /// the feed's advisory lock.
     ///
-    /// - returns: the rows written, by user then `seq`.
+    /// - returns: the rows written, in the order of `moves` (which is their ids' order too, as on SQLite).
     func write(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
                _ connection: PostgresConnection) async throws -> [RecordedTransition] {
-        var users: [Int64] = [], steps: [Int32] = [], froms: [String] = [], tos: [String] = []
+        var users: [Int64] = [], steps: [Int32] = [], ordinals: [Int32] = [], froms: [String] = [], tos: [String] = []
         var reasons: [String] = [], metrics: [String] = []
         var targets: [Int64: String] = [:], order: [Int64] = []
         var step: [Int64: Int32] = [:]
-        for move in moves {
+        for (ordinal, move) in moves.enumerated() {
             if targets[move.userID] == nil { order.append(move.userID) }
             targets[move.userID] = move.transitions.last!.to.rawValue
             let json = move.metrics.json(now: now)
@@ -176,6 +175,7 @@ extension PostgresStore {
                 step[move.userID, default: 0] += 1
                 users.append(move.userID)
                 steps.append(step[move.userID]!)
+                ordinals.append(Int32(ordinal))
                 froms.append(transition.from.rawValue)
                 tos.append(transition.to.rawValue)
                 reasons.append(transition.reason)
@@ -193,12 +193,12 @@ extension PostgresStore {
             INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
             SELECT t.user_id, COALESCE((SELECT max(j.seq) FROM journey_transitions j WHERE j.user_id = t.user_id), 0) + t.step,
                    t.from_state, t.to_state, t.reason, \(rulesVersion), t.metrics::jsonb, \(source.rawValue), \(now)
-            FROM unnest(\(users)::bigint[], \(steps)::int[], \(froms)::text[], \(tos)::text[], \(reasons)::text[], \(metrics)::text[])
-                 AS t(user_id, step, from_state, to_state, reason, metrics)
-            ORDER BY t.user_id, t.step
+            FROM unnest(\(users)::bigint[], \(steps)::int[], \(ordinals)::int[], \(froms)::text[], \(tos)::text[], \(reasons)::text[],
+                        \(metrics)::text[]) AS t(user_id, step, ordinal, from_state, to_state, reason, metrics)
+            ORDER BY t.ordinal, t.step
             RETURNING id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
             """, logger: logger)
-        return try await Self.transitions(from: rows).sorted { ($0.userID, $0.seq) < ($1.userID, $1.seq) }
+        return try await Self.transitions(from: rows).sorted { $0.id < $1.id }
     }
 
     /// Decodes rows of `id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at`.

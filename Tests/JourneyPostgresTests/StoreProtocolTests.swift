@@ -98,12 +98,20 @@ struct StoreProtocolTests {
             }
             #expect(try await store.history(user: 7).isEmpty)
             let metrics = try await store.snapshot(user: 6, now: TestServer.now).metrics
-            let moves = [6, 7, 8].map { PendingMove(userID: $0, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics) }
+            // In the moves' order, as on SQLite: the rows and their ids.
+            let moves = [8, 7, 6].map { PendingMove(userID: $0, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics) }
             let result = try await store.persist(moves, rulesVersion: "v", source: .batch, now: TestServer.now)
-            #expect(result.recorded.map(\.userID) == [6, 8])
+            #expect(result.recorded.map(\.userID) == [8, 6] && result.recorded[0].id < result.recorded[1].id)
             #expect(Array(result.refused.keys) == [7] && result.refused[7]!.contains("platform_keeps_7"))
             #expect(try await scratch.values("SELECT id FROM users WHERE customer_journey_state = 'J2_ACTIVE_USER' ORDER BY id", as: Int32.self) == [6, 8])
             #expect(try await scratch.value("SELECT count(*) FROM journey_transitions", as: Int64.self) == 2)
+            // A second move of a refused user, decided on the stage the first would have entered, finds it unchanged.
+            let toPower = Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "power")
+            let chained = try await store.persist(
+                [PendingMove(userID: 7, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics),
+                 PendingMove(userID: 7, expectedStage: "J2_ACTIVE_USER", transitions: [toPower], metrics: metrics)],
+                rulesVersion: "v", source: .batch, now: TestServer.now)
+            #expect(chained.recorded.isEmpty && chained.refused.keys.contains(7) && chained.conflicted == [7])
             // The platform's varchar(50) refuses a stage too long for it, for that user alone.
             try await scratch.execute("ALTER TABLE users ALTER COLUMN customer_journey_state TYPE varchar(50)")
             let long = Transition(from: "J1_NEW_USER", to: StageID(String(repeating: "X", count: 60)), kind: .next, reason: "long")
@@ -127,6 +135,10 @@ struct StoreProtocolTests {
                 rulesVersion: "v", source: .batch, now: TestServer.now)
             #expect(result.recorded.map(\.seq) == [1, 2] && result.conflicted.isEmpty)
             #expect(try await store.snapshot(user: 1, now: TestServer.now).storedStage == "J3_POWER_USER")
+            // Rows come back, and get their ids, in the moves' order.
+            let shuffled = try await store.persist([5, 3, 4].map { PendingMove(userID: $0, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics) },
+                                                   rulesVersion: "v", source: .batch, now: TestServer.now)
+            #expect(shuffled.recorded.map(\.userID) == [5, 3, 4] && shuffled.recorded.map(\.id) == shuffled.recorded.map(\.id).sorted())
         }
     }
 
@@ -319,7 +331,9 @@ struct StoreProtocolTests {
             await #expect(throws: StorageError.self) {
                 _ = try await store.beginBatchRun(rulesVersion: "v", owner: "s", holder: "h", now: TestServer.now.addingTimeInterval(60), leaseSeconds: 30, takeOver: false)
             }
-            #expect(try await store.batchRuns(limit: 1).first?.holder == "sharded workers")
+            let listed = try #require(try await store.batchRuns(limit: 1).first)
+            #expect(listed.holder == "sharded workers" && listed.owner == nil)
+            #expect(listed.leaseExpiresAt == TestServer.now.addingTimeInterval(70))  // its shard's lease
             let single = try await store.beginBatchRun(rulesVersion: "v", owner: "s", holder: "h", now: TestServer.now.addingTimeInterval(71), leaseSeconds: 30, takeOver: false)
             #expect(try await store.batchRun(id: sharded.id)?.status == "interrupted")
             let snapshots = try await store.chunk(after: 0, through: shard.highID, limit: 5, now: TestServer.now)
