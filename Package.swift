@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "JourneyPostgres",
             dependencies: [
-                "JourneyCore",
+                "JourneyCore", "JourneyStorage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "JourneyPostgresTests",
             dependencies: [
-                "JourneyPostgres", "JourneyCore",
+                "JourneyPostgres", "JourneyCore", "JourneyStorage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -7,7 +7,8 @@
 # Both are idempotent: `start` on a running cluster only prints its URL (and creates the database if
 # it is missing); `stop` on a stopped one does nothing. The cluster lives in $JOURNEY_PG_DIR
 # (default /tmp/journey-pg-test), listens on 127.0.0.1:$JOURNEY_PG_PORT (default 54329) and on a
-# socket in the same folder, trusts every local connection, and is owned by the `postgres` user.
+# socket in the same folder, trusts every local connection, and is owned by the `postgres` user. It
+# allows 400 connections: the suites run in parallel, each test with a database and pools of its own.
 # Needs Debian's postgresql-15 (CI: apt-get install postgresql-15). Typical use:
 #
 #   export JOURNEY_TEST_POSTGRES_URL=$(scripts/postgres-test-cluster.sh start)
@@ -48,7 +49,7 @@ start)
     fi
     if ! running; then
         as_postgres "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start \
-            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null ||
+            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" >/dev/null ||
             { cat "$dir/server.log" >&2; exit 1; }
     fi
     if [ -z "$(as_postgres "$bin/psql" -h "$dir" -p "$port" -U postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$database'" postgres)" ]; then

@@ -1,44 +1,6 @@
 import Foundation
+import JourneyStorage
 import PostgresNIO
-
-/// What one run of ``PostgresStore/migrate(now:)`` did, for `journey migrate` to say.
-public struct PostgresMigrationReport: Hashable, Sendable {
-    /// An index the platform already had under another name, used instead of creating one.
-    public struct ReusedIndex: Hashable, Sendable {
-        /// The journey's name for it (`idx_posts_user_id`).
-        public let wanted: String
-        /// The existing index's name.
-        public let existing: String
-    }
-
-    /// The steps that ran, in order (each recorded in `journey_migrations`).
-    public var stepsRun: [String] = []
-    /// Platform tables created (all five on an empty database, none on a platform database).
-    public var tablesCreated: [String] = []
-    /// Journey columns added to `users` (`customer_journey_state`, `last_journey_update`, `follower_count`).
-    public var columnsAdded: [String] = []
-    /// Users whose `last_journey_update` was backfilled (from `created_at`, or the migration time).
-    public var usersBackfilled: Int = 0
-    /// Indexes created, by name.
-    public var indexesCreated: [String] = []
-    /// Indexes of SPEC §3 found under other names and reused.
-    public var indexesReused: [ReusedIndex] = []
-
-    /// Whether the database was up to date already: no step ran.
-    public var isNothingToDo: Bool { stepsRun.isEmpty }
-
-    /// What was done, one line each, for a person (`journey migrate`).
-    public var lines: [String] {
-        if isNothingToDo { return ["Nothing to do: the database is up to date."] }
-        var lines: [String] = []
-        if !tablesCreated.isEmpty { lines.append("Created the platform tables \(tablesCreated.joined(separator: ", ")).") }
-        if !columnsAdded.isEmpty { lines.append("Added users.\(columnsAdded.joined(separator: ", users.")); backfilled last_journey_update for \(usersBackfilled) users.") }
-        for index in indexesReused { lines.append("Reused the index \(index.existing) as \(index.wanted).") }
-        if !indexesCreated.isEmpty { lines.append("Created the indexes \(indexesCreated.joined(separator: ", ")).") }
-        lines.append("Ran \(stepsRun.count) migration steps: \(stepsRun.joined(separator: ", ")).")
-        return lines
-    }
-}
 
 /// The schema of SPEC §3 on PostgreSQL, as steps that also upgrade the platform's own database
 /// (`serial` ids, `boolean` onboarding, `timestamp`/`timestamptz` columns, `varchar(50)` stage).
@@ -54,7 +16,7 @@ enum PostgresMigrations {
     /// The step names, in order.
     static let steps = [
         "v1 platform tables", "v1 timestamp functions", "v1 journey columns", "v1 platform indexes",
-        "v1 follower count", "v1 journey tables",
+        "v1 follower count", "v1 journey tables", "v2 batch lease", "v2 pin events", "v2 adopted rules",
     ]
 
     /// The platform's five tables.
@@ -278,41 +240,117 @@ enum PostgresMigrations {
 
     /// The channel `journey_transitions` inserts notify, with the largest new id as payload.
     static let feedChannel = "journey_transitions"
+
+    /// The channel every change a follower of the database cares about notifies (SPEC §9): a move,
+    /// a pin event, an adoption. The payload is the table's name; a listener re-reads the tables.
+    static let changesChannel = "journey_changes"
+
+    /// The advisory lock a `journey_pin_events` insert holds until its commit, so that event ids are
+    /// handed out in commit order, as transition ids are (``PostgresStore/feedLockKey``).
+    static let pinEventsLockKey: Int64 = 0x6A6F_7572_6E65_70
+
+    /// The batch lease of the protocol (one `running` run holding a lease for an owner token, as in
+    /// SQLite) on the same table as the sharded runs: a run with an `owner` is a single-process run
+    /// leased as a whole; a run without one is sharded, and its shards hold the leases. `holder` says
+    /// who runs it, `last_user_id` where a single run has come; a run whose lease expired is
+    /// `interrupted` by the next one.
+    static let batchLeaseSQL: [String] = [
+        """
+        ALTER TABLE journey_batch_runs
+            ADD COLUMN owner text,
+            ADD COLUMN holder text,
+            ADD COLUMN lease_expires_at timestamptz,
+            ADD COLUMN last_user_id bigint,
+            ALTER COLUMN shard_count SET DEFAULT 0,
+            DROP CONSTRAINT journey_batch_runs_status_check,
+            ADD CONSTRAINT journey_batch_runs_status_check CHECK (status IN ('running', 'finished', 'failed', 'interrupted'))
+        """,
+    ]
+
+    /// `journey_pin_events`: one row per pin, re-pin or unpin, written by a trigger on `journey_pins`
+    /// whoever writes it, in id order of commit (an advisory lock); moves notify the changes channel
+    /// too, so that one `LISTEN` hears every change the feed reads.
+    static let pinEventsSQL: [String] = [
+        """
+        CREATE TABLE journey_pin_events (
+            id bigserial PRIMARY KEY,
+            user_id bigint NOT NULL,
+            pinned boolean NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now())
+        """,
+        """
+        CREATE FUNCTION journey_pins_event() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock(\(pinEventsLockKey));
+            IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                INSERT INTO journey_pin_events (user_id, pinned) VALUES (OLD.user_id, false);
+            END IF;
+            IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                INSERT INTO journey_pin_events (user_id, pinned) VALUES (NEW.user_id, true);
+            END IF;
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER journey_pins_event AFTER INSERT OR UPDATE OR DELETE ON journey_pins
+        FOR EACH ROW EXECUTE FUNCTION journey_pins_event()
+        """,
+        """
+        CREATE FUNCTION journey_changes_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('\(changesChannel)', TG_TABLE_NAME);
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER journey_pin_events_notify AFTER INSERT ON journey_pin_events
+        FOR EACH STATEMENT EXECUTE FUNCTION journey_changes_notify()
+        """,
+        """
+        CREATE TRIGGER journey_transitions_changes_notify AFTER INSERT ON journey_transitions
+        FOR EACH STATEMENT EXECUTE FUNCTION journey_changes_notify()
+        """,
+    ]
+
+    /// `journey_rules`: every adopted rule set (version, YAML text, file, time); the highest id is in force.
+    static let adoptedRulesSQL: [String] = [
+        """
+        CREATE TABLE journey_rules (
+            id bigserial PRIMARY KEY,
+            version text NOT NULL,
+            text text NOT NULL,
+            source text NOT NULL,
+            adopted_at timestamptz NOT NULL)
+        """,
+        """
+        CREATE TRIGGER journey_rules_notify AFTER INSERT ON journey_rules
+        FOR EACH STATEMENT EXECUTE FUNCTION journey_changes_notify()
+        """,
+    ]
 }
 
-extension PostgresStore {
-    /// Connects to the database at `url`, migrates it and closes the connections: `journey migrate`.
-    ///
-    /// - returns: what was done (``PostgresMigrationReport/isNothingToDo`` on an up-to-date database).
-    /// - throws: ``PostgresStoreError``: the URL, the connection, or the failing step (rolled back whole).
-    public static func migrate(url: String, now: Date = Date()) async throws(PostgresStoreError) -> PostgresMigrationReport {
-        let database = try await open(location: PostgresLocation(url: url), maximumConnections: 2, logger: silentLogger)
-        do {
-            let report = try await database.migrate(now: now)
-            await database.close()
-            return report
-        } catch {
-            await database.close()
-            throw error
-        }
-    }
-
+extension Pool {
     /// Brings the database up to date (SPEC §3 on PostgreSQL): on an empty database it creates the
     /// whole schema; on the platform's own it adds what is missing without losing a row. Running it
-    /// again does nothing (``PostgresMigrationReport/isNothingToDo``).
+    /// again does nothing (``MigrationReport/nothingToDo``).
+    ///
+    /// Each step runs in a transaction of its own under the migrations' advisory lock, and is
+    /// recorded in `journey_migrations` in that transaction: two processes migrating at once wait for
+    /// each other, and the second finds the first's steps done.
     ///
     /// - parameter now: the migration time, written as `last_journey_update` where `created_at` is missing.
     /// - returns: what was done.
-    /// - throws: ``PostgresStoreError``; the failing step is rolled back whole and the earlier ones stay.
-    @discardableResult
-    public func migrate(now: Date = Date()) async throws(PostgresStoreError) -> PostgresMigrationReport {
+    /// - throws: ``StorageError``; the failing step is rolled back whole and the earlier ones stay.
+    func migrate(now: Date) async throws(StorageError) -> MigrationReport {
         try await transaction { connection in
             try await Self.lock(connection, self.logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS journey_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)
                 """, logger: self.logger)
         }
-        var report = PostgresMigrationReport()
+        var report = MigrationReport()
         for step in PostgresMigrations.steps {
             report = try await transaction { connection in
                 var report = report
@@ -321,7 +359,7 @@ extension PostgresStore {
                 guard done.isEmpty else { return report }
                 try await self.run(step, connection, now: now, report: &report)
                 try await connection.query("INSERT INTO journey_migrations (name, applied_at) VALUES (\(step), \(now))", logger: self.logger)
-                report.stepsRun.append(step)
+                report.migrationsApplied.append(step)
                 return report
             }
         }
@@ -334,7 +372,7 @@ extension PostgresStore {
     }
 
     /// Runs one step's statements on `connection`, inside its transaction.
-    private func run(_ step: String, _ connection: PostgresConnection, now: Date, report: inout PostgresMigrationReport) async throws {
+    private func run(_ step: String, _ connection: PostgresConnection, now: Date, report: inout MigrationReport) async throws {
         func execute(_ sql: String) async throws {
             try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
         }
@@ -357,18 +395,14 @@ extension PostgresStore {
             }
             for (column, sql) in PostgresMigrations.journeyColumnsSQL where !columns.contains(column) {
                 try await execute(sql)
-                report.columnsAdded.append(column)
+                report.columnsAdded.append("users.\(column)")
             }
             let signup = columns.contains("created_at") ? "to_timestamp(journey_instant(created_at))" : "NULL"
             var binds = PostgresBindings()
             binds.append(now)
-            let backfilled = try await connection.query(PostgresQuery(unsafeSQL: """
-                WITH backfilled AS (
-                    UPDATE users SET last_journey_update = COALESCE(\(signup), $1)
-                    WHERE last_journey_update IS NULL RETURNING 1)
-                SELECT count(*) FROM backfilled
-                """, binds: binds), logger: logger).collect()
-            report.usersBackfilled = try Int(backfilled.first?.decode(Int64.self) ?? 0)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                UPDATE users SET last_journey_update = COALESCE(\(signup), $1) WHERE last_journey_update IS NULL
+                """, binds: binds), logger: logger)
         case "v1 platform indexes":
             for index in PostgresMigrations.platformIndexes {
                 let columns = index.keys.map(\.column)
@@ -382,7 +416,9 @@ extension PostgresStore {
                         return binds
                     }()), logger: logger).collect()
                 if let existing = try found.first?.decode(String.self) {
-                    if existing != index.name { report.indexesReused.append(.init(wanted: index.name, existing: existing)) }
+                    if existing != index.name {
+                        report.indexesReused.append(.init(wanted: index.name, existing: existing, keys: "\(index.table)(\(columns.joined(separator: ", ")))"))
+                    }
                     continue
                 }
                 let nameTaken = try await !connection.query("SELECT 1 FROM pg_class WHERE relname = \(index.name)", logger: logger).collect().isEmpty
@@ -392,8 +428,24 @@ extension PostgresStore {
             }
         case "v1 follower count":
             for sql in PostgresMigrations.followerCountSQL { try await execute(sql) }
+            report.triggersCreated += ["journey_follows_insert", "journey_follows_delete", "journey_follows_update",
+                                       "journey_follows_truncate", "journey_users_insert", "journey_users_id_update"]
         case "v1 journey tables":
             for sql in PostgresMigrations.journeyTablesSQL { try await execute(sql) }
+            report.tablesCreated += ["journey_transitions", "journey_pins", "journey_batch_runs", "journey_batch_shards"]
+            report.indexesCreated += ["idx_journey_transitions_created"]
+            report.triggersCreated += ["journey_transitions_notify"]
+        case "v2 batch lease":
+            for sql in PostgresMigrations.batchLeaseSQL { try await execute(sql) }
+            report.columnsAdded += ["owner", "holder", "lease_expires_at", "last_user_id"].map { "journey_batch_runs.\($0)" }
+        case "v2 pin events":
+            for sql in PostgresMigrations.pinEventsSQL { try await execute(sql) }
+            report.tablesCreated.append("journey_pin_events")
+            report.triggersCreated += ["journey_pins_event", "journey_pin_events_notify", "journey_transitions_changes_notify"]
+        case "v2 adopted rules":
+            for sql in PostgresMigrations.adoptedRulesSQL { try await execute(sql) }
+            report.tablesCreated.append("journey_rules")
+            report.triggersCreated.append("journey_rules_notify")
         default:
             preconditionFailure("no statements for migration step \(step)")
         }
@@ -410,7 +462,7 @@ extension PostgresStore {
     }
 
     /// Throws unless the platform tables exist and every migration step has run.
-    func checkMigrated() async throws(PostgresStoreError) {
+    func checkMigrated() async throws(StorageError) {
         try await withConnection { connection in
             let existing = try await Self.existingTables(connection, self.logger)
             let missingTables = PostgresMigrations.platformTables.filter { !existing.contains($0) }

@@ -1,5 +1,6 @@
 import Foundation
 import JourneyCore
+import JourneyStorage
 import PostgresNIO
 
 /// The metrics statements: one user, and one id range for the batch.
@@ -126,27 +127,32 @@ extension PostgresStore {
     /// Reads one user's stage, metrics and pin in one statement (one round trip).
     ///
     /// - parameter now: the clock's instant; `posts_last_30_days` and `events_attended` are counted at it.
-    /// - throws: ``PostgresStoreError/unknownUser(id:)`` when there is no such user, or a server or connection error.
-    public func snapshot(user: Int64, now: Date) async throws(PostgresStoreError) -> UserSnapshot {
-        let rows = try await withConnection { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: PostgresMetricsSQL.snapshot, binds: PostgresMetricsSQL.binds([user], now: now)), logger: self.logger).collect()
-        }
-        guard let row = rows.first else { throw .unknownUser(id: user) }
-        do {
-            return try UserSnapshot(cells: Array(row))
-        } catch {
-            throw PostgresStoreError.wrap(error)
-        }
+    /// - throws: ``StorageError/unknownUser(id:)`` when there is no such user.
+    public func snapshot(user: Int64, now: Date) async throws(StorageError) -> UserSnapshot {
+        try await withConnection { connection in try await self.snapshot(user: user, now: now, on: connection) }
+    }
+
+    /// ``snapshot(user:now:)`` on `connection`, inside whatever transaction it is in.
+    func snapshot(user: Int64, now: Date, on connection: PostgresConnection) async throws -> UserSnapshot {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: PostgresMetricsSQL.snapshot, binds: PostgresMetricsSQL.binds([user], now: now)),
+                                              logger: logger).collect()
+        guard let row = rows.first else { throw StorageError.unknownUser(id: user) }
+        return try UserSnapshot(cells: Array(row))
+    }
+
+    /// The snapshots of the next `limit` users with ids above `after`, by id: one chunk of a batch.
+    public func chunk(after: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
+        try await chunk(after: after, through: .max, limit: limit, now: now)
     }
 
     /// The snapshots of the next `limit` users with ids in (`after`, `through`], by id, in two
     /// statements: the chunk's last id, then every metric aggregated over the id range at once.
     ///
     /// - returns: at most `limit` snapshots in id order; empty when no user is left in the range.
-    public func chunk(after: Int64, through high: Int64 = .max, limit: Int, now: Date) async throws(PostgresStoreError) -> [UserSnapshot] {
+    public func chunk(after: Int64, through high: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
         try await withConnection { connection in
             let last = try await connection.query("""
-                SELECT max(id)::bigint FROM (SELECT id FROM users WHERE id > \(after) AND id <= \(high) ORDER BY id LIMIT \(limit)) s
+                SELECT max(id)::bigint FROM (SELECT id FROM users WHERE id > \(after) AND id <= \(high) ORDER BY id LIMIT \(Int64(max(0, limit)))) s
                 """, logger: self.logger).collect().first?.decode(Int64?.self) ?? nil
             guard let last else { return [] }
             let rows = try await connection.query(PostgresQuery(unsafeSQL: PostgresMetricsSQL.chunk, binds: PostgresMetricsSQL.binds([after + 1, last], now: now)), logger: self.logger)

@@ -1,36 +1,63 @@
 import Foundation
+import JourneyStorage
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The journey's home in PostgreSQL (SPEC §10): a connection pool on one database, and one method
-/// per use case, mirroring the SQLite store's `SQLiteStore`.
+/// per use case, behind the same ``JourneyStore`` protocol as the SQLite store.
 ///
 /// Every method that writes runs one transaction that keeps an invariant (a stage is never stored
 /// without its transition rows, nor the reverse). Open it once per process and ``close()`` it:
 ///
 /// ```swift
-/// let database = try await PostgresStore.open(url: "postgresql://journey@db:5432/platform", migrate: true)
+/// let database = try await PostgresStore.open(url: "postgresql://journey@db:5432/platform", mode: .migrate)
 /// let snapshot = try await database.snapshot(user: 42, now: Date())
 /// await database.close()
 /// ```
 public final class PostgresStore: Sendable {
-    /// Where the database is.
-    public let location: PostgresLocation
-    /// The pool every call leases a connection from.
-    let client: PostgresClient
-    /// The task running the pool's background work; cancelling it closes the pool.
-    private let runner: Task<Void, Never>
-    /// Where the pool and the queries log (postgres-nio logs at debug and trace levels).
-    let logger: Logger
-
-    private init(location: PostgresLocation, client: PostgresClient, logger: Logger) {
-        self.location = location
-        self.client = client
-        self.logger = logger
-        self.runner = Task { await client.run() }
+    /// How to open a database.
+    public enum OpenMode: Sendable {
+        /// Run the migrator first (`journey migrate`, servers).
+        case migrate
+        /// The database must be migrated already; a database that is not is left untouched.
+        case requireMigrated
+        /// The database must be migrated already; every write is refused with
+        /// ``StorageError/readOnly(location:)``, by the store before any statement and by the server
+        /// too (every session starts with `default_transaction_read_only`). A hot standby opens so.
+        case readOnly
     }
 
+    /// Where the database is (with the password, if the URL had one).
+    public let endpoint: PostgresLocation
+    /// Whether the store was opened with ``OpenMode/readOnly``.
+    public let isReadOnly: Bool
+    /// What the migrator did when this store was opened; nil unless it ran (``OpenMode/migrate``).
+    public let migration: MigrationReport?
+    /// The connection pool every call leases a connection from.
+    let pool: Pool
+    /// The task running the pool's background work; cancelling it closes the pool.
+    private let runner: Task<Void, Never>
+    /// The callbacks of ``observeCommits(_:)``, called after each commit of a write through this store.
+    private let commitObservers = Mutex<[@Sendable (Set<Int64>) -> Void]>([])
+
+    private init(endpoint: PostgresLocation, migration: MigrationReport?, pool: Pool, runner: Task<Void, Never>) {
+        self.endpoint = endpoint
+        self.isReadOnly = pool.isReadOnly
+        self.migration = migration
+        self.pool = pool
+        self.runner = runner
+    }
+
+    /// The pool's client (the feed's LISTEN leases its own connection from it).
+    var client: PostgresClient { pool.client }
+    /// Where the pool and the queries log (postgres-nio logs at debug and trace levels).
+    var logger: Logger { pool.logger }
+
     deinit { runner.cancel() }
+
+    /// The database, for messages: the URL without its password.
+    public var location: String { endpoint.description }
 
     /// The default logger: postgres-nio's messages are dropped unless the host passes its own.
     public static let silentLogger = Logger(label: "journey.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -39,40 +66,62 @@ public final class PostgresStore: Sendable {
     ///
     /// One connection is made first, so a wrong URL, a server that does not answer, a refused user or
     /// a missing database fails here with its own error rather than later on a query.
-    /// - parameter migrate: run ``migrate(now:)`` before returning (servers); otherwise the database must
-    ///   be migrated already, and a database that is not is left untouched.
+    /// - parameter mode: whether to migrate, require a migrated database, or open it read-only.
     /// - parameter maximumConnections: the pool's size; a sharded batch needs one per worker (and one per feed).
-    /// - throws: ``PostgresStoreError`` (malformed URL, unreachable, database missing, authentication,
-    ///   platform tables missing, not migrated, or a migration failure).
+    /// - throws: ``StorageError``: `failed` for a malformed URL (``PostgresLocation/init(url:)`` tells
+    ///   it apart first), `unreachable` (no server, or the user refused), `databaseMissing`,
+    ///   `platformTablesMissing`, `notMigrated`, or a migration failure.
     public static func open(
-        url: String, migrate: Bool = false, maximumConnections: Int = 8, now: Date = Date(),
+        url: String, mode: OpenMode = .requireMigrated, maximumConnections: Int = 8, now: Date = Date(),
         logger: Logger = silentLogger
-    ) async throws(PostgresStoreError) -> PostgresStore {
-        try await open(location: PostgresLocation(url: url), migrate: migrate, maximumConnections: maximumConnections, now: now, logger: logger)
+    ) async throws(StorageError) -> PostgresStore {
+        let location: PostgresLocation
+        do {
+            location = try PostgresLocation(url: url)
+        } catch {
+            throw .failed(location: error.url, message: "not a PostgreSQL URL (\(error.reason))")
+        }
+        return try await open(location: location, mode: mode, maximumConnections: maximumConnections, now: now, logger: logger)
     }
 
-    /// Connects to the database at `location`; see ``open(url:migrate:maximumConnections:now:logger:)``.
+    /// Connects to the database at `location`; see ``open(url:mode:maximumConnections:now:logger:)``.
     public static func open(
-        location: PostgresLocation, migrate: Bool = false, maximumConnections: Int = 8, now: Date = Date(),
+        location: PostgresLocation, mode: OpenMode = .requireMigrated, maximumConnections: Int = 8, now: Date = Date(),
         logger: Logger = silentLogger
-    ) async throws(PostgresStoreError) -> PostgresStore {
-        let database = try await open(location: location, maximumConnections: maximumConnections, logger: logger)
+    ) async throws(StorageError) -> PostgresStore {
         do {
-            if migrate {
-                try await database.migrate(now: now)
+            try await probe(location, logger: logger)
+        } catch {
+            throw error.storageError(at: location.description)
+        }
+        let (pool, runner) = makePool(location, readOnly: mode == .readOnly, maximumConnections: maximumConnections, logger: logger)
+        var report: MigrationReport?
+        do {
+            if mode == .migrate {
+                report = try await pool.migrate(now: now)
             } else {
-                try await database.checkMigrated()
+                try await pool.checkMigrated()
             }
         } catch {
-            await database.close()
+            runner.cancel()
+            _ = await runner.result
             throw error
         }
-        return database
+        return PostgresStore(endpoint: location, migration: report, pool: pool, runner: runner)
     }
 
-    /// Probes the server, then makes the pool; looks at no table.
-    static func open(location: PostgresLocation, maximumConnections: Int, logger: Logger) async throws(PostgresStoreError) -> PostgresStore {
-        try await probe(location, logger: logger)
+    /// Connects to the database at `url`, migrates it and closes the connections: `journey migrate`.
+    ///
+    /// - returns: what was done (``MigrationReport/nothingToDo`` on an up-to-date database).
+    /// - throws: ``StorageError``: the URL, the connection, or the failing step (rolled back whole).
+    public static func migrate(url: String, now: Date = Date(), logger: Logger = silentLogger) async throws(StorageError) -> MigrationReport {
+        let database = try await open(url: url, mode: .migrate, maximumConnections: 2, now: now, logger: logger)
+        await database.close()
+        return database.migration ?? MigrationReport()
+    }
+
+    /// The pool on `location`, and the task that runs it.
+    private static func makePool(_ location: PostgresLocation, readOnly: Bool, maximumConnections: Int, logger: Logger) -> (Pool, Task<Void, Never>) {
         let tls: PostgresClient.Configuration.TLS = switch location.tls {
         case .disable: .disable
         case .prefer: .prefer(location.tls.configuration)
@@ -84,7 +133,9 @@ public final class PostgresStore: Sendable {
         configuration.options.maximumConnections = max(2, maximumConnections)
         // Timestamps without a time zone are UTC (SPEC §3); every session agrees.
         configuration.options.additionalStartupParameters = [("TimeZone", "UTC")]
-        return PostgresStore(location: location, client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        if readOnly { configuration.options.additionalStartupParameters.append(("default_transaction_read_only", "on")) }
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return (Pool(client: client, logger: logger, location: location.description, isReadOnly: readOnly), Task { await client.run() })
     }
 
     /// Closes the pool: running calls fail, and no new call can be made.
@@ -126,22 +177,70 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// Throws ``StorageError/readOnly(location:)`` on a read-only store, before any statement.
+    func refuseIfReadOnly() throws(StorageError) {
+        try pool.refuseIfReadOnly()
+    }
+
     /// Runs `body` on one leased connection, outside any transaction.
-    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(PostgresStoreError) -> T {
+    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(StorageError) -> T {
+        try await pool.withConnection(body)
+    }
+
+    /// Runs `body` in one transaction; see ``Pool/transaction(_:)``.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(StorageError) -> T {
+        try await pool.transaction(body)
+    }
+
+    /// Calls `onCommit` with the users each later write through this store touched (a move, a pin or
+    /// an unpin, a repaired counter), right after its commit.
+    ///
+    /// PostgreSQL has no cheap way to see other writes of this process (the host writes the platform
+    /// tables through its own connections, not this store): those, like every other process's, reach
+    /// a cache through the feed (``changes(after:limit:)``: moves and pins) or its TTL (metrics).
+    public func observeCommits(_ onCommit: @escaping @Sendable (Set<Int64>) -> Void) async throws(StorageError) {
+        guard !isReadOnly else { return }
+        commitObservers.withLock { $0.append(onCommit) }
+    }
+
+    /// Tells the observers of ``observeCommits(_:)`` that `users` were written (after the commit).
+    func committed(_ users: some Sequence<Int64>) {
+        let touched = Set(users)
+        guard !touched.isEmpty else { return }
+        for observer in commitObservers.withLock({ $0 }) { observer(touched) }
+    }
+}
+
+/// The connection pool and what every call through it needs: where to log, what to name in errors,
+/// and whether writes are refused.
+struct Pool: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    /// The URL without its password.
+    let location: String
+    let isReadOnly: Bool
+
+    func refuseIfReadOnly() throws(StorageError) {
+        if isReadOnly { throw .readOnly(location: location) }
+    }
+
+    /// Runs `body` on one leased connection, outside any transaction.
+    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(StorageError) -> T {
         do {
             return try await client.withConnection { connection in try await body(connection) }
         } catch {
-            throw PostgresStoreError.wrap(error)
+            throw StorageError.wrap(error, location: location)
         }
     }
 
     /// Runs `body` in one transaction (READ COMMITTED, PostgreSQL's default), committed when it
-    /// returns and rolled back when it throws.
-    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(PostgresStoreError) -> T {
+    /// returns and rolled back when it throws. Refused on a read-only store.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws(StorageError) -> T {
+        try refuseIfReadOnly()
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch {
-            throw PostgresStoreError.wrap(error)
+            throw StorageError.wrap(error, location: location)
         }
     }
 }
@@ -154,3 +253,8 @@ extension PostgresLocation.TLSMode {
         return configuration
     }
 }
+
+/// Every requirement is met by a method of the same name in this module (PostgresSnapshot, PostgresTransitions,
+/// PostgresFeed, PostgresBatch, PostgresReports): the same semantics as the SQLite store, checked by the
+/// contract suite; where PostgreSQL differs, the method's documentation says how.
+extension PostgresStore: JourneyStore {}

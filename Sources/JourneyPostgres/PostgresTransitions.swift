@@ -1,76 +1,92 @@
 import Foundation
 import JourneyCore
+import JourneyStorage
 import PostgresNIO
-
-/// Who asked for a move; stored in `journey_transitions.source`.
-public enum TransitionSource: String, Sendable, Codable {
-    /// The in-process API (a host server).
-    case api
-    /// `journey evaluate` and friends.
-    case cli
-    /// The nightly batch.
-    case batch
-}
-
-/// One row of `journey_transitions`: a move that was committed.
-public struct RecordedTransition: Hashable, Sendable, Codable {
-    /// The row's id: ids grow in commit order (the feed reads after an id).
-    public var id: Int64
-    /// The user who moved.
-    public var userID: Int64
-    /// The user's move number, from 1; `UNIQUE(user_id, seq)` refuses a move recorded twice.
-    public var seq: Int
-    /// The stage the move left.
-    public var from: StageID
-    /// The stage the move entered.
-    public var to: StageID
-    /// The edge's reason, from the rules.
-    public var reason: String
-    /// The `version` of the rule set that decided the move.
-    public var rulesVersion: String
-    /// The metrics the move was decided on, as a JSON object keyed by metric name (`jsonb` in the table).
-    public var metrics: String
-    /// Who asked for the move.
-    public var source: TransitionSource
-    /// When the move was committed (the clock's time).
-    public var createdAt: Date
-}
-
-/// What a persist call did.
-public struct PersistResult: Sendable {
-    /// The rows written, ordered by user then `seq`, after the transaction committed.
-    public var recorded: [RecordedTransition] = []
-    /// Users whose stored stage changed since they were read (compare-and-set lost), or who are
-    /// gone: re-read them.
-    public var conflicted: [Int64] = []
-    /// Users an operator pinned since they were read: left alone.
-    public var pinned: [Int64] = []
-}
 
 extension PostgresStore {
     /// The advisory lock held from the first `journey_transitions` insert to the commit, so ids are
     /// handed out in commit order and a feed reader that has seen id n has seen every id below it.
     static let feedLockKey: Int64 = 0x6A6F_7572_6E65_7A
 
-    /// Stores `moves` in one transaction: each user's new stage, `last_journey_update`, and one
-    /// `journey_transitions` row per move, only where the stored stage is still `expectedStage`
-    /// and no pin holds the user (compare-and-set on the users' rows, locked in id order).
+    /// One decision, one write (``JourneyStore/decide(user:now:rulesVersion:source:_:)``): the user's
+    /// row locked `FOR UPDATE`, the snapshot read after the lock in the same transaction, the
+    /// decision, and the user's moves, all in one transaction. A writer that holds the row (another
+    /// `decide`, a batch chunk, a pin) is waited for, so the stage decided on is the stage replaced:
+    /// nothing is compared-and-set, nothing retried.
     ///
-    /// A chunk of any size takes five statements: lock and read the stages, read the pins, update
-    /// the stages, insert the transitions, record the progress.
+    /// - throws: ``StorageError/unknownUser(id:)``; ``StorageError/writeRefused(userID:message:)``
+    ///   when the database refuses the user's row (the transaction rolls back: nothing is written);
+    ///   ``StorageError/readOnly(location:)`` on a read-only store, even when nothing would move.
+    public func decide<Decision: Sendable>(
+        user: Int64, now: Date, rulesVersion: String, source: TransitionSource,
+        _ decide: @Sendable (UserSnapshot) -> (transitions: [Transition], decision: Decision)
+    ) async throws(StorageError) -> (snapshot: UserSnapshot, decision: Decision, recorded: [RecordedTransition]) {
+        let answer = try await transaction { connection in
+            guard try await !connection.query("SELECT 1 FROM users WHERE id = \(user) FOR UPDATE", logger: self.logger).collect().isEmpty else {
+                throw StorageError.unknownUser(id: user)
+            }
+            let snapshot = try await self.snapshot(user: user, now: now, on: connection)
+            let (transitions, decision) = decide(snapshot)
+            guard !transitions.isEmpty else { return (snapshot: snapshot, decision: decision, recorded: [RecordedTransition]()) }
+            let move = PendingMove(userID: user, expectedStage: snapshot.storedStage, transitions: transitions, metrics: snapshot.metrics)
+            do {
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.feedLockKey))", logger: self.logger)
+                return (snapshot: snapshot, decision: decision,
+                        recorded: try await self.write([move], rulesVersion: rulesVersion, source: source, now: now, connection))
+            } catch {
+                let (refused, message) = PostgresStoreError.refusesOneRow(error)
+                if refused { throw StorageError.writeRefused(userID: user, message: message) }
+                throw error
+            }
+        }
+        if !answer.recorded.isEmpty { committed([user]) }
+        return answer
+    }
+
+    /// Stores moves decided elsewhere (the batch) in one transaction: each user's new stage,
+    /// `last_journey_update`, and one `journey_transitions` row per move, only where the stored stage
+    /// is still `expectedStage` and no pin holds the user (compare-and-set on the users' rows, locked
+    /// in id order). A row the database refuses is rolled back alone (a savepoint per user) and
+    /// listed in ``PersistResult/refused``; the others are written.
     ///
-    /// - parameter progress: a batch shard's progress, recorded in the same transaction as these moves;
-    ///   it also renews the worker's lease.
-    /// - throws: ``PostgresStoreError/leaseLost(runID:shard:owner:)`` when `progress` names a shard this
-    ///   worker no longer holds, or a server error (a duplicate `(user_id, seq)` among them); nothing is
-    ///   written then.
+    /// A chunk whose rows are all accepted takes a handful of statements whatever its size (lock and
+    /// read the stages, read the pins, update the stages, insert the transitions, record the
+    /// progress); only when the server refuses a row are the users written one savepoint each.
+    ///
+    /// - parameter progress: a batch run's progress, recorded and its lease renewed in the same transaction.
+    /// - throws: ``StorageError/leaseLost(runID:)`` when `progress`'s lease was taken over (nothing is
+    ///   written); any other failure of the database as a whole.
     public func persist(
-        _ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: ShardProgress? = nil
-    ) async throws(PostgresStoreError) -> PersistResult {
-        try await transaction { connection in
+        _ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil
+    ) async throws(StorageError) -> PersistResult {
+        try await persist(moves, rulesVersion: rulesVersion, source: source, now: now, record: progress.map(Progress.run))
+    }
+
+    /// ``persist(_:rulesVersion:source:now:progress:)`` for one chunk of a shard of a sharded run:
+    /// the shard's progress is recorded, and the worker's lease renewed, in the same transaction.
+    ///
+    /// - throws: ``StorageError/leaseLost(runID:)`` when another worker holds the shard now (nothing is written).
+    public func persist(
+        _ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: ShardProgress
+    ) async throws(StorageError) -> PersistResult {
+        try await persist(moves, rulesVersion: rulesVersion, source: source, now: now, record: .shard(progress))
+    }
+
+    /// What a persist call records with its moves.
+    enum Progress: Sendable {
+        /// A run of the protocol's single-process lease.
+        case run(BatchProgress)
+        /// A shard of a sharded run.
+        case shard(ShardProgress)
+    }
+
+    private func persist(
+        _ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, record progress: Progress?
+    ) async throws(StorageError) -> PersistResult {
+        let result = try await transaction { connection in
             var result = PersistResult()
-            let candidates = moves.filter { !$0.transitions.isEmpty }.sorted { $0.userID < $1.userID }
-            let ids = candidates.map(\.userID)
+            let candidates = moves.filter { !$0.transitions.isEmpty }
+            let ids = Array(Set(candidates.map(\.userID))).sorted()
             var stored: [Int64: String] = [:], pinned = Set<Int64>()
             if !ids.isEmpty {
                 // The users' rows locked in id order (two writers never deadlock), then the pins read
@@ -87,9 +103,7 @@ extension PostgresStore {
                     pinned.insert(id)
                 }
             }
-            var users: [Int64] = [], steps: [Int32] = [], froms: [String] = [], tos: [String] = []
-            var reasons: [String] = [], metrics: [String] = []
-            var movedUsers: [Int64] = [], targets: [String] = []
+            var accepted: [PendingMove] = []
             for move in candidates {
                 guard stored[move.userID] == move.expectedStage else {
                     result.conflicted.append(move.userID)
@@ -99,43 +113,92 @@ extension PostgresStore {
                     result.pinned.append(move.userID)
                     continue
                 }
-                movedUsers.append(move.userID)
-                targets.append(move.transitions.last!.to.rawValue)
-                // A second move of the same user in this call started from the stage this one leaves.
+                accepted.append(move)
+                // A second move of the same user in this call starts from the stage this one enters.
                 stored[move.userID] = move.transitions.last!.to.rawValue
-                let json = move.metrics.json(now: now)
-                for (step, transition) in move.transitions.enumerated() {
-                    users.append(move.userID)
-                    steps.append(Int32(step + 1))
-                    froms.append(transition.from.rawValue)
-                    tos.append(transition.to.rawValue)
-                    reasons.append(transition.reason)
-                    metrics.append(json)
+            }
+            if !accepted.isEmpty {
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.feedLockKey))", logger: self.logger)
+                try await connection.query("SAVEPOINT journey_chunk", logger: self.logger)
+                do {
+                    result.recorded = try await self.write(accepted, rulesVersion: rulesVersion, source: source, now: now, connection)
+                    try await connection.query("RELEASE SAVEPOINT journey_chunk", logger: self.logger)
+                } catch let error where PostgresStoreError.refusesOneRow(error).refused {
+                    // One row refused: every move again, in order, each in a savepoint of its own (as
+                    // SQLite does); a later move of a refused user finds its stage unchanged: conflicted.
+                    try await connection.query("ROLLBACK TO SAVEPOINT journey_chunk", logger: self.logger)
+                    for move in accepted {
+                        if result.refused[move.userID] != nil {
+                            result.conflicted.append(move.userID)
+                            continue
+                        }
+                        try await connection.query("SAVEPOINT journey_user", logger: self.logger)
+                        do {
+                            result.recorded += try await self.write([move], rulesVersion: rulesVersion, source: source, now: now, connection)
+                            try await connection.query("RELEASE SAVEPOINT journey_user", logger: self.logger)
+                        } catch {
+                            let (refused, message) = PostgresStoreError.refusesOneRow(error)
+                            guard refused else { throw error }
+                            try await connection.query("ROLLBACK TO SAVEPOINT journey_user", logger: self.logger)
+                            result.refused[move.userID] = message
+                        }
+                    }
                 }
             }
-            if !movedUsers.isEmpty {
-                try await connection.query("""
-                    UPDATE users u SET customer_journey_state = m.target, last_journey_update = \(now)
-                    FROM unnest(\(movedUsers)::bigint[], \(targets)::text[]) AS m(id, target)
-                    WHERE u.id = m.id
-                    """, logger: self.logger)
+            switch progress {
+            case .run(let progress)?: try await self.record(progress, recorded: result.recorded.count, connection)
+            case .shard(let progress)?: try await self.record(progress, transitions: result.recorded.count, connection, now: now)
+            case nil: break
             }
-            if !users.isEmpty {
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.feedLockKey))", logger: self.logger)
-                let rows = try await connection.query("""
-                    INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
-                    SELECT t.user_id, COALESCE((SELECT max(j.seq) FROM journey_transitions j WHERE j.user_id = t.user_id), 0) + t.step,
-                           t.from_state, t.to_state, t.reason, \(rulesVersion), t.metrics::jsonb, \(source.rawValue), \(now)
-                    FROM unnest(\(users)::bigint[], \(steps)::int[], \(froms)::text[], \(tos)::text[], \(reasons)::text[], \(metrics)::text[])
-                         AS t(user_id, step, from_state, to_state, reason, metrics)
-                    ORDER BY t.user_id, t.step
-                    RETURNING id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
-                    """, logger: self.logger)
-                result.recorded = try await Self.transitions(from: rows).sorted { ($0.userID, $0.seq) < ($1.userID, $1.seq) }
-            }
-            if let progress { try await self.record(progress, transitions: result.recorded.count, connection, now: now) }
             return result
         }
+        committed(result.recorded.map(\.userID))
+        return result
+    }
+
+    /// Writes `moves` (their users locked, their stages checked) in two statements: the users' new
+    /// stages, then every transition row, numbered after each user's last `seq`. The caller holds
+    /// the feed's advisory lock.
+    ///
+    /// - returns: the rows written, in the order of `moves` (which is their ids' order too, as on SQLite).
+    func write(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
+               _ connection: PostgresConnection) async throws -> [RecordedTransition] {
+        var users: [Int64] = [], steps: [Int32] = [], ordinals: [Int32] = [], froms: [String] = [], tos: [String] = []
+        var reasons: [String] = [], metrics: [String] = []
+        var targets: [Int64: String] = [:], order: [Int64] = []
+        var step: [Int64: Int32] = [:]
+        for (ordinal, move) in moves.enumerated() {
+            if targets[move.userID] == nil { order.append(move.userID) }
+            targets[move.userID] = move.transitions.last!.to.rawValue
+            let json = move.metrics.json(now: now)
+            for transition in move.transitions {
+                step[move.userID, default: 0] += 1
+                users.append(move.userID)
+                steps.append(step[move.userID]!)
+                ordinals.append(Int32(ordinal))
+                froms.append(transition.from.rawValue)
+                tos.append(transition.to.rawValue)
+                reasons.append(transition.reason)
+                metrics.append(json)
+            }
+        }
+        guard !users.isEmpty else { return [] }
+        let stages = order.map { targets[$0]! }
+        try await connection.query("""
+            UPDATE users u SET customer_journey_state = m.target, last_journey_update = \(now)
+            FROM unnest(\(order)::bigint[], \(stages)::text[]) AS m(id, target)
+            WHERE u.id = m.id
+            """, logger: logger)
+        let rows = try await connection.query("""
+            INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
+            SELECT t.user_id, COALESCE((SELECT max(j.seq) FROM journey_transitions j WHERE j.user_id = t.user_id), 0) + t.step,
+                   t.from_state, t.to_state, t.reason, \(rulesVersion), t.metrics::jsonb, \(source.rawValue), \(now)
+            FROM unnest(\(users)::bigint[], \(steps)::int[], \(ordinals)::int[], \(froms)::text[], \(tos)::text[], \(reasons)::text[],
+                        \(metrics)::text[]) AS t(user_id, step, ordinal, from_state, to_state, reason, metrics)
+            ORDER BY t.ordinal, t.step
+            RETURNING id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
+            """, logger: logger)
+        return try await Self.transitions(from: rows).sorted { $0.id < $1.id }
     }
 
     /// Decodes rows of `id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at`.
@@ -154,11 +217,11 @@ extension PostgresStore {
 
     /// A user's recorded moves, oldest first.
     ///
-    /// - throws: ``PostgresStoreError/unknownUser(id:)`` when there is no such user.
-    public func history(user: Int64) async throws(PostgresStoreError) -> [RecordedTransition] {
+    /// - throws: ``StorageError/unknownUser(id:)`` when there is no such user.
+    public func history(user: Int64) async throws(StorageError) -> [RecordedTransition] {
         try await withConnection { connection in
             guard try await !connection.query("SELECT 1 FROM users WHERE id = \(user)", logger: self.logger).collect().isEmpty else {
-                throw PostgresStoreError.unknownUser(id: user)
+                throw StorageError.unknownUser(id: user)
             }
             return try await Self.transitions(from: connection.query("""
                 SELECT id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
@@ -174,30 +237,34 @@ extension PostgresStore {
     ///
     /// - parameter reason: why, for the next operator; must not be empty.
     /// - returns: the pinned stage, as stored (`""` for a never-evaluated user).
-    /// - throws: ``PostgresStoreError/unknownUser(id:)``; a server error (CHECK) for an empty reason.
-    public func pin(user: Int64, reason: String, now: Date) async throws(PostgresStoreError) -> String {
-        try await transaction { connection in
+    /// - throws: ``StorageError/unknownUser(id:)``; `failed` (a CHECK) for an empty reason.
+    public func pin(user: Int64, reason: String, now: Date) async throws(StorageError) -> String {
+        let stage = try await transaction { connection in
             let rows = try await connection.query("""
                 INSERT INTO journey_pins (user_id, stage, reason, created_at)
                 SELECT id, COALESCE(customer_journey_state::text, ''), \(reason), \(now) FROM users WHERE id = \(user) FOR UPDATE
                 ON CONFLICT (user_id) DO UPDATE SET stage = excluded.stage, reason = excluded.reason, created_at = excluded.created_at
                 RETURNING stage
                 """, logger: self.logger).collect()
-            guard let row = rows.first else { throw PostgresStoreError.unknownUser(id: user) }
+            guard let row = rows.first else { throw StorageError.unknownUser(id: user) }
             return try row.decode(String.self)
         }
+        committed([user])
+        return stage
     }
 
     /// Releases a pin.
     ///
     /// - returns: whether there was one.
-    /// - throws: ``PostgresStoreError/unknownUser(id:)`` when there is no such user.
-    public func unpin(user: Int64) async throws(PostgresStoreError) -> Bool {
-        try await transaction { connection in
+    /// - throws: ``StorageError/unknownUser(id:)`` when there is no such user.
+    public func unpin(user: Int64) async throws(StorageError) -> Bool {
+        let released = try await transaction { connection in
             guard try await !connection.query("SELECT 1 FROM users WHERE id = \(user)", logger: self.logger).collect().isEmpty else {
-                throw PostgresStoreError.unknownUser(id: user)
+                throw StorageError.unknownUser(id: user)
             }
             return try await !connection.query("DELETE FROM journey_pins WHERE user_id = \(user) RETURNING 1", logger: self.logger).collect().isEmpty
         }
+        if released { committed([user]) }
+        return released
     }
 }

@@ -10,7 +10,7 @@ import Foundation
 /// ```swift
 /// let location = try PostgresLocation(url: "postgresql://journey@db.internal:5432/platform")
 /// ```
-public struct PostgresLocation: Hashable, Sendable {
+public struct PostgresLocation: Hashable, Sendable, CustomStringConvertible {
     /// How the connection uses TLS (`sslmode` in the URL).
     public enum TLSMode: String, Sendable, Hashable {
         /// Never TLS.
@@ -53,9 +53,9 @@ public struct PostgresLocation: Hashable, Sendable {
 
     /// Parses `postgresql://user[:password]@host[:port]/database[?sslmode=…]`.
     ///
-    /// - throws: ``PostgresStoreError/malformedURL(_:reason:)`` naming the part that is wrong.
-    public init(url text: String) throws(PostgresStoreError) {
-        func fail(_ reason: String) -> PostgresStoreError { .malformedURL(text, reason: reason) }
+    /// - throws: ``PostgresURLError`` naming the part that is wrong.
+    public init(url text: String) throws(PostgresURLError) {
+        func fail(_ reason: String) -> PostgresURLError { PostgresURLError(url: text, reason: reason) }
         guard Self.isPostgresURL(text) else { throw fail("it must start with postgresql://") }
         guard let components = URLComponents(string: text) else { throw fail("it is not a valid URL") }
         guard let host = components.host, !host.isEmpty else { throw fail("no host") }
@@ -81,5 +81,45 @@ public struct PostgresLocation: Hashable, Sendable {
             password: components.password.map { $0.removingPercentEncoding ?? $0 },
             database: database.removingPercentEncoding ?? database,
             tls: tls)
+    }
+}
+
+extension PostgresLocation {
+    /// The URL without its password, for messages and ``PostgresStore/location``:
+    /// `postgresql://journey@db.internal:5432/platform` (`?sslmode=…` when it is not `prefer`).
+    public var description: String {
+        let shownUser = user.addingPercentEncoding(withAllowedCharacters: .urlUserAllowed) ?? user
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        let shownDatabase = database.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? database
+        let query = tls == .prefer ? "" : "?sslmode=\(tls.rawValue)"
+        return "postgresql://\(shownUser)@\(shownHost):\(port)/\(shownDatabase)\(query)"
+    }
+}
+
+/// A `--db` value that is not a PostgreSQL URL: what ``PostgresLocation/init(url:)`` throws, before
+/// any server is asked (a front end answers it as a usage error).
+public struct PostgresURLError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The URL as given, its password replaced by `***`.
+    public let url: String
+    /// Which part is wrong: `no host`, `port 99999 is out of range`, …
+    public let reason: String
+
+    /// The error for `url` (whose password is hidden here) and `reason`.
+    public init(url: String, reason: String) {
+        self.url = Self.redacted(url)
+        self.reason = reason
+    }
+
+    /// One sentence naming the URL (without its password) and the part that is wrong.
+    public var description: String {
+        "\(url) is not a PostgreSQL URL (\(reason)); expected postgresql://user[:password]@host[:port]/database."
+    }
+
+    /// `url` with its password replaced by `***`.
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JourneyStorage
 import JourneyCore
 import PostgresNIO
 import Testing
@@ -35,11 +36,14 @@ struct BatchAndFeedTests {
             #expect(run.shardCount == 8 && run.status == "running")
             // A second worker joining gets the same run.
             #expect(try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 25, now: TestServer.now).id == run.id)
-            await #expect(throws: PostgresStoreError.self) {
+            await #expect {
                 try await store.joinOrStartRun(rulesVersion: "another", shardSize: 25, now: TestServer.now)
+            } throws: { error in
+                guard case .batchRunning(let id, _, _, _) = error as? StorageError else { return false }
+                return id == run.id && (error as? StorageError)?.category == .busy
             }
             // The second worker has a connection pool of its own, as another process would.
-            let summaries = try await scratch.withStore(migrate: false) { other in
+            let summaries = try await scratch.withStore(mode: .requireMigrated) { other in
                 try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
                     for (worker, database) in [("worker-a", store), ("worker-b", other)] {
                         group.addTask {
@@ -146,11 +150,11 @@ struct BatchAndFeedTests {
                 _ = try await store.persist(try PostgresStore.decide(rules, second, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: later,
                                             progress: ShardProgress(shard: dead, lastUserID: 20, usersSeen: 10, leaseSeconds: 30))
             } throws: { error in
-                guard case .leaseLost(_, 0, "dead") = error as? PostgresStoreError else { return false }
-                return true
+                guard case .leaseLost(let id) = error as? StorageError else { return false }
+                return id == run.id
             }
             #expect(try await scratch.value("SELECT count(*) FROM journey_transitions", as: Int64.self) == 3)
-            await #expect(throws: PostgresStoreError.self) { try await store.finishShard(dead, now: later) }
+            await #expect(throws: StorageError.leaseLost(runID: run.id)) { try await store.finishShard(dead, now: later) }
 
             // The live worker finishes the run; the summary counts the dead worker's committed chunk once.
             let summary = try await store.work(run: run.id, owner: "alive", chunkSize: 10, leaseSeconds: 30, clock: { later }, decide: Self.decide(rules))
@@ -225,7 +229,7 @@ struct BatchAndFeedTests {
             try await Self.waitUntil { await received.rows.count == 1 }
 
             let started = ContinuousClock.now
-            try await scratch.withStore(migrate: false) { other in
+            try await scratch.withStore(mode: .requireMigrated) { other in
                 _ = try await other.persist([PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics),
                                              PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics)],
                                             rulesVersion: "v", source: .batch, now: TestServer.now)
@@ -267,7 +271,7 @@ struct BatchAndFeedTests {
             let metrics = try await store.snapshot(user: 1, now: TestServer.now).metrics
             let toActive = Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "active")
             let toPower = Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "power")
-            try await scratch.withStore(migrate: false) { other in
+            try await scratch.withStore(mode: .requireMigrated) { other in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for user in Int64(1)...120 {
                         let database = user % 2 == 0 ? store : other

@@ -1,4 +1,5 @@
 import Foundation
+import JourneyStorage
 import JourneyCore
 import Testing
 @testable import JourneyPostgres
@@ -28,49 +29,63 @@ struct URLTests {
         #expect {
             _ = try PostgresLocation(url: url)
         } throws: { error in
-            guard case .malformedURL(_, let found) = error as? PostgresStoreError else { return false }
-            return found == reason
+            (error as? PostgresURLError)?.reason == reason
         }
     }
 
-    @Test func messagesHideThePassword() {
-        let error = PostgresStoreError.malformedURL("postgresql://app:hunter2@host/db/x", reason: "the database name contains /")
+    @Test func messagesHideThePassword() async throws {
+        let error = PostgresURLError(url: "postgresql://app:hunter2@host/db/x", reason: "the database name contains /")
         #expect(!error.description.contains("hunter2"))
         #expect(error.description.contains("postgresql://app:***@host/db/x"))
+        // The store names its database by the URL without the password.
+        let location = try? PostgresLocation(url: "postgresql://app:hunter2@db.internal:6543/platform?sslmode=require")
+        #expect(location?.description == "postgresql://app@db.internal:6543/platform?sslmode=require")
+        #expect(try PostgresLocation(url: "postgres://app@[::1]/db").description == "postgresql://app@[::1]:5432/db")
+        await #expect {
+            _ = try await PostgresStore.open(url: "postgresql://app:hunter2@host/db/x")
+        } throws: { error in
+            guard let error = error as? StorageError, case .failed(let location, _) = error else { return false }
+            return location == "postgresql://app:***@host/db/x" && !error.description.contains("hunter2")
+        }
     }
 
+    /// A wrong port: nothing listens, the connection is refused at once, and the store says the
+    /// database cannot be reached (not that it is missing or damaged).
     @Test func anUnreachableServerIsNamed() async {
-        // Port 1 on the loopback: nothing listens there, so the connection is refused at once.
+        // Port 1 on the loopback: nothing listens there.
         await #expect {
-            _ = try await PostgresStore.open(url: "postgresql://postgres@127.0.0.1:1/journey")
+            _ = try await PostgresStore.open(url: "postgresql://postgres:secret@127.0.0.1:1/journey")
         } throws: { error in
-            guard case .unreachable(let host, let port, _) = error as? PostgresStoreError else { return false }
-            return host == "127.0.0.1" && port == 1
+            guard let error = error as? StorageError, case .unreachable(let location, _) = error else { return false }
+            return location == "postgresql://postgres@127.0.0.1:1/journey" && error.category == .failure
         }
     }
 }
 
 @Suite("PostgreSQL connection errors", .enabled(if: TestServer.isAvailable, TestServer.skipNote))
 struct ConnectionErrorTests {
+    /// A wrong database name on a live server: not found, named by its URL.
     @Test func aMissingDatabaseIsNamed() async throws {
         var location = try PostgresLocation(url: try #require(TestServer.url))
         location.database = "journey_no_such_database"
         await #expect {
             _ = try await PostgresStore.open(location: location)
         } throws: { error in
-            guard case .databaseMissing(let database, _, _) = error as? PostgresStoreError else { return false }
-            return database == "journey_no_such_database" && "\(error)".contains("createdb journey_no_such_database")
+            guard let error = error as? StorageError, case .databaseMissing(let shown) = error else { return false }
+            return shown.hasSuffix("/journey_no_such_database") && error.category == .notFound
         }
     }
 
     @Test func anUnmigratedDatabaseIsRefusedWithoutMigrate() async throws {
         try await ScratchDatabase.with { scratch in
             try await scratch.createPlatformSchema()
-            await #expect {
-                _ = try await PostgresStore.open(url: scratch.url)
-            } throws: { error in
-                guard case .notMigrated(let steps) = error as? PostgresStoreError else { return false }
-                return steps.count == 6
+            for mode in [PostgresStore.OpenMode.requireMigrated, .readOnly] {
+                await #expect {
+                    _ = try await PostgresStore.open(url: scratch.url, mode: mode)
+                } throws: { error in
+                    guard let error = error as? StorageError, case .notMigrated(let location) = error else { return false }
+                    return location == scratch.url && error.category == .invalidDatabase
+                }
             }
             // Nothing was created by the refused open.
             #expect(try await scratch.value("SELECT to_regclass('journey_migrations') IS NULL", as: Bool.self))
@@ -82,8 +97,35 @@ struct ConnectionErrorTests {
             await #expect {
                 _ = try await PostgresStore.open(url: scratch.url)
             } throws: { error in
-                guard case .platformTablesMissing(let tables) = error as? PostgresStoreError else { return false }
+                guard case .platformTablesMissing(_, let tables) = error as? StorageError else { return false }
                 return tables == ["users", "posts", "follows", "events", "event_rsvps"]
+            }
+        }
+    }
+
+    /// A table the store needs dropped behind its back: the query fails as "not migrated", not as
+    /// an opaque failure.
+    @Test func aMissingRelationReadsAsNotMigrated() async throws {
+        try await ScratchDatabase.with { scratch in
+            try await scratch.withStore { store in
+                try await scratch.execute("DROP TABLE journey_rules")
+                await #expect(throws: StorageError.notMigrated(location: store.location)) { try await store.adoptedRules() }
+            }
+        }
+    }
+
+    /// A write that waits on a lock longer than the server allows (`lock_timeout`): busy, so a caller may try again.
+    @Test func aLockTimeoutIsBusy() async throws {
+        try await ScratchDatabase.with { scratch in
+            try await scratch.execute("ALTER DATABASE \(scratch.name) SET lock_timeout = '200ms'")
+            try await scratch.withStore { store in
+                try await scratch.execute("INSERT INTO users (id) VALUES (1)", "BEGIN", "SELECT 1 FROM users WHERE id = 1 FOR UPDATE")
+                await #expect {
+                    _ = try await store.pin(user: 1, reason: "held", now: TestServer.now)
+                } throws: { error in
+                    (error as? StorageError) == .busy(location: store.location)
+                }
+                try await scratch.execute("ROLLBACK")
             }
         }
     }

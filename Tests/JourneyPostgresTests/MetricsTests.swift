@@ -1,4 +1,5 @@
 import Foundation
+import JourneyStorage
 import JourneyCore
 import PostgresNIO
 import Testing
@@ -66,7 +67,7 @@ struct MetricsTests {
                 INSERT INTO event_rsvps (event_id, user_id, status) VALUES
                     (1, 1, 'going'), (2, 1, 'going'), (1, 2, 'maybe'), (1, 3, 'going')
                 """)
-            try await scratch.withStore(migrate: true) { store in
+            try await scratch.withStore(mode: .migrate) { store in
                 let one = try await store.snapshot(user: 1, now: TestServer.now)
                 #expect(one.storedStage == "J1_NEW_USER")
                 #expect(one.metrics == UserMetrics(
@@ -83,7 +84,7 @@ struct MetricsTests {
                 #expect(two.metrics.posts == 1 && two.metrics.followers == 1 && two.metrics.eventsOrganized == 1 && two.metrics.eventsAttended == 0)
 
                 await #expect { _ = try await store.snapshot(user: 99, now: TestServer.now) } throws: { error in
-                    guard case .unknownUser(99) = error as? PostgresStoreError else { return false }
+                    guard case .unknownUser(99) = error as? StorageError else { return false }
                     return true
                 }
 

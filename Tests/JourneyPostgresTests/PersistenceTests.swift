@@ -1,4 +1,5 @@
 import Foundation
+import JourneyStorage
 import JourneyCore
 import PostgresNIO
 import Testing
@@ -37,7 +38,7 @@ struct PersistenceTests {
             #expect(try await scratch.value("SELECT (metrics->>'posts')::int FROM journey_transitions WHERE seq = 1", as: Int32.self) == 1)
             #expect(try await scratch.value("SELECT metrics ? 'subscription_tier' AND metrics->'subscription_tier' = 'null'::jsonb FROM journey_transitions WHERE seq = 1", as: Bool.self))
             #expect(try await store.history(user: 2).isEmpty)
-            await #expect(throws: PostgresStoreError.self) { try await store.history(user: 99) }
+            await #expect(throws: StorageError.unknownUser(id: 99)) { try await store.history(user: 99) }
         }
     }
 
@@ -85,8 +86,8 @@ struct PersistenceTests {
             let result = try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)],
                                                  rulesVersion: "test-1", source: .batch, now: TestServer.now)
             #expect(result.pinned == [1] && result.recorded.isEmpty)
-            await #expect(throws: PostgresStoreError.self) { try await store.pin(user: 1, reason: "", now: TestServer.now) }
-            await #expect(throws: PostgresStoreError.self) { try await store.pin(user: 99, reason: "x", now: TestServer.now) }
+            await #expect(throws: StorageError.self) { try await store.pin(user: 1, reason: "", now: TestServer.now) }
+            await #expect(throws: StorageError.unknownUser(id: 99)) { try await store.pin(user: 99, reason: "x", now: TestServer.now) }
             #expect(try await store.unpin(user: 1))
             #expect(try await !store.unpin(user: 1))
             #expect(try await store.snapshot(user: 1, now: TestServer.now).pin == nil)

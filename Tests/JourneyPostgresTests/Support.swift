@@ -1,5 +1,6 @@
 import Foundation
 import JourneyCore
+import JourneyStorage
 import Logging
 import PostgresNIO
 import Testing
@@ -31,6 +32,8 @@ enum TestServer {
 struct ScratchDatabase {
     let url: String
     let connection: PostgresConnection
+    /// The database's name.
+    var name: String { String(url.split(separator: "/").last!) }
 
     /// Runs `body` with a fresh, empty database.
     @discardableResult
@@ -38,10 +41,16 @@ struct ScratchDatabase {
         let base = try PostgresLocation(url: try #require(TestServer.url))
         let name = "journey_t_\(UInt32.random(in: 0...UInt32.max))"
         let admin = try await connect(base)
-        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestServer.logger)
-        var location = base
-        location.database = name
-        let connection = try await connect(location)
+        let connection: PostgresConnection
+        do {
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestServer.logger)
+            var location = base
+            location.database = name
+            connection = try await connect(location)
+        } catch {
+            try? await admin.close()
+            throw PostgresStoreError.wrap(error)
+        }
         let url = "postgresql://\(base.user)@\(base.host):\(base.port)/\(name)"
         do {
             let result = try await body(ScratchDatabase(url: url, connection: connection))
@@ -87,8 +96,8 @@ struct ScratchDatabase {
     }
 
     /// Opens the store on this database (migrating first unless told not to) and closes it after `body`.
-    func withStore<T>(migrate: Bool = true, now: Date = TestServer.now, _ body: (PostgresStore) async throws -> T) async throws -> T {
-        let store = try await PostgresStore.open(url: url, migrate: migrate, now: now)
+    func withStore<T>(mode: PostgresStore.OpenMode = .migrate, now: Date = TestServer.now, _ body: (PostgresStore) async throws -> T) async throws -> T {
+        let store = try await PostgresStore.open(url: url, mode: mode, now: now)
         do {
             let result = try await body(store)
             await store.close()
