@@ -140,33 +140,54 @@ extension PostgresStore {
         return try UserSnapshot(cells: Array(row))
     }
 
-    /// The snapshots of the next `limit` users with ids above `after`, by id: one chunk of a batch.
-    public func chunk(after: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
-        try await chunk(after: after, through: .max, limit: limit, now: now)
+    /// Where the next `count` chunks of `limit` users after `after` end, read from the primary key.
+    public func chunkEnds(after: Int64, limit: Int, count: Int) async throws(StorageError) -> [Int64] {
+        let limit = max(1, limit)
+        return try await withConnection { connection in
+            var ids: [Int64] = []
+            let rows = try await connection.query("""
+                SELECT id::bigint FROM users WHERE id > \(after) ORDER BY id LIMIT \(Int64(limit * max(1, count)))
+                """, logger: self.logger)
+            for try await id in rows.decode(Int64.self) { ids.append(id) }
+            return Self.chunkEnds(of: ids, limit: limit)
+        }
+    }
+
+    /// The snapshots of the users with ids in `ids`, by id, every metric aggregated over the range
+    /// in one statement.
+    public func chunk(_ ids: ClosedRange<Int64>, now: Date) async throws(StorageError) -> [UserSnapshot] {
+        try await withConnection { connection in try await self.chunk(ids, now: now, on: connection) }
     }
 
     /// The snapshots of the next `limit` users with ids in (`after`, `through`], by id, in two
-    /// statements: the chunk's last id, then every metric aggregated over the id range at once.
+    /// statements: the chunk's last id, then ``chunk(_:now:)``'s statement over the id range.
     ///
     /// - returns: at most `limit` snapshots in id order; empty when no user is left in the range.
-    public func chunk(after: Int64, through high: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
+    func chunk(after: Int64, through high: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
         try await withConnection { connection in
             let last = try await connection.query("""
                 SELECT max(id)::bigint FROM (SELECT id FROM users WHERE id > \(after) AND id <= \(high) ORDER BY id LIMIT \(Int64(max(0, limit)))) s
                 """, logger: self.logger).collect().first?.decode(Int64?.self) ?? nil
             guard let last else { return [] }
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: PostgresMetricsSQL.chunk, binds: PostgresMetricsSQL.binds([after + 1, last], now: now)), logger: self.logger)
-            var snapshots: [UserSnapshot] = []
-            for try await row in rows {
-                let cells = Array(row)
-                var extra: [String: Int] = [:]
-                // The two trailing columns: unreadable `posts.created_at` and `events.start_date` values.
-                let posts = try cells[18].decode(Int64.self), events = try cells[19].decode(Int64.self)
-                if posts > 0 { extra["posts.created_at"] = Int(posts) }
-                if events > 0 { extra["events.start_date"] = Int(events) }
-                snapshots.append(try UserSnapshot(cells: cells, extra: extra))
-            }
-            return snapshots
+            return try await self.chunk(after + 1...last, now: now, on: connection)
         }
+    }
+
+    /// ``chunk(_:now:)`` on `connection`.
+    private func chunk(_ ids: ClosedRange<Int64>, now: Date, on connection: PostgresConnection) async throws -> [UserSnapshot] {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: PostgresMetricsSQL.chunk,
+                                                            binds: PostgresMetricsSQL.binds([ids.lowerBound, ids.upperBound], now: now)),
+                                              logger: logger)
+        var snapshots: [UserSnapshot] = []
+        for try await row in rows {
+            let cells = Array(row)
+            var extra: [String: Int] = [:]
+            // The two trailing columns: unreadable `posts.created_at` and `events.start_date` values.
+            let posts = try cells[18].decode(Int64.self), events = try cells[19].decode(Int64.self)
+            if posts > 0 { extra["posts.created_at"] = Int(posts) }
+            if events > 0 { extra["events.start_date"] = Int(events) }
+            snapshots.append(try UserSnapshot(cells: cells, extra: extra))
+        }
+        return snapshots
     }
 }

@@ -92,9 +92,7 @@ extension SQLiteStore {
         return try await read { db in
             let ids = try Int64.fetchAll(db, sql: "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?",
                                          arguments: [after, limit * max(1, count)])
-            var ends = stride(from: limit - 1, to: ids.count, by: limit).map { ids[$0] }
-            if let last = ids.last, ends.last != last { ends.append(last) }
-            return ends
+            return Self.chunkEnds(of: ids, limit: limit)
         }
     }
 

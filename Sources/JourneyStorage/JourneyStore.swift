@@ -158,6 +158,15 @@ public protocol JourneyStore: Sendable {
 }
 
 extension JourneyStore {
+    /// The ends of chunks of `limit` ids over `ids` (ascending): every `limit`-th id, and the last
+    /// one; what ``chunkEnds(after:limit:count:)`` returns for the ids a store read.
+    public static func chunkEnds(of ids: [Int64], limit: Int) -> [Int64] {
+        let limit = max(1, limit)
+        var ends = stride(from: limit - 1, to: ids.count, by: limit).map { ids[$0] }
+        if let last = ids.last, ends.last != last { ends.append(last) }
+        return ends
+    }
+
     /// The snapshots of the next `limit` users with ids above `after`, by id (an empty array when
     /// none is left): ``chunkEnds(after:limit:count:)`` and ``chunk(_:now:)`` in one call.
     public func chunk(after: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
