@@ -69,6 +69,8 @@ public struct BatchSummary: Sendable, Encodable {
     public var failedUserSamples: [String: [Int64]] = [:]
     /// Wall time of the run.
     public var durationSeconds = 0.0
+    /// Where the run's wall time went, in seconds: ``durationSeconds`` is about their sum.
+    public var phases = BatchPhases()
 
     /// Users evaluated per second of ``durationSeconds``.
     public var usersPerSecond: Double { durationSeconds > 0 ? Double(usersSeen) / durationSeconds : 0 }
@@ -77,7 +79,7 @@ public struct BatchSummary: Sendable, Encodable {
         case runID = "run_id", dryRun = "dry_run", rulesVersion = "rules_version", usersSeen = "users_seen"
         case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts, noLongerMeeting = "no_longer_meeting"
         case unreadableTimestamps = "unreadable_timestamps", failedUsers = "failed_users"
-        case failedUserSamples = "failed_user_samples", durationSeconds = "duration_seconds"
+        case failedUserSamples = "failed_user_samples", durationSeconds = "duration_seconds", phases
         case usersPerSecond = "users_per_second"
     }
 
@@ -97,6 +99,7 @@ public struct BatchSummary: Sendable, Encodable {
         try container.encode(failedUsers, forKey: .failedUsers)
         try container.encode(failedUserSamples, forKey: .failedUserSamples)
         try container.encode(durationSeconds, forKey: .durationSeconds)
+        try container.encode(phases, forKey: .phases)
         try container.encode(usersPerSecond, forKey: .usersPerSecond)
     }
 
@@ -114,6 +117,23 @@ public struct BatchSummary: Sendable, Encodable {
     mutating func count(_ from: StageID, _ to: StageID) {
         transitions += 1
         edges["\(from)->\(to)", default: 0] += 1
+    }
+}
+
+/// Where a batch run's wall time went, in seconds. Reads overlap the writes (``BatchOptions/readers``):
+/// ``waitingForReads`` is only the time the run had nothing read to work on.
+public struct BatchPhases: Sendable, Encodable, Equatable {
+    /// Waiting for a chunk's snapshots that were not read yet (the read side's cost beyond the overlap).
+    public var waitingForReads = 0.0
+    /// Evaluating snapshots in memory: the rules, and the moves they allow.
+    public var evaluating = 0.0
+    /// Writing each chunk's moves and progress, commit (and any WAL checkpoint it runs) included.
+    public var writing = 0.0
+    /// Re-reading and moving the users another writer changed meanwhile (``BatchSummary/conflicts``).
+    public var conflicts = 0.0
+
+    enum CodingKeys: String, CodingKey {
+        case waitingForReads = "waiting_for_reads", evaluating, writing, conflicts
     }
 }
 
@@ -169,7 +189,14 @@ extension JourneyService {
         do throws(JourneyError) {
             while true {
                 if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
+                var phase = ContinuousClock.now
+                func lap() -> Double {
+                    let now = ContinuousClock.now
+                    defer { phase = now }
+                    return (now - phase).seconds
+                }
                 guard let snapshots = try await reads.next() else { break }
+                summary.phases.waitingForReads += lap()
                 guard let last = snapshots.last else { continue }
                 var moves: [PendingMove] = []
                 for snapshot in snapshots {
@@ -192,10 +219,12 @@ extension JourneyService {
                                              transitions: evaluation.transitions, metrics: snapshot.metrics))
                 }
                 summary.usersSeen += snapshots.count
+                summary.phases.evaluating += lap()
                 if let lease {
                     let progress = BatchProgress(lease: lease, lastUserID: last.userID, usersSeen: summary.usersSeen,
                                                  transitions: summary.transitions, now: clock.now())
                     let result = try await persist(moves, rules: rules, now: now, progress: progress)
+                    summary.phases.writing += lap()
                     for record in result.recorded { summary.count(record.from, record.to) }
                     summary.pinned += result.pinned.count
                     for user in result.refused.keys.sorted() { summary.count(.writeRefused, user: user) }
@@ -214,6 +243,7 @@ extension JourneyService {
                             summary.count(.writeRefused, user: user)
                         }
                     }
+                    summary.phases.conflicts += lap()
                 } else {
                     for move in moves { for transition in move.transitions { summary.count(transition.from, transition.to) } }
                 }
