@@ -17,9 +17,14 @@ struct BatchChildResult: Codable {
     var peakKB: Int
     /// Users per stage afterwards.
     var funnel: [String: Int]
+    /// The run's own account of its time (`BatchSummary.phases`), seconds by phase; nil for the loop.
+    var phases: [String: Double]?
 }
 
-/// `journey-bench batch-child --mode set|set-dry|loop --db PATH`: one batch, in a process of its own.
+/// `journey-bench batch-child --mode MODE --db PATH`: one batch, in a process of its own. Modes:
+/// `set` (`runBatch`, two readers), `set-r1` (one reader), `set-dry` and `set-dry-r1` (dry runs),
+/// `steady` (a first run untimed, then the timed second run, with nothing left to move), `loop`
+/// (`evaluateAndPersist` for every user).
 enum BatchChild {
     static func run(arguments: [String]) async throws {
         func value(_ flag: String) -> String? {
@@ -27,21 +32,26 @@ enum BatchChild {
             return arguments[i + 1]
         }
         guard let mode = value("--mode"), let path = value("--db") else {
-            throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-dry|loop --db PATH")
+            throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-r1|set-dry|set-dry-r1|steady|loop --db PATH")
         }
-        let database = try SQLiteStore.open(path: path, mode: .requireMigrated, now: dataNow)
+        // A pool, as `journey batch` opens the file: its readers read chunks while its writer writes.
+        let database = try SQLiteStore.open(path: path, mode: .migrate, now: dataNow)
         let service = try await JourneyService(store: database, rules: Rules.bundledDefault(),
                                          options: JourneyOptions(cacheCapacity: 16, source: .batch), clock: ManualClock(dataNow))
+        if mode == "steady" { _ = try await service.runBatch(BatchOptions()) }
         let rssBefore = memoryStatus().rssKB
         let clock = ContinuousClock()
         let start = clock.now
         var users = 0, transitions = 0
+        var phases: [String: Double]?
         let limit = value("--limit").flatMap(Int.init) ?? Int.max
         switch mode {
-        case "set", "set-dry":
-            let summary = try await service.runBatch(BatchOptions(dryRun: mode == "set-dry"))
+        case "set", "set-r1", "set-dry", "set-dry-r1", "steady":
+            let summary = try await service.runBatch(BatchOptions(dryRun: mode.hasPrefix("set-dry"), readers: mode.hasSuffix("-r1") ? 1 : 2))
             users = summary.usersSeen
             transitions = summary.transitions
+            phases = ["waiting_for_reads": summary.phases.waitingForReads, "evaluating": summary.phases.evaluating,
+                      "writing": summary.phases.writing, "conflicts": summary.phases.conflicts]
         case "loop":
             // The one-user path for every user: ids read a page at a time (bounded memory).
             var after: Int64 = 0
@@ -67,7 +77,7 @@ enum BatchChild {
             try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT customer_journey_state, COUNT(*) FROM users GROUP BY 1").map { ($0[0] as String, $0[1] as Int) })
         }
         let result = BatchChildResult(mode: mode, users: users, transitions: transitions, seconds: seconds,
-                                      usersPerSecond: Double(users) / seconds, rssKBBefore: rssBefore, peakKB: peak, funnel: funnel)
+                                      usersPerSecond: Double(users) / seconds, rssKBBefore: rssBefore, peakKB: peak, funnel: funnel, phases: phases)
         let data = try JSONEncoder().encode(result)
         print(String(decoding: data, as: UTF8.self))
     }
@@ -98,7 +108,7 @@ struct BatchBench {
 
     /// Runs the sides for each data set; returns the set-based results by label, for the 1M-vs-100k check.
     @discardableResult
-    func run(datasets: [Dataset], modes: [String] = ["set", "loop", "set-dry"]) throws -> [String: [String: BatchChildResult]] {
+    func run(datasets: [Dataset], modes: [String] = ["set", "set-r1", "steady", "set-dry", "set-dry-r1", "loop"]) throws -> [String: [String: BatchChildResult]] {
         var all: [String: [String: BatchChildResult]] = [:]
         for dataset in datasets {
             var results: [String: BatchChildResult] = [:]
@@ -107,7 +117,7 @@ struct BatchBench {
         }
         report.say("## 3. Batch: every user, set-based against a per-user loop")
         report.say()
-        report.say("Each side runs in a child process of its own (`journey-bench batch-child --mode set|loop|set-dry --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated`, `JourneyOptions(cacheCapacity: 16, source: .batch)`). `set` is `runBatch(BatchOptions())` (chunks of 2,000, persisted); `loop` calls `evaluateAndPersist(user:)` for every user; `set-dry` is `runBatch` with `dryRun` (read and evaluate, write nothing). Time is the run alone; peak is the child's VmHWM; \"RSS before\" is after opening the file and loading the rules.")
+        report.say("Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (a pool on the file, `JourneyOptions(cacheCapacity: 16, source: .batch)`). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-r1` the same with one reader; `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-r1` dry runs (read and evaluate, write nothing) with two readers and one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak is the child's VmHWM; \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run). The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing (commit and checkpoints included).")
         report.say()
         var rows: [[String]] = []
         for dataset in datasets {
@@ -115,9 +125,10 @@ struct BatchBench {
             for mode in modes {
                 guard let r = results[mode] else { continue }
                 let vsLoop = results["loop"].map { fmtRatio(r.usersPerSecond / $0.usersPerSecond) } ?? "–"
+                let phase = { (key: String) in r.phases.map { String(format: "%.2f s", $0[key] ?? 0) } ?? "–" }
                 rows.append([dataset.label, mode, fmtCount(r.users), fmtCount(r.transitions), String(format: "%.2f s", r.seconds),
-                             fmtCount(Int(r.usersPerSecond)) + "/s", vsLoop, String(format: "%.1f MB", Double(r.rssKBBefore) / 1024),
-                             String(format: "%.1f MB", Double(r.peakKB) / 1024)])
+                             fmtCount(Int(r.usersPerSecond)) + "/s", vsLoop, phase("waiting_for_reads"), phase("evaluating"), phase("writing"),
+                             String(format: "%.1f MB", Double(r.rssKBBefore) / 1024), String(format: "%.1f MB", Double(r.peakKB) / 1024)])
             }
             if let set = results["set"], let loop = results["loop"] {
                 report.note("funnel set \(set.funnel) loop \(loop.funnel)")
@@ -127,7 +138,21 @@ struct BatchBench {
             report.say("On files of more than \(fmtCount(loopLimit)) users the loop runs over the first \(fmtCount(loopLimit)) users only (it commits once per moving user; its users/s is over those); the set-based sides run over every user.")
             report.say()
         }
-        report.table(["users", "side", "users seen", "transitions", "time", "users/s", "÷ loop", "RSS before", "peak RSS"], rows)
+        report.table(["users", "side", "users seen", "transitions", "time", "users/s", "÷ loop", "waiting for reads", "evaluating", "writing",
+                      "RSS before", "peak RSS"], rows)
+        for dataset in datasets {
+            guard let results = all[dataset.label] else { continue }
+            if let two = results["set"], let one = results["set-r1"] {
+                report.say("Two readers against one (\(dataset.label), first run): \(fmtRatio(two.usersPerSecond / one.usersPerSecond)).")
+            }
+            if let two = results["set-dry"], let one = results["set-dry-r1"] {
+                report.say("Two readers against one (\(dataset.label), dry run): \(fmtRatio(two.usersPerSecond / one.usersPerSecond)).")
+            }
+            if let set = results["set"], let phases = set.phases, set.transitions > 0 {
+                report.say("Writing (\(dataset.label), first run): \(fmtCount(Int(Double(set.transitions) / max(phases["writing"] ?? 0, 1e-9)))) transition rows/s inside the batch's write transactions.")
+            }
+            report.say()
+        }
         for dataset in datasets {
             if let set = all[dataset.label]?["set"], let loop = all[dataset.label]?["loop"], loop.users == set.users {
                 report.say(set.funnel == loop.funnel
@@ -141,6 +166,13 @@ struct BatchBench {
             if dataset.users >= 1_000_000 {
                 targets.check("batch ≥ 100k users/s at \(dataset.label) users (set-based)", set.usersPerSecond, atLeast: 100_000, format: { fmtCount(Int($0)) + "/s" })
                 targets.check("batch: \(dataset.label) users in ≤ 10 s", set.seconds, atMost: 10, format: { String(format: "%.1f s", $0) })
+                if let steady = results["steady"] {
+                    targets.check("batch steady state ≥ 250k users/s at \(dataset.label) users", steady.usersPerSecond, atLeast: 250_000, format: { fmtCount(Int($0)) + "/s" })
+                }
+            }
+            if let phases = set.phases, set.transitions > 0 {
+                targets.check("transitions written ≥ 200k rows/s (\(dataset.label))", Double(set.transitions) / max(phases["writing"] ?? 0, 1e-9), atLeast: 200_000,
+                              format: { fmtCount(Int($0)) + "/s" })
             }
             if let loop = results["loop"] {
                 targets.check("batch ≥ 4× the per-user loop (\(dataset.label))", set.usersPerSecond / loop.usersPerSecond, atLeast: 4, format: fmtRatio)
