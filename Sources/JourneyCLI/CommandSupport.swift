@@ -186,6 +186,8 @@ extension BatchCommand: JSONOutputCommand {}
 extension StatusCommand: JSONOutputCommand {}
 extension DoctorCommand: JSONOutputCommand {}
 extension MigrateCommand: JSONOutputCommand {}
+extension WatchCommand: JSONOutputCommand {}
+extension RulesCommand.Adopt: JSONOutputCommand {}
 
 /// A failure as `--json` reports it on stderr: `{"error":{"message":"…","status":65}}`, one line.
 struct JSONFailure: Encodable {
