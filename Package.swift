@@ -75,17 +75,17 @@ let package = Package(
         .target(
             name: "Journey",
             dependencies: [
-                "JourneyCore", "JourneyStorage", "JourneySQLite", "JourneyRules",
+                "JourneyCore", "JourneyStorage", "JourneySQLite", "JourneyRules", "JourneyFixtures",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: upcoming
         ),
-        // The command line, one file per subcommand.
+        // The command line, one file per subcommand: everything it does goes through Journey.
         .executableTarget(
             name: "JourneyCLI",
             dependencies: [
-                "Journey", "JourneyCore", "JourneySQLite", "JourneyFixtures",
+                "Journey",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

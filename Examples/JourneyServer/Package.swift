@@ -21,9 +21,9 @@ let package = Package(
         .executableTarget(
             name: "JourneyServer",
             dependencies: [
+                // The one door: the service, its reports and errors (it re-exports JourneyCore's and
+                // JourneyStorage's types); no store, no GRDB.
                 .product(name: "Journey", package: "Journey"),
-                .product(name: "JourneyCore", package: "Journey"),
-                .product(name: "JourneySQLite", package: "Journey"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

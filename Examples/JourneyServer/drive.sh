@@ -153,13 +153,26 @@ status="$(http GET /users/abc/journey)"
 expect_status "GET /users/abc/journey" 400 "$status"
 pass "GET /users/abc/journey answers 400"
 
+# One report type: the server's answer is the object `journey explain --json` prints, typed.
+http GET /users/1/journey >/dev/null
+timeout 60 "$JOURNEY" explain 1 --db "$DB" --json >"$TMP/cli.json" 2>"$TMP/cli.err" ||
+    { cat "$TMP/cli.err" >&2; fail "journey explain 1 --json"; }
+server_keys="$(json "$TMP/body.json" 'keys | join(",")' '",".join(sorted(d.keys()))')"
+cli_keys="$(json "$TMP/cli.json" 'keys | join(",")' '",".join(sorted(d.keys()))')"
+[[ "$server_keys" == "$cli_keys" ]] || fail "GET /users/1/journey has the keys $server_keys; journey explain --json has $cli_keys"
+[[ "$(json "$TMP/body.json" '.stage' 'd["stage"]')" == "$(json "$TMP/cli.json" '.stage' 'd["stage"]')" ]] ||
+    fail "GET /users/1/journey and journey explain 1 --json disagree on the stage"
+[[ "$(json "$TMP/body.json" '.metrics.posts | type == "number"' 'isinstance(d["metrics"]["posts"], int)')" == true ]] ||
+    fail "GET /users/1/journey: metrics.posts is not a JSON number"
+pass "GET /users/1/journey answers the same typed object as journey explain 1 --json ($server_keys)"
+
 # Walk the users (bounded) for: a J1 user who stays (for the refusals) and a few who will move.
 STAYER=""
 MOVERS=()
 for ((id = 1; id <= 300; id++)); do
     [[ "$(http GET "/users/$id/journey")" == 200 ]] || continue
     stored="$(json "$TMP/body.json" '.stored_stage' 'd["stored_stage"]')"
-    pending="$(json "$TMP/body.json" '.pending_transitions | length' 'len(d["pending_transitions"])')"
+    pending="$(json "$TMP/body.json" '.transitions | length' 'len(d["transitions"])')"
     if [[ "$pending" -gt 0 ]]; then
         ((${#MOVERS[@]} < 8)) && MOVERS+=("$id")
     elif [[ "$stored" == J1_NEW_USER && -z "$STAYER" ]]; then
@@ -219,22 +232,23 @@ pass "GET /journey/events streams text/event-stream"
 # First mover: an explicit, valid move to its first pending stage (201).
 first="${MOVERS[0]}"
 http GET "/users/$first/journey" >/dev/null
-target="$(json "$TMP/body.json" '.pending_transitions[0].to' 'd["pending_transitions"][0]["to"]')"
+target="$(json "$TMP/body.json" '.transitions[0].to' 'd["transitions"][0]["to"]')"
 status="$(http POST "/users/$first/journey/transitions" "{\"to\": \"$target\"}")"
 expect_status "POST a valid move to $target for user $first" 201 "$status"
-json "$TMP/body.json" '"\(.user)-\(.seq) \(.from)-\(.to)"' '"%s-%s %s-%s" % (d["user"], d["seq"], d["from"], d["to"])' >>"$TMP/expected.txt"
-[[ "$(json "$TMP/body.json" '.to' 'd["to"]')" == "$target" ]] || fail "the 201 body is not the move to $target"
+json "$TMP/body.json" '"\(.user_id)-\(.seq) \(.from_state)-\(.to_state)"' '"%s-%s %s-%s" % (d["user_id"], d["seq"], d["from_state"], d["to_state"])' >>"$TMP/expected.txt"
+[[ "$(json "$TMP/body.json" '.to_state' 'd["to_state"]')" == "$target" ]] || fail "the 201 body is not the move to $target"
 pass "POST a valid move to $target for user $first answers 201 with the recorded transition"
 
 # Every mover (the first again, for any move left): evaluate and persist.
 for id in "${MOVERS[@]}"; do
     status="$(http POST "/users/$id/journey/evaluate")"
     expect_status "POST /users/$id/journey/evaluate" 200 "$status"
-    json "$TMP/body.json" '.recorded[] | "\(.user)-\(.seq) \(.from)-\(.to)"' \
-        '["%s-%s %s-%s" % (t["user"], t["seq"], t["from"], t["to"]) for t in d["recorded"]]' >>"$TMP/expected.txt"
+    [[ "$(json "$TMP/body.json" '.persisted' 'd["persisted"]')" == true ]] || fail "POST /users/$id/journey/evaluate: persisted is not true"
+    json "$TMP/body.json" '.user as $u | .transitions[] | "\($u)-\(.seq) \(.from)-\(.to)"' \
+        '["%s-%s %s-%s" % (d["user"], t["seq"], t["from"], t["to"]) for t in d["transitions"]]' >>"$TMP/expected.txt"
     # The write went through the service's pool: the cached answer must already be gone.
     http GET "/users/$id/journey" >/dev/null
-    [[ "$(json "$TMP/body.json" '.pending_transitions | length' 'len(d["pending_transitions"])')" == 0 ]] ||
+    [[ "$(json "$TMP/body.json" '.transitions | length' 'len(d["transitions"])')" == 0 ]] ||
         fail "GET /users/$id/journey after evaluate still shows pending transitions (stale cache)"
     [[ "$(json "$TMP/body.json" '.stored_stage == .stage' 'd["stored_stage"] == d["stage"]')" == true ]] ||
         fail "GET /users/$id/journey after evaluate: stored_stage differs from stage"
@@ -254,7 +268,7 @@ sed -n 's/^data: //p' "$TMP/events.txt" >"$TMP/events.jsonl"
 : >"$TMP/received.txt"
 while IFS= read -r line; do
     printf '%s\n' "$line" >"$TMP/event.json"
-    json "$TMP/event.json" '"\(.user)-\(.seq) \(.from)-\(.to)"' '"%s-%s %s-%s" % (d["user"], d["seq"], d["from"], d["to"])' >>"$TMP/received.txt"
+    json "$TMP/event.json" '"\(.user_id)-\(.seq) \(.from_state)-\(.to_state)"' '"%s-%s %s-%s" % (d["user_id"], d["seq"], d["from_state"], d["to_state"])' >>"$TMP/received.txt"
 done <"$TMP/events.jsonl"
 received_count="$(wc -l <"$TMP/received.txt" | tr -d ' ')"
 [[ "$received_count" == "$expected_count" ]] ||
@@ -304,7 +318,7 @@ grep -q '^: subscribed' "$TMP/events2.txt" || fail "a second GET /journey/events
 CLI_USER=""
 for ((id = 1; id <= 300; id++)); do
     [[ "$(http GET "/users/$id/journey")" == 200 ]] || continue
-    [[ "$(json "$TMP/body.json" '.pending_transitions | length' 'len(d["pending_transitions"])')" -gt 0 ]] && { CLI_USER="$id"; break; }
+    [[ "$(json "$TMP/body.json" '.transitions | length' 'len(d["transitions"])')" -gt 0 ]] && { CLI_USER="$id"; break; }
 done
 [[ -n "$CLI_USER" ]] || fail "no user left with pending transitions among users 1-300"
 cached_stage="$(json "$TMP/body.json" '.stored_stage' 'd["stored_stage"]')"
@@ -317,7 +331,7 @@ for ((i = 0; i < 30; i++)); do # 3 s
 done
 [[ "$(json "$TMP/body.json" '.stored_stage' 'd["stored_stage"]')" != "$cached_stage" ]] ||
     fail "GET /users/$CLI_USER/journey still says $cached_stage 3 s after the CLI moved the user (stale cache)"
-[[ "$(json "$TMP/body.json" '.pending_transitions | length' 'len(d["pending_transitions"])')" == 0 ]] ||
+[[ "$(json "$TMP/body.json" '.transitions | length' 'len(d["transitions"])')" == 0 ]] ||
     fail "GET /users/$CLI_USER/journey after the CLI's move still shows pending transitions"
 pass "the server's cache followed a move made by the CLI (user $CLI_USER, no longer $cached_stage): GET number $((i + 1)) after the CLI exited saw it"
 

@@ -1,6 +1,5 @@
 import Foundation
 import JourneyCore
-import JourneySQLite
 import JourneyStorage
 import Logging
 import Metrics
@@ -151,19 +150,7 @@ public final class JourneyService: Sendable {
         path: String, rulesPath: String? = nil, createIfMissing: Bool = false,
         options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) {
-        if !createIfMissing, !FileManager.default.fileExists(atPath: path) { throw .store(.databaseMissing(location: path)) }
-        let now = clock.now()
-        let opened = await withCheckedContinuation { (continuation: CheckedContinuation<Result<SQLiteStore, StorageError>, Never>) in
-            DispatchQueue.global().async {
-                continuation.resume(returning: Result { () throws(StorageError) in try SQLiteStore.open(path: path, mode: .migrate, now: now) })
-            }
-        }
-        let store: SQLiteStore
-        do {
-            store = try opened.get()
-        } catch {
-            throw .store(error)
-        }
+        let store = try await Self.openStore(DatabaseLocation(path), access: .migrate, createIfMissing: createIfMissing, now: clock.now())
         try await self.init(store: store, rules: rulesPath.map(RulesChoice.file) ?? .adopted, options: options, clock: clock)
     }
 

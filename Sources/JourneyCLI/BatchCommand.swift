@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneyCore
-import JourneySQLite
 import Synchronization
 
 /// `journey batch`: the nightly re-evaluation of every user.
@@ -39,7 +37,7 @@ struct BatchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let service = try await makeService(database: database, rules: rules, mode: dryRun ? .readOnly : .requireMigrated, source: .batch)
+        let service = try await makeService(database: database, rules: rules.choice, access: dryRun ? .readOnly : .readWrite, source: .batch)
         let showProgress = progress ?? (isatty(STDERR_FILENO) == 1)
         let bar = showProgress ? ProgressBar() : nil
         var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun, leaseSeconds: leaseSeconds, takeOver: takeOver)

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneyCore
-import JourneySQLite
 
 /// The exit statuses of `journey`, from sysexits(3).
 enum ExitStatus: Int32 {
@@ -25,20 +23,73 @@ struct CommandFailure: Error {
         self.status = status
     }
 
+    /// The service's error with the command line's own advice, and its exit status.
     init(_ error: JourneyError) {
-        message = error.description
+        message = Self.advised(error.description, Self.advice(for: error))
+        status = Self.status(for: error)
+    }
+
+    /// The exit status of each kind of failure; for the store, of its coarse category (README, "Errors").
+    static func status(for error: JourneyError) -> ExitStatus {
         switch error {
-        case .rules, .refused, .pinned: status = .dataError
-        case .rulesUnreadable: status = .noInput
+        case .rules(.unreadable): .noInput
+        case .rules, .refused, .pinned: .dataError
+        case .store(let store): status(for: store)
+        }
+    }
+
+    /// The store's category as an exit status, with the two finer answers `journey` has always
+    /// given: an unknown user (67, not a missing database) and a directory where the database file
+    /// should be (66: the file is missing, as for no file at all).
+    static func status(for error: StorageError) -> ExitStatus {
+        switch error {
+        case .unknownUser: return .noUser
+        case .isDirectory: return .noInput
+        default: break
+        }
+        switch error.category {
+        case .notFound: return .noInput
+        case .invalidDatabase, .refused: return .dataError
+        case .busy: return .tryAgain
+        case .permission, .failure: return .ioError
+        }
+    }
+
+    /// What to type or do about `error`, for a person at a terminal; nil where the message says it all.
+    /// The store's and the service's messages say only what is wrong (an HTTP host shows them too).
+    static func advice(for error: JourneyError) -> String? {
+        switch error {
+        case .pinned(let user, _, _):
+            return "run journey unpin \(user) before moving them"
         case .store(let store):
             switch store {
-            case .databaseMissing, .isDirectory: status = .noInput
-            case .notADatabase, .platformTablesMissing, .notMigrated, .writeRefused: status = .dataError
-            case .unknownUser: status = .noUser
-            case .sqlite, .directoryNotWritable: status = .ioError
-            case .conflictRetriesExhausted, .batchRunning, .leaseLost, .busy: status = .tryAgain
+            case .databaseMissing:
+                return "pass --db PATH or set JOURNEY_DATABASE (journey migrate --create --db PATH creates one)"
+            case .platformTablesMissing(let location, _):
+                return "run journey migrate --db \(DemoCommand.shellQuoted(location)) on the platform database"
+            case .notMigrated(let location):
+                return "run journey migrate --db \(DemoCommand.shellQuoted(location)) first"
+            case .busy:
+                return "try again"
+            case .batchRunning:
+                return "wait for it to finish (a run that stops renewing is taken over after its lease expires), or pass --take-over if it is gone"
+            case .notWritable:
+                return "make the directory writable for this user"
+            case .writeRefused:
+                return "fix the row or the constraint"
+            default:
+                return nil
             }
+        default:
+            return nil
         }
+    }
+
+    /// `message` (one sentence ending in a period) with `advice` after a semicolon.
+    static func advised(_ message: String, _ advice: String?) -> String {
+        guard let advice else { return message }
+        let sentence = message.hasSuffix(".") ? String(message.dropLast()) : message
+        return "\(sentence); \(advice)."
     }
 }
 
@@ -54,22 +105,16 @@ struct UserID: ExpressibleByArgument {
     static var defaultValueDescription: String { "a positive user id" }
 }
 
-/// `--db`: the database file.
+/// `--db`: the database.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The SQLite database.", discussion: "Defaults to $JOURNEY_DATABASE, then journey.sqlite.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp(
+        "The database: a SQLite file, or a postgresql:// URL.",
+        discussion: "Defaults to $JOURNEY_DATABASE, then journey.sqlite.", valueName: "path"))
     var db: String?
 
-    var path: String {
+    /// `--db`, else `$JOURNEY_DATABASE`, else `journey.sqlite` (SPEC §5).
+    var location: String {
         db ?? ProcessInfo.processInfo.environment["JOURNEY_DATABASE"].flatMap { $0.isEmpty ? nil : $0 } ?? "journey.sqlite"
-    }
-
-    /// Opens the database; a missing file is an error unless `mode` is `.migrate`.
-    func open(_ mode: SQLiteStore.OpenMode) throws -> SQLiteStore {
-        do {
-            return try SQLiteStore.open(path: path, mode: mode)
-        } catch {
-            throw JourneyError.store(error)
-        }
     }
 }
 
@@ -83,11 +128,6 @@ struct RulesOptions: ParsableArguments {
 
     /// `--rules`, else `$JOURNEY_RULES`, else the adopted set (SPEC §5).
     var choice: RulesChoice { RulesChoice.resolve(explicit: rules) }
-
-    /// The rule set the options choose, on `database` for the adopted one.
-    func load(from database: SQLiteStore) async throws -> RuleSet {
-        try await Rules.load(choice, from: database).0
-    }
 }
 
 /// `--json`.
@@ -96,16 +136,28 @@ struct OutputOptions: ParsableArguments {
     var json = false
 }
 
-/// Opens the service on the database and rules the options name.
-func makeService(database: DatabaseOptions, rules: RulesOptions, mode: SQLiteStore.OpenMode, source: TransitionSource = .cli) async throws -> JourneyService {
-    let opened = try database.open(mode)
-    let options = JourneyOptions(cacheCapacity: 16, slowEvaluationLevel: .info, logger: cliLogger, source: source, tracksWrites: false)
-    let service = try await JourneyService(database: opened, rules: rules.choice, options: options)
-    cliLogger.info("opened the database", metadata: ["database": "\(opened.path)", "read_only": "\(opened.isReadOnly)", "rules": "\(service.rules.source)", "rules_version": "\(service.rules.version)"])
+/// Opens the service on the database and the rules `rules` names (from ``RulesOptions/choice``:
+/// `--rules`, `$JOURNEY_RULES`, the adopted set), tuned for a one-shot process: a small cache, no
+/// write tracking. A command whose work does not depend on the rules passes nil: the bundled set,
+/// and the database's adopted text is not read.
+func makeService(database: DatabaseOptions, rules: RulesChoice?, access: DatabaseAccess, source: TransitionSource = .cli,
+                 feedPollInterval: Duration = .milliseconds(200)) async throws(JourneyError) -> JourneyService {
+    let options = JourneyOptions(cacheCapacity: 16, slowEvaluationLevel: .info, logger: cliLogger, source: source, tracksWrites: false,
+                                 feedPollInterval: feedPollInterval)
+    let service = if let rules {
+        try await JourneyService.open(database: database.location, access: access, rules: rules, options: options)
+    } else {
+        try await JourneyService.open(database: database.location, access: access, rules: Rules.bundledDefault(), options: options)
+    }
+    cliLogger.info("opened the database", metadata: [
+        "database": "\(service.location)", "read_only": "\(service.isReadOnly)",
+        "rules": "\(service.rules.source)", "rules_version": "\(service.rules.version)",
+    ])
     return service
 }
 
-/// `value` as one line of JSON (JSON Lines): keys sorted, no spaces, dates as ``Format/timestamp(_:)``.
+/// `value` as one line of JSON (JSON Lines): keys sorted, no spaces, dates as ``Format/timestamp(_:)``
+/// (Journey's reports write their own instants as that text already; this covers the store's records).
 func jsonLine(_ value: some Encodable) throws -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -134,6 +186,8 @@ extension BatchCommand: JSONOutputCommand {}
 extension StatusCommand: JSONOutputCommand {}
 extension DoctorCommand: JSONOutputCommand {}
 extension MigrateCommand: JSONOutputCommand {}
+extension WatchCommand: JSONOutputCommand {}
+extension RulesCommand.Adopt: JSONOutputCommand {}
 
 /// A failure as `--json` reports it on stderr: `{"error":{"message":"…","status":65}}`, one line.
 struct JSONFailure: Encodable {

@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneyCore
-import JourneyFixtures
-import JourneySQLite
 
 /// `journey demo`: a generated platform database, migrated, evaluated, and a few users explained.
 struct DemoCommand: AsyncParsableCommand {
@@ -30,9 +27,10 @@ struct DemoCommand: AsyncParsableCommand {
         let path = output ?? directory.appendingPathComponent("demo.sqlite").path
         defer { if output == nil { try? FileManager.default.removeItem(at: directory) } }
 
-        let counts = try PlatformDataGenerator(users: users, seed: seed, now: Date()).write(to: path)
+        let counts = try DemoData.writePlatformDatabase(at: path, users: users, seed: seed)
         print("1. Generated a platform database: \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs.")
-        let service = try await JourneyService(path: path, options: JourneyOptions(slowEvaluationLevel: .info, logger: cliLogger, source: .cli))
+        let service = try await JourneyService.open(database: path, access: .migrate,
+                                                    options: JourneyOptions(slowEvaluationLevel: .info, logger: cliLogger, source: .cli))
         print("2. Migrated it: journey columns, history tables, 15 indexes, follower_count triggers.")
 
         // Each moved user's evaluation as it was persisted: the sections below show these moves.
@@ -41,9 +39,9 @@ struct DemoCommand: AsyncParsableCommand {
             let journey = try await service.evaluateAndPersist(user: user)
             if !journey.recorded.isEmpty { moved[user] = journey }
         }
-        let funnel = try await storeCall { () async throws(StoreError) in try await service.database.funnel() }
+        let funnel = try await service.funnel()
         print("3. Evaluated every user; \(Format.count(moved.count, "user")) moved. Users per stage now:")
-        FunnelRow.print(FunnelRow.rows(funnel, rules: service.rules), rules: service.rules, indent: "   ")
+        FunnelRow.print(funnel, rules: service.rules, indent: "   ")
 
         let twoHops = moved.filter { $0.value.recorded.count == 2 && $0.value.evaluation.transitions.allSatisfy { $0.kind == .next } }.keys.min()
         let admin = moved.filter { $0.value.evaluation.transitions.contains { $0.kind == .skip } }.keys.min()

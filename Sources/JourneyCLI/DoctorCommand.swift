@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneyCore
-import JourneySQLite
 
 /// `journey doctor [--repair]`: integrity, stages against rules and history, exact counters.
 struct DoctorCommand: AsyncParsableCommand {
@@ -25,20 +23,13 @@ struct DoctorCommand: AsyncParsableCommand {
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
-        let database = try self.database.open(repair ? .requireMigrated : .readOnly)
-        let ruleSet = try await rules.load(from: database)
-        let stages = Set(ruleSet.stages.map(\.id.rawValue))
-        let aliases = ruleSet.aliases.mapValues(\.rawValue)
-        let check = { () async throws(JourneyError) -> DoctorFindings in
-            try await storeCall { () async throws(StoreError) in
-                try await database.doctor(stages: stages, aliases: aliases, initialStage: ruleSet.initialStage.rawValue)
-            }
-        }
-        var findings = try await check()
+        let service = try await makeService(database: database, rules: rules.choice, access: repair ? .readWrite : .readOnly)
+        let ruleSet = service.rules
+        var findings = try await service.doctor()
         var repaired: [Int64] = []
         if repair, !findings.followerCountDrift.isEmpty {
-            repaired = try await storeCall { () async throws(StoreError) in try await database.repairCounters() }
-            findings = try await check()
+            repaired = try await service.repairCounters()
+            findings = try await service.doctor()
         }
         if output.json {
             try printJSON(Report(findings: findings, repaired: repaired, healthy: findings.isHealthy))

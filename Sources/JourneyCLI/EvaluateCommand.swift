@@ -16,7 +16,7 @@ struct EvaluateCommand: AsyncParsableCommand {
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
-        let service = try await makeService(database: database, rules: rules, mode: dryRun ? .readOnly : .requireMigrated)
+        let service = try await makeService(database: database, rules: rules.choice, access: dryRun ? .readOnly : .readWrite)
         let journey = dryRun ? try await service.journey(of: user.value) : try await service.evaluateAndPersist(user: user.value)
         if output.json {
             try printJSON(EvaluationReport(journey, rules: service.rules, persisted: !dryRun))
@@ -40,7 +40,7 @@ struct ExplainCommand: AsyncParsableCommand {
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
-        let service = try await makeService(database: database, rules: rules, mode: .readOnly)
+        let service = try await makeService(database: database, rules: rules.choice, access: .readOnly)
         let journey = try await service.journey(of: user.value)
         if output.json {
             try printJSON(EvaluationReport(journey, rules: service.rules, persisted: false))

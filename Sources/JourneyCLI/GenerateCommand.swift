@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import JourneyFixtures
+import Journey
 
 /// `journey generate`: a seeded, realistic platform database of any size (before migration).
 struct GenerateCommand: AsyncParsableCommand {
@@ -22,7 +22,7 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let counts = try PlatformDataGenerator(users: users, seed: seed, now: Date()).write(to: output)
+        let counts = try DemoData.writePlatformDatabase(at: output, users: users, seed: seed)
         print("\(output): \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs (seed \(seed)).")
     }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneySQLite
 
 /// `journey migrate`: bring a platform database (or, with `--create`, a new file) up to the journey schema.
 struct MigrateCommand: AsyncParsableCommand {
@@ -17,20 +16,17 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
-        if !create, !FileManager.default.fileExists(atPath: database.path) {
-            throw JourneyError.store(.databaseMissing(path: database.path))
-        }
-        let opened = try database.open(.migrate)
-        let report = opened.migration ?? MigrationReport()
+        let report = try await JourneyService.migrate(database: database.location, createIfMissing: create)
+        let shown = DatabaseLocation(database.location).description
         if output.json {
-            try printJSON(Report(database: opened.path, nothingToDo: report.nothingToDo, migration: report))
+            try printJSON(Report(database: shown, nothingToDo: report.nothingToDo, migration: report))
             return
         }
         guard !report.nothingToDo else {
-            print("\(opened.path) is up to date: nothing to do.")
+            print("\(shown) is up to date: nothing to do.")
             return
         }
-        print("Migrated \(opened.path):")
+        print("Migrated \(shown):")
         for (label, names) in [("tables created", report.tablesCreated), ("columns added", report.columnsAdded),
                                ("columns rebuilt", report.columnsRebuilt), ("indexes created", report.indexesCreated),
                                ("triggers created", report.triggersCreated)] where !names.isEmpty {
@@ -39,7 +35,7 @@ struct MigrateCommand: AsyncParsableCommand {
         for reused in report.indexesReused {
             print("  index reused     \(reused.existing) serves \(reused.keys) (\(reused.wanted) not created)")
         }
-        print("\(opened.path) is up to date.")
+        print("\(shown) is up to date.")
     }
 
     /// `migrate --json`: the file, and what the run did.

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneyCore
-import JourneySQLite
 
 /// `journey pin <user> --reason TEXT`: hold a user's stage against automatic moves.
 struct PinCommand: AsyncParsableCommand {
@@ -23,8 +21,8 @@ struct PinCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let database = try self.database.open(.requireMigrated)
-        let stage = try await storeCall { () async throws(StoreError) in try await database.pin(user: user.value, reason: reason, now: Date()) }
+        let service = try await makeService(database: database, rules: nil, access: .readWrite)
+        let stage = try await service.pin(user: user.value, reason: reason)
         print(RuleSet.isNeverEvaluated(stage) ? "User \(user.value) pinned in the first stage (never evaluated)." : "User \(user.value) pinned in \(stage.printable).")
     }
 }
@@ -39,8 +37,8 @@ struct UnpinCommand: AsyncParsableCommand {
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
-        let database = try self.database.open(.requireMigrated)
-        let released = try await storeCall { () async throws(StoreError) in try await database.unpin(user: user.value) }
+        let service = try await makeService(database: database, rules: nil, access: .readWrite)
+        let released = try await service.unpin(user: user.value)
         print(released ? "User \(user.value) unpinned." : "User \(user.value) was not pinned.")
     }
 }

@@ -1,13 +1,11 @@
 import Foundation
 import Journey
-import JourneyCore
-import JourneySQLite
 
 /// Text formats shared by every command.
 enum Format {
     /// `2026-11-28T05:04:09Z`: ISO-8601 in UTC, in text, JSON and error messages alike.
     static func timestamp(_ date: Date) -> String {
-        SQLTimestamp.iso8601(date)
+        JourneyTimestamp.iso8601(date)
     }
 
     /// A duration as a person reads it, rounded to its two largest units: `3 d 4 h`, `5 h 20 min`,
@@ -53,148 +51,6 @@ enum Format {
     }
 }
 
-/// The stable JSON object of `journey evaluate --json` and `journey explain --json` (see README).
-struct EvaluationReport: Encodable {
-    struct Move: Encodable {
-        let from: String, to: String, kind: String, reason: String
-        let seq: Int?
-
-        enum CodingKeys: String, CodingKey { case from, to, kind, reason, seq }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(from, forKey: .from)
-            try container.encode(to, forKey: .to)
-            try container.encode(kind, forKey: .kind)
-            try container.encode(reason, forKey: .reason)
-            try container.encode(seq, forKey: .seq)
-        }
-    }
-
-    /// One criterion; the members of an any-of group share `criterion` (the text's number) and `criterion_met`.
-    struct Check: Encodable {
-        let metric: String, `operator`: String, threshold: String, actual: String, met: Bool
-        let criterion: Int, criterionMet: Bool
-        let anyOfGroup: Int?
-
-        enum CodingKeys: String, CodingKey {
-            case metric, `operator`, threshold, actual, met, criterion, criterionMet = "criterion_met", anyOfGroup = "any_of_group"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(metric, forKey: .metric)
-            try container.encode(`operator`, forKey: .operator)
-            try container.encode(threshold, forKey: .threshold)
-            try container.encode(actual, forKey: .actual)
-            try container.encode(met, forKey: .met)
-            try container.encode(criterion, forKey: .criterion)
-            try container.encode(criterionMet, forKey: .criterionMet)
-            try container.encode(anyOfGroup, forKey: .anyOfGroup)
-        }
-    }
-
-    struct Next: Encodable {
-        let stage: String, title: String, met: Bool
-        let criteriaMet: Int, criteriaCount: Int
-        let criteria: [Check]
-
-        enum CodingKeys: String, CodingKey {
-            case stage, title, met, criteriaMet = "criteria_met", criteriaCount = "criteria_count", criteria
-        }
-    }
-
-    let user: Int64
-    let storedStage: String
-    let stage: String
-    let title: String
-    let persisted: Bool
-    let transitions: [Move]
-    let next: Next?
-    let pin: PinJSON?
-    let metrics: [String: MetricJSON]
-    let rulesVersion: String
-    let evaluatedAt: Date
-
-    enum CodingKeys: String, CodingKey {
-        case user, storedStage = "stored_stage", stage, title, persisted, transitions, next, pin, metrics
-        case rulesVersion = "rules_version", evaluatedAt = "evaluated_at"
-    }
-
-    /// Every key is always present; `next` and `pin` are null when there is none.
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(user, forKey: .user)
-        try container.encode(storedStage, forKey: .storedStage)
-        try container.encode(stage, forKey: .stage)
-        try container.encode(title, forKey: .title)
-        try container.encode(persisted, forKey: .persisted)
-        try container.encode(transitions, forKey: .transitions)
-        try container.encode(next, forKey: .next)
-        try container.encode(pin, forKey: .pin)
-        try container.encode(metrics, forKey: .metrics)
-        try container.encode(rulesVersion, forKey: .rulesVersion)
-        try container.encode(evaluatedAt, forKey: .evaluatedAt)
-    }
-
-    init(_ journey: UserJourney, rules: RuleSet, persisted: Bool) {
-        let evaluation = journey.evaluation
-        user = journey.userID
-        storedStage = journey.storedStage
-        stage = evaluation.stage.rawValue
-        title = rules.stage(evaluation.stage)?.title ?? ""
-        self.persisted = persisted
-        let seqs = journey.recorded.map(\.seq)
-        transitions = evaluation.transitions.enumerated().map { index, move in
-            Move(from: move.from.rawValue, to: move.to.rawValue, kind: move.kind.rawValue, reason: move.reason,
-                 seq: index < seqs.count ? seqs[index] : nil)
-        }
-        next = evaluation.next.map { checklist in
-            Next(stage: checklist.to.rawValue, title: rules.stage(checklist.to)?.title ?? "", met: checklist.isMet,
-                 criteriaMet: checklist.criteriaMet, criteriaCount: checklist.criteriaCount,
-                 criteria: checklist.checks.map {
-                     Check(metric: $0.metric.rawValue, operator: $0.comparison.rawValue, threshold: $0.threshold,
-                           actual: $0.actual, met: $0.met, criterion: $0.number, criterionMet: checklist.holds(criterion: $0.number),
-                           anyOfGroup: $0.anyOfGroup)
-                 })
-        }
-        pin = journey.pin.map(PinJSON.init)
-        metrics = Dictionary(uniqueKeysWithValues: evaluation.metrics.values(now: evaluation.evaluatedAt).map { ($0.rawValue, MetricJSON($1)) })
-        rulesVersion = rules.version
-        evaluatedAt = evaluation.evaluatedAt
-    }
-}
-
-/// An operator's pin in JSON, as evaluate, explain and history print it: `{"stage", "reason", "pinned_at"}`.
-struct PinJSON: Encodable {
-    let stage: String, reason: String, pinnedAt: Date
-
-    enum CodingKeys: String, CodingKey { case stage, reason, pinnedAt = "pinned_at" }
-
-    init(_ pin: Pin) {
-        stage = pin.stage
-        reason = pin.reason
-        pinnedAt = pin.createdAt
-    }
-}
-
-/// A metric value in JSON: a number, a boolean, a string or null.
-struct MetricJSON: Encodable {
-    let value: MetricValue
-
-    init(_ value: MetricValue) { self.value = value }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch value {
-        case .integer(let number): try container.encode(number)
-        case .boolean(let flag): try container.encode(flag)
-        case .text(let text): try container.encode(text)
-        case .missing: try container.encodeNil()
-        }
-    }
-}
-
 /// The human-readable blocks.
 enum TextReport {
     static func evaluation(_ journey: UserJourney, rules: RuleSet, persisted: Bool) -> String {
@@ -216,7 +72,12 @@ enum TextReport {
 
     /// `Pinned in J2_ACTIVE_USER since 2026-11-28 05:04:09: REASON`: explain, evaluate and history show it.
     static func pinned(_ pin: Pin) -> String {
-        "Pinned in \(pin.stage.printable) since \(Format.timestamp(pin.createdAt)): \(pin.reason.printable) (automatic moves are off; journey unpin to resume)"
+        pinned(PinReport(pin))
+    }
+
+    /// The same line for a pin as a report carries it.
+    static func pinned(_ pin: PinReport) -> String {
+        "Pinned in \(pin.stage.printable) since \(Format.timestamp(pin.pinnedAt)): \(pin.reason.printable) (automatic moves are off; journey unpin to resume)"
     }
 
     /// The numbered checklist: one line per criterion, an any-of group as one line (met when any member

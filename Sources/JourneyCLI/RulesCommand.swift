@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneyCore
-import JourneySQLite
 
 /// `journey rules check|graph|adopt`.
 struct RulesCommand: AsyncParsableCommand {
@@ -26,24 +24,20 @@ struct RulesCommand: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
 
-        struct Report: Encodable {
-            let adopted: AdoptedRules
-            let replaced: AdoptedRules?
-        }
-
         func run() async throws {
-            let (rules, text) = try Rules.read(path: path)
-            let database = try self.database.open(.requireMigrated)
-            let replaced = try await storeCall { () async throws(StoreError) in try await database.adoptedRules() }
-            let adopted = try await storeCall { () async throws(StoreError) in
-                try await database.adoptRules(version: rules.version, text: text, source: path, now: Date())
-            }
+            // The file is checked before the database is opened, so a bad file is reported as such
+            // (65) whatever the database; the set in force is not read, so a database whose adopted
+            // text this build cannot read can still adopt a new one.
+            _ = try Rules.load(path: path)
+            let service = try await makeService(database: database, rules: nil, access: .readWrite)
+            let adoption = try await service.adoptRules(fromFile: path)
             if output.json {
-                try printJSON(Report(adopted: adopted, replaced: replaced))
+                try printJSON(adoption)
                 return
             }
+            let (adopted, replaced) = (adoption.adopted, adoption.replaced)
             let before = replaced.map { "rules \($0.version) (adoption #\($0.id))" } ?? "the bundled default"
-            print("Adopted rules \(rules.version) from \(path) in \(database.path) (adoption #\(adopted.id)); it replaces \(before) for every caller.")
+            print("Adopted rules \(adopted.version) from \(path) in \(service.location) (adoption #\(adopted.id)); it replaces \(before) for every caller.")
         }
     }
 

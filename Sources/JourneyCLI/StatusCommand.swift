@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneyCore
-import JourneySQLite
 
 /// `journey status`: the funnel, recent moves per edge, time between stages, and the last batch runs.
 struct StatusCommand: AsyncParsableCommand {
@@ -70,15 +68,14 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup(title: "Logging") var logging: LoggingOptions
 
     func run() async throws {
-        let database = try self.database.open(.readOnly)
-        let ruleSet = try await rules.load(from: database)
+        let service = try await makeService(database: database, rules: rules.choice, access: .readOnly)
+        let ruleSet = service.rules
         let now = Date()
-        let funnel = FunnelRow.rows(try await storeCall { () async throws(StoreError) in try await database.funnel() }, rules: ruleSet)
-        let edges = try await storeCall { () async throws(StoreError) in try await database.edgeReports(now: now) }
-            .sorted { (ruleSet.order(of: $0.from), ruleSet.order(of: $0.to)) < (ruleSet.order(of: $1.from), ruleSet.order(of: $1.to)) }
-        let runs = try await storeCall { () async throws(StoreError) in try await database.batchRuns(limit: 5) }
-        let adopted = try await storeCall { () async throws(StoreError) in try await database.adoptedRules() }
-        let versions = try await storeCall { () async throws(StoreError) in try await database.rulesVersions(since: now.addingTimeInterval(-86_400)) }
+        let funnel = try await service.funnel()
+        let edges = try await service.edgeReports()
+        let runs = try await service.batchRuns(limit: 5)
+        let adopted = try await service.adoptedRules()
+        let versions = try await service.rulesVersions(since: now.addingTimeInterval(-86_400))
         // A `running` row whose lease expired holds nothing: its process stopped renewing (killed, frozen, gone).
         let shownRuns = runs.map { run in
             let stale = run.status == "running" && !run.isLive(at: now)
@@ -175,21 +172,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
-/// One line of the funnel: a stage and its users, in the rules' order (every stage of the rules, with
-/// 0 where no user is), then aliases just after their stage, then stored values the rules do not know.
-struct FunnelRow: Encodable {
-    let stage: String
-    let users: Int
-    /// Whether the rules know the value (a stage or an alias).
-    let known: Bool
-
-    static func rows(_ counts: [(stage: String, count: Int)], rules: RuleSet) -> [FunnelRow] {
-        var users = Dictionary(counts.map { ($0.stage, $0.count) }, uniquingKeysWith: +)
-        for stage in rules.stages where users[stage.id.rawValue] == nil { users[stage.id.rawValue] = 0 }
-        return users.keys.sorted { rules.order(of: $0) < rules.order(of: $1) }
-            .map { FunnelRow(stage: $0, users: users[$0] ?? 0, known: rules.knows(stored: $0)) }
-    }
-
+extension FunnelRow {
     /// The rows as bars, with each stage's title and share of all users; values the rules do not
     /// know are marked as such.
     static func print(_ rows: [FunnelRow], rules: RuleSet, indent: String) {

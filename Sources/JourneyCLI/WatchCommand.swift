@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Journey
-import JourneySQLite
 
 /// `journey watch [--since ID] [--json]`: the transition feed (SPEC §9) on a terminal or in a pipe.
 struct WatchCommand: AsyncParsableCommand {
@@ -12,7 +11,7 @@ struct WatchCommand: AsyncParsableCommand {
             Without --since, only moves committed from now on. With --since ID, first every recorded move \\
             with a larger id (0: the whole history), then the live ones; after an interruption, resume with \\
             --since and the last id printed: nothing is skipped or repeated. --json prints one object per \\
-            line: id, user_id, seq, from_state, to_state, reason, rules_version, metrics (a JSON text), \\
+            line: id, user_id, seq, from_state, to_state, reason, rules_version, metrics (an object), \\
             source, created_at.
             """)
 
@@ -27,9 +26,7 @@ struct WatchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let database = try self.database.open(.readOnly)
-        let service = try JourneyService(database: database, rules: Rules.bundledDefault(),
-                                         options: JourneyOptions(cacheCapacity: 1, feedPollInterval: .milliseconds(interval)))
+        let service = try await makeService(database: database, rules: nil, access: .readOnly, feedPollInterval: .milliseconds(interval))
         let start: Int64
         if let since { start = since } else { start = try await service.lastTransitionID() }
         let json = output.json
@@ -38,7 +35,7 @@ struct WatchCommand: AsyncParsableCommand {
             group.addTask {
                 for try await move in service.transitions(after: start) {
                     if json {
-                        try printJSON(move)
+                        try printJSON(TransitionReport(move))
                     } else {
                         FileHandle.standardOutput.write(Data((Self.line(move) + "\n").utf8))
                     }

@@ -39,9 +39,9 @@ struct ErrorTests {
         /// Words the one-line message must contain besides the path.
         var mentions: [String] {
             switch self {
-            case .missing: ["No database"]
+            case .missing: ["no database at", "--db PATH", "JOURNEY_DATABASE"]
             case .directory: ["directory"]
-            case .textFile: ["not a SQLite database"]
+            case .textFile: ["not a journey database"]
             case .foreignSQLite: ["users", "posts"]
             case .unmigrated: ["journey migrate"]
             }

@@ -152,7 +152,7 @@ struct MonitoringTests {
     func jsonErrors() async throws {
         try await withWorkspace { workspace in
             let missing = try await workspace.journey(["evaluate", "1", "--db", workspace.path("none.sqlite"), "--json"])
-            expectCleanFailure(missing, status: 66, mentions: ["No database"])
+            expectCleanFailure(missing, status: 66, mentions: ["no database at"])
             let db = try Self.database(workspace)
             let unknown = try await workspace.journey(["history", "99", "--db", db, "--json"])
             expectCleanFailure(unknown, status: 67, mentions: ["99"])

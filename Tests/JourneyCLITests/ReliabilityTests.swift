@@ -52,7 +52,7 @@ extension ReliabilityTests {
                 // When: running the command on it
                 let result = try await workspace.journey(arguments(command, db: path))
 
-                // Then: 65, "not a SQLite database (or it is damaged)", and the file exactly as it was
+                // Then: 65, "not a journey database (or it is damaged)", and the file exactly as it was
                 expectCleanFailure(result, status: 65, mentions: [path, "damaged"])
                 #expect(DatabaseFiles(path) == before, "companion files appeared or the file changed")
             }

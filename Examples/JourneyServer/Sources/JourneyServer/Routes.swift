@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import Journey
-import JourneyCore
 import Prometheus
 import ServiceLifecycle
 
@@ -29,19 +28,19 @@ func makeRouter(journey: JourneyService, registry: PrometheusCollectorRegistry) 
 
     // The stage and the checklist toward the next one, from the five-minute cache.
     router.get("users/:id/journey") { _, context in
-        try await JourneyJSON(journey.journey(of: context.userID()), rules: journey.rules)
+        try await EvaluationReport(journey.journey(of: context.userID()), rules: journey.rules, persisted: false)
     }
 
     // Evaluate and store the moves; subscribers of /journey/events hear of them after commit.
     router.post("users/:id/journey/evaluate") { _, context in
-        try await JourneyJSON(journey.evaluateAndPersist(user: context.userID()), rules: journey.rules)
+        try await EvaluationReport(journey.evaluateAndPersist(user: context.userID()), rules: journey.rules, persisted: true)
     }
 
     // An explicit move, validated: a skip answers 409, unmet criteria 422.
     router.post("users/:id/journey/transitions") { request, context in
         let body = try await request.decode(as: TransitionRequest.self, context: context)
         let move = try await journey.requestTransition(user: context.userID(), to: StageID(body.to))
-        return EditedResponse(status: .created, response: TransitionJSON(move))
+        return EditedResponse(status: .created, response: TransitionReport(move))
     }
 
     // Committed transitions by any process as server-sent events, until the client or the server
@@ -65,7 +64,7 @@ func makeRouter(journey: JourneyService, registry: PrometheusCollectorRegistry) 
             try await writer.write(ByteBuffer(string: ": subscribed after \(after)\n\n"))
             try await request.body.consumeWithCancellationOnInboundClose { _ in
                 for try await move in moves.cancelOnGracefulShutdown() {
-                    try await writer.write(ServerSentEvent(name: "transition", data: TransitionJSON(move)).buffer)
+                    try await writer.write(ServerSentEvent(name: "transition", data: TransitionReport(move)).buffer)
                 }
             }
             try await writer.finish(nil)

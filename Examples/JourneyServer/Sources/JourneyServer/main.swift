@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import Journey
-import JourneySQLite
 import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
 
-// JourneyServer --db PATH [--host 127.0.0.1] [--port 8080] [--rules FILE]
+// JourneyServer --db PATH|URL [--host 127.0.0.1] [--port 8080] [--rules FILE]
 // The database may also come from JOURNEY_DATABASE, the rules from JOURNEY_RULES; without
 // either, the set adopted in the database (journey rules adopt), followed while running.
 // With --port 0 the system picks a free port, printed on the first line of output.
@@ -55,16 +54,16 @@ let registry = PrometheusCollectorRegistry()
 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 let logger = Logger(label: "JourneyServer")
 
-// A mistyped --db must not serve an empty platform: the file must exist.
-guard FileManager.default.fileExists(atPath: options.databasePath) else {
-    fail(StoreError.databaseMissing(path: options.databasePath).description)
-}
+// A mistyped --db must not serve an empty platform: the database must exist (no createIfMissing).
 let journey: JourneyService
-do {
-    let database = try SQLiteStore.open(path: options.databasePath, mode: .migrate)
-    journey = try await JourneyService(database: database, rules: RulesChoice.resolve(explicit: options.rulesPath),
-                                       options: JourneyOptions(logger: logger))
-} catch let error as any CustomStringConvertible {
+do throws(JourneyError) {
+    journey = try await JourneyService.open(database: options.databasePath, access: .migrate,
+                                            rules: RulesChoice.resolve(explicit: options.rulesPath),
+                                            options: JourneyOptions(logger: logger))
+} catch .store(.databaseMissing(let location)) {
+    // The server's own advice, at its own command line; an HTTP answer never carries any.
+    fail("There is no database at \(location); pass --db PATH or set JOURNEY_DATABASE (journey migrate --create --db PATH creates one).")
+} catch {
     fail(error.description)
 }
 
