@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let upcoming: [SwiftSetting] = [
@@ -14,9 +14,16 @@ let package = Package(
         .library(name: "JourneySQLite", targets: ["JourneySQLite"]),
         .library(name: "Journey", targets: ["Journey"]),
         .library(name: "JourneyFixtures", targets: ["JourneyFixtures"]),
-        // PostgreSQL (SPEC §10): a product of its own, so a SQLite-only host never builds postgres-nio.
+        // PostgreSQL (SPEC §10): a product of its own too, for a host that opens PostgresStore itself.
         .library(name: "JourneyPostgres", targets: ["JourneyPostgres"]),
         .executable(name: "journey", targets: ["JourneyCLI"]),
+    ],
+    // PostgreSQL (SPEC §10) is a trait, on by default: `journey` and the service open
+    // `postgresql://` URLs. A host that wants SQLite alone depends on the package with `traits: []`
+    // and never builds postgres-nio.
+    traits: [
+        .trait(name: "PostgreSQL", description: "Open postgresql:// URLs with JourneyPostgres (builds postgres-nio)."),
+        .default(enabledTraits: ["PostgreSQL"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
@@ -76,6 +83,7 @@ let package = Package(
             name: "Journey",
             dependencies: [
                 "JourneyCore", "JourneyStorage", "JourneySQLite", "JourneyRules", "JourneyFixtures",
+                .target(name: "JourneyPostgres", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

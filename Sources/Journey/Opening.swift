@@ -1,6 +1,9 @@
 import Dispatch
 import Foundation
 internal import JourneySQLite
+#if PostgreSQL
+internal import JourneyPostgres
+#endif
 
 /// Where a journey database is, parsed from the one string a caller gives (`--db`,
 /// `$JOURNEY_DATABASE`, a server's configuration): a `postgresql://` (or `postgres://`) URL names a
@@ -54,8 +57,8 @@ public enum DatabaseAccess: String, Hashable, Sendable {
 }
 
 extension JourneyService {
-    /// Opens the store at `location` for `access`: today a ``SQLiteStore`` for a path; the one place
-    /// where a `postgresql://` URL is routed to its store.
+    /// Opens the store at `location` for `access`: a `SQLiteStore` for a path, a `PostgresStore` for
+    /// a `postgresql://` URL (with the package's `PostgreSQL` trait, on by default).
     ///
     /// Opening (and migrating, which may wait for another process's lock) runs on a dispatch queue,
     /// never on Swift's cooperative threads (SPEC §9).
@@ -72,7 +75,8 @@ extension JourneyService {
     ///   ``StorageError/isDirectory(path:)``, ``StorageError/notADatabase(location:)``,
     ///   ``StorageError/platformTablesMissing(location:tables:)``, ``StorageError/notMigrated(location:)``
     ///   (not with `.migrate`), ``StorageError/notWritable(location:what:)``, ``StorageError/busy(location:)``;
-    ///   ``StorageError/unreachable(location:message:)`` for a PostgreSQL URL this build cannot serve yet.
+    ///   ``StorageError/unreachable(location:message:)`` for a server that does not answer (or a build
+    ///   without the `PostgreSQL` trait).
     public static func openStore(
         _ location: DatabaseLocation, access: DatabaseAccess, createIfMissing: Bool = false, now: Date = Date()
     ) async throws(JourneyError) -> any JourneyStore {
@@ -89,11 +93,19 @@ extension JourneyService {
             }
             return try await offCooperativePool { () throws(StorageError) in try SQLiteStore.open(path: path, mode: mode, now: now) }
         case .postgreSQL:
-            // ROUTE POSTGRESQL HERE (the lead): once JourneyPostgres's `PostgresStore` conforms to
-            // `JourneyStore`, add "JourneyPostgres" to the Journey target's dependencies, import it
-            // `internal`, and open it here with the same `access` and `createIfMissing`, e.g.
-            //     return try await PostgresStore.open(url: location.string, access: access, createIfMissing: createIfMissing, now: now)
-            throw .store(.unreachable(location: location.description, message: "this build of Journey has no PostgreSQL store"))
+            #if PostgreSQL
+            let mode: PostgresStore.OpenMode = switch access {
+            case .migrate: .migrate
+            case .readWrite: .requireMigrated
+            case .readOnly: .readOnly
+            }
+            // A PostgreSQL database is never created here (`createIfMissing` is for SQLite files): `CREATE DATABASE` is its owner's act.
+            return try await storeCall { () async throws(StorageError) in
+                try await PostgresStore.open(url: location.string, mode: mode, now: now)
+            }
+            #else
+            throw .store(.unreachable(location: location.description, message: "this build of Journey was made without its PostgreSQL trait"))
+            #endif
         }
     }
 
