@@ -69,6 +69,9 @@ extension JourneyService {
     /// - parameter createIfMissing: only with ``DatabaseAccess/migrate``: create a missing SQLite
     ///   file (mode 0640) and the whole schema in it. False refuses a missing file rather than
     ///   serving an empty platform from a mistyped path.
+    /// - parameter concurrentReads: read on connections of their own beside the writer, as the nightly
+    ///   batch does (``BatchOptions/readers``); a one-shot command reads on its one connection. A
+    ///   PostgreSQL store always has a pool; `.migrate` always opens a SQLite pool too.
     /// - parameter now: the instant the migrator backfills `last_journey_update` with where a user
     ///   has no `created_at`.
     /// - throws: ``JourneyError/store(_:)``: ``StorageError/databaseMissing(location:)``,
@@ -78,7 +81,8 @@ extension JourneyService {
     ///   ``StorageError/unreachable(location:message:)`` for a server that does not answer (or a build
     ///   without the `PostgreSQL` trait).
     public static func openStore(
-        _ location: DatabaseLocation, access: DatabaseAccess, createIfMissing: Bool = false, now: Date = Date()
+        _ location: DatabaseLocation, access: DatabaseAccess, createIfMissing: Bool = false, concurrentReads: Bool = false,
+        now: Date = Date()
     ) async throws(JourneyError) -> any JourneyStore {
         switch location.backend {
         case .sqlite:
@@ -91,7 +95,7 @@ extension JourneyService {
             case .readWrite: .requireMigrated
             case .readOnly: .readOnly
             }
-            return try await offCooperativePool { () throws(StorageError) in try SQLiteStore.open(path: path, mode: mode, now: now) }
+            return try await offCooperativePool { () throws(StorageError) in try SQLiteStore.open(path: path, mode: mode, concurrentReads: concurrentReads, now: now) }
         case .postgreSQL:
             #if PostgreSQL
             let mode: PostgresStore.OpenMode = switch access {
@@ -118,16 +122,18 @@ extension JourneyService {
     ///                                            rules: .file("Rules/raised.yaml"))        // a what-if that writes nothing
     /// ```
     /// - parameter access: how to open it (``DatabaseAccess``); `.migrate` by default, as a server wants.
-    /// - parameter createIfMissing: with `.migrate`, create a missing SQLite file; see ``openStore(_:access:createIfMissing:now:)``.
+    /// - parameter createIfMissing: with `.migrate`, create a missing SQLite file; see ``openStore(_:access:createIfMissing:concurrentReads:now:)``.
+    /// - parameter concurrentReads: read on connections beside the writer (the batch); see ``openStore(_:access:createIfMissing:concurrentReads:now:)``.
     /// - parameter rules: ``RulesChoice/adopted`` (the default: the set adopted in the database,
     ///   followed while ``run(signal:)`` runs, else the bundled default) or a file.
-    /// - throws: ``JourneyError/store(_:)`` as ``openStore(_:access:createIfMissing:now:)`` does;
+    /// - throws: ``JourneyError/store(_:)`` as ``openStore(_:access:createIfMissing:concurrentReads:now:)`` does;
     ///   ``JourneyError/rules(_:)`` for a rules file (or adopted text) that cannot be read or is malformed.
     public static func open(
-        database: String, access: DatabaseAccess = .migrate, createIfMissing: Bool = false, rules: RulesChoice = .adopted,
-        options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
+        database: String, access: DatabaseAccess = .migrate, createIfMissing: Bool = false, concurrentReads: Bool = false,
+        rules: RulesChoice = .adopted, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) -> JourneyService {
-        let store = try await openStore(DatabaseLocation(database), access: access, createIfMissing: createIfMissing, now: clock.now())
+        let store = try await openStore(DatabaseLocation(database), access: access, createIfMissing: createIfMissing,
+                                        concurrentReads: concurrentReads, now: clock.now())
         return try await JourneyService(store: store, rules: rules, options: options, clock: clock)
     }
 
@@ -135,12 +141,13 @@ extension JourneyService {
     /// for callers whose work does not depend on the rules in force (a history, a pin, the feed)
     /// or that decide with a set of their own.
     ///
-    /// - throws: ``JourneyError/store(_:)`` as ``openStore(_:access:createIfMissing:now:)`` does.
+    /// - throws: ``JourneyError/store(_:)`` as ``openStore(_:access:createIfMissing:concurrentReads:now:)`` does.
     public static func open(
-        database: String, access: DatabaseAccess = .migrate, createIfMissing: Bool = false, rules: RuleSet,
-        options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
+        database: String, access: DatabaseAccess = .migrate, createIfMissing: Bool = false, concurrentReads: Bool = false,
+        rules: RuleSet, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) -> JourneyService {
-        let store = try await openStore(DatabaseLocation(database), access: access, createIfMissing: createIfMissing, now: clock.now())
+        let store = try await openStore(DatabaseLocation(database), access: access, createIfMissing: createIfMissing,
+                                        concurrentReads: concurrentReads, now: clock.now())
         return try await JourneyService(store: store, rules: rules, options: options, clock: clock)
     }
 
@@ -151,7 +158,7 @@ extension JourneyService {
     /// - parameter createIfMissing: create a missing SQLite file and the whole schema in it; false
     ///   refuses a missing file with ``StorageError/databaseMissing(location:)``.
     /// - returns: what the migrator did (``MigrationReport/nothingToDo`` when the database was up to date).
-    /// - throws: ``JourneyError/store(_:)`` as ``openStore(_:access:createIfMissing:now:)`` does.
+    /// - throws: ``JourneyError/store(_:)`` as ``openStore(_:access:createIfMissing:concurrentReads:now:)`` does.
     public static func migrate(database: String, createIfMissing: Bool = false, now: Date = Date()) async throws(JourneyError) -> MigrationReport {
         let store = try await openStore(DatabaseLocation(database), access: .migrate, createIfMissing: createIfMissing, now: now)
         return store.migration ?? MigrationReport()

@@ -37,7 +37,8 @@ struct BatchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let service = try await makeService(database: database, rules: rules.choice, access: dryRun ? .readOnly : .readWrite, source: .batch)
+        let service = try await makeService(database: database, rules: rules.choice, access: dryRun ? .readOnly : .readWrite,
+                                        concurrentReads: true, source: .batch)
         let showProgress = progress ?? (isatty(STDERR_FILENO) == 1)
         let bar = showProgress ? ProgressBar() : nil
         var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun, leaseSeconds: leaseSeconds, takeOver: takeOver)

@@ -140,14 +140,15 @@ struct OutputOptions: ParsableArguments {
 /// `--rules`, `$JOURNEY_RULES`, the adopted set), tuned for a one-shot process: a small cache, no
 /// write tracking. A command whose work does not depend on the rules passes nil: the bundled set,
 /// and the database's adopted text is not read.
-func makeService(database: DatabaseOptions, rules: RulesChoice?, access: DatabaseAccess, source: TransitionSource = .cli,
-                 feedPollInterval: Duration = .milliseconds(200)) async throws(JourneyError) -> JourneyService {
+func makeService(database: DatabaseOptions, rules: RulesChoice?, access: DatabaseAccess, concurrentReads: Bool = false,
+                 source: TransitionSource = .cli, feedPollInterval: Duration = .milliseconds(200)) async throws(JourneyError) -> JourneyService {
     let options = JourneyOptions(cacheCapacity: 16, slowEvaluationLevel: .info, logger: cliLogger, source: source, tracksWrites: false,
                                  feedPollInterval: feedPollInterval)
     let service = if let rules {
-        try await JourneyService.open(database: database.location, access: access, rules: rules, options: options)
+        try await JourneyService.open(database: database.location, access: access, concurrentReads: concurrentReads, rules: rules, options: options)
     } else {
-        try await JourneyService.open(database: database.location, access: access, rules: Rules.bundledDefault(), options: options)
+        try await JourneyService.open(database: database.location, access: access, concurrentReads: concurrentReads,
+                                     rules: Rules.bundledDefault(), options: options)
     }
     cliLogger.info("opened the database", metadata: [
         "database": "\(service.location)", "read_only": "\(service.isReadOnly)",

@@ -38,8 +38,12 @@ public struct SQLiteStore: Sendable {
 
     /// Opens the file at `path`.
     ///
+    /// - parameter concurrentReads: with ``OpenMode/requireMigrated`` or ``OpenMode/readOnly``, open a
+    ///   `DatabasePool` (after the schema check) instead of one connection, so that reads run on
+    ///   connections of their own beside the writer: the nightly batch reads chunks while it writes.
+    ///   ``OpenMode/migrate`` always opens a pool.
     /// - throws: ``StorageError`` naming the file: missing, a directory, not SQLite, not migrated.
-    public static func open(path: String, mode: OpenMode, now: Date = Date()) throws(StorageError) -> SQLiteStore {
+    public static func open(path: String, mode: OpenMode, concurrentReads: Bool = false, now: Date = Date()) throws(StorageError) -> SQLiteStore {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue { throw .isDirectory(path: path) }
@@ -56,7 +60,10 @@ public struct SQLiteStore: Sendable {
                 config.readonly = mode == .readOnly && !FileManager.default.isWritableFile(atPath: path)
                 let queue = try DatabaseQueue(path: path, configuration: config)
                 try queue.read { db in try checkSchema(db, path: path) }
-                return SQLiteStore(writer: queue, path: path, isReadOnly: mode == .readOnly, migration: nil)
+                // A migrated file is in WAL mode already (the migrator's pool set it), so a pool
+                // opened after the check changes nothing in it.
+                let writer: any DatabaseWriter = concurrentReads ? try openPool(path: path, configuration: config) : queue
+                return SQLiteStore(writer: writer, path: path, isReadOnly: mode == .readOnly, migration: nil)
             }
             if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
             let pool = try openPool(path: path, configuration: config)

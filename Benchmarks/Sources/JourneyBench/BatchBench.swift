@@ -34,8 +34,8 @@ enum BatchChild {
         guard let mode = value("--mode"), let path = value("--db") else {
             throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-r1|set-dry|set-dry-r1|steady|loop --db PATH")
         }
-        // A pool, as `journey batch` opens the file: its readers read chunks while its writer writes.
-        let database = try SQLiteStore.open(path: path, mode: .migrate, now: dataNow)
+        // As `journey batch` opens the file: a pool, whose readers read chunks while its writer writes.
+        let database = try SQLiteStore.open(path: path, mode: .requireMigrated, concurrentReads: true, now: dataNow)
         let service = try await JourneyService(store: database, rules: Rules.bundledDefault(),
                                          options: JourneyOptions(cacheCapacity: 16, source: .batch), clock: ManualClock(dataNow))
         if mode == "steady" { _ = try await service.runBatch(BatchOptions()) }
@@ -117,7 +117,7 @@ struct BatchBench {
         }
         report.say("## 3. Batch: every user, set-based against a per-user loop")
         report.say()
-        report.say("Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (a pool on the file, `JourneyOptions(cacheCapacity: 16, source: .batch)`). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-r1` the same with one reader; `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-r1` dry runs (read and evaluate, write nothing) with two readers and one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak is the child's VmHWM; \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run). The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing (commit and checkpoints included).")
+        report.say("Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch)`). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-r1` the same with one reader; `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-r1` dry runs (read and evaluate, write nothing) with two readers and one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak is the child's VmHWM; \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run). The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing (commit and checkpoints included).")
         report.say()
         var rows: [[String]] = []
         for dataset in datasets {
