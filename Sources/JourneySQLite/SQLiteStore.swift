@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JourneyStorage
+import Synchronization
 
 /// The journey's home in SQLite: one `DatabaseWriter` on one file, and one method per use case.
 ///
@@ -33,6 +34,9 @@ public struct SQLiteStore: Sendable {
     /// What the migrator did when this value opened the file; nil unless it ran (``OpenMode/migrate``, ``init(pool:now:)``).
     public let migration: MigrationReport?
 
+    /// Connections that only read, beside ``writer`` (``open(path:mode:concurrentReads:now:)``); empty otherwise.
+    private let readers: ReaderConnections
+
     /// Seconds a writer waits for another process's lock before giving up.
     public static let busyTimeout: TimeInterval = 10
 
@@ -41,6 +45,7 @@ public struct SQLiteStore: Sendable {
     /// - parameter concurrentReads: with ``OpenMode/requireMigrated`` or ``OpenMode/readOnly``, open a
     ///   `DatabasePool` (after the schema check) instead of one connection, so that reads run on
     ///   connections of their own beside the writer: the nightly batch reads chunks while it writes.
+    ///   Only for a file in WAL mode already (a pool would switch another); else one connection.
     ///   ``OpenMode/migrate`` always opens a pool.
     /// - throws: ``StorageError`` naming the file: missing, a directory, not SQLite, not migrated.
     public static func open(path: String, mode: OpenMode, concurrentReads: Bool = false, now: Date = Date()) throws(StorageError) -> SQLiteStore {
@@ -59,11 +64,16 @@ public struct SQLiteStore: Sendable {
                 // used only where the file cannot be written anyway.
                 config.readonly = mode == .readOnly && !FileManager.default.isWritableFile(atPath: path)
                 let queue = try DatabaseQueue(path: path, configuration: config)
-                try queue.read { db in try checkSchema(db, path: path) }
-                // A migrated file is in WAL mode already (the migrator's pool set it), so a pool
-                // opened after the check changes nothing in it.
-                let writer: any DatabaseWriter = concurrentReads ? try openPool(path: path, configuration: config) : queue
-                return SQLiteStore(writer: writer, path: path, isReadOnly: mode == .readOnly, migration: nil)
+                let journalMode = try queue.read { db in
+                    try checkSchema(db, path: path)
+                    return try String.fetchOne(db, sql: "PRAGMA journal_mode")
+                }
+                // Readers beside the writer: more connections of the same kind, not a pool, which
+                // writes to the file as it opens (GRDB creates and drops a table to make the WAL
+                // exist), and only on a file in WAL mode, where readers never wait for the writer.
+                let readers = concurrentReads && journalMode?.lowercased() == "wal"
+                    ? try (0..<concurrentReaders).map { _ in try DatabaseQueue(path: path, configuration: config) } : []
+                return SQLiteStore(writer: queue, path: path, isReadOnly: mode == .readOnly, migration: nil, readers: readers)
             }
             if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
             let pool = try openPool(path: path, configuration: config)
@@ -116,11 +126,15 @@ public struct SQLiteStore: Sendable {
         self.init(writer: pool, path: pool.path, isReadOnly: false, migration: report)
     }
 
-    private init(writer: any DatabaseWriter, path: String, isReadOnly: Bool, migration: MigrationReport?) {
+    /// How many reader connections ``open(path:mode:concurrentReads:now:)`` adds with `concurrentReads`.
+    static let concurrentReaders = 2
+
+    private init(writer: any DatabaseWriter, path: String, isReadOnly: Bool, migration: MigrationReport?, readers: [DatabaseQueue] = []) {
         self.writer = writer
         self.path = path
         self.isReadOnly = isReadOnly
         self.migration = migration
+        self.readers = ReaderConnections(readers)
     }
 
     /// A `DatabasePool` on `path`. Opening one switches a file that is not in WAL mode yet to WAL
@@ -203,6 +217,7 @@ public struct SQLiteStore: Sendable {
     func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StorageError) -> T {
         do {
             if writer is DatabasePool { return try await writer.read(body) }
+            if let reader = readers.next() { return try await reader.unsafeRead { db in try Self.transaction(.deferred, db, body) } }
             return try await writer.unsafeRead { db in try Self.transaction(.deferred, db, body) }
         } catch {
             throw StorageError.wrap(error, path: path)
@@ -239,6 +254,25 @@ extension SQLiteStore: JourneyStore {
             try await WriteTracker(onCommit: onCommit).install(on: writer)
         } catch {
             throw StorageError.wrap(error, path: path)
+        }
+    }
+}
+
+/// Reader connections handed out in turn, so that reads issued at once run on different connections.
+private final class ReaderConnections: Sendable {
+    private let connections: [DatabaseQueue]
+    private let turn = Mutex(0)
+
+    init(_ connections: [DatabaseQueue]) {
+        self.connections = connections
+    }
+
+    /// The next connection in turn; nil when there are none.
+    func next() -> DatabaseQueue? {
+        guard !connections.isEmpty else { return nil }
+        return turn.withLock { turn in
+            defer { turn = (turn + 1) % connections.count }
+            return connections[turn]
         }
     }
 }
