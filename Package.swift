@@ -116,8 +116,10 @@ let package = Package(
         .testTarget(
             name: "JourneyContractTests",
             dependencies: [
-                "JourneyStorage", "JourneySQLite", "JourneyCore",
+                "JourneyStorage", "JourneySQLite", "JourneyPostgres", "JourneyCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),

@@ -20,11 +20,9 @@ struct Backend: Sendable, CustomTestStringConvertible {
     /// a server (`scripts/postgres-test-cluster.sh start`).
     static let available: [Backend] = {
         var backends = [Backend(fixture: SQLiteFixture())]
-        // PostgreSQL joins through its fixture (PostgresFixture.swift beside this file, with
-        // JourneyPostgres a dependency of this target) when a server is named:
-        // if let url = ProcessInfo.processInfo.environment["JOURNEY_TEST_POSTGRES_URL"], !url.isEmpty {
-        //     backends.append(Backend(fixture: PostgresFixture(url: url)))
-        // }
+        if let url = ProcessInfo.processInfo.environment["JOURNEY_TEST_POSTGRES_URL"], !url.isEmpty {
+            backends.append(Backend(fixture: PostgresFixture(url: url)))
+        }
         return backends
     }()
 
