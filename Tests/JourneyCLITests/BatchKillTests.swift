@@ -15,9 +15,10 @@ private func launch(_ arguments: [String], in workspace: Workspace) throws -> Pr
     return process
 }
 
-/// Waits (bounded) until the database shows a batch run in progress.
+/// Waits (bounded, generously: a loaded machine starts a debug binary slowly) until the database
+/// shows a batch run in progress.
 private func waitForRunningBatch(_ path: String) async throws {
-    for _ in 0..<400 {
+    for _ in 0..<2_400 {
         let running = try? await DatabaseQueue(path: path).read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journey_batch_runs WHERE status = 'running'")
         }
