@@ -69,7 +69,7 @@ public struct BatchSummary: Sendable, Encodable {
     public var failedUserSamples: [String: [Int64]] = [:]
     /// Wall time of the run.
     public var durationSeconds = 0.0
-    /// Where the run's wall time went, in seconds: ``durationSeconds`` is about their sum.
+    /// Where the run's time went, in seconds (``BatchPhases``).
     public var phases = BatchPhases()
 
     /// Users evaluated per second of ``durationSeconds``.
@@ -114,18 +114,34 @@ public struct BatchSummary: Sendable, Encodable {
         if failedUserSamples[failure.rawValue, default: []].count < 10 { failedUserSamples[failure.rawValue, default: []].append(user) }
     }
 
+    /// Counts a decided chunk: its users, pins, unknown stages, shortfalls and unreadable timestamps.
+    mutating func add(_ chunk: ChunkDecision) {
+        usersSeen += chunk.users
+        pinned += chunk.pinned
+        unknownStages.merge(chunk.unknownStages, uniquingKeysWith: +)
+        noLongerMeeting.merge(chunk.noLongerMeeting) { earlier, later in
+            var merged = earlier
+            merged.merge(later)
+            return merged
+        }
+        unreadableTimestamps.merge(chunk.unreadableTimestamps, uniquingKeysWith: +)
+        phases.evaluating += chunk.seconds
+    }
+
     mutating func count(_ from: StageID, _ to: StageID) {
         transitions += 1
         edges["\(from)->\(to)", default: 0] += 1
     }
 }
 
-/// Where a batch run's wall time went, in seconds. Reads overlap the writes (``BatchOptions/readers``):
-/// ``waitingForReads`` is only the time the run had nothing read to work on.
+/// Where a batch run's time went, in seconds. Chunks are read and evaluated beside the writes
+/// (``BatchOptions/readers``): ``waitingForReads`` is only the time the run had no decided chunk to
+/// write, and ``durationSeconds`` is about ``waitingForReads`` + ``writing`` + ``conflicts``.
 public struct BatchPhases: Sendable, Encodable, Equatable {
     /// Waiting for a chunk's snapshots that were not read yet (the read side's cost beyond the overlap).
     public var waitingForReads = 0.0
-    /// Evaluating snapshots in memory: the rules, and the moves they allow.
+    /// Evaluating snapshots in memory (the rules, and the moves they allow), summed over the chunks:
+    /// it runs in the reading tasks, beside the writes, so it is not part of the sum below.
     public var evaluating = 0.0
     /// Writing each chunk's moves and progress, commit (and any WAL checkpoint it runs) included.
     public var writing = 0.0
@@ -150,6 +166,12 @@ public struct StageShortfall: Sendable, Encodable, Equatable {
     mutating func add(_ user: Int64) {
         users += 1
         if sample.count < Self.sampleSize { sample.append(user) }
+    }
+
+    /// Adds a later chunk's users (ids above these), keeping the smallest ids in the sample.
+    mutating func merge(_ later: StageShortfall) {
+        users += later.users
+        sample = Array((sample + later.sample).prefix(Self.sampleSize))
     }
 }
 
@@ -184,7 +206,7 @@ extension JourneyService {
         // each on a connection of its own (WAL: readers never wait for the writer), so the run
         // uses every core it is given. Chunks hold disjoint id ranges, and every read uses the
         // same `now`, so the answer is the one a single reader would give.
-        var reads = ChunkReads(store: store, chunkSize: max(1, batch.chunkSize), readers: max(1, batch.readers), now: now)
+        var reads = ChunkReads(store: store, rules: rules, chunkSize: max(1, batch.chunkSize), readers: max(1, batch.readers), now: now)
         defer { reads.cancel() }
         do throws(JourneyError) {
             while true {
@@ -195,33 +217,13 @@ extension JourneyService {
                     defer { phase = now }
                     return (now - phase).seconds
                 }
-                guard let snapshots = try await reads.next() else { break }
+                guard let chunk = try await reads.next() else { break }
                 summary.phases.waitingForReads += lap()
-                guard let last = snapshots.last else { continue }
-                var moves: [PendingMove] = []
-                for snapshot in snapshots {
-                    summary.unreadableTimestamps.merge(snapshot.unreadableTimestamps, uniquingKeysWith: +)
-                    if snapshot.pin != nil {
-                        summary.pinned += 1
-                        continue
-                    }
-                    guard let evaluation = try? rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: now) else {
-                        summary.unknownStages[snapshot.storedStage, default: 0] += 1
-                        continue
-                    }
-                    guard !evaluation.transitions.isEmpty else {
-                        if !rules.meetsCriteria(of: evaluation.start, metrics: snapshot.metrics, now: now) {
-                            summary.noLongerMeeting[evaluation.start.rawValue, default: StageShortfall()].add(snapshot.userID)
-                        }
-                        continue
-                    }
-                    moves.append(PendingMove(userID: snapshot.userID, expectedStage: snapshot.storedStage,
-                                             transitions: evaluation.transitions, metrics: snapshot.metrics))
-                }
-                summary.usersSeen += snapshots.count
-                summary.phases.evaluating += lap()
+                guard let last = chunk.lastUserID else { continue }
+                summary.add(chunk)
+                let moves = chunk.moves
                 if let lease {
-                    let progress = BatchProgress(lease: lease, lastUserID: last.userID, usersSeen: summary.usersSeen,
+                    let progress = BatchProgress(lease: lease, lastUserID: last, usersSeen: summary.usersSeen,
                                                  transitions: summary.transitions, now: clock.now())
                     let result = try await persist(moves, rules: rules, now: now, progress: progress)
                     summary.phases.writing += lap()
@@ -279,27 +281,77 @@ extension JourneyService {
     }
 }
 
+/// One chunk read and decided in memory, in the task that read it (so that reading and deciding
+/// use as many cores as there are readers): the moves to persist and what to count.
+struct ChunkDecision: Sendable {
+    /// The chunk's last user (nil for an empty chunk).
+    var lastUserID: Int64?
+    /// Users read.
+    var users = 0
+    /// The moves the rules allow now, compare-and-set on each stage read.
+    var moves: [PendingMove] = []
+    /// Users left alone because an operator pinned them.
+    var pinned = 0
+    /// Users whose stored stage the rules do not know, per value.
+    var unknownStages: [String: Int] = [:]
+    /// Users who stay but no longer meet their stage's criteria, per stage.
+    var noLongerMeeting: [String: StageShortfall] = [:]
+    /// Timestamps read as missing, by `table.column`.
+    var unreadableTimestamps: [String: Int] = [:]
+    /// Seconds spent deciding.
+    var seconds = 0.0
+
+    /// Decides every snapshot of a chunk with `rules` at `now`.
+    init(_ snapshots: [UserSnapshot], rules: RuleSet, now: Date) {
+        let started = ContinuousClock.now
+        lastUserID = snapshots.last?.userID
+        users = snapshots.count
+        for snapshot in snapshots {
+            unreadableTimestamps.merge(snapshot.unreadableTimestamps, uniquingKeysWith: +)
+            if snapshot.pin != nil {
+                pinned += 1
+                continue
+            }
+            guard let evaluation = try? rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: now) else {
+                unknownStages[snapshot.storedStage, default: 0] += 1
+                continue
+            }
+            guard !evaluation.transitions.isEmpty else {
+                if !rules.meetsCriteria(of: evaluation.start, metrics: snapshot.metrics, now: now) {
+                    noLongerMeeting[evaluation.start.rawValue, default: StageShortfall()].add(snapshot.userID)
+                }
+                continue
+            }
+            moves.append(PendingMove(userID: snapshot.userID, expectedStage: snapshot.storedStage,
+                                     transitions: evaluation.transitions, metrics: snapshot.metrics))
+        }
+        seconds = (ContinuousClock.now - started).seconds
+    }
+}
+
 /// The batch's reads: chunk ranges from ``JourneyStore/chunkEnds(after:limit:count:)``, and up to
 /// `readers` ranges read at once in tasks of their own, handed out in id order.
 struct ChunkReads {
     let store: any JourneyStore
+    let rules: RuleSet
     let chunkSize: Int
     let readers: Int
     let now: Date
     private var ends: [Int64] = []
     private var scheduled: Int64 = 0
     private var exhausted = false
-    private var inFlight: [Task<[UserSnapshot], any Error>] = []
+    private var inFlight: [Task<ChunkDecision, any Error>] = []
 
-    init(store: any JourneyStore, chunkSize: Int, readers: Int, now: Date) {
+    init(store: any JourneyStore, rules: RuleSet, chunkSize: Int, readers: Int, now: Date) {
         self.store = store
+        self.rules = rules
         self.chunkSize = chunkSize
         self.readers = readers
         self.now = now
     }
 
-    /// The next chunk in id order (possibly empty: its users were deleted meanwhile), or nil after the last.
-    mutating func next() async throws(JourneyError) -> [UserSnapshot]? {
+    /// The next chunk in id order, decided (possibly empty: its users were deleted meanwhile), or nil after the last.
+    mutating func next() async throws(JourneyError) -> ChunkDecision? {
         try await fill()
         guard !inFlight.isEmpty else { return nil }
         let read = inFlight.removeFirst()
@@ -328,8 +380,8 @@ struct ChunkReads {
             }
             let range = (scheduled + 1)...ends.removeFirst()
             scheduled = range.upperBound
-            let (store, now) = (self.store, self.now)
-            inFlight.append(Task { try await store.chunk(range, now: now) })
+            let (store, rules, now) = (self.store, self.rules, self.now)
+            inFlight.append(Task { ChunkDecision(try await store.chunk(range, now: now), rules: rules, now: now) })
         }
     }
 
