@@ -162,8 +162,12 @@ public struct SQLiteStore: Sendable {
     }
 
     /// Throws unless the platform tables exist and every migration has run.
+    ///
+    /// One read of `sqlite_master` by name rather than GRDB's `tableExists` per table, which
+    /// loads and caches the whole schema description (a fifth of opening the file, issue 16).
     private static func checkSchema(_ db: Database, path: String) throws {
-        let missing = try JourneyMigrations.platformTables.filter { try !db.tableExists($0) }
+        let present = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'").map { $0.lowercased() })
+        let missing = JourneyMigrations.platformTables.filter { !present.contains($0.lowercased()) }
         if !missing.isEmpty { throw StoreError.platformTablesMissing(path: path, tables: missing) }
         if try !JourneyMigrations.migrator(now: Date()).hasCompletedMigrations(db) {
             throw StoreError.notMigrated(path: path)
