@@ -49,11 +49,11 @@ extension Probe {
             for user in [1, 2, 3] as [Int64] {
                 print("read \(user)")
                 _ = try database.writer.read { db in
-                    try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: StatementArguments(SQLiteStore.windowArguments(now: dataNow)) &+ ["user": user])
+                    try Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: StatementArguments(SQLText.window) &+ ["user": user])
                 }
             }
         }
-        let window = StatementArguments(SQLiteStore.windowArguments(now: dataNow))
+        let window = StatementArguments(SQLText.window)
         let (_, elapsed) = try timed {
             for _ in 0..<n {
                 let user = 1 + Int64(rng.next() % UInt64(users))

@@ -171,7 +171,7 @@ struct HeavyAtScale {
         let column = try raw.prepare(SQLText.snapshot)
         let platform = try raw.prepare(SQLText.platformCounts[1].sql)
         for s in [counting, column] {
-            try s.bind(SQLiteStore.windowArguments(now: dataNow), later: ["user"])
+            try s.bind(SQLText.window, later: ["user"])
         }
         var publicAPI = Samples(), viaColumn = Samples(), viaCount = Samples(), platformCount = Samples()
         var checksum: Int64 = 0
