@@ -66,8 +66,9 @@ public struct SQLiteStore: Sendable {
     }
 
     /// Sets what every connection to a journey database needs: the busy timeout, and the SQL
-    /// functions that read timestamps in every form (`journey_instant`, SPEC §8). Everything else
-    /// (foreign keys, tracing) stays the host's choice.
+    /// functions that read timestamps in every form (`journey_instant`, SPEC §8). A read-only
+    /// connection (a pool's reader: a server's reads) also maps the file (``readerMapSize``).
+    /// Everything else (foreign keys, tracing) stays the host's choice.
     ///
     /// A host that opens its own `DatabasePool` calls this on the configuration first:
     ///
@@ -79,8 +80,19 @@ public struct SQLiteStore: Sendable {
     /// ```
     public static func prepare(_ config: inout Configuration) {
         config.busyMode = .timeout(busyTimeout)
-        config.prepareDatabase { db in try TimestampFunctions.register(db) }
+        config.prepareDatabase { db in
+            try TimestampFunctions.register(db)
+            if db.configuration.readonly { try db.execute(sql: "PRAGMA mmap_size = \(readerMapSize)") }
+        }
     }
+
+    /// How much of the file a read-only connection maps (`PRAGMA mmap_size`; SQLite caps it at its
+    /// build's maximum, 2 GB in Debian's): an uncached read of one user then takes its pages from
+    /// the OS page cache without a `pread` copy each (measured: 42.0 µs → 33.0 µs median, pool
+    /// reads of random users, 100k-user file, issue 16). Mapped pages are the page cache's, shared
+    /// and file-backed: they count in the process's RSS, not in its anonymous memory. Connections
+    /// that write (the command line's, the batch's, a pool's writer) do not map.
+    public static let readerMapSize: Int64 = 2 << 30
 
     /// Registers the store's SQL functions (`journey_instant`, `journey_timestamp_form`) on a
     /// connection opened through SQLite's C API, so that it can run ``snapshotSQL`` and
