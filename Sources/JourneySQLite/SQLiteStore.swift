@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The journey's home in SQLite: one `DatabaseWriter` on one file, and one method per use case.
 ///
@@ -125,7 +126,11 @@ public struct SQLiteStore: Sendable {
         self.path = path
         self.isReadOnly = isReadOnly
         self.migration = migration
+        self.readLanes = ReadLanes(count: (writer as? DatabasePool)?.configuration.maximumReaderCount ?? 1, path: path)
     }
+
+    /// The dispatch queues ``read(_:)`` runs on.
+    private let readLanes: ReadLanes
 
     /// A `DatabasePool` on `path`. Opening one switches a file that is not in WAL mode yet to WAL
     /// (`PRAGMA journal_mode = WAL`), which needs the file to itself: SQLite answers `SQLITE_BUSY` at
@@ -201,17 +206,28 @@ public struct SQLiteStore: Sendable {
         }
     }
 
-    /// Runs `body` in one read transaction, on a GRDB dispatch queue (never a cooperative thread).
+    /// Runs `body` in one read transaction on the store's read queue, a dispatch queue (never a
+    /// cooperative thread): the calling task is suspended while it runs.
     ///
-    /// A pool reads on its reader connections, which never wait for a writer (WAL). A queue's
+    /// A pool reads on its reader connections, which never wait for a writer (WAL); at most as many
+    /// reads run at once as the pool has readers (``ReadLanes``), so a read queued behind others
+    /// holds no thread and the synchronous read finds a reader free. One dispatch and one
+    /// resumption: GRDB's async pool read takes more hops (one random user's snapshot and
+    /// evaluation, 5,000 alternating calls, medians: 65.9 µs through it, 37.0 µs through this queue). A queue's
     /// `read` would wrap each read in `PRAGMA query_only = 1 … = 0`, which makes SQLite re-prepare
     /// every cached statement of the connection (measured: 296 µs instead of 44 µs a user); so a
     /// queue reads in a plain deferred transaction, and ``isReadOnly`` is what refuses writes on a
     /// read-only value.
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        let writer = self.writer
+        let result: Result<T, any Error> = await readLanes.run {
+            Result {
+                if writer is DatabasePool { return try writer.read(body) }
+                return try writer.unsafeRead { db in try Self.transaction(.deferred, db, body) }
+            }
+        }
         do {
-            if writer is DatabasePool { return try await writer.read(body) }
-            return try await writer.unsafeRead { db in try Self.transaction(.deferred, db, body) }
+            return try result.get()
         } catch {
             throw StoreError.wrap(error, path: path)
         }
@@ -224,5 +240,54 @@ public struct SQLiteStore: Sendable {
             return .commit
         }
         return result!
+    }
+}
+
+/// Where ``SQLiteStore``'s reads run: a concurrent dispatch queue, with at most `width` reads on it
+/// at once (a pool's reader count). A read beyond that waits as a suspended task, holding no thread,
+/// so that a burst of reads never blocks dispatch threads on the pool's readers.
+private final class ReadLanes: Sendable {
+    private let queue: DispatchQueue
+    private let width: Int
+    private let state = Mutex<(running: Int, waiting: [CheckedContinuation<Void, Never>])>((0, []))
+
+    init(count: Int, path: String) {
+        queue = DispatchQueue(label: "journey.read \(path)", attributes: .concurrent)
+        width = max(1, count)
+    }
+
+    /// `work`'s result, computed on the queue once a place is free.
+    func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        let admitted = state.withLock { state in
+            guard state.running < width else { return false }
+            state.running += 1
+            return true
+        }
+        if !admitted {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state in
+                    guard state.running < width else {
+                        state.waiting.append(continuation)
+                        return false
+                    }
+                    state.running += 1
+                    return true
+                }
+                if now { continuation.resume() }
+            }
+        }
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+            queue.async { continuation.resume(returning: work()) }
+        }
+        // The place goes to the next waiting read, if any, else back to the count.
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.waiting.isEmpty else {
+                state.running -= 1
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
+        return result
     }
 }
