@@ -78,7 +78,7 @@ struct CachedBench {
         let base = viaRead.median
         report.table(["way", "n", "median", "p99", "mean", "median ÷ sync pool read"], [
             ["`service.journey(of:)`, a miss: the store's async read, evaluation, cache store", "\(viaService.count)", fmt(ns: viaService.median), fmt(ns: viaService.p99), fmt(ns: viaService.mean), fmtRatio(viaService.median / base)],
-            ["`database.snapshot(user:now:)` (async, on GRDB's queue)", "\(viaStore.count)", fmt(ns: viaStore.median), fmt(ns: viaStore.p99), fmt(ns: viaStore.mean), fmtRatio(viaStore.median / base)],
+            ["`database.snapshot(user:now:)` (async, on the store's read queue)", "\(viaStore.count)", fmt(ns: viaStore.median), fmt(ns: viaStore.p99), fmt(ns: viaStore.mean), fmtRatio(viaStore.median / base)],
             ["`pool.read { SQLiteStore.snapshot($0, …) }` (sync)", "\(viaRead.count)", fmt(ns: viaRead.median), fmt(ns: viaRead.p99), fmt(ns: viaRead.mean), "1×"],
         ])
         targets.check("(issue 16) uncached evaluate through the service, median ≤ 40 µs (random, \(dataset.label))", viaService.median, atMost: 40_000, format: { fmt(ns: $0) })
