@@ -66,11 +66,12 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        // The rule files of Rules/, compiled in by the EmbedRules plugin (one string constant per
-        // YAML file, generated at build time), so the binary needs no file beside it.
-        .target(name: "JourneyRules", path: "Rules", swiftSettings: upcoming, plugins: ["EmbedRules"]),
+        // The rule files of Rules/, compiled in by the EmbedRules plugin (per YAML file, its text and
+        // the rule set loaded from it at build time), so the binary needs no file beside it and a
+        // process parses no YAML for the default rules.
+        .target(name: "JourneyRules", dependencies: ["JourneyCore"], path: "Rules", swiftSettings: upcoming, plugins: ["EmbedRules"]),
         .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["embed-rules"]),
-        .executableTarget(name: "embed-rules", swiftSettings: upcoming),
+        .executableTarget(name: "embed-rules", dependencies: ["JourneyCore"], swiftSettings: upcoming),
         // Seeded platform data at any size, for tests, the demo and the benchmarks.
         .target(
             name: "JourneyFixtures",

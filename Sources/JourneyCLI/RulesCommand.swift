@@ -13,6 +13,7 @@ struct RulesCommand: AsyncParsableCommand {
     /// text, file, time) as the set every caller of the database uses.
     struct Adopt: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "adopt",
             abstract: "Adopt a rule set for every caller of the database: servers, commands and the batch.",
             discussion: """
                 Recorded in journey_rules (version, text, file, time). A running service that follows the \
@@ -43,7 +44,7 @@ struct RulesCommand: AsyncParsableCommand {
 
     /// `journey rules check [PATH]`: exit 0 and a summary when valid, 65 and the error otherwise.
     struct Check: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate a rule set.")
+        static let configuration = CommandConfiguration(commandName: "check", abstract: "Validate a rule set.")
 
         @Argument(help: "The rules file; the built-in Rules/mundo-tango.yaml when omitted.") var path: String?
 
@@ -58,7 +59,7 @@ struct RulesCommand: AsyncParsableCommand {
 
     /// `journey rules graph [PATH] [--format mermaid|dot]`.
     struct Graph: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Draw the stages and edges with their criteria as labels.")
+        static let configuration = CommandConfiguration(commandName: "graph", abstract: "Draw the stages and edges with their criteria as labels.")
 
         enum Style: String, ExpressibleByArgument, CaseIterable { case mermaid, dot }
 

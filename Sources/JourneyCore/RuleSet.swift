@@ -17,7 +17,9 @@ public struct RuleSet: Hashable, Sendable {
     /// How long an evaluation may be cached, when the rules say.
     public let cacheTTL: TimeInterval?
 
-    init(version: String, source: String, stages: [Stage], edges: [Edge], aliases: [String: StageID], cacheTTL: TimeInterval?) {
+    /// A rule set as ``RuleSetLoader`` builds it, unchecked. Outside the loader only the rules
+    /// compiled into the binary use it (`embed-rules` writes a set the loader already validated).
+    package init(version: String, source: String, stages: [Stage], edges: [Edge], aliases: [String: StageID], cacheTTL: TimeInterval?) {
         self.version = version
         self.source = source
         self.stages = stages

@@ -99,60 +99,27 @@ extension SQLiteStore {
     /// The snapshots of the users with ids in `ids`, by id, in one statement (``chunkSQL``).
     public func chunk(_ ids: ClosedRange<Int64>, now: Date) async throws(StorageError) -> [UserSnapshot] {
         try await read { db in
-            var arguments = Self.windowArguments(now: now)
+            let forms = try TimestampForms.current(db)
+            var arguments = Window.at(now).arguments(forms)
             arguments["low"] = ids.lowerBound
             arguments["high"] = ids.upperBound
-            return try Row.fetchAll(db.cachedStatement(sql: Self.chunkSQL), arguments: StatementArguments(arguments)).map { row in
+            return try Row.fetchAll(db.cachedStatement(sql: Self.chunkSQL(forms)), arguments: StatementArguments(arguments)).map { row in
                 var unreadable: [String: Int] = [:]
-                if let posts = Int.fromDatabaseValue(row[16]), posts > 0 { unreadable["posts.created_at"] = posts }
-                if let events = Int.fromDatabaseValue(row[17]), events > 0 { unreadable["events.start_date"] = events }
+                if let posts = Int.fromDatabaseValue(row[MetricsColumn.postsUnreadable.rawValue]), posts > 0 { unreadable["posts.created_at"] = posts }
+                if let events = Int.fromDatabaseValue(row[MetricsColumn.eventsUnreadable.rawValue]), events > 0 { unreadable["events.start_date"] = events }
                 return UserSnapshot(row: row, unreadableTimestamps: unreadable)
             }
         }
     }
 
-    /// Every metric of the users with ids in [low, high], each table read once by index range.
-    ///
-    /// Posts and attended events come from one of two subqueries each, chosen by the column's count
-    /// of non-canonical values (``TimestampForms``): text comparisons, or `journey_instant` with a
-    /// count of the values it could not read.
-    public static let chunkSQL = """
-        SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
-               u.is_onboarding_complete, u.subscription_tier, u.role, \(followersSQL),
-               COALESCE(p.posts, 0) AS posts, COALESCE(p.recent, 0) AS posts_recent,
-               COALESCE(f.following, 0) AS following, COALESCE(e.organized, 0) AS organized,
-               COALESCE(a.attended, 0) AS attended,
-               pin.stage AS pin_stage, pin.reason AS pin_reason, pin.created_at AS pin_created_at,
-               p.unreadable AS posts_unreadable, a.unreadable AS events_unreadable
-        FROM users u
-        LEFT JOIN (SELECT ps.user_id, COUNT(*) AS posts, SUM(ps.created_at >= :since_text) AS recent, 0 AS unreadable
-                   FROM journey_timestamp_columns tc CROSS JOIN posts ps
-                   WHERE tc.table_name = 'posts' AND tc.column_name = 'created_at' AND tc.noncanonical = 0
-                     AND ps.user_id BETWEEN :low AND :high GROUP BY ps.user_id
-                   UNION ALL
-                   SELECT ps.user_id, COUNT(*), SUM(journey_instant(ps.created_at) >= :since),
-                          COUNT(ps.created_at) - COUNT(journey_instant(ps.created_at))
-                   FROM journey_timestamp_columns tc CROSS JOIN posts ps
-                   WHERE tc.table_name = 'posts' AND tc.column_name = 'created_at' AND tc.noncanonical > 0
-                     AND ps.user_id BETWEEN :low AND :high GROUP BY ps.user_id) p ON p.user_id = u.id
-        LEFT JOIN (SELECT follower_id, COUNT(*) AS following
-                   FROM follows WHERE follower_id BETWEEN :low AND :high GROUP BY follower_id) f ON f.follower_id = u.id
-        LEFT JOIN (SELECT organizer_id, COUNT(*) AS organized
-                   FROM events WHERE organizer_id BETWEEN :low AND :high GROUP BY organizer_id) e ON e.organizer_id = u.id
-        LEFT JOIN (SELECT r.user_id, SUM(ev.start_date <= :now_text) AS attended, 0 AS unreadable
-                   FROM journey_timestamp_columns tc CROSS JOIN event_rsvps r JOIN events ev ON ev.id = r.event_id
-                   WHERE tc.table_name = 'events' AND tc.column_name = 'start_date' AND tc.noncanonical = 0
-                     AND r.user_id BETWEEN :low AND :high AND r.status = 'going'
-                   GROUP BY r.user_id
-                   UNION ALL
-                   SELECT r.user_id, SUM(journey_instant(ev.start_date) <= :now),
-                          COUNT(ev.start_date) - COUNT(journey_instant(ev.start_date))
-                   FROM journey_timestamp_columns tc CROSS JOIN event_rsvps r JOIN events ev ON ev.id = r.event_id
-                   WHERE tc.table_name = 'events' AND tc.column_name = 'start_date' AND tc.noncanonical > 0
-                     AND r.user_id BETWEEN :low AND :high AND r.status = 'going'
-                   GROUP BY r.user_id) a ON a.user_id = u.id
-        LEFT JOIN journey_pins pin ON pin.user_id = u.id
-        WHERE u.id BETWEEN :low AND :high
-        ORDER BY u.id
-        """
+    /// Every metric of the users with ids in [`:low`, `:high`], each table read once by index range
+    /// and grouped by user, for a file whose timestamp columns hold `forms`: the same metrics as
+    /// ``snapshotSQL(_:)``, from the same definitions (``MetricsSQL``), in the columns of
+    /// ``MetricsColumn``. Where a column is not canonical, it also counts the values
+    /// `journey_instant` could not read (`posts_unreadable`, `events_unreadable`).
+    public static func chunkSQL(_ forms: TimestampForms) -> String {
+        chunkStatements[forms.index]
+    }
+
+    private static let chunkStatements = TimestampForms.all.map(MetricsSQL.chunk)
 }

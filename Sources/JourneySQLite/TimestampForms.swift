@@ -1,26 +1,96 @@
 import Foundation
 import GRDB
 import JourneyStorage
+import GRDBSQLite
+import Synchronization
 
-/// Which platform timestamp columns hold anything but canonical text, kept by triggers, so that the
-/// metrics statements compare canonical data as text and pay for ``TimestampFunctions`` only where
-/// another form was ever written (SPEC §8).
+/// Which platform timestamp columns hold canonical text alone, as the triggers of
+/// `journey_timestamp_columns` count them: the metrics statements compare such a column as text
+/// and pay for ``TimestampFunctions`` only where another form was ever written (SPEC §8).
 ///
 /// For canonical text (`YYYY-MM-DD HH:MM:SS[.SSS]`, a real UTC date and time) text order is time
 /// order, so `created_at >= '2026-10-30 07:03:19'` is an index range that gives the same answer as
 /// `journey_instant(created_at) >= 1793343799` for every row, and costs nothing per row. Any other form
-/// needs the parser on every row (BENCHMARKS.md, "Timestamp forms", measured it at up to 1.5× the
+/// needs the parser on every row (BENCHMARKS.md, "Timestamp forms", measured it at up to 2.1× the
 /// batch's read side). `journey_timestamp_columns` holds, for each column the set-based metrics read,
 /// how many non-canonical values were ever written; migration counts the existing ones once, and
-/// triggers on insert and update add each new one. Both metrics statements carry both ways, each
-/// guarded by the column's count through a `CROSS JOIN` on that table (one primary-key lookup, the
-/// outer loop), so only one way runs. The count only grows (a deleted value is not subtracted): a
-/// column that once held another form keeps the parser, which is right for every form.
+/// triggers on insert and update add each new one. The count only grows (a deleted value is not
+/// subtracted): a column that once held another form keeps the parser, which is right for every form.
 ///
-/// The triggers use SQLite's built-in functions only, so every writer, in any process, fires them.
-enum TimestampForms {
+/// The metrics statements are written once per value of this type (``SQLiteStore/snapshotSQL(_:)``,
+/// ``SQLiteStore/chunkSQL(_:)``), and a read picks the one for the forms its own transaction sees
+/// (``current(_:)``). The triggers use SQLite's built-in functions only, so every writer, in any
+/// process, fires them.
+public struct TimestampForms: Hashable, Sendable {
+    /// Whether `posts.created_at` holds canonical text alone (or NULL).
+    public var postsCreatedAt: Bool
+    /// Whether `events.start_date` holds canonical text alone (or NULL).
+    public var eventsStartDate: Bool
+
+    /// Forms with each column canonical (`true`) or not.
+    public init(postsCreatedAt: Bool, eventsStartDate: Bool) {
+        self.postsCreatedAt = postsCreatedAt
+        self.eventsStartDate = eventsStartDate
+    }
+
+    /// Every watched column canonical: what a file written by Journey's generator holds.
+    public static let canonical = TimestampForms(postsCreatedAt: true, eventsStartDate: true)
+
+    /// The four values, in ``index`` order.
+    static let all = [false, true].flatMap { posts in [false, true].map { TimestampForms(postsCreatedAt: posts, eventsStartDate: $0) } }
+
+    /// The position of this value in ``all``.
+    var index: Int { (postsCreatedAt ? 2 : 0) + (eventsStartDate ? 1 : 0) }
+
     /// The columns the set-based metrics compare with the window: `(table, column)`.
     static let watched: [(table: String, column: String)] = [("posts", "created_at"), ("events", "start_date")]
+
+    /// Reads the counts in `db`'s current transaction (a column without a row counts as non-canonical).
+    ///
+    /// - throws: GRDB's error when SQLite fails (a file migrated before the counts existed has no table).
+    public static func read(_ db: Database) throws -> TimestampForms {
+        var counts: [String: Int64] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT table_name, column_name, noncanonical FROM journey_timestamp_columns")) {
+            counts["\(row[0] as String).\(row[1] as String)"] = row[2]
+        }
+        return TimestampForms(postsCreatedAt: counts["posts.created_at"] == 0, eventsStartDate: counts["events.start_date"] == 0)
+    }
+
+    /// The forms as `db`'s current transaction sees them, read from the table once per change of
+    /// the file: kept per connection with SQLite's data version, which moves with every commit by
+    /// this connection or any other, in any process (`SQLITE_FCNTL_DATA_VERSION`).
+    ///
+    /// `PRAGMA data_version` runs first so that the transaction's snapshot is taken (a deferred
+    /// transaction reads nothing until its first statement) and the version is the one the metrics
+    /// statement will read. Inside a write transaction, whose own uncommitted writes do not move
+    /// the version, or outside any transaction, the counts are read each time.
+    static func current(_ db: Database) throws -> TimestampForms {
+        guard let connection = db.sqliteConnection, db.isInsideTransaction, sqlite3_txn_state(connection, "main") != SQLITE_TXN_WRITE else {
+            return try read(db)
+        }
+        _ = try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version"))
+        var version: UInt32 = 0
+        guard sqlite3_file_control(connection, "main", SQLITE_FCNTL_DATA_VERSION, &version) == SQLITE_OK else { return try read(db) }
+        let key = ObjectIdentifier(db)
+        if let known = known.withLock({ $0[key] }), known.connection === db, known.version == version { return known.forms }
+        let forms = try read(db)
+        Self.known.withLock { known in
+            if known.count >= 64 { known = known.filter { $0.value.connection != nil } }
+            known[key] = Known(connection: db, version: version, forms: forms)
+        }
+        return forms
+    }
+
+    /// What ``current(_:)`` last read on one connection, and at which data version.
+    private struct Known: @unchecked Sendable {
+        /// The connection: weak, so that a new connection at the same address is never taken for it.
+        /// Compared by identity only, never used (hence `@unchecked Sendable`).
+        weak var connection: Database?
+        let version: UInt32
+        let forms: TimestampForms
+    }
+
+    private static let known = Mutex<[ObjectIdentifier: Known]>([:])
 
     /// True (never NULL) when `value` is canonical text that SQLite's own `strftime` writes back
     /// unchanged once normalized (`'+0 days'`): a real date and time (no February 30, no hour 24, no

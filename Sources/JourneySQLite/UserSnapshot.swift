@@ -2,41 +2,27 @@ import Foundation
 import GRDB
 import JourneyStorage
 import JourneyCore
+import Synchronization
 
 extension SQLiteStore {
-    /// Every metric of SPEC §2 for one user, in one statement that only seeks indexes.
-    ///
-    /// The 30-day window and the events already started compare each stored timestamp with the
-    /// window's bounds as text where the column holds canonical text alone (an index range), and
-    /// through `journey_instant` where another form was ever written (``TimestampForms``): one
-    /// answer either way.
+    /// Every metric of SPEC §2 for one user, in one statement that only seeks indexes, for a file
+    /// whose timestamp columns hold `forms` (``TimestampForms/read(_:)``): the 30-day window and the
+    /// events already started compare each stored timestamp with the window's bounds as text where
+    /// the column holds canonical text alone (an index range), and through `journey_instant`
+    /// where another form was ever written; one answer either way. It selects the columns of
+    /// ``MetricsColumn`` (all but the chunk's unreadable counts) in that order, and binds `:user`
+    /// and the window's bounds it names (``windowArguments(now:forms:)``).
     ///
     /// Followers come from the trigger-maintained `users.follower_count` (counted from `follows`
     /// for a row whose count is not an integer, which doctor reports as drift); the other counts
     /// are correlated subqueries on `posts(user_id, created_at)`, `follows(follower_id)`,
-    /// `events(organizer_id)` and `event_rsvps(user_id)` joined to the event's primary key.
-    public static let snapshotSQL = """
-        SELECT u.id, u.customer_journey_state, u.last_journey_update, u.created_at,
-               u.is_onboarding_complete, u.subscription_tier, u.role, \(followersSQL),
-               (SELECT COUNT(*) FROM posts p WHERE p.user_id = u.id) AS posts,
-               (SELECT COUNT(*) FROM journey_timestamp_columns tc CROSS JOIN posts p
-                 WHERE tc.table_name = 'posts' AND tc.column_name = 'created_at' AND tc.noncanonical = 0
-                   AND p.user_id = u.id AND p.created_at >= :since_text)
-               + (SELECT COUNT(*) FROM journey_timestamp_columns tc CROSS JOIN posts p
-                 WHERE tc.table_name = 'posts' AND tc.column_name = 'created_at' AND tc.noncanonical > 0
-                   AND p.user_id = u.id AND journey_instant(p.created_at) >= :since) AS posts_recent,
-               (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id) AS following,
-               (SELECT COUNT(*) FROM events e WHERE e.organizer_id = u.id) AS organized,
-               (SELECT COUNT(*) FROM journey_timestamp_columns tc CROSS JOIN event_rsvps r JOIN events e ON e.id = r.event_id
-                 WHERE tc.table_name = 'events' AND tc.column_name = 'start_date' AND tc.noncanonical = 0
-                   AND r.user_id = u.id AND r.status = 'going' AND e.start_date <= :now_text)
-               + (SELECT COUNT(*) FROM journey_timestamp_columns tc CROSS JOIN event_rsvps r JOIN events e ON e.id = r.event_id
-                 WHERE tc.table_name = 'events' AND tc.column_name = 'start_date' AND tc.noncanonical > 0
-                   AND r.user_id = u.id AND r.status = 'going' AND journey_instant(e.start_date) <= :now) AS attended,
-               pin.stage AS pin_stage, pin.reason AS pin_reason, pin.created_at AS pin_created_at
-        FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id
-        WHERE u.id = :user
-        """
+    /// `events(organizer_id)` and `event_rsvps(user_id)` joined to the event's primary key. Each
+    /// metric is defined once, for this statement and ``chunkSQL(_:)`` alike (``MetricsSQL``).
+    public static func snapshotSQL(_ forms: TimestampForms) -> String {
+        snapshotStatements[forms.index]
+    }
+
+    private static let snapshotStatements = TimestampForms.all.map(MetricsSQL.snapshot)
 
     /// The arguments of the metrics statements at `now`: the window's bounds as seconds since the
     /// Unix epoch (`:now`, `:since`, for `journey_instant`) and as canonical text (`:now_text`,
@@ -46,10 +32,45 @@ extension SQLiteStore {
     /// time order agree on every canonical value: `:since_text` without a fraction
     /// (`…:19` ≤ `…:19.250`) and `:now_text` with `.000` (`…:19` and `…:19.000` ≤ `…:19.000`).
     public static func windowArguments(now: Date) -> [String: (any DatabaseValueConvertible)?] {
-        let second = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
-        let since = second.addingTimeInterval(-30 * 86_400)
-        return ["now": second.timeIntervalSince1970, "since": since.timeIntervalSince1970,
-                "now_text": SQLTimestamp.text(second, milliseconds: true), "since_text": SQLTimestamp.text(since, milliseconds: false)]
+        let window = Window.at(now)
+        return ["now": window.now, "since": window.since, "now_text": window.nowText, "since_text": window.sinceText]
+    }
+
+    /// The window's bounds that ``snapshotSQL(_:)`` and ``chunkSQL(_:)`` for `forms` name (as text
+    /// for a canonical column, as seconds otherwise), for a host that runs them itself.
+    public static func windowArguments(now: Date, forms: TimestampForms) -> [String: (any DatabaseValueConvertible)?] {
+        Window.at(now).arguments(forms)
+    }
+
+    /// The window's bounds at one whole second, in both forms. Every read within a second asks for
+    /// the same bounds, so the last ones made are kept rather than formatted again.
+    struct Window: Sendable {
+        let second: Double
+        let now: Double
+        let since: Double
+        let nowText: String
+        let sinceText: String
+
+        private static let last = Mutex<Window?>(nil)
+
+        static func at(_ date: Date) -> Window {
+            let second = date.timeIntervalSince1970.rounded(.down)
+            if let last = last.withLock({ $0 }), last.second == second { return last }
+            let now = Date(timeIntervalSince1970: second)
+            let since = now.addingTimeInterval(-30 * 86_400)
+            let window = Window(second: second, now: second, since: since.timeIntervalSince1970,
+                                nowText: SQLTimestamp.text(now, milliseconds: true), sinceText: SQLTimestamp.text(since, milliseconds: false))
+            Self.last.withLock { $0 = window }
+            return window
+        }
+
+        /// The bounds the statements for `forms` name: as text for canonical columns, as seconds otherwise.
+        func arguments(_ forms: TimestampForms) -> [String: (any DatabaseValueConvertible)?] {
+            var arguments: [String: (any DatabaseValueConvertible)?] = [:]
+            if forms.postsCreatedAt { arguments["since_text"] = sinceText } else { arguments["since"] = since }
+            if forms.eventsStartDate { arguments["now_text"] = nowText } else { arguments["now"] = now }
+            return arguments
+        }
     }
 
     /// Reads one user's stage, metrics and pin in one statement.
@@ -64,9 +85,19 @@ extension SQLiteStore {
     ///
     /// - throws: ``StorageError/unknownUser(id:)`` when there is no such user; GRDB's error when SQLite fails.
     public static func snapshot(_ db: Database, user: Int64, now: Date) throws -> UserSnapshot {
-        var arguments = windowArguments(now: now)
+        // The forms and the statement must see one snapshot of the file.
+        guard db.isInsideTransaction else {
+            var snapshot: UserSnapshot?
+            try db.inTransaction(.deferred) {
+                snapshot = try Self.snapshot(db, user: user, now: now)
+                return .commit
+            }
+            return snapshot!
+        }
+        let forms = try TimestampForms.current(db)
+        var arguments = Window.at(now).arguments(forms)
         arguments["user"] = user
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: snapshotSQL), arguments: StatementArguments(arguments)) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: snapshotSQL(forms)), arguments: StatementArguments(arguments)) else {
             throw StorageError.unknownUser(id: user)
         }
         return UserSnapshot(row: row)
@@ -74,41 +105,42 @@ extension SQLiteStore {
 }
 
 extension UserSnapshot {
-    /// Reads the columns of ``SQLiteStore/snapshotSQL`` (and of the batch's chunk statement).
+    /// Reads the columns of ``SQLiteStore/snapshotSQL(_:)`` and ``SQLiteStore/chunkSQL(_:)``, by their
+    /// position in ``MetricsColumn``.
     ///
     /// Platform columns are read leniently: a value of the wrong type counts as missing. Timestamps
     /// are read by ``Timestamp`` in every form of SPEC §8; an unreadable one is missing and counted.
     /// `last_journey_update` falls back to `created_at` only when it is NULL (a user the platform
     /// inserted after the migration), never when it is unreadable.
     init(row: Row, unreadableTimestamps counted: [String: Int] = [:]) {
-        // By position: both statements select these sixteen columns in this order, and a lookup by
-        // name lowercases the name on every call (12% of a snapshot's time).
-        let pinStage = String.fromDatabaseValue(row[13])
+        func column(_ column: MetricsColumn) -> DatabaseValue { row[column.rawValue] }
+        func count(_ metric: MetricsColumn) -> Int { row[metric.rawValue] }
+        let pinStage = String.fromDatabaseValue(column(.pinStage))
         var unreadable = counted
         func read(_ value: DatabaseValue, _ column: String) -> Date? {
             let date = Self.date(value)
             if date == nil, !value.isNull { unreadable[column, default: 0] += 1 }
             return date
         }
-        let signedUpAt = read(row[3], "users.created_at")
-        let lastUpdate: DatabaseValue = row[2]
+        let signedUpAt = read(column(.signedUpAt), "users.created_at")
+        let lastUpdate = column(.lastUpdate)
         let stageEnteredAt = lastUpdate.isNull ? signedUpAt : read(lastUpdate, "users.last_journey_update")
         self.init(
-            userID: row[0],
-            storedStage: Self.storedStage(row[1]),
+            userID: row[MetricsColumn.id.rawValue],
+            storedStage: Self.storedStage(column(.stage)),
             metrics: UserMetrics(
-                posts: row[8],
-                postsLast30Days: row[9],
-                followers: row[7],
-                following: row[10],
-                eventsOrganized: row[11],
-                eventsAttended: row[12],
-                onboardingComplete: Bool.fromDatabaseValue(row[4]),
-                subscriptionTier: String.fromDatabaseValue(row[5]),
-                role: String.fromDatabaseValue(row[6]),
+                posts: count(.posts),
+                postsLast30Days: count(.postsLast30Days),
+                followers: count(.followers),
+                following: count(.following),
+                eventsOrganized: count(.eventsOrganized),
+                eventsAttended: count(.eventsAttended),
+                onboardingComplete: Bool.fromDatabaseValue(column(.onboardingComplete)),
+                subscriptionTier: String.fromDatabaseValue(column(.subscriptionTier)),
+                role: String.fromDatabaseValue(column(.role)),
                 signedUpAt: signedUpAt,
                 stageEnteredAt: stageEnteredAt),
-            pin: pinStage.map { Pin(stage: $0, reason: String.fromDatabaseValue(row[14]) ?? "", createdAt: Self.date(row[15]) ?? .distantPast) },
+            pin: pinStage.map { Pin(stage: $0, reason: String.fromDatabaseValue(column(.pinReason)) ?? "", createdAt: Self.date(column(.pinCreatedAt)) ?? .distantPast) },
             unreadableTimestamps: unreadable)
     }
 

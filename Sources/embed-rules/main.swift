@@ -1,7 +1,11 @@
 import Foundation
+import JourneyCore
 
-// embed-rules OUTPUT FILE.yaml…: writes OUTPUT, a Swift file with one `BundledRules` constant per
-// rule file, holding its text exactly (every byte escaped, so no content can end the literal).
+// embed-rules OUTPUT FILE.yaml…: writes OUTPUT, a Swift file with two `BundledRules` constants per
+// rule file: its text exactly (every byte escaped, so no content can end the literal), and the rule
+// set it holds, loaded and validated here by `RuleSetLoader` and written out as a Swift expression,
+// so that a process starting with the default rules pays for no YAML parse (issue 16). A file the
+// loader refuses fails the build with the loader's message.
 // Run by the EmbedRules build-tool plugin; see Plugins/EmbedRules.
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -19,24 +23,8 @@ func identifier(forFile path: String) -> String {
     return name
 }
 
-/// A Swift string literal holding `text` exactly.
-func literal(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\\": result += "\\\\"
-        case "\"": result += "\\\""
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += "\\u{\(String(scalar.value, radix: 16))}"
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
-}
-
 var source = "// Generated at build time by embed-rules (the EmbedRules plugin) from Rules/*.yaml. Do not edit: edit the YAML.\n\n"
+source += "import JourneyCore\n\n"
 source += "extension BundledRules {\n"
 for path in arguments.dropFirst() {
     let name = URL(fileURLWithPath: path).lastPathComponent
@@ -44,8 +32,19 @@ for path in arguments.dropFirst() {
         FileHandle.standardError.write(Data("embed-rules: \(path): cannot read it as UTF-8 text\n".utf8))
         exit(65)
     }
+    let rules: RuleSet
+    do {
+        rules = try RuleSetLoader.load(yaml: text, source: "Rules/\(name)")
+    } catch {
+        FileHandle.standardError.write(Data("\(path): error: \(error)\n".utf8))
+        exit(65)
+    }
+    let identifier = identifier(forFile: path)
     source += "    /// `Rules/\(name)`, exactly as it was when this binary was built.\n"
-    source += "    public static let \(identifier(forFile: path)) = \(literal(text))\n"
+    source += "    public static let \(identifier) = \(SwiftLiteral.string(text))\n\n"
+    source += "    /// `Rules/\(name)` as `RuleSetLoader` loaded it when this binary was built: the same value as\n"
+    source += "    /// `RuleSetLoader.load(yaml: \(identifier), source: \"Rules/\(name)\")`, without parsing YAML.\n"
+    source += "    public static let \(identifier)Rules = \(SwiftLiteral.ruleSet(rules))\n"
 }
 source += "}\n"
 

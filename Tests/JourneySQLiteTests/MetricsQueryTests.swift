@@ -195,7 +195,7 @@ struct MetricsQueryTests {
             var arguments = SQLiteStore.windowArguments(now: Fixture.now)
             arguments["user"] = Int64(1)
             let plan = try database.writer.readNow { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.snapshotSQL,
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.snapshotSQL(TimestampForms.read(db)),
                                  arguments: StatementArguments(arguments)).map { $0["detail"] as String }
             }
             let planText = plan.joined(separator: "\n")

@@ -247,12 +247,101 @@ struct CanonicalFastPathTests {
         }
     }
 
+    /// Alice (user 1) of the small database at ``Fixture/now``: 6 posts, 3 of them in the window;
+    /// 2 events attended (event 2, which she is going to, starts in the future).
+    static func alice(_ database: SQLiteStore) async throws -> (snapshot: UserMetrics, chunk: UserMetrics) {
+        let one = try await database.snapshot(user: 1, now: Fixture.now).metrics
+        let chunk = try await database.chunk(after: 0, limit: 10, now: Fixture.now).first { $0.userID == 1 }!.metrics
+        return (one, chunk)
+    }
+
+    /// Writes, through `writer`, values that text comparisons would miscount: a post an hour ago
+    /// stored as epoch seconds (an INTEGER sorts before any text, so `>= :since_text` is false), and
+    /// event 2's future start as epoch seconds (`<= :now_text` would be true).
+    static func writeEpochValues(_ writer: any DatabaseWriter) throws {
+        try writer.write { db in
+            try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (1, 'epoch', ?)",
+                           arguments: [Int64(Fixture.now.timeIntervalSince1970) - 3_600])
+            try db.execute(sql: "UPDATE events SET start_date = ? WHERE id = 2", arguments: [Int64(Fixture.utc("2025-07-01 20:00:00").timeIntervalSince1970)])
+        }
+    }
+
+    @Test("A non-canonical value written by another connection (another process's writer) is read right by the next read",
+          arguments: [SQLiteStore.OpenMode.migrate, .requireMigrated, .readOnly])
+    func otherWriterSeen(mode: SQLiteStore.OpenMode) async throws {
+        try await withTemporaryDirectory { directory in
+            let path = try Fixture.smallMigratedDatabase(in: directory).path
+            let database = try SQLiteStore.open(path: path, mode: mode, now: Fixture.now)
+            // Given: reads that found every column canonical (and kept that for their connection)
+            let before = try await Self.alice(database)
+            #expect(before.snapshot.posts == 6 && before.snapshot.postsLast30Days == 3 && before.snapshot.eventsAttended == 2)
+            #expect(before.chunk == before.snapshot)
+
+            // When: another connection, which the store cannot see, writes epoch seconds
+            let other = try DatabaseQueue(path: path)
+            try Self.writeEpochValues(other)
+            try other.close()
+
+            // Then: the next reads take the parser's way: the new post is recent (text comparison: 3),
+            // the future event still not attended (text comparison: 3)
+            let after = try await Self.alice(database)
+            #expect(after.snapshot.posts == 7)
+            #expect(after.snapshot.postsLast30Days == 4)
+            #expect(after.snapshot.eventsAttended == 2)
+            #expect(after.chunk == after.snapshot)
+        }
+    }
+
+    @Test("A non-canonical value written through the store's own connection is read right by the next read, and inside the writing transaction")
+    func ownWriterSeen() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = try Fixture.smallMigratedDatabase(in: directory).path
+            // One connection that reads and writes (the command line's and the batch's)
+            let database = try SQLiteStore.open(path: path, mode: .requireMigrated, now: Fixture.now)
+            let before = try await Self.alice(database)
+            #expect(before.snapshot.postsLast30Days == 3 && before.snapshot.eventsAttended == 2)
+
+            // Inside the transaction that writes, before it commits
+            let inside = try await database.writer.write { db in
+                try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (1, 'epoch', ?)",
+                               arguments: [Int64(Fixture.now.timeIntervalSince1970) - 3_600])
+                return try SQLiteStore.snapshot(db, user: 1, now: Fixture.now).metrics
+            }
+            #expect(inside.posts == 7 && inside.postsLast30Days == 4)
+
+            // After it committed, on the same connection
+            let after = try await Self.alice(database)
+            #expect(after.snapshot.posts == 7 && after.snapshot.postsLast30Days == 4)
+            #expect(after.chunk == after.snapshot)
+        }
+    }
+
+    @Test("Every variant of both statements selects the columns of MetricsColumn, in order; only the parser's variants name journey_instant")
+    func columnsInOrder() async throws {
+        try await withTemporaryDirectory { directory in
+            let database = try Fixture.smallMigratedDatabase(in: directory)
+            try await database.writer.read { db in
+                for forms in TimestampForms.all {
+                    let one = try db.makeStatement(sql: SQLiteStore.snapshotSQL(forms))
+                    let chunk = try db.makeStatement(sql: SQLiteStore.chunkSQL(forms))
+                    #expect(one.columnNames == MetricsColumn.oneUser.map(\.name), "\(forms)")
+                    #expect(chunk.columnNames == MetricsColumn.allCases.map(\.name), "\(forms)")
+                    for sql in [SQLiteStore.snapshotSQL(forms), SQLiteStore.chunkSQL(forms)] {
+                        #expect(sql.contains("journey_instant(p.created_at)") == !forms.postsCreatedAt, "\(forms)")
+                        #expect(sql.contains("journey_instant(e.start_date)") == !forms.eventsStartDate, "\(forms)")
+                        #expect(!sql.contains("journey_timestamp_columns"), "the variant is chosen before the statement runs")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("On canonical data the one-user statement counts recent posts by an index range, with no call to the parser")
     func fastPathPlan() async throws {
         try await withTemporaryDirectory { directory in
             let database = try Fixture.smallMigratedDatabase(in: directory)
             let plan = try database.writer.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.snapshotSQL,
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.snapshotSQL(TimestampForms.read(db)),
                                  arguments: StatementArguments(SQLiteStore.windowArguments(now: Fixture.now).merging(["user": 1]) { $1 }))
                     .map { $0["detail"] as String }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Journey
+import JourneyCore
 import JourneyRules
 import Testing
 
@@ -29,5 +30,19 @@ struct EmbeddedRulesTests {
         let fromFile = try Rules.load(path: Self.file.path, displayedAs: BundledRules.defaultName)
         #expect(rules.source == "Rules/mundo-tango.yaml")
         #expect(rules == fromFile)
+    }
+
+    @Test("the rule set compiled in at build time is the one the loader reads from the compiled-in text")
+    func preParsedIsTheParse() throws {
+        // Given: the embedded text, loaded now by the YAML loader
+        let parsed = try RuleSetLoader.load(yaml: BundledRules.defaultYAML, source: BundledRules.defaultName)
+
+        // Then: the set embed-rules wrote out as Swift at build time is equal to it, field by field
+        #expect(BundledRules.defaultRules == parsed)
+        #expect(BundledRules.defaultRules.stages == parsed.stages)
+        #expect(BundledRules.defaultRules.edges == parsed.edges)
+        #expect(BundledRules.defaultRules.aliases == parsed.aliases)
+        #expect(BundledRules.defaultRules.cacheTTL == parsed.cacheTTL)
+        #expect(BundledRules.defaultRules.version == parsed.version)
     }
 }

@@ -17,6 +17,7 @@ struct CachedBench {
         let path = directory.work + "/cached.sqlite"
         try copyDatabase(from: dataset.migratedPath, to: path)
         defer { removeDatabase(path) }
+        try await missLatency(path: path)
         try await hitLatency(path: path)
         try await zipfLoad(path: path)
     }
@@ -27,6 +28,69 @@ struct CachedBench {
         let database = try SQLiteStore.open(path: path, mode: .migrate, now: dataNow)
         let service = try await JourneyService(store: database, rules: Rules.bundledDefault(), options: JourneyOptions(), clock: ManualClock(dataNow))
         return (service, database)
+    }
+
+    // MARK: A miss: the service reading and evaluating
+
+    /// Issue 16: `service.journey(of:)` for a user it holds no answer for (dropped just before), as a
+    /// server's request meets it, against the store's own reads of the same users on the same pool.
+    func missLatency(path: String) async throws {
+        let service = try makeService(path)
+        let database = service.database
+        let users = Array((1...Int64(dataset.counts.users)).shuffled(seed: dataSeed ^ 0x5E41).prefix(quick ? 200 : 1_000))
+        let rounds = quick ? 3 : 5
+        let clock = ContinuousClock()
+        var viaService = Samples(), viaStore = Samples(), viaRead = Samples()
+        var checksum = 0
+        // One untimed pass: the pages and the statement caches warm, and the three ways agree.
+        for user in users {
+            service.invalidate(user: user)
+            let answer = try await service.journey(of: user).evaluation.metrics
+            let stored = try await database.snapshot(user: user, now: dataNow).metrics
+            let read = try Self.poolRead(database, user).metrics
+            guard answer == stored, stored == read else { throw SpawnError(description: "miss latency: user \(user): service \(answer), store \(stored), pool read \(read)") }
+        }
+        for round in 0..<rounds {
+            for way in Array(0..<3).rotated(by: round) {
+                for user in users {
+                    switch way {
+                    case 0:
+                        service.invalidate(user: user)
+                        let start = clock.now
+                        checksum &+= try await service.journey(of: user).evaluation.metrics.posts
+                        viaService.add(clock.now - start)
+                    case 1:
+                        let start = clock.now
+                        checksum &+= try await database.snapshot(user: user, now: dataNow).metrics.posts
+                        viaStore.add(clock.now - start)
+                    default:
+                        let start = clock.now
+                        checksum &+= try Self.poolRead(database, user).metrics.posts
+                        viaRead.add(clock.now - start)
+                    }
+                }
+            }
+        }
+        report.say("## 2. Cached")
+        report.say()
+        report.say("### A miss: `service.journey(of:)` with no cached answer (\(dataset.label) users)")
+        report.say()
+        report.say("The service as a server opens it (`.migrate` pool, default options). \(users.count) random users (fixed seed), \(rounds) interleaved rounds after one untimed pass in which the three ways returned the same metrics for every user; before each service call the user's answer is dropped (`invalidate(user:)`, outside the timed region), so every call reads and evaluates.")
+        report.say()
+        let base = viaRead.median
+        report.table(["way", "n", "median", "p99", "mean", "median ÷ sync pool read"], [
+            ["`service.journey(of:)`, a miss: the store's async read, evaluation, cache store", "\(viaService.count)", fmt(ns: viaService.median), fmt(ns: viaService.p99), fmt(ns: viaService.mean), fmtRatio(viaService.median / base)],
+            ["`database.snapshot(user:now:)` (async, on the store's read queue)", "\(viaStore.count)", fmt(ns: viaStore.median), fmt(ns: viaStore.p99), fmt(ns: viaStore.mean), fmtRatio(viaStore.median / base)],
+            ["`pool.read { SQLiteStore.snapshot($0, …) }` (sync)", "\(viaRead.count)", fmt(ns: viaRead.median), fmt(ns: viaRead.p99), fmt(ns: viaRead.mean), "1×"],
+        ])
+        targets.check("(issue 16) uncached evaluate through the service, median ≤ 40 µs (random, \(dataset.label))", viaService.median, atMost: 40_000, format: { fmt(ns: $0) })
+        targets.check("(issue 16) uncached evaluate through the service, p99 ≤ 150 µs (random, \(dataset.label))", viaService.p99, atMost: 150_000, format: { fmt(ns: $0) })
+        report.note("miss checksum \(checksum)")
+    }
+
+    /// The synchronous pool read (the async context would pick GRDB's async `read`).
+    static func poolRead(_ database: SQLiteStore, _ user: Int64) throws -> UserSnapshot {
+        try database.writer.read { db in try SQLiteStore.snapshot(db, user: user, now: dataNow) }
     }
 
     // MARK: A hit against a bare dictionary
@@ -74,8 +138,6 @@ struct CachedBench {
             }
         }
         let after = service.cacheStatistics
-        report.say("## 2. Cached")
-        report.say()
         report.say("### A cache hit against a bare `Mutex<[Int64: UserJourney]>` lookup (\(dataset.label) users)")
         report.say()
         report.say("1,000 users warmed, then \(rounds) rounds over them in a new order each round. \"Batched\": \(batch) calls timed together, divided by \(batch) (no clock in the loop). \"Alone\": each call timed by itself (includes one clock read, ~\(fmt(ns: empty.median)) measured empty). Hits during the runs: \(fmtCount(after.hits - before.hits)), misses: \(after.misses - before.misses).")

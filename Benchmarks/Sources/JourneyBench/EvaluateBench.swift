@@ -37,7 +37,7 @@ struct EvaluateBench {
     mutating func run() throws {
         let now = dataNow
         let nowText = sqlTimestamp(now)
-        let window = SQLiteStore.windowArguments(now: now)
+        let window = SQLiteStore.windowArguments(now: now, forms: .canonical)
         // The server's way (`JourneyService(path:)`): `.migrate` opens a DatabasePool.
         let journey = try SQLiteStore.open(path: dataset.migratedPath, mode: .migrate, now: now)
         // The command line's and the batch's way: `.requireMigrated` opens one DatabaseQueue.

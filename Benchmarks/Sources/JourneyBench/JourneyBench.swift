@@ -146,15 +146,20 @@ struct JourneyBench {
         return "Library measured: \(root) at commit \(head)\(changed > 0 ? " with \(changed) uncommitted change(s) under Sources/" : "")."
     }
 
-    /// The `journey` binary: given, or next to this executable (re-built first in full mode, so it is the current library).
+    /// The `journey` binary: given, or the library package's static release build, as README's
+    /// Install section makes it (`swift build -c release --static-swift-stdlib --product journey`,
+    /// run in the library's own folder; full mode re-builds it first, so it is the current library).
     static func journeyBinary(_ given: String?, directory: DataDirectory, report: Report, rebuild: Bool = false) throws -> String? {
         if let given { return given }
-        let sibling = URL(fileURLWithPath: selfExecutable()).deletingLastPathComponent().appendingPathComponent("journey").path
-        if FileManager.default.isExecutableFile(atPath: sibling) && !rebuild { return sibling }
         guard let swift = which("swift") else { return nil }
-        report.note("building the journey product (release) for the command-line figures")
-        let (status, _) = try spawn(swift, ["build", "-c", "release", "--package-path", directory.packageRoot, "--product", "journey"], stdout: "/dev/stderr")
-        return status == 0 && FileManager.default.isExecutableFile(atPath: sibling) ? sibling : nil
+        let root = URL(fileURLWithPath: directory.packageRoot).deletingLastPathComponent().path
+        let build = ["build", "-c", "release", "--static-swift-stdlib", "--product", "journey", "--package-path", root]
+        let binPath = try spawnCapturing(swift, build + ["--show-bin-path"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let binary = binPath + "/journey"
+        if FileManager.default.isExecutableFile(atPath: binary) && !rebuild { return binary }
+        report.note("building the journey product (release, --static-swift-stdlib) for the command-line figures")
+        let (status, _) = try spawn(swift, build, stdout: "/dev/stderr")
+        return status == 0 && FileManager.default.isExecutableFile(atPath: binary) ? binary : nil
     }
 }
 
@@ -171,7 +176,7 @@ struct HeavyAtScale {
         let column = try raw.prepare(SQLText.snapshot)
         let platform = try raw.prepare(SQLText.platformCounts[1].sql)
         for s in [counting, column] {
-            try s.bind(SQLiteStore.windowArguments(now: dataNow), later: ["user"])
+            try s.bind(SQLText.window, later: ["user"])
         }
         var publicAPI = Samples(), viaColumn = Samples(), viaCount = Samples(), platformCount = Samples()
         var checksum: Int64 = 0

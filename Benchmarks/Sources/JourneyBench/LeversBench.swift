@@ -15,7 +15,7 @@ struct LeversBench {
     /// Reads every user's metrics with the batch's chunk statement (raw C, chunks of 2,000); returns the time.
     func readAll(_ database: RawDatabase) throws -> (Duration, Int) {
         let statement = try database.prepare(SQLText.chunk)
-        try statement.bind(SQLiteStore.windowArguments(now: dataNow), later: ["low", "high"])
+        try statement.bind(SQLText.window, later: ["low", "high"])
         let low = statement.index(":low"), high = statement.index(":high")
         var rows = 0
         let (_, elapsed) = try timed {

@@ -5,7 +5,13 @@ import JourneySQLite
 /// SQL text the benchmark runs outside the library: the library's own metrics statements (to run
 /// them through the raw C API and the sqlite3 shell), and the platform's separate counts.
 enum SQLText {
-    static let snapshot = SQLiteStore.snapshotSQL
+    /// The library's one-user statement for canonical columns: the variant it runs on the generated
+    /// files, which hold canonical text alone (EvaluateBench checks it against `snapshot(user:now:)`,
+    /// which picks the variant from the file's own counts). Bind ``window``.
+    static let snapshot = SQLiteStore.snapshotSQL(.canonical)
+
+    /// The window arguments of ``snapshot`` and ``chunk`` at the data's `now`.
+    static var window: [String: (any DatabaseValueConvertible)?] { SQLiteStore.windowArguments(now: dataNow, forms: .canonical) }
 
     /// The same statement, but counting the user's follows rows instead of reading `users.follower_count`
     /// (the column, or the count where the column is not an integer: the library's `followersSQL`).
@@ -14,8 +20,8 @@ enum SQLText {
     static var snapshotCountingFollowers: String {
         get throws {
             try replacingOnce(in: snapshot, what: "snapshotSQL's followers expression",
-                              pattern: #"u\.role, CASE WHEN typeof\(u\.follower_count\) = 'integer' THEN u\.follower_count\s+ELSE \(SELECT COUNT\(\*\) FROM follows WHERE following_id = u\.id\) END,"#,
-                              with: "u.role, (SELECT COUNT(*) FROM follows fw WHERE fw.following_id = u.id) AS follower_count,")
+                              pattern: #"CASE WHEN typeof\(u\.follower_count\) = 'integer' THEN u\.follower_count\s+ELSE \(SELECT COUNT\(\*\) FROM follows WHERE following_id = u\.id\) END AS follower_count,"#,
+                              with: "(SELECT COUNT(*) FROM follows fw WHERE fw.following_id = u.id) AS follower_count,")
         }
     }
 
@@ -24,7 +30,8 @@ enum SQLText {
         static let followerCount: Int32 = 7, posts: Int32 = 8, recent: Int32 = 9, following: Int32 = 10, organized: Int32 = 11, attended: Int32 = 12
     }
 
-    static let chunk = SQLiteStore.chunkSQL
+    /// The library's chunk statement for canonical columns (see ``snapshot``).
+    static let chunk = SQLiteStore.chunkSQL(.canonical)
 
     /// `sql` with the one match of `pattern` (a regular expression) replaced by `replacement`.
     ///
