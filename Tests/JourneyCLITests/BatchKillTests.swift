@@ -15,14 +15,17 @@ private func launch(_ arguments: [String], in workspace: Workspace) throws -> Pr
     return process
 }
 
-/// Waits (bounded, generously: a loaded machine starts a debug binary slowly) until the database
-/// shows a batch run in progress.
-private func waitForRunningBatch(_ path: String) async throws {
+/// The highest `journey_batch_runs` id (0 with none).
+private func lastRunID(_ path: String) throws -> Int64 {
+    try DatabaseQueue(path: path).read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM journey_batch_runs") } ?? 0
+}
+
+/// Waits (bounded, generously: a loaded machine starts a debug binary slowly) until `batch` has
+/// recorded a run after `previous`, or has exited (a small run may finish between two looks).
+private func waitForBatch(_ batch: Process, after previous: Int64, _ path: String) async throws {
     for _ in 0..<2_400 {
-        let running = try? await DatabaseQueue(path: path).read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journey_batch_runs WHERE status = 'running'")
-        }
-        if (running ?? 0) > 0 { return }
+        if !batch.isRunning { return }
+        if let last = try? lastRunID(path), last > previous { return }
         try await Task.sleep(for: .milliseconds(25))
     }
     Issue.record("no batch run appeared in journey_batch_runs")
@@ -55,8 +58,9 @@ struct BatchKillTests {
             var kills = 0
             // (with a 1 s lease, so that a killed run's lease expires quickly and the next run takes over)
             for _ in 0..<4 {
+                let previous = try lastRunID(path)
                 let batch = try launch(["batch", "--db", path, "--chunk-size", "150", "--lease-seconds", "1"], in: workspace)
-                try await waitForRunningBatch(path)
+                try await waitForBatch(batch, after: previous, path)
                 try await Task.sleep(for: .milliseconds(Int.random(in: 20...600, using: &random)))
                 if batch.isRunning {
                     kill(batch.processIdentifier, SIGKILL)
@@ -102,7 +106,7 @@ struct BatchKillTests {
             #expect(try await workspace.journey(["generate", "--users", "15000", "--seed", "13", "--output", path]).status == 0)
             #expect(try await workspace.journey(["migrate", "--db", path]).status == 0)
             let first = try launch(["batch", "--db", path, "--chunk-size", "50"], in: workspace)
-            try await waitForRunningBatch(path)
+            try await waitForBatch(first, after: 0, path)
             let second = try await workspace.journey(["batch", "--db", path])
             if first.isRunning {
                 #expect(second.status == 75, "\(second)")
@@ -120,8 +124,9 @@ struct BatchKillTests {
             #expect(try await workspace.journey(["generate", "--users", "15000", "--seed", "14", "--output", path]).status == 0)
             #expect(try await workspace.journey(["migrate", "--db", path]).status == 0)
             #expect(try await workspace.journey(["batch", "--db", path]).status == 0)
+            let previous = try lastRunID(path)
             let batch = try launch(["batch", "--db", path, "--chunk-size", "50", "--lease-seconds", "1"], in: workspace)
-            try await waitForRunningBatch(path)
+            try await waitForBatch(batch, after: previous, path)
             kill(batch.processIdentifier, SIGKILL)
             batch.waitUntilExit()
             // The killed run holds its lease until it expires (1 s); after that status calls it interrupted
