@@ -309,51 +309,67 @@ private final class ReaderConnections: Sendable {
     }
 }
 
-/// Where ``SQLiteStore``'s reads run: a concurrent dispatch queue, with at most `width` reads on it
-/// at once (a pool's reader count). A read beyond that waits as a suspended task, holding no thread,
-/// so that a burst of reads never blocks dispatch threads on the pool's readers.
+/// Where ``SQLiteStore``'s reads run: `width` serial dispatch queues (a pool's reader count), one
+/// read on each at a time. A read beyond that waits as a suspended task, holding no thread, so that
+/// a burst of reads never blocks dispatch threads on the pool's readers.
+///
+/// Serial queues, not one concurrent queue: libdispatch runs a concurrent queue on its width-limited
+/// pool (about one thread per core), which other blocking work of the process (an open, a migration
+/// waiting for a lock) can fill, and a read would wait behind it; a serial queue gets a thread of
+/// its own (the stall test, `StallTests`, caught it in a full parallel test run).
 private final class ReadLanes: Sendable {
-    private let queue: DispatchQueue
-    private let width: Int
-    private let state = Mutex<(running: Int, waiting: [CheckedContinuation<Void, Never>])>((0, []))
+    private let lanes: [DispatchQueue]
+    private let state: Mutex<(free: [Int], waiting: [CheckedContinuation<Int, Never>])>
 
     init(count: Int, path: String) {
-        queue = DispatchQueue(label: "journey.read \(path)", attributes: .concurrent)
-        width = max(1, count)
+        let width = max(1, count)
+        lanes = (0..<width).map { DispatchQueue(label: "journey.read.\($0) \(path)") }
+        state = Mutex((Array(0..<width), []))
     }
 
-    /// `work`'s result, computed on the queue once a place is free.
+    /// `work`'s result, computed on a free lane once there is one.
     func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        let admitted = state.withLock { state in
-            guard state.running < width else { return false }
-            state.running += 1
-            return true
-        }
-        if !admitted {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state in
-                    guard state.running < width else {
-                        state.waiting.append(continuation)
-                        return false
+        let lane = await acquire()
+        // The block lets go of `work` (and what it holds: the store's connections) before the caller
+        // resumes, so that a process that ends right after its last read still closes its files.
+        let pending = Mutex<(@Sendable () -> T)?>(work)
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+            lanes[lane].async {
+                let result: T = {
+                    let work = pending.withLock { pending in
+                        defer { pending = nil }
+                        return pending!
                     }
-                    state.running += 1
-                    return true
-                }
-                if now { continuation.resume() }
+                    return work()
+                }()
+                continuation.resume(returning: result)
             }
         }
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
-            queue.async { continuation.resume(returning: work()) }
+        release(lane)
+        return result
+    }
+
+    private func acquire() async -> Int {
+        if let lane = state.withLock({ $0.free.popLast() }) { return lane }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
+            let lane = state.withLock { state -> Int? in
+                if let lane = state.free.popLast() { return lane }
+                state.waiting.append(continuation)
+                return nil
+            }
+            if let lane { continuation.resume(returning: lane) }
         }
-        // The place goes to the next waiting read, if any, else back to the count.
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+    }
+
+    /// Hands the lane to the next waiting read, if any, else frees it.
+    private func release(_ lane: Int) {
+        let next = state.withLock { state -> CheckedContinuation<Int, Never>? in
             guard !state.waiting.isEmpty else {
-                state.running -= 1
+                state.free.append(lane)
                 return nil
             }
             return state.waiting.removeFirst()
         }
-        next?.resume()
-        return result
+        next?.resume(returning: lane)
     }
 }
