@@ -35,8 +35,7 @@ struct CachedBench {
     /// Issue 16: `service.journey(of:)` for a user it holds no answer for (dropped just before), as a
     /// server's request meets it, against the store's own reads of the same users on the same pool.
     func missLatency(path: String) async throws {
-        let service = try makeService(path)
-        let database = service.database
+        let (service, database) = try await makeService(path)
         let users = Array((1...Int64(dataset.counts.users)).shuffled(seed: dataSeed ^ 0x5E41).prefix(quick ? 200 : 1_000))
         let rounds = quick ? 3 : 5
         let clock = ContinuousClock()
