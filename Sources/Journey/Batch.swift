@@ -136,7 +136,7 @@ public struct BatchSummary: Sendable, Encodable {
 
 /// Where a batch run's time went, in seconds. Chunks are read and evaluated beside the writes
 /// (``BatchOptions/readers``): ``waitingForReads`` is only the time the run had no decided chunk to
-/// write, and ``durationSeconds`` is about ``waitingForReads`` + ``writing`` + ``conflicts``.
+/// write, and ``BatchSummary/durationSeconds`` is about ``waitingForReads`` + ``writing`` + ``conflicts``.
 public struct BatchPhases: Sendable, Encodable, Equatable {
     /// Waiting for a chunk's snapshots that were not read yet (the read side's cost beyond the overlap).
     public var waitingForReads = 0.0
@@ -329,7 +329,7 @@ struct ChunkDecision: Sendable {
     }
 }
 
-/// The batch's reads: chunk ranges from ``JourneyStore/chunkEnds(after:limit:count:)``, and up to
+/// The batch's reads: chunk ranges from `JourneyStore/chunkEnds(after:limit:count:)`, and up to
 /// `readers` ranges read at once in tasks of their own, handed out in id order.
 struct ChunkReads {
     let store: any JourneyStore

@@ -22,7 +22,7 @@ public enum RulesChoice: Sendable, Hashable {
 /// The rule sets the service can start from.
 public enum Rules {
     /// The default rule set, `Rules/mundo-tango.yaml`, compiled into the binary: no file to find,
-    /// and no YAML to parse (the build loaded and validated it; see ``BundledRules/defaultRules``).
+    /// and no YAML to parse (the build loaded and validated it; see `BundledRules/defaultRules`).
     ///
     /// - throws: nothing any more: a build whose default file is invalid fails. (Kept throwing for
     ///   the callers written when it parsed the text.)
@@ -32,14 +32,14 @@ public enum Rules {
 
     /// Reads and validates the rule file at `path`.
     ///
-    /// - throws: ``JourneyError/rules(_:)`` (``RulesError/unreadable(path:reason:)`` or ``RulesError/invalid(source:line:place:problem:)``) naming the place.
+    /// - throws: ``JourneyError/rules(_:)`` (`RulesError/unreadable(path:reason:)` or `RulesError/invalid(source:line:place:problem:)`) naming the place.
     public static func load(path: String, displayedAs name: String? = nil) throws(JourneyError) -> RuleSet {
         try read(path: path, displayedAs: name).rules
     }
 
     /// Reads and validates the rule file at `path`, returning its text too (what `journey rules adopt` records).
     ///
-    /// - throws: ``JourneyError/rules(_:)`` (``RulesError/unreadable(path:reason:)`` or ``RulesError/invalid(source:line:place:problem:)``) naming the place.
+    /// - throws: ``JourneyError/rules(_:)`` (`RulesError/unreadable(path:reason:)` or `RulesError/invalid(source:line:place:problem:)`) naming the place.
     public static func read(path: String, displayedAs name: String? = nil) throws(JourneyError) -> (rules: RuleSet, text: String) {
         let data: Data
         do {

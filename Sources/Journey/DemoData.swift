@@ -28,7 +28,7 @@ public enum DemoData {
     /// ```
     /// - parameter users: how many users (at least 1).
     /// - parameter now: the instant the data is generated as of: signups lie in the five years before it.
-    /// - throws: ``JourneyError/store(_:)`` with ``StorageError/failed(location:message:)`` when the
+    /// - throws: ``JourneyError/store(_:)`` with `StorageError/failed(location:message:)` when the
     ///   file cannot be created or written (an existing file with tables of its own, a directory
     ///   that is not writable).
     @discardableResult

@@ -4,7 +4,7 @@ import JourneyStorage
 /// Everything the service refuses or fails at: four kinds, each its own type underneath.
 ///
 /// Messages say what is wrong, naming the user, stage or file; they give no command-line or HTTP
-/// advice. Each front end maps the kind (and ``StorageError/category``) to its own exit or HTTP
+/// advice. Each front end maps the kind (and `StorageError/category`) to its own exit or HTTP
 /// status and adds its own advice.
 public enum JourneyError: Error, Sendable, CustomStringConvertible {
     /// The rule set cannot be used: a malformed file or adopted text, or a file that cannot be read.

@@ -22,7 +22,7 @@ public struct JourneyOptions: Sendable {
     /// Where counters and timers go; nil uses the host's bootstrapped `MetricsSystem` (no-op until then).
     public var metricsFactory: (any MetricsFactory)?
     /// Whether writes through the store's own connection invalidate the cache at once
-    /// (``JourneyStore/observeCommits(_:)``). A one-shot process that asks once per user (the
+    /// (`JourneyStore/observeCommits(_:)`). A one-shot process that asks once per user (the
     /// command line) turns it off.
     public var tracksWrites: Bool
     /// How often ``JourneyService/run(signal:)`` asks the database whether another connection
@@ -84,7 +84,7 @@ public final class JourneyService: Sendable {
     /// The options the service was made with (cache TTL and capacity, logging, retries, polling).
     public let options: JourneyOptions
     /// The rule set deciding now. It changes only for a service that follows the adopted set
-    /// (``init(store:rules:options:clock:)`` with ``RulesChoice/adopted``), when ``run(signal:)``
+    /// (`init(store:rules:options:clock:)` with ``RulesChoice/adopted``), when ``run(signal:)``
     /// sees a new adoption.
     public var rules: RuleSet { ruleState.withLock { $0.rules } }
     let clock: any JourneyClock
@@ -269,12 +269,12 @@ public final class JourneyService: Sendable {
 
     /// Evaluates the user and stores the moves it allows: one decision, one write. The user is
     /// read, evaluated and moved under the store's write lock in one transaction
-    /// (``JourneyStore/decide(user:now:rulesVersion:source:_:)``), so no other writer comes between.
+    /// (`JourneyStore/decide(user:now:rulesVersion:source:_:)`), so no other writer comes between.
     ///
     /// A pinned user is evaluated but not moved.
     /// - throws: ``JourneyError/refused(user:_:)`` for a stored stage the rules do not know;
-    ///   ``StorageError/writeRefused(userID:message:)`` (in ``JourneyError/store(_:)``) when the
-    ///   database refuses the user's row; ``StorageError/unknownUser(id:)``.
+    ///   `StorageError/writeRefused(userID:message:)` (in ``JourneyError/store(_:)``) when the
+    ///   database refuses the user's row; `StorageError/unknownUser(id:)`.
     public func evaluateAndPersist(user: Int64) async throws(JourneyError) -> UserJourney {
         let now = clock.now()
         let rules = self.rules

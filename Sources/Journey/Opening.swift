@@ -51,7 +51,7 @@ public enum DatabaseAccess: String, Hashable, Sendable {
     /// Read and write a database that is already migrated; its schema is checked, never changed,
     /// and a database refused by the check is left untouched (a command-line process).
     case readWrite
-    /// Read a migrated database; every write is refused with ``StorageError/readOnly(location:)``
+    /// Read a migrated database; every write is refused with `StorageError/readOnly(location:)`
     /// (dry runs, reports, `journey watch`).
     case readOnly
 }
@@ -74,11 +74,11 @@ extension JourneyService {
     ///   PostgreSQL store always has a pool; `.migrate` always opens a SQLite pool too.
     /// - parameter now: the instant the migrator backfills `last_journey_update` with where a user
     ///   has no `created_at`.
-    /// - throws: ``JourneyError/store(_:)``: ``StorageError/databaseMissing(location:)``,
-    ///   ``StorageError/isDirectory(path:)``, ``StorageError/notADatabase(location:)``,
-    ///   ``StorageError/platformTablesMissing(location:tables:)``, ``StorageError/notMigrated(location:)``
-    ///   (not with `.migrate`), ``StorageError/notWritable(location:what:)``, ``StorageError/busy(location:)``;
-    ///   ``StorageError/unreachable(location:message:)`` for a server that does not answer (or a build
+    /// - throws: ``JourneyError/store(_:)``: `StorageError/databaseMissing(location:)`,
+    ///   `StorageError/isDirectory(path:)`, `StorageError/notADatabase(location:)`,
+    ///   `StorageError/platformTablesMissing(location:tables:)`, `StorageError/notMigrated(location:)`
+    ///   (not with `.migrate`), `StorageError/notWritable(location:what:)`, `StorageError/busy(location:)`;
+    ///   `StorageError/unreachable(location:message:)` for a server that does not answer (or a build
     ///   without the `PostgreSQL` trait).
     public static func openStore(
         _ location: DatabaseLocation, access: DatabaseAccess, createIfMissing: Bool = false, concurrentReads: Bool = false,
@@ -156,8 +156,8 @@ extension JourneyService {
     /// can still be migrated. Running it twice changes nothing the second time.
     ///
     /// - parameter createIfMissing: create a missing SQLite file and the whole schema in it; false
-    ///   refuses a missing file with ``StorageError/databaseMissing(location:)``.
-    /// - returns: what the migrator did (``MigrationReport/nothingToDo`` when the database was up to date).
+    ///   refuses a missing file with `StorageError/databaseMissing(location:)`.
+    /// - returns: what the migrator did (`MigrationReport/nothingToDo` when the database was up to date).
     /// - throws: ``JourneyError/store(_:)`` as ``openStore(_:access:createIfMissing:concurrentReads:now:)`` does.
     public static func migrate(database: String, createIfMissing: Bool = false, now: Date = Date()) async throws(JourneyError) -> MigrationReport {
         let store = try await openStore(DatabaseLocation(database), access: .migrate, createIfMissing: createIfMissing, now: now)
@@ -168,7 +168,7 @@ extension JourneyService {
     public var location: String { store.location }
 
     /// Whether the store was opened with ``DatabaseAccess/readOnly``: every write throws
-    /// ``StorageError/readOnly(location:)``.
+    /// `StorageError/readOnly(location:)`.
     public var isReadOnly: Bool { store.isReadOnly }
 
     /// What the migrator did when the store was opened with ``DatabaseAccess/migrate``; nil otherwise.

@@ -27,7 +27,7 @@ extension JourneyService {
     ///
     /// - parameter reason: why, shown with the pin (not empty).
     /// - returns: the stage pinned, as stored (empty for a user never evaluated, held in the first stage).
-    /// - throws: ``JourneyError/store(_:)``: ``StorageError/unknownUser(id:)``, ``StorageError/readOnly(location:)``, …
+    /// - throws: ``JourneyError/store(_:)``: `StorageError/unknownUser(id:)`, `StorageError/readOnly(location:)`, …
     public func pin(user: Int64, reason: String) async throws(JourneyError) -> String {
         let now = clock.now()
         let stage = try await storeCall { () async throws(StorageError) in try await store.pin(user: user, reason: reason, now: now) }
@@ -38,7 +38,7 @@ extension JourneyService {
     /// Releases the pin on `user`; drops the user's cached answer.
     ///
     /// - returns: whether there was a pin.
-    /// - throws: ``JourneyError/store(_:)``: ``StorageError/unknownUser(id:)``, ``StorageError/readOnly(location:)``, …
+    /// - throws: ``JourneyError/store(_:)``: `StorageError/unknownUser(id:)`, `StorageError/readOnly(location:)`, …
     public func unpin(user: Int64) async throws(JourneyError) -> Bool {
         let released = try await storeCall { () async throws(StorageError) in try await store.unpin(user: user) }
         invalidate(user: user)
@@ -50,7 +50,7 @@ extension JourneyService {
     /// The user's stays, stage by stage, from their row and recorded moves, as of the clock's now
     /// (never cached): what `journey history` prints.
     ///
-    /// - throws: ``JourneyError/store(_:)`` with ``StorageError/unknownUser(id:)`` when there is no such user.
+    /// - throws: ``JourneyError/store(_:)`` with `StorageError/unknownUser(id:)` when there is no such user.
     public func historyReport(user: Int64) async throws(JourneyError) -> UserHistory {
         let now = clock.now()
         let moves = try await storeCall { () async throws(StorageError) in try await store.history(user: user) }
@@ -125,7 +125,7 @@ extension JourneyService {
     /// every cached answer.
     ///
     /// - returns: the users repaired, by id.
-    /// - throws: ``JourneyError/store(_:)``: ``StorageError/readOnly(location:)`` for a read-only store, …
+    /// - throws: ``JourneyError/store(_:)``: `StorageError/readOnly(location:)` for a read-only store, …
     public func repairCounters() async throws(JourneyError) -> [Int64] {
         let repaired = try await storeCall { () async throws(StorageError) in try await store.repairCounters() }
         if !repaired.isEmpty { invalidateAll() }

@@ -146,7 +146,7 @@ public struct EvaluationReport: Hashable, Sendable, Codable {
         public var from: StageID
         /// The stage entered.
         public var to: StageID
-        /// `next` (the stage after), `skip` or `backward` (a declared edge): ``EdgeKind``'s raw value.
+        /// `next` (the stage after), `skip` or `backward` (a declared edge): `EdgeKind`'s raw value.
         public var kind: String
         /// The edge's declared reason, or `graduated to <stage>`.
         public var reason: String
