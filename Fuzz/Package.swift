@@ -11,6 +11,6 @@ let package = Package(
             name: "RulesFuzzer",
             dependencies: [.product(name: "JourneyCore", package: "Journey")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
-        ),
+        )
     ]
 )

@@ -36,7 +36,10 @@ public struct PlatformDataGenerator: Sendable {
     }
 
     static let tiers: [(String?, Double)] = [("free", 0.68), ("basic", 0.12), ("enthusiast", 0.08), ("professional", 0.06), ("enterprise", 0.02), (nil, 0.04)]
-    static let cities = [("Buenos Aires", "AR"), ("Berlin", "DE"), ("Paris", "FR"), ("Istanbul", "TR"), ("New York", "US"), ("Tokyo", "JP"), ("Montevideo", "UY"), ("Athens", "GR")]
+    static let cities = [
+        ("Buenos Aires", "AR"), ("Berlin", "DE"), ("Paris", "FR"), ("Istanbul", "TR"), ("New York", "US"), ("Tokyo", "JP"), ("Montevideo", "UY"),
+        ("Athens", "GR"),
+    ]
     static let statuses = ["going", "going", "going", "maybe", "not_going"]
 
     /// Creates the platform tables in the (new or empty) file at `path` and fills them.

@@ -25,8 +25,10 @@ public struct BatchOptions: Sendable {
     public static let defaultLeaseSeconds: TimeInterval = 60
 
     /// Options for ``JourneyService/runBatch(_:)``; the defaults are those of `journey batch`.
-    public init(chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) async -> Void)? = nil,
-                leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false, readers: Int = 2) {
+    public init(
+        chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) async -> Void)? = nil,
+        leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false, readers: Int = 2
+    ) {
         self.chunkSize = chunkSize
         self.dryRun = dryRun
         self.onChunk = onChunk
@@ -193,9 +195,12 @@ extension JourneyService {
         let total = (try? await store.funnel().reduce(0) { $0 + $1.count }) ?? 0
         let lease: BatchLease?
         do {
-            lease = batch.dryRun ? nil : try await store.beginBatchRun(
-                rulesVersion: rules.version, owner: UUID().uuidString, holder: Self.holderName(),
-                now: now, leaseSeconds: batch.leaseSeconds, takeOver: batch.takeOver)
+            lease =
+                batch.dryRun
+                ? nil
+                : try await store.beginBatchRun(
+                    rulesVersion: rules.version, owner: UUID().uuidString, holder: Self.holderName(),
+                    now: now, leaseSeconds: batch.leaseSeconds, takeOver: batch.takeOver)
         } catch {
             throw .store(error)
         }
@@ -223,8 +228,9 @@ extension JourneyService {
                 summary.add(chunk)
                 let moves = chunk.moves
                 if let lease {
-                    let progress = BatchProgress(lease: lease, lastUserID: last, usersSeen: summary.usersSeen,
-                                                 transitions: summary.transitions, now: clock.now())
+                    let progress = BatchProgress(
+                        lease: lease, lastUserID: last, usersSeen: summary.usersSeen,
+                        transitions: summary.transitions, now: clock.now())
                     let result = try await persist(moves, rules: rules, now: now, progress: progress)
                     summary.phases.writing += lap()
                     for record in result.recorded { summary.count(record.from, record.to) }
@@ -265,18 +271,21 @@ extension JourneyService {
                 try await store.finishBatchRun(lease, failed: nil, usersSeen: summary.usersSeen, transitions: summary.transitions, now: clock.now())
             }
         }
-        options.logger.info("journey batch finished", metadata: [
-            "users": "\(summary.usersSeen)", "transitions": "\(summary.transitions)", "seconds": "\(summary.durationSeconds)",
-        ])
+        options.logger.info(
+            "journey batch finished",
+            metadata: [
+                "users": "\(summary.usersSeen)", "transitions": "\(summary.transitions)", "seconds": "\(summary.durationSeconds)",
+            ])
         return summary
     }
-
 
     /// `host pid N`, naming the lease's holder for people. `gethostname` only: `ProcessInfo.hostName`
     /// may ask DNS, which can hang in a container without a network.
     static func holderName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
-        let host = gethostname(&buffer, buffer.count - 1) == 0 ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown host"
+        let host =
+            gethostname(&buffer, buffer.count - 1) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown host"
         return "\(host) pid \(getpid())"
     }
 }
@@ -322,8 +331,10 @@ struct ChunkDecision: Sendable {
                 }
                 continue
             }
-            moves.append(PendingMove(userID: snapshot.userID, expectedStage: snapshot.storedStage,
-                                     transitions: evaluation.transitions, metrics: snapshot.metrics))
+            moves.append(
+                PendingMove(
+                    userID: snapshot.userID, expectedStage: snapshot.storedStage,
+                    transitions: evaluation.transitions, metrics: snapshot.metrics))
         }
         seconds = (ContinuousClock.now - started).seconds
     }

@@ -72,7 +72,10 @@ public enum Rules {
                 return (try bundledDefault(), nil)
             }
             do {
-                return (try RuleSetLoader.load(yaml: adopted.text, source: "the rules adopted in \(store.location) (#\(adopted.id), from \(adopted.source))"), adopted)
+                return (
+                    try RuleSetLoader.load(yaml: adopted.text, source: "the rules adopted in \(store.location) (#\(adopted.id), from \(adopted.source))"),
+                    adopted
+                )
             } catch {
                 throw .rules(error)
             }

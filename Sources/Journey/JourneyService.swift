@@ -111,8 +111,10 @@ public final class JourneyService: Sendable {
     /// let journey = try await JourneyService(store: store, rules: Rules.bundledDefault())
     /// ```
     /// - throws: ``JourneyError/store(_:)`` if the write observation cannot be installed.
-    public init(store: any JourneyStore, rules: RuleSet, options: JourneyOptions = JourneyOptions(),
-                clock: any JourneyClock = SystemClock()) async throws(JourneyError) {
+    public init(
+        store: any JourneyStore, rules: RuleSet, options: JourneyOptions = JourneyOptions(),
+        clock: any JourneyClock = SystemClock()
+    ) async throws(JourneyError) {
         self.store = store
         self.ruleState = Mutex(RuleState(rules: rules, adoption: nil))
         self.options = options
@@ -299,8 +301,9 @@ public final class JourneyService: Sendable {
             throw .refused(user: user, error)
         }
         announce(recorded)
-        return UserJourney(userID: user, storedStage: recorded.last?.to.rawValue ?? snapshot.storedStage,
-                           evaluation: evaluation, recorded: recorded, pin: snapshot.pin)
+        return UserJourney(
+            userID: user, storedStage: recorded.last?.to.rawValue ?? snapshot.storedStage,
+            evaluation: evaluation, recorded: recorded, pin: snapshot.pin)
     }
 
     /// Moves the user to `target` by an explicit request, validated like an automatic move, and
@@ -357,10 +360,12 @@ public final class JourneyService: Sendable {
         guard !recorded.isEmpty else { return }
         for record in recorded {
             instruments.transition(from: record.from, to: record.to)
-            options.logger.info("journey transition", metadata: [
-                "id": "\(record.id)", "user": "\(record.userID)", "from": "\(record.from)", "to": "\(record.to)",
-                "source": "\(record.source.rawValue)",
-            ])
+            options.logger.info(
+                "journey transition",
+                metadata: [
+                    "id": "\(record.id)", "user": "\(record.userID)", "from": "\(record.from)", "to": "\(record.to)",
+                    "source": "\(record.source.rawValue)",
+                ])
         }
         invalidate(users: Set(recorded.map(\.userID)))
         broadcaster.publish(recorded)
@@ -393,9 +398,11 @@ public final class JourneyService: Sendable {
                 return state.rules.version
             }
             invalidateAll()
-            options.logger.notice("journey rules adopted", metadata: [
-                "from": "\(previous)", "to": "\(rules.version)", "adoption": "\(adoption?.id ?? 0)",
-            ])
+            options.logger.notice(
+                "journey rules adopted",
+                metadata: [
+                    "from": "\(previous)", "to": "\(rules.version)", "adoption": "\(adoption?.id ?? 0)",
+                ])
         } catch {
             options.logger.error("journey rules: cannot load the adopted set; keeping \(rules.version)", metadata: ["error": "\(error)"])
         }

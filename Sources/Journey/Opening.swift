@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 internal import JourneySQLite
+
 #if PostgreSQL
 internal import JourneyPostgres
 #endif
@@ -90,19 +91,23 @@ extension JourneyService {
             if access == .migrate, !createIfMissing, !FileManager.default.fileExists(atPath: path) {
                 throw .store(.databaseMissing(location: path))
             }
-            let mode: SQLiteStore.OpenMode = switch access {
-            case .migrate: .migrate
-            case .readWrite: .requireMigrated
-            case .readOnly: .readOnly
+            let mode: SQLiteStore.OpenMode =
+                switch access {
+                case .migrate: .migrate
+                case .readWrite: .requireMigrated
+                case .readOnly: .readOnly
+                }
+            return try await offCooperativePool { () throws(StorageError) in
+                try SQLiteStore.open(path: path, mode: mode, concurrentReads: concurrentReads, now: now)
             }
-            return try await offCooperativePool { () throws(StorageError) in try SQLiteStore.open(path: path, mode: mode, concurrentReads: concurrentReads, now: now) }
         case .postgreSQL:
             #if PostgreSQL
-            let mode: PostgresStore.OpenMode = switch access {
-            case .migrate: .migrate
-            case .readWrite: .requireMigrated
-            case .readOnly: .readOnly
-            }
+            let mode: PostgresStore.OpenMode =
+                switch access {
+                case .migrate: .migrate
+                case .readWrite: .requireMigrated
+                case .readOnly: .readOnly
+                }
             // A PostgreSQL database is never created here (`createIfMissing` is for SQLite files): `CREATE DATABASE` is its owner's act.
             return try await storeCall { () async throws(StorageError) in
                 try await PostgresStore.open(url: location.string, mode: mode, now: now)
@@ -132,8 +137,9 @@ extension JourneyService {
         database: String, access: DatabaseAccess = .migrate, createIfMissing: Bool = false, concurrentReads: Bool = false,
         rules: RulesChoice = .adopted, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) -> JourneyService {
-        let store = try await openStore(DatabaseLocation(database), access: access, createIfMissing: createIfMissing,
-                                        concurrentReads: concurrentReads, now: clock.now())
+        let store = try await openStore(
+            DatabaseLocation(database), access: access, createIfMissing: createIfMissing,
+            concurrentReads: concurrentReads, now: clock.now())
         return try await JourneyService(store: store, rules: rules, options: options, clock: clock)
     }
 
@@ -146,8 +152,9 @@ extension JourneyService {
         database: String, access: DatabaseAccess = .migrate, createIfMissing: Bool = false, concurrentReads: Bool = false,
         rules: RuleSet, options: JourneyOptions = JourneyOptions(), clock: any JourneyClock = SystemClock()
     ) async throws(JourneyError) -> JourneyService {
-        let store = try await openStore(DatabaseLocation(database), access: access, createIfMissing: createIfMissing,
-                                        concurrentReads: concurrentReads, now: clock.now())
+        let store = try await openStore(
+            DatabaseLocation(database), access: access, createIfMissing: createIfMissing,
+            concurrentReads: concurrentReads, now: clock.now())
         return try await JourneyService(store: store, rules: rules, options: options, clock: clock)
     }
 

@@ -454,8 +454,10 @@ public struct UserHistory: Hashable, Sendable, Codable {
         }
 
         /// A stay as the report lists it (see the properties).
-        public init(stage: String, enteredAt: Date?, leftAt: Date?, seconds: Double?, seq: Int?, reason: String?,
-                    source: String?, rulesVersion: String?) {
+        public init(
+            stage: String, enteredAt: Date?, leftAt: Date?, seconds: Double?, seq: Int?, reason: String?,
+            source: String?, rulesVersion: String?
+        ) {
             self.stage = stage
             self.enteredAt = enteredAt
             self.leftAt = leftAt
@@ -510,8 +512,9 @@ public struct UserHistory: Hashable, Sendable, Codable {
     public init(snapshot: UserSnapshot, moves: [RecordedTransition], now: Date) {
         func stay(_ stage: String, _ entered: Date?, _ left: Date?, _ entry: RecordedTransition?) -> Stay {
             let end = left ?? now
-            return Stay(stage: stage, enteredAt: entered, leftAt: left, seconds: entered.map { end.timeIntervalSince($0) },
-                        seq: entry?.seq, reason: entry?.reason, source: entry?.source.rawValue, rulesVersion: entry?.rulesVersion)
+            return Stay(
+                stage: stage, enteredAt: entered, leftAt: left, seconds: entered.map { end.timeIntervalSince($0) },
+                seq: entry?.seq, reason: entry?.reason, source: entry?.source.rawValue, rulesVersion: entry?.rulesVersion)
         }
         var stays: [Stay] = []
         var enteredAt = snapshot.metrics.signedUpAt

@@ -37,8 +37,9 @@ struct BatchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let service = try await makeService(database: database, rules: rules.choice, access: dryRun ? .readOnly : .readWrite,
-                                        concurrentReads: true, source: .batch)
+        let service = try await makeService(
+            database: database, rules: rules.choice, access: dryRun ? .readOnly : .readWrite,
+            concurrentReads: true, source: .batch)
         let showProgress = progress ?? (isatty(STDERR_FILENO) == 1)
         let bar = showProgress ? ProgressBar() : nil
         var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun, leaseSeconds: leaseSeconds, takeOver: takeOver)
@@ -62,15 +63,20 @@ struct BatchCommand: AsyncParsableCommand {
         let unknown = summary.unknownStages.values.reduce(0, +)
         let failed = summary.failedUsers.values.reduce(0, +)
         let unreadable = summary.unreadableTimestamps.values.reduce(0, +)
-        let problems = [unknown > 0 ? Format.count(unknown, "user") + " in stages unknown to the rules" : nil,
-                        failed > 0 ? Format.count(failed, "failed user") : nil,
-                        unreadable > 0 ? Format.count(unreadable, "unreadable timestamp") : nil].compactMap { $0 }
+        let problems = [
+            unknown > 0 ? Format.count(unknown, "user") + " in stages unknown to the rules" : nil,
+            failed > 0 ? Format.count(failed, "failed user") : nil,
+            unreadable > 0 ? Format.count(unreadable, "unreadable timestamp") : nil,
+        ].compactMap { $0 }
         return problems.isEmpty ? nil : problems.joined(separator: ", ")
     }
 
     /// The summary for people.
     private func printText(_ summary: BatchSummary, rules: RuleSet) {
-        print(dryRun ? "Dry run with rules \(summary.rulesVersion): nothing written." : "Batch run \(summary.runID ?? 0) with rules \(summary.rulesVersion) finished.")
+        print(
+            dryRun
+                ? "Dry run with rules \(summary.rulesVersion): nothing written."
+                : "Batch run \(summary.runID ?? 0) with rules \(summary.rulesVersion) finished.")
         print("  users seen       \(summary.usersSeen)")
         print("  \(dryRun ? "would move" : "transitions")      \(summary.transitions)")
         // Edges and stages in the rules' order (J10 after J9), not text order
@@ -82,19 +88,26 @@ struct BatchCommand: AsyncParsableCommand {
             print("    \(edge.replacingOccurrences(of: "->", with: " → ").padding(toLength: 36, withPad: " ", startingAt: 0)) \(count)")
         }
         print("  pinned, skipped  \(summary.pinned)")
-        print("  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")")
+        print(
+            "  unknown stages   \(summary.unknownStages.values.reduce(0, +))\(summary.unknownStages.isEmpty ? "" : " (" + summary.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)': \($0.value)" }.joined(separator: ", ") + ", left untouched)")"
+        )
         print("  conflicts        \(summary.conflicts) (moved by another writer, re-evaluated)")
         let unreadable = summary.unreadableTimestamps.values.reduce(0, +)
-        print("  bad timestamps   \(unreadable)\(unreadable == 0 ? "" : " (" + summary.unreadableTimestamps.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ", read as missing; journey doctor shows samples)")")
+        print(
+            "  bad timestamps   \(unreadable)\(unreadable == 0 ? "" : " (" + summary.unreadableTimestamps.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ", read as missing; journey doctor shows samples)")"
+        )
         let shortfall = summary.noLongerMeeting.values.reduce(0) { $0 + $1.users }
-        print("  \(dryRun ? "would no longer meet" : "no longer meet") their stage's criteria  \(shortfall)\(shortfall == 0 ? "" : " (they keep the stage: moves back only along declared edges)")")
+        print(
+            "  \(dryRun ? "would no longer meet" : "no longer meet") their stage's criteria  \(shortfall)\(shortfall == 0 ? "" : " (they keep the stage: moves back only along declared edges)")"
+        )
         for (stage, users) in summary.noLongerMeeting.sorted(by: { rules.order(of: $0.key) < rules.order(of: $1.key) }) {
             let sample = users.sample.map(String.init).joined(separator: ", ") + (users.users > users.sample.count ? ", …" : "")
             print("    \(stage.printable.padding(toLength: 36, withPad: " ", startingAt: 0)) \(users.users)  users \(sample)")
         }
         let failures = summary.failedUsers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         let samples = summary.failedUserSamples.values.joined().sorted().map(String.init).joined(separator: ", ")
-        print("  failed users     \(summary.failedUsers.values.reduce(0, +))" + (failures.isEmpty ? "" : " (\(failures); left untouched, e.g. users \(samples))"))
+        print(
+            "  failed users     \(summary.failedUsers.values.reduce(0, +))" + (failures.isEmpty ? "" : " (\(failures); left untouched, e.g. users \(samples))"))
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
     }
 }
@@ -110,9 +123,10 @@ final class ProgressBar: Sendable {
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
         let filled = Int(fraction * 30)
         let left = rate > 0 ? Double(max(0, total - done)) / rate : 0
-        let line = String(format: "\r[%@%@] %d/%d users  %.0f/s  %@ left ",
-                          String(repeating: "#", count: filled), String(repeating: ".", count: 30 - filled),
-                          done, total, rate, Format.duration(left))
+        let line = String(
+            format: "\r[%@%@] %d/%d users  %.0f/s  %@ left ",
+            String(repeating: "#", count: filled), String(repeating: ".", count: 30 - filled),
+            done, total, rate, Format.duration(left))
         writing.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 

@@ -107,9 +107,11 @@ struct UserID: ExpressibleByArgument {
 
 /// `--db`: the database.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "The database: a SQLite file, or a postgresql:// URL.",
-        discussion: "Defaults to $JOURNEY_DATABASE, then journey.sqlite.", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The database: a SQLite file, or a postgresql:// URL.",
+            discussion: "Defaults to $JOURNEY_DATABASE, then journey.sqlite.", valueName: "path"))
     var db: String?
 
     /// `--db`, else `$JOURNEY_DATABASE`, else `journey.sqlite` (SPEC §5).
@@ -120,10 +122,13 @@ struct DatabaseOptions: ParsableArguments {
 
 /// `--rules`: the rule set.
 struct RulesOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "A rules file (YAML).",
-        discussion: "Defaults to $JOURNEY_RULES, then the set adopted in the database (journey rules adopt), then Rules/mundo-tango.yaml, compiled into journey.",
-        valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A rules file (YAML).",
+            discussion:
+                "Defaults to $JOURNEY_RULES, then the set adopted in the database (journey rules adopt), then Rules/mundo-tango.yaml, compiled into journey.",
+            valueName: "path"))
     var rules: String?
 
     /// `--rules`, else `$JOURNEY_RULES`, else the adopted set (SPEC §5).
@@ -140,20 +145,27 @@ struct OutputOptions: ParsableArguments {
 /// `--rules`, `$JOURNEY_RULES`, the adopted set), tuned for a one-shot process: a small cache, no
 /// write tracking. A command whose work does not depend on the rules passes nil: the bundled set,
 /// and the database's adopted text is not read.
-func makeService(database: DatabaseOptions, rules: RulesChoice?, access: DatabaseAccess, concurrentReads: Bool = false,
-                 source: TransitionSource = .cli, feedPollInterval: Duration = .milliseconds(200)) async throws(JourneyError) -> JourneyService {
-    let options = JourneyOptions(cacheCapacity: 16, slowEvaluationLevel: .info, logger: cliLogger, source: source, tracksWrites: false,
-                                 feedPollInterval: feedPollInterval)
-    let service = if let rules {
-        try await JourneyService.open(database: database.location, access: access, concurrentReads: concurrentReads, rules: rules, options: options)
-    } else {
-        try await JourneyService.open(database: database.location, access: access, concurrentReads: concurrentReads,
-                                     rules: Rules.bundledDefault(), options: options)
-    }
-    cliLogger.info("opened the database", metadata: [
-        "database": "\(service.location)", "read_only": "\(service.isReadOnly)",
-        "rules": "\(service.rules.source)", "rules_version": "\(service.rules.version)",
-    ])
+func makeService(
+    database: DatabaseOptions, rules: RulesChoice?, access: DatabaseAccess, concurrentReads: Bool = false,
+    source: TransitionSource = .cli, feedPollInterval: Duration = .milliseconds(200)
+) async throws(JourneyError) -> JourneyService {
+    let options = JourneyOptions(
+        cacheCapacity: 16, slowEvaluationLevel: .info, logger: cliLogger, source: source, tracksWrites: false,
+        feedPollInterval: feedPollInterval)
+    let service =
+        if let rules {
+            try await JourneyService.open(database: database.location, access: access, concurrentReads: concurrentReads, rules: rules, options: options)
+        } else {
+            try await JourneyService.open(
+                database: database.location, access: access, concurrentReads: concurrentReads,
+                rules: Rules.bundledDefault(), options: options)
+        }
+    cliLogger.info(
+        "opened the database",
+        metadata: [
+            "database": "\(service.location)", "read_only": "\(service.isReadOnly)",
+            "rules": "\(service.rules.source)", "rules_version": "\(service.rules.version)",
+        ])
     return service
 }
 

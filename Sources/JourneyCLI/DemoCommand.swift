@@ -28,9 +28,12 @@ struct DemoCommand: AsyncParsableCommand {
         defer { if output == nil { try? FileManager.default.removeItem(at: directory) } }
 
         let counts = try DemoData.writePlatformDatabase(at: path, users: users, seed: seed)
-        print("1. Generated a platform database: \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs.")
-        let service = try await JourneyService.open(database: path, access: .migrate,
-                                                    options: JourneyOptions(slowEvaluationLevel: .info, logger: cliLogger, source: .cli))
+        print(
+            "1. Generated a platform database: \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs."
+        )
+        let service = try await JourneyService.open(
+            database: path, access: .migrate,
+            options: JourneyOptions(slowEvaluationLevel: .info, logger: cliLogger, source: .cli))
         print("2. Migrated it: journey columns, history tables, 15 indexes, follower_count triggers.")
 
         // Each moved user's evaluation as it was persisted: the sections below show these moves.
@@ -53,9 +56,11 @@ struct DemoCommand: AsyncParsableCommand {
                 break
             }
         }
-        for (title, user) in [("Two hops, two recorded transitions (never one J1→J3 row)", twoHops),
-                              ("A super-admin: the one declared skip", admin),
-                              ("Still a new user, and what is missing", stuck)] {
+        for (title, user) in [
+            ("Two hops, two recorded transitions (never one J1→J3 row)", twoHops),
+            ("A super-admin: the one declared skip", admin),
+            ("Still a new user, and what is missing", stuck),
+        ] {
             guard let user else { continue }
             print("\n── User \(user). \(title) ──")
             let journey: UserJourney

@@ -45,23 +45,35 @@ struct DoctorCommand: AsyncParsableCommand {
         }
         var lines: [String] = []
         lines.append(findings.integrity.isEmpty ? "ok    integrity_check" : "FAIL  integrity_check: \(findings.integrity.prefix(5).joined(separator: "; "))")
-        lines.append(findings.unknownStages.isEmpty ? "ok    every stage is known to the rules"
-            : "FAIL  stages unknown to the rules: " + findings.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map { "'\($0.key.printable)' (\(Format.count($0.value, "user")))" }.joined(separator: ", ") + "; add aliases or fix the rows")
-        lines.append(findings.stageMismatches.isEmpty ? "ok    every stage equals its last transition"
-            : "FAIL  stage differs from its last transition for users \(users(findings.stageMismatches))")
-        lines.append(findings.brokenHistories.isEmpty ? "ok    every history chains from move to move"
-            : "FAIL  broken histories for users \(users(findings.brokenHistories))")
+        lines.append(
+            findings.unknownStages.isEmpty
+                ? "ok    every stage is known to the rules"
+                : "FAIL  stages unknown to the rules: "
+                    + findings.unknownStages.sorted { rules.order(of: $0.key) < rules.order(of: $1.key) }.map {
+                        "'\($0.key.printable)' (\(Format.count($0.value, "user")))"
+                    }.joined(separator: ", ") + "; add aliases or fix the rows")
+        lines.append(
+            findings.stageMismatches.isEmpty
+                ? "ok    every stage equals its last transition"
+                : "FAIL  stage differs from its last transition for users \(users(findings.stageMismatches))")
+        lines.append(
+            findings.brokenHistories.isEmpty
+                ? "ok    every history chains from move to move"
+                : "FAIL  broken histories for users \(users(findings.brokenHistories))")
         if !repaired.isEmpty { lines.append("fixed follower_count of users \(users(repaired))") }
-        lines.append(findings.followerCountDrift.isEmpty ? "ok    follower_count is exact"
-            : "FAIL  follower_count drifted for users \(users(findings.followerCountDrift)); run journey doctor --repair")
+        lines.append(
+            findings.followerCountDrift.isEmpty
+                ? "ok    follower_count is exact"
+                : "FAIL  follower_count drifted for users \(users(findings.followerCountDrift)); run journey doctor --repair")
         if findings.timestamps.allSatisfy({ $0.unreadable == 0 }) {
             lines.append("ok    every timestamp is readable (\(findings.timestamps.map(\.column).joined(separator: ", ")))")
         }
         for column in findings.timestamps {
             let samples = { (form: String) in (column.samples[form] ?? []).map { "'\($0.printable)'" }.joined(separator: ", ") }
             if column.unreadable > 0 {
-                lines.append("FAIL  \(column.column): \(column.unreadable) unreadable timestamp\(column.unreadable == 1 ? "" : "s"), read as missing "
-                    + "(e.g. \(samples(Timestamp.Form.unreadable.rawValue))); store a date, a date and time, or epoch seconds or milliseconds")
+                lines.append(
+                    "FAIL  \(column.column): \(column.unreadable) unreadable timestamp\(column.unreadable == 1 ? "" : "s"), read as missing "
+                        + "(e.g. \(samples(Timestamp.Form.unreadable.rawValue))); store a date, a date and time, or epoch seconds or milliseconds")
             }
             let others = column.forms.filter { $0.key != Timestamp.Form.canonical.rawValue && $0.key != Timestamp.Form.unreadable.rawValue }
             for (form, count) in others.sorted(by: { $0.key < $1.key }) {

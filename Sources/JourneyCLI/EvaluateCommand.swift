@@ -50,7 +50,9 @@ struct ExplainCommand: AsyncParsableCommand {
         print("User \(user.value): \(stage) (\(service.rules.stage(stage)?.title ?? ""))")
         if let pin = journey.pin { print(TextReport.pinned(pin)) }
         if !journey.evaluation.transitions.isEmpty {
-            print("Qualifies now for: \(journey.evaluation.transitions.map(\.to.rawValue).joined(separator: " → ")) (run journey evaluate \(user.value) to record)")
+            print(
+                "Qualifies now for: \(journey.evaluation.transitions.map(\.to.rawValue).joined(separator: " → ")) (run journey evaluate \(user.value) to record)"
+            )
         }
         print(TextReport.checklist(journey.evaluation.next, rules: service.rules).joined(separator: "\n"))
     }

@@ -23,6 +23,8 @@ struct GenerateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let counts = try DemoData.writePlatformDatabase(at: output, users: users, seed: seed)
-        print("\(output): \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs (seed \(seed)).")
+        print(
+            "\(output): \(counts.users) users, \(counts.posts) posts, \(counts.follows) follows, \(counts.events) events, \(counts.rsvps) RSVPs (seed \(seed))."
+        )
     }
 }

@@ -27,9 +27,10 @@ struct HistoryCommand: AsyncParsableCommand {
             let entered = stay.enteredAt.map(Format.timestamp) ?? "unknown"
             let how = stay.seq.map { "#\($0) via \(stay.source ?? "?"): \(stay.reason ?? "")" } ?? "(signup)"
             // A stay under a second that ended: the next move was made in the same evaluation.
-            let spent = stay.seconds.map { seconds in
-                stay.leftAt == nil ? "\(Format.duration(seconds)) so far" : seconds < 1 ? "same evaluation" : Format.duration(seconds)
-            } ?? "?"
+            let spent =
+                stay.seconds.map { seconds in
+                    stay.leftAt == nil ? "\(Format.duration(seconds)) so far" : seconds < 1 ? "same evaluation" : Format.duration(seconds)
+                } ?? "?"
             return [stay.stage.printable, "entered \(entered)", spent, how]
         }
         Format.table(rows, indent: "  ").forEach { print($0) }

@@ -28,7 +28,10 @@ struct LoggingOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Also log what the command does: moves, runs, the database and rules used.")
     var verbose = false
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp("The least severe level logged on stderr.", discussion: "Defaults to warning; --verbose is info, --quiet is error.", valueName: "level"))
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp(
+            "The least severe level logged on stderr.", discussion: "Defaults to warning; --verbose is info, --quiet is error.", valueName: "level"))
     var logLevel: Level?
 
     /// The level the options ask for.

@@ -27,9 +27,11 @@ struct MigrateCommand: AsyncParsableCommand {
             return
         }
         print("Migrated \(shown):")
-        for (label, names) in [("tables created", report.tablesCreated), ("columns added", report.columnsAdded),
-                               ("columns rebuilt", report.columnsRebuilt), ("indexes created", report.indexesCreated),
-                               ("triggers created", report.triggersCreated)] where !names.isEmpty {
+        for (label, names) in [
+            ("tables created", report.tablesCreated), ("columns added", report.columnsAdded),
+            ("columns rebuilt", report.columnsRebuilt), ("indexes created", report.indexesCreated),
+            ("triggers created", report.triggersCreated),
+        ] where !names.isEmpty {
             print("  \(label.padding(toLength: 17, withPad: " ", startingAt: 0))\(names.joined(separator: ", "))")
         }
         for reused in report.indexesReused {

@@ -23,7 +23,9 @@ struct PinCommand: AsyncParsableCommand {
     func run() async throws {
         let service = try await makeService(database: database, rules: nil, access: .readWrite)
         let stage = try await service.pin(user: user.value, reason: reason)
-        print(RuleSet.isNeverEvaluated(stage) ? "User \(user.value) pinned in the first stage (never evaluated)." : "User \(user.value) pinned in \(stage.printable).")
+        print(
+            RuleSet.isNeverEvaluated(stage)
+                ? "User \(user.value) pinned in the first stage (never evaluated)." : "User \(user.value) pinned in \(stage.printable).")
     }
 }
 

@@ -62,9 +62,10 @@ enum TextReport {
         } else {
             let note = persisted ? "" : " (dry run: not saved)"
             lines.append("Moves\(note):")
-            lines += Format.table(evaluation.transitions.map { move in
-                ["\(move.from) → \(move.to)", "\(move.kind == .next ? "" : "[\(move.kind.rawValue)] ")\(move.reason)"]
-            }, indent: "  ")
+            lines += Format.table(
+                evaluation.transitions.map { move in
+                    ["\(move.from) → \(move.to)", "\(move.kind == .next ? "" : "[\(move.kind.rawValue)] ")\(move.reason)"]
+                }, indent: "  ")
         }
         lines.append(contentsOf: checklist(evaluation.next, rules: rules))
         return lines.joined(separator: "\n")

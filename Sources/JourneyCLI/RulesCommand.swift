@@ -53,7 +53,9 @@ struct RulesCommand: AsyncParsableCommand {
         func run() async throws {
             let rules = try RulesOptions.load(path)
             let declared = rules.edges.filter(\.isDeclared)
-            print("\(rules.source): valid, version \(rules.version), \(Format.count(rules.stages.count, "stage")) (\(rules.stages.map(\.id.rawValue).joined(separator: ", "))), \(Format.count(rules.edges.count - declared.count, "next edge")), \(Format.count(declared.count, "declared edge")), \(Format.count(rules.aliases.count, "alias", plural: "aliases")).")
+            print(
+                "\(rules.source): valid, version \(rules.version), \(Format.count(rules.stages.count, "stage")) (\(rules.stages.map(\.id.rawValue).joined(separator: ", "))), \(Format.count(rules.edges.count - declared.count, "next edge")), \(Format.count(declared.count, "declared edge")), \(Format.count(rules.aliases.count, "alias", plural: "aliases"))."
+            )
         }
     }
 

@@ -79,10 +79,14 @@ struct StatusCommand: AsyncParsableCommand {
         // A `running` row whose lease expired holds nothing: its process stopped renewing (killed, frozen, gone).
         let shownRuns = runs.map { run in
             let stale = run.status == "running" && !run.isLive(at: now)
-            let error = stale ? "its lease expired at \(run.leaseExpiresAt.map(Format.timestamp) ?? "an unknown time") (killed, or stopped renewing); the next batch takes over" : run.error
-            return Report.Run(id: run.id, status: stale ? "interrupted" : run.status, startedAt: run.startedAt, finishedAt: run.finishedAt,
-                              usersSeen: run.usersSeen, transitions: run.transitions, error: error,
-                              holder: run.holder, leaseExpiresAt: run.leaseExpiresAt)
+            let error =
+                stale
+                ? "its lease expired at \(run.leaseExpiresAt.map(Format.timestamp) ?? "an unknown time") (killed, or stopped renewing); the next batch takes over"
+                : run.error
+            return Report.Run(
+                id: run.id, status: stale ? "interrupted" : run.status, startedAt: run.startedAt, finishedAt: run.finishedAt,
+                usersSeen: run.usersSeen, transitions: run.transitions, error: error,
+                holder: run.holder, leaseExpiresAt: run.leaseExpiresAt)
         }
         let lastFinished = runs.first { $0.status == "finished" }?.finishedAt
         let overdue = lastFinished.map { now.timeIntervalSince($0) > Self.overdueHours * 3_600 } ?? true
@@ -94,10 +98,13 @@ struct StatusCommand: AsyncParsableCommand {
         if let adopted {
             let others = versions.filter { $0.version != adopted.version }
             if !others.isEmpty {
-                warnings.append("\(others.reduce(0) { $0 + $1.transitions }) transitions in the last day were decided by other rules than the adopted \(adopted.version): \(listed(others)).")
+                warnings.append(
+                    "\(others.reduce(0) { $0 + $1.transitions }) transitions in the last day were decided by other rules than the adopted \(adopted.version): \(listed(others))."
+                )
             }
         } else if versions.count > 1 {
-            warnings.append("Transitions in the last day were decided by \(versions.count) rule versions: \(listed(versions)); adopt one with journey rules adopt FILE.")
+            warnings.append(
+                "Transitions in the last day were decided by \(versions.count) rule versions: \(listed(versions)); adopt one with journey rules adopt FILE.")
         }
         if let last = shownRuns.first, lastFailed {
             warnings.append("The last batch run (\(last.id)) \(last.status == "failed" ? "failed" : "did not finish"): \(last.error ?? "its process is gone").")
@@ -107,13 +114,16 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let unknown = funnel.filter { !$0.known && $0.users > 0 }
         if !unknown.isEmpty {
-            warnings.append("Stages unknown to the rules \(ruleSet.version): " + unknown.map { "'\($0.stage.printable)' (\(Format.count($0.users, "user")))" }.joined(separator: ", ")
-                            + "; add aliases or fix the rows (journey doctor).")
+            warnings.append(
+                "Stages unknown to the rules \(ruleSet.version): "
+                    + unknown.map { "'\($0.stage.printable)' (\(Format.count($0.users, "user")))" }.joined(separator: ", ")
+                    + "; add aliases or fix the rows (journey doctor).")
         }
-        let report = Report(adoptedRules: adopted.map { .init(id: $0.id, version: $0.version, source: $0.source, adoptedAt: $0.adoptedAt) },
-                            rulesVersionsLastDay: versions.map { .init(version: $0.version, transitions: $0.transitions) },
-                            funnel: funnel, edges: edges, runs: shownRuns,
-                            lastRunFailed: lastFailed, batchOverdue: overdue, warnings: warnings)
+        let report = Report(
+            adoptedRules: adopted.map { .init(id: $0.id, version: $0.version, source: $0.source, adoptedAt: $0.adoptedAt) },
+            rulesVersionsLastDay: versions.map { .init(version: $0.version, transitions: $0.transitions) },
+            funnel: funnel, edges: edges, runs: shownRuns,
+            lastRunFailed: lastFailed, batchOverdue: overdue, warnings: warnings)
         if output.json || check {
             if output.json {
                 try printJSON(report)
@@ -144,7 +154,8 @@ struct StatusCommand: AsyncParsableCommand {
     /// The `--check` line of a healthy database (whose last run is finished, or running with one
     /// finished in time): that run, when it finished, and how long ago.
     static func healthyLine(_ last: Report.Run, now: Date) -> String {
-        let when = last.finishedAt.map { "finished \(Format.timestamp($0)) (\(Format.duration(now.timeIntervalSince($0))) ago)" }
+        let when =
+            last.finishedAt.map { "finished \(Format.timestamp($0)) (\(Format.duration(now.timeIntervalSince($0))) ago)" }
             ?? "running since \(Format.timestamp(last.startedAt))"
         return "batch run #\(last.id) \(when), \(Format.count(last.usersSeen, "user")), \(Format.count(last.transitions, "move"))"
     }
@@ -162,13 +173,16 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// "Last batch runs": one aligned line per run.
     static func runTable(_ runs: [Report.Run]) -> [String] {
-        Format.table(runs.map { run in
-            let lease = run.status == "running" ? run.leaseExpiresAt.map { "lease until \(Format.timestamp($0))" } ?? "" : ""
-            return ["#\(run.id)", run.status, "started \(Format.timestamp(run.startedAt))",
+        Format.table(
+            runs.map { run in
+                let lease = run.status == "running" ? run.leaseExpiresAt.map { "lease until \(Format.timestamp($0))" } ?? "" : ""
+                return [
+                    "#\(run.id)", run.status, "started \(Format.timestamp(run.startedAt))",
                     run.finishedAt.map { "finished " + Format.timestamp($0) } ?? "not finished",
                     Format.count(run.usersSeen, "user") + ",", Format.count(run.transitions, "move"),
-                    run.holder.map { "(\($0.printable))" } ?? "", lease]
-        }, align: [.right, .left, .left, .left, .right, .right], indent: "  ")
+                    run.holder.map { "(\($0.printable))" } ?? "", lease,
+                ]
+            }, align: [.right, .left, .left, .left, .right, .right], indent: "  ")
     }
 }
 
@@ -178,13 +192,14 @@ extension FunnelRow {
     static func print(_ rows: [FunnelRow], rules: RuleSet, indent: String) {
         let total = rows.reduce(0) { $0 + $1.users }
         let widest = max(1, rows.map(\.users).max() ?? 1)
-        let lines = Format.table(rows.map { row in
-            let name = RuleSet.isNeverEvaluated(row.stage) ? "(never evaluated)" : row.stage.printable
-            let stage = rules.stage(StageID(row.stage)) ?? rules.aliases[row.stage].flatMap(rules.stage)
-            let title = row.known ? stage?.title ?? "" : "(unknown to the rules)"
-            let bar = String(repeating: "█", count: max(row.users > 0 ? 1 : 0, row.users * 40 / widest))
-            return [name, title, String(row.users), Format.percent(row.users, of: total), bar]
-        }, align: [.left, .left, .right, .right, .left], indent: indent)
+        let lines = Format.table(
+            rows.map { row in
+                let name = RuleSet.isNeverEvaluated(row.stage) ? "(never evaluated)" : row.stage.printable
+                let stage = rules.stage(StageID(row.stage)) ?? rules.aliases[row.stage].flatMap(rules.stage)
+                let title = row.known ? stage?.title ?? "" : "(unknown to the rules)"
+                let bar = String(repeating: "█", count: max(row.users > 0 ? 1 : 0, row.users * 40 / widest))
+                return [name, title, String(row.users), Format.percent(row.users, of: total), bar]
+            }, align: [.left, .left, .right, .right, .left], indent: indent)
         lines.forEach { Swift.print($0) }
     }
 }

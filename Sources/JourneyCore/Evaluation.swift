@@ -105,9 +105,10 @@ extension RuleSet {
             current = edge.to
             state.stageEnteredAt = now
         }
-        return Evaluation(start: start, transitions: transitions, stage: current,
-                          next: nextEdge(from: current).map { checklist(for: $0, metrics: state, now: now) },
-                          metrics: metrics, evaluatedAt: now)
+        return Evaluation(
+            start: start, transitions: transitions, stage: current,
+            next: nextEdge(from: current).map { checklist(for: $0, metrics: state, now: now) },
+            metrics: metrics, evaluatedAt: now)
     }
 
     /// Validates an explicit request to move a user from `storedStage` to `target`.
@@ -144,9 +145,10 @@ extension RuleSet {
             clause.criteria.map { criterion in
                 let actual = metrics.value(of: criterion.metric, now: now)
                 let isGroup = if case .anyOf = clause { true } else { false }
-                return CriterionCheck(metric: criterion.metric, comparison: criterion.comparison,
-                                      threshold: criterion.threshold.description, actual: actual.description,
-                                      met: criterion.isMet(by: actual), number: index + 1, anyOfGroup: isGroup ? index + 1 : nil)
+                return CriterionCheck(
+                    metric: criterion.metric, comparison: criterion.comparison,
+                    threshold: criterion.threshold.description, actual: actual.description,
+                    met: criterion.isMet(by: actual), number: index + 1, anyOfGroup: isGroup ? index + 1 : nil)
             }
         }
         return Checklist(from: edge.from, to: edge.to, checks: checks, isMet: holds(edge.requirement, metrics, now))

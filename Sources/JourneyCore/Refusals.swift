@@ -40,7 +40,8 @@ public enum TransitionRefusal: Error, Hashable, Sendable, CustomStringConvertibl
     public var description: String {
         switch self {
         case let .unknownStage(value, rulesSource):
-            return "The stored stage '\(value.printable)' is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
+            return
+                "The stored stage '\(value.printable)' is not a stage of \(rulesSource) and has no alias there; add an alias under 'aliases:' or fix the row."
         case let .unknownTargetStage(value, rulesSource):
             return "'\(value.printable)' is not a stage of \(rulesSource); ask for one of its stage ids."
         case let .skipNotDeclared(from, to, skipped):

@@ -52,9 +52,12 @@ private struct Reader {
         let aliases = try readAliases(top, stages: stages)
         let declared = try readEdges(top, stages: stages)
         let implicit = stages.dropFirst().filter(\.entersFromPrevious).map { stage in
-            (edge: Edge(from: stages[stage.position - 1].id, to: stage.id, kind: .next,
-                        reason: "graduated to \(stage.id)", requirement: stage.graduation, isDeclared: false),
-             line: stageNode(top, stage.position)?.mark?.line)
+            (
+                edge: Edge(
+                    from: stages[stage.position - 1].id, to: stage.id, kind: .next,
+                    reason: "graduated to \(stage.id)", requirement: stage.graduation, isDeclared: false),
+                line: stageNode(top, stage.position)?.mark?.line
+            )
         }
         let edges = (declared + implicit).map(\.edge)
         try checkReachable(stages: stages, edges: edges, top: top)
@@ -102,8 +105,10 @@ private struct Reader {
                 throw fail(map["criteria"], stagePlace, "the first stage is where every user starts; it takes no criteria")
             }
             let entersFromPrevious = try flag(map, "enter_from_previous", place: stagePlace) ?? true
-            stages.append(Stage(id: id, position: position, title: title, summary: summary,
-                                graduation: requirement, entersFromPrevious: entersFromPrevious))
+            stages.append(
+                Stage(
+                    id: id, position: position, title: title, summary: summary,
+                    graduation: requirement, entersFromPrevious: entersFromPrevious))
         }
         return stages
     }
@@ -211,9 +216,13 @@ private struct Reader {
                         throw fail(item, place, "a \(actual.rawValue) edge needs a 'reason'")
                     }
                 }
-                edges.append((Edge(from: origin.id, to: target.id, kind: actual,
-                                   reason: reason.isEmpty ? "graduated to \(target.id)" : reason,
-                                   requirement: requirement, isDeclared: true), item.mark?.line))
+                edges.append(
+                    (
+                        Edge(
+                            from: origin.id, to: target.id, kind: actual,
+                            reason: reason.isEmpty ? "graduated to \(target.id)" : reason,
+                            requirement: requirement, isDeclared: true), item.mark?.line
+                    ))
             }
         }
         return edges

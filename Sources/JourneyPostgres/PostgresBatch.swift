@@ -100,17 +100,20 @@ extension PostgresStore {
 
         /// The refusal of a new run while this one is alive.
         var busy: StorageError {
-            .batchRunning(runID: id, holder: holder ?? (isSharded ? "sharded workers" : "unknown"),
-                          startedAt: startedAt.formatted(.iso8601), leaseExpiresAt: leaseExpiresAt.map { $0.formatted(.iso8601) } ?? "")
+            .batchRunning(
+                runID: id, holder: holder ?? (isSharded ? "sharded workers" : "unknown"),
+                startedAt: startedAt.formatted(.iso8601), leaseExpiresAt: leaseExpiresAt.map { $0.formatted(.iso8601) } ?? "")
         }
 
         static func fetch(_ connection: PostgresConnection, logger: Logger) async throws -> RunningRun? {
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT r.id, r.started_at, r.rules_version, r.owner, r.holder,
                        GREATEST(r.lease_expires_at,
                                 (SELECT max(s.lease_expires_at) FROM journey_batch_shards s WHERE s.run_id = r.id AND s.status = 'claimed'))
                 FROM journey_batch_runs r WHERE r.status = 'running' ORDER BY r.id FOR UPDATE OF r
-                """, logger: logger).collect()
+                """, logger: logger
+            ).collect()
             guard let row = rows.first else { return nil }
             let (id, started, version, owner, holder, lease) = try row.decode((Int64, Date, String, String?, String?, Date?).self)
             return RunningRun(id: id, startedAt: started, rulesVersion: version, owner: owner, holder: holder, leaseExpiresAt: lease)
@@ -118,11 +121,14 @@ extension PostgresStore {
 
         /// Marks the run `interrupted` (a sharded one with its shards' sums so far), saying why and by whom.
         func interrupt(by holder: String, now: Date, _ connection: PostgresConnection, logger: Logger) async throws {
-            let why = isLive(at: now) ? "taken over by hand (--take-over) while its lease held"
+            let why =
+                isLive(at: now)
+                ? "taken over by hand (--take-over) while its lease held"
                 : leaseExpiresAt.map { "its lease expired at \($0.formatted(.iso8601)) (killed, or stopped renewing)" }
-                ?? "it never took a lease"
+                    ?? "it never took a lease"
             let message = "\(why); taken over by \(holder)"
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE journey_batch_runs r SET status = 'interrupted', finished_at = \(now), error = \(message),
                     users_seen = CASE WHEN r.owner IS NULL
                         THEN (SELECT COALESCE(sum(users_seen), 0) FROM journey_batch_shards WHERE run_id = r.id) ELSE r.users_seen END,
@@ -142,19 +148,23 @@ extension PostgresStore {
     ///
     /// - parameter holder: who runs it, for people (`host pid 42`).
     /// - throws: ``StorageError/batchRunning(runID:holder:startedAt:leaseExpiresAt:)`` while another run's lease holds.
-    public func beginBatchRun(rulesVersion: String, owner: String, holder: String, now: Date,
-                              leaseSeconds: TimeInterval, takeOver: Bool) async throws(StorageError) -> BatchLease {
+    public func beginBatchRun(
+        rulesVersion: String, owner: String, holder: String, now: Date,
+        leaseSeconds: TimeInterval, takeOver: Bool
+    ) async throws(StorageError) -> BatchLease {
         try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.batchLockKey))", logger: self.logger)
             if let running = try await RunningRun.fetch(connection, logger: self.logger) {
                 if running.isLive(at: now), !takeOver { throw running.busy }
                 try await running.interrupt(by: holder, now: now, connection, logger: self.logger)
             }
-            let id = try await connection.query("""
+            let id = try await connection.query(
+                """
                 INSERT INTO journey_batch_runs (started_at, status, rules_version, owner, holder, lease_expires_at)
                 VALUES (\(now), 'running', \(rulesVersion), \(owner), \(holder), \(now.addingTimeInterval(leaseSeconds)))
                 RETURNING id
-                """, logger: self.logger).collect().first!.decode(Int64.self)
+                """, logger: self.logger
+            ).collect().first!.decode(Int64.self)
             return BatchLease(runID: id, owner: owner, seconds: leaseSeconds)
         }
     }
@@ -164,10 +174,12 @@ extension PostgresStore {
     /// - throws: ``StorageError/leaseLost(runID:)`` when another run took it over.
     public func renewBatchLease(_ lease: BatchLease, now: Date) async throws(StorageError) {
         try await transaction { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 UPDATE journey_batch_runs SET lease_expires_at = \(now.addingTimeInterval(lease.seconds))
                 WHERE id = \(lease.runID) AND owner = \(lease.owner) AND status = 'running' RETURNING 1
-                """, logger: self.logger).collect()
+                """, logger: self.logger
+            ).collect()
             if rows.isEmpty { throw StorageError.leaseLost(runID: lease.runID) }
         }
     }
@@ -177,12 +189,14 @@ extension PostgresStore {
     /// - throws: ``StorageError/leaseLost(runID:)`` when another run took it over (its row says `interrupted`).
     public func finishBatchRun(_ lease: BatchLease, failed error: String?, usersSeen: Int, transitions: Int, now: Date) async throws(StorageError) {
         try await transaction { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 UPDATE journey_batch_runs
                 SET status = \(error == nil ? "finished" : "failed"), finished_at = \(now), users_seen = \(Int64(usersSeen)),
                     transitions = \(Int64(transitions)), error = \(error)
                 WHERE id = \(lease.runID) AND owner = \(lease.owner) AND status = 'running' RETURNING 1
-                """, logger: self.logger).collect()
+                """, logger: self.logger
+            ).collect()
             if rows.isEmpty { throw StorageError.leaseLost(runID: lease.runID) }
         }
     }
@@ -193,12 +207,14 @@ extension PostgresStore {
     ///   transaction rolls back, and the chunk's moves with it.
     func record(_ progress: BatchProgress, recorded: Int, _ connection: PostgresConnection) async throws {
         let lease = progress.lease
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             UPDATE journey_batch_runs
             SET lease_expires_at = \(progress.now.addingTimeInterval(lease.seconds)), last_user_id = \(progress.lastUserID),
                 users_seen = \(Int64(progress.usersSeen)), transitions = \(Int64(progress.transitions + recorded))
             WHERE id = \(lease.runID) AND owner = \(lease.owner) AND status = 'running' RETURNING 1
-            """, logger: logger).collect()
+            """, logger: logger
+        ).collect()
         if rows.isEmpty { throw StorageError.leaseLost(runID: lease.runID) }
     }
 
@@ -222,8 +238,10 @@ extension PostgresStore {
     /// - parameter holder: who started it, for people (`journey status`).
     /// - throws: ``StorageError/batchRunning(runID:holder:startedAt:leaseExpiresAt:)`` while a
     ///   single-process run, or a sharded run of another rule set, is alive.
-    public func joinOrStartRun(rulesVersion: String, shardSize: Int, leaseSeconds: Double = 60, holder: String = "sharded workers",
-                               now: Date) async throws(StorageError) -> ShardedRun {
+    public func joinOrStartRun(
+        rulesVersion: String, shardSize: Int, leaseSeconds: Double = 60, holder: String = "sharded workers",
+        now: Date
+    ) async throws(StorageError) -> ShardedRun {
         let runID: Int64 = try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.batchLockKey))", logger: self.logger)
             if let running = try await RunningRun.fetch(connection, logger: self.logger) {
@@ -232,11 +250,14 @@ extension PostgresStore {
                 try await running.interrupt(by: holder, now: now, connection, logger: self.logger)
             }
             let size = Int64(max(1, shardSize))
-            let id = try await connection.query("""
+            let id = try await connection.query(
+                """
                 INSERT INTO journey_batch_runs (started_at, status, rules_version, shard_count, holder, lease_expires_at)
                 VALUES (\(now), 'running', \(rulesVersion), 0, \(holder), \(now.addingTimeInterval(leaseSeconds))) RETURNING id
-                """, logger: self.logger).collect().first!.decode(Int64.self)
-            try await connection.query("""
+                """, logger: self.logger
+            ).collect().first!.decode(Int64.self)
+            try await connection.query(
+                """
                 WITH starts AS (
                     SELECT id::bigint AS low, row_number() OVER (ORDER BY id) - 1 AS position
                     FROM users),
@@ -247,7 +268,8 @@ extension PostgresStore {
                        COALESCE(lead(low) OVER (ORDER BY low) - 1, (SELECT max(id)::bigint FROM users))
                 FROM boundaries
                 """, logger: self.logger)
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE journey_batch_runs SET shard_count = (SELECT count(*) FROM journey_batch_shards WHERE run_id = \(id))
                 WHERE id = \(id)
                 """, logger: self.logger)
@@ -269,7 +291,8 @@ extension PostgresStore {
     /// - returns: the shard, or nil when none is left to claim (the run may still have shards in work).
     public func claimShard(run: Int64, owner: String, leaseSeconds: Double, now: Date) async throws(StorageError) -> BatchShard? {
         try await transaction { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 UPDATE journey_batch_shards s
                 SET status = 'claimed', owner = \(owner), lease_expires_at = \(now)::timestamptz + make_interval(secs => \(leaseSeconds))
                 FROM (SELECT run_id, shard FROM journey_batch_shards
@@ -279,10 +302,12 @@ extension PostgresStore {
                       FOR UPDATE SKIP LOCKED) c
                 WHERE s.run_id = c.run_id AND s.shard = c.shard
                 RETURNING s.shard, s.low_id, s.high_id, s.last_user_id, s.lease_expires_at
-                """, logger: self.logger).collect()
+                """, logger: self.logger
+            ).collect()
             guard let row = rows.first else { return nil }
             let (shard, low, high, last, expires) = try row.decode((Int32, Int64, Int64, Int64?, Date).self)
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE journey_batch_runs SET lease_expires_at = GREATEST(lease_expires_at, \(expires)) WHERE id = \(run)
                 """, logger: self.logger)
             return BatchShard(runID: run, shard: Int(shard), lowID: low, highID: high, lastUserID: last, owner: owner, leaseExpiresAt: expires)
@@ -295,7 +320,8 @@ extension PostgresStore {
     ///   was interrupted.
     func record(_ progress: ShardProgress, transitions: Int, _ connection: PostgresConnection, now: Date) async throws {
         let shard = progress.shard
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             UPDATE journey_batch_shards
             SET last_user_id = \(progress.lastUserID), users_seen = users_seen + \(Int64(progress.usersSeen)),
                 transitions = transitions + \(Int64(transitions)),
@@ -303,7 +329,8 @@ extension PostgresStore {
             WHERE run_id = \(shard.runID) AND shard = \(Int32(shard.shard)) AND owner = \(shard.owner) AND status = 'claimed'
               AND EXISTS (SELECT 1 FROM journey_batch_runs r WHERE r.id = \(shard.runID) AND r.status = 'running')
             RETURNING 1
-            """, logger: logger).collect()
+            """, logger: logger
+        ).collect()
         if rows.isEmpty { throw PostgresStoreError.shardLeaseLost(runID: shard.runID, shard: shard.shard, owner: shard.owner) }
     }
 
@@ -312,11 +339,13 @@ extension PostgresStore {
     /// - throws: ``StorageError/leaseLost(runID:)`` when another worker holds the shard now.
     public func finishShard(_ shard: BatchShard, now: Date) async throws(StorageError) {
         try await transaction { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 UPDATE journey_batch_shards SET status = 'done', finished_at = \(now), lease_expires_at = NULL
                 WHERE run_id = \(shard.runID) AND shard = \(Int32(shard.shard)) AND owner = \(shard.owner) AND status = 'claimed'
                 RETURNING 1
-                """, logger: self.logger).collect()
+                """, logger: self.logger
+            ).collect()
             if rows.isEmpty { throw PostgresStoreError.shardLeaseLost(runID: shard.runID, shard: shard.shard, owner: shard.owner) }
         }
         try await finishRunIfDone(shard.runID, now: now)
@@ -325,7 +354,8 @@ extension PostgresStore {
     /// Closes a running sharded run as `finished`, with its shards' sums, when every shard is done.
     private func finishRunIfDone(_ run: Int64, now: Date) async throws(StorageError) {
         try await transaction { connection in
-            _ = try await connection.query("""
+            _ = try await connection.query(
+                """
                 UPDATE journey_batch_runs r
                 SET status = 'finished', finished_at = \(now),
                     users_seen = (SELECT COALESCE(sum(users_seen), 0) FROM journey_batch_shards WHERE run_id = r.id),
@@ -340,7 +370,8 @@ extension PostgresStore {
     /// unfinished shards are left for no one (the next run starts over).
     public func failRun(_ run: Int64, error: String, now: Date) async throws(StorageError) {
         try await transaction { connection in
-            _ = try await connection.query("""
+            _ = try await connection.query(
+                """
                 UPDATE journey_batch_runs r
                 SET status = 'failed', finished_at = \(now), error = \(error),
                     users_seen = (SELECT COALESCE(sum(users_seen), 0) FROM journey_batch_shards WHERE run_id = r.id),
@@ -358,22 +389,24 @@ extension PostgresStore {
     /// Runs matching a trusted SQL condition (built from integers only).
     private func shardedRuns(where condition: String) async throws(StorageError) -> [ShardedRun] {
         try await withConnection { connection in
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT r.id, r.started_at, r.finished_at, r.status, r.rules_version, r.error, r.last_user_id, r.owner, r.holder,
-                       CASE WHEN r.owner IS NULL AND r.status = 'running'
-                            THEN GREATEST(r.lease_expires_at, (SELECT max(s.lease_expires_at) FROM journey_batch_shards s
-                                                               WHERE s.run_id = r.id AND s.status = 'claimed'))
-                            ELSE r.lease_expires_at END,
-                       r.shard_count,
-                       (SELECT count(*) FROM journey_batch_shards s WHERE s.run_id = r.id AND s.status = 'done'),
-                       CASE WHEN r.owner IS NULL
-                            THEN (SELECT COALESCE(sum(users_seen), 0)::bigint FROM journey_batch_shards s WHERE s.run_id = r.id)
-                            ELSE r.users_seen END,
-                       CASE WHEN r.owner IS NULL
-                            THEN (SELECT COALESCE(sum(transitions), 0)::bigint FROM journey_batch_shards s WHERE s.run_id = r.id)
-                            ELSE r.transitions END
-                FROM journey_batch_runs r WHERE \(condition)
-                """), logger: self.logger)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT r.id, r.started_at, r.finished_at, r.status, r.rules_version, r.error, r.last_user_id, r.owner, r.holder,
+                               CASE WHEN r.owner IS NULL AND r.status = 'running'
+                                    THEN GREATEST(r.lease_expires_at, (SELECT max(s.lease_expires_at) FROM journey_batch_shards s
+                                                                       WHERE s.run_id = r.id AND s.status = 'claimed'))
+                                    ELSE r.lease_expires_at END,
+                               r.shard_count,
+                               (SELECT count(*) FROM journey_batch_shards s WHERE s.run_id = r.id AND s.status = 'done'),
+                               CASE WHEN r.owner IS NULL
+                                    THEN (SELECT COALESCE(sum(users_seen), 0)::bigint FROM journey_batch_shards s WHERE s.run_id = r.id)
+                                    ELSE r.users_seen END,
+                               CASE WHEN r.owner IS NULL
+                                    THEN (SELECT COALESCE(sum(transitions), 0)::bigint FROM journey_batch_shards s WHERE s.run_id = r.id)
+                                    ELSE r.transitions END
+                        FROM journey_batch_runs r WHERE \(condition)
+                        """), logger: self.logger)
             var runs: [ShardedRun] = []
             for try await row in rows {
                 let (id, started, finished, status, version, error, last, owner, holder, lease, shards, done, seen, moved) =

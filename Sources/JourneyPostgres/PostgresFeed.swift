@@ -11,21 +11,25 @@ extension PostgresStore {
     /// - parameter limit: at most this many rows.
     public func transitions(after id: Int64, limit: Int) async throws(StorageError) -> [RecordedTransition] {
         try await withConnection { connection in
-            try await Self.transitions(from: connection.query("""
-                SELECT id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
-                FROM journey_transitions WHERE id > \(id) ORDER BY id LIMIT \(Int64(max(0, limit)))
-                """, logger: self.logger))
+            try await Self.transitions(
+                from: connection.query(
+                    """
+                    SELECT id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
+                    FROM journey_transitions WHERE id > \(id) ORDER BY id LIMIT \(Int64(max(0, limit)))
+                    """, logger: self.logger))
         }
     }
 
     /// The cursor at the head of the log: what a follower starting now has already seen.
     public func feedHead() async throws(StorageError) -> FeedCursor {
         try await withConnection { connection in
-            let row = try await connection.query("""
+            let row = try await connection.query(
+                """
                 SELECT (SELECT COALESCE(max(id), 0) FROM journey_transitions)::bigint,
                        (SELECT COALESCE(max(id), 0) FROM journey_pin_events)::bigint,
                        (SELECT COALESCE(max(id), 0) FROM journey_rules)::bigint
-                """, logger: self.logger).collect().first!
+                """, logger: self.logger
+            ).collect().first!
             let (transition, pinEvent, adopted) = try row.decode((Int64, Int64, Int64).self)
             return FeedCursor(transition: transition, pinEvent: pinEvent, adoptedRules: adopted)
         }
@@ -39,7 +43,8 @@ extension PostgresStore {
     /// - parameter limit: the most users to list; past it ``FeedChanges/touchedUsers`` is nil.
     public func changes(after cursor: FeedCursor, limit: Int = 10_000) async throws(StorageError) -> FeedChanges {
         try await withConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 WITH head AS (
                     SELECT (SELECT COALESCE(max(id), 0) FROM journey_transitions) AS transition,
                            (SELECT COALESCE(max(id), 0) FROM journey_pin_events) AS pin_event,
@@ -51,7 +56,8 @@ extension PostgresStore {
                     UNION
                     SELECT user_id FROM journey_pin_events WHERE id > \(cursor.pinEvent) AND id <= h.pin_event
                     LIMIT \(Int64(max(0, limit)) + 1)) touched ON true
-                """, logger: self.logger).collect()
+                """, logger: self.logger
+            ).collect()
             var head = FeedCursor(), users = Set<Int64>(), count = 0
             for row in rows {
                 let (transition, pinEvent, adopted, user) = try row.decode((Int64, Int64, Int64, Int64?).self)

@@ -24,7 +24,9 @@ enum PostgresMigrations {
 
     /// The platform tables, each created only where missing, in the platform's own types.
     static let platformTablesSQL: [(table: String, sql: String)] = [
-        ("users", """
+        (
+            "users",
+            """
             CREATE TABLE users (
                 id serial PRIMARY KEY,
                 email varchar(255), city varchar(100), country varchar(100), role varchar(50),
@@ -33,27 +35,40 @@ enum PostgresMigrations {
                 customer_journey_state varchar NOT NULL DEFAULT 'J1_NEW_USER',
                 last_journey_update timestamptz,
                 follower_count integer NOT NULL DEFAULT 0)
-            """),
-        ("posts", """
+            """
+        ),
+        (
+            "posts",
+            """
             CREATE TABLE posts (
                 id serial PRIMARY KEY, user_id integer NOT NULL, content text,
                 visibility varchar(20), created_at timestamptz DEFAULT now())
-            """),
-        ("follows", """
+            """
+        ),
+        (
+            "follows",
+            """
             CREATE TABLE follows (
                 id serial PRIMARY KEY, follower_id integer NOT NULL, following_id integer NOT NULL,
                 created_at timestamptz DEFAULT now(), UNIQUE (follower_id, following_id))
-            """),
-        ("events", """
+            """
+        ),
+        (
+            "events",
+            """
             CREATE TABLE events (
                 id serial PRIMARY KEY, organizer_id integer, title varchar(255), city varchar(100),
                 start_date timestamptz)
-            """),
-        ("event_rsvps", """
+            """
+        ),
+        (
+            "event_rsvps",
+            """
             CREATE TABLE event_rsvps (
                 id serial PRIMARY KEY, event_id integer NOT NULL, user_id integer NOT NULL,
                 status varchar(20), created_at timestamptz DEFAULT now())
-            """),
+            """
+        ),
     ]
 
     /// The three journey columns of `users`, each added only where missing.
@@ -264,7 +279,7 @@ enum PostgresMigrations {
             ALTER COLUMN shard_count SET DEFAULT 0,
             DROP CONSTRAINT journey_batch_runs_status_check,
             ADD CONSTRAINT journey_batch_runs_status_check CHECK (status IN ('running', 'finished', 'failed', 'interrupted'))
-        """,
+        """
     ]
 
     /// `journey_pin_events`: one row per pin, re-pin or unpin, written by a trigger on `journey_pins`
@@ -346,7 +361,8 @@ extension Pool {
     func migrate(now: Date) async throws(StorageError) -> MigrationReport {
         try await transaction { connection in
             try await Self.lock(connection, self.logger)
-            try await connection.query("""
+            try await connection.query(
+                """
                 CREATE TABLE IF NOT EXISTS journey_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)
                 """, logger: self.logger)
         }
@@ -387,10 +403,12 @@ extension Pool {
             for sql in PostgresTimestampSQL.functions { try await execute(sql) }
         case "v1 journey columns":
             var columns = Set<String>()
-            for try await name in try await connection.query("""
+            for try await name in try await connection.query(
+                """
                 SELECT attname::text FROM pg_attribute
                 WHERE attrelid = to_regclass('users') AND attnum > 0 AND NOT attisdropped
-                """, logger: logger).decode(String.self) {
+                """, logger: logger
+            ).decode(String.self) {
                 columns.insert(name)
             }
             for (column, sql) in PostgresMigrations.journeyColumnsSQL where !columns.contains(column) {
@@ -400,21 +418,26 @@ extension Pool {
             let signup = columns.contains("created_at") ? "to_timestamp(journey_instant(created_at))" : "NULL"
             var binds = PostgresBindings()
             binds.append(now)
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                UPDATE users SET last_journey_update = COALESCE(\(signup), $1) WHERE last_journey_update IS NULL
-                """, binds: binds), logger: logger)
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE users SET last_journey_update = COALESCE(\(signup), $1) WHERE last_journey_update IS NULL
+                        """, binds: binds), logger: logger)
         case "v1 platform indexes":
             for index in PostgresMigrations.platformIndexes {
                 let columns = index.keys.map(\.column)
                 let options = index.keys.map { Int16($0.descending ? 3 : 0) }
                 let found = try await connection.query(
-                    PostgresQuery(unsafeSQL: PostgresMigrations.equivalentIndexSQL, binds: {
-                        var binds = PostgresBindings()
-                        binds.append(index.table)
-                        binds.append(columns)
-                        binds.append(options)
-                        return binds
-                    }()), logger: logger).collect()
+                    PostgresQuery(
+                        unsafeSQL: PostgresMigrations.equivalentIndexSQL,
+                        binds: {
+                            var binds = PostgresBindings()
+                            binds.append(index.table)
+                            binds.append(columns)
+                            binds.append(options)
+                            return binds
+                        }()), logger: logger
+                ).collect()
                 if let existing = try found.first?.decode(String.self) {
                     if existing != index.name {
                         report.indexesReused.append(.init(wanted: index.name, existing: existing, keys: "\(index.table)(\(columns.joined(separator: ", ")))"))
@@ -428,8 +451,10 @@ extension Pool {
             }
         case "v1 follower count":
             for sql in PostgresMigrations.followerCountSQL { try await execute(sql) }
-            report.triggersCreated += ["journey_follows_insert", "journey_follows_delete", "journey_follows_update",
-                                       "journey_follows_truncate", "journey_users_insert", "journey_users_id_update"]
+            report.triggersCreated += [
+                "journey_follows_insert", "journey_follows_delete", "journey_follows_update",
+                "journey_follows_truncate", "journey_users_insert", "journey_users_id_update",
+            ]
         case "v1 journey tables":
             for sql in PostgresMigrations.journeyTablesSQL { try await execute(sql) }
             report.tablesCreated += ["journey_transitions", "journey_pins", "journey_batch_runs", "journey_batch_shards"]
@@ -468,7 +493,9 @@ extension Pool {
             let missingTables = PostgresMigrations.platformTables.filter { !existing.contains($0) }
             if !missingTables.isEmpty { throw PostgresStoreError.platformTablesMissing(tables: missingTables) }
             var applied = Set<String>()
-            let hasTable = try await connection.query("SELECT to_regclass('journey_migrations') IS NOT NULL", logger: self.logger).collect().first?.decode(Bool.self) ?? false
+            let hasTable =
+                try await connection.query("SELECT to_regclass('journey_migrations') IS NOT NULL", logger: self.logger).collect().first?.decode(Bool.self)
+                ?? false
             if hasTable {
                 for try await name in try await connection.query("SELECT name FROM journey_migrations", logger: self.logger).decode(String.self) {
                     applied.insert(name)

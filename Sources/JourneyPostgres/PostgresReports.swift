@@ -16,9 +16,11 @@ extension PostgresStore {
     public func adoptRules(version: String, text: String, source: String, now: Date) async throws(StorageError) -> AdoptedRules {
         try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.rulesLockKey))", logger: self.logger)
-            let id = try await connection.query("""
+            let id = try await connection.query(
+                """
                 INSERT INTO journey_rules (version, text, source, adopted_at) VALUES (\(version), \(text), \(source), \(now)) RETURNING id
-                """, logger: self.logger).collect().first!.decode(Int64.self)
+                """, logger: self.logger
+            ).collect().first!.decode(Int64.self)
             return AdoptedRules(id: id, version: version, text: text, source: source, adoptedAt: now)
         }
     }
@@ -26,9 +28,11 @@ extension PostgresStore {
     /// The rule set in force: the latest adoption, or nil when none was ever adopted.
     public func adoptedRules() async throws(StorageError) -> AdoptedRules? {
         try await withConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT id, version, text, source, adopted_at FROM journey_rules ORDER BY id DESC LIMIT 1
-                """, logger: self.logger).collect()
+                """, logger: self.logger
+            ).collect()
             guard let row = rows.first else { return nil }
             let (id, version, text, source, adoptedAt) = try row.decode((Int64, String, String, String, Date).self)
             return AdoptedRules(id: id, version: version, text: text, source: source, adoptedAt: adoptedAt)
@@ -40,10 +44,12 @@ extension PostgresStore {
     public func rulesVersions(since: Date) async throws(StorageError) -> [(version: String, transitions: Int)] {
         let counts: [VersionCount] = try await withConnection { connection in
             var counts: [VersionCount] = []
-            for try await (version, count) in try await connection.query("""
+            for try await (version, count) in try await connection.query(
+                """
                 SELECT rules_version, count(*) FROM journey_transitions WHERE created_at >= \(since)
                 GROUP BY rules_version ORDER BY 2 DESC, rules_version COLLATE "C"
-                """, logger: self.logger).decode((String, Int64).self) {
+                """, logger: self.logger
+            ).decode((String, Int64).self) {
                 counts.append(VersionCount(version: version, transitions: Int(count)))
             }
             return counts
@@ -56,9 +62,11 @@ extension PostgresStore {
     public func funnel() async throws(StorageError) -> [(stage: String, count: Int)] {
         let counts: [VersionCount] = try await withConnection { connection in
             var counts: [VersionCount] = []
-            for try await (stage, count) in try await connection.query("""
+            for try await (stage, count) in try await connection.query(
+                """
                 SELECT COALESCE(customer_journey_state::text, ''), count(*) FROM users GROUP BY 1
-                """, logger: self.logger).decode((String, Int64).self) {
+                """, logger: self.logger
+            ).decode((String, Int64).self) {
                 counts.append(VersionCount(version: stage, transitions: Int(count)))
             }
             return counts
@@ -71,7 +79,8 @@ extension PostgresStore {
     public func edgeReports(now: Date) async throws(StorageError) -> [EdgeReport] {
         let reports: [EdgeReport] = try await withConnection { connection in
             var reports: [EdgeReport] = []
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT from_state, to_state,
                        count(*) FILTER (WHERE created_at >= \(now.addingTimeInterval(-7 * 86_400))),
                        count(*) FILTER (WHERE created_at >= \(now.addingTimeInterval(-30 * 86_400))),
@@ -105,38 +114,46 @@ extension PostgresStore {
     public func doctor(stages: Set<String>, aliases: [String: String], initialStage: String) async throws(StorageError) -> DoctorFindings {
         try await withConnection { connection in
             var findings = DoctorFindings()
-            for try await name in try await connection.query("""
+            for try await name in try await connection.query(
+                """
                 SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
                 JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE NOT i.indisvalid AND n.nspname = ANY(current_schemas(false)) ORDER BY 1
-                """, logger: self.logger).decode(String.self) {
+                """, logger: self.logger
+            ).decode(String.self) {
                 findings.integrity.append("index \(name) is invalid (rebuild it with REINDEX INDEX \(name))")
             }
-            for try await (stage, count) in try await connection.query("""
+            for try await (stage, count) in try await connection.query(
+                """
                 SELECT COALESCE(customer_journey_state::text, ''), count(*) FROM users GROUP BY 1
-                """, logger: self.logger).decode((String, Int64).self) {
+                """, logger: self.logger
+            ).decode((String, Int64).self) {
                 if !stages.contains(stage), aliases[stage] == nil, !RuleSet.isNeverEvaluated(stage) {
                     findings.unknownStages[stage, default: 0] += Int(count)
                 }
             }
             // Rows whose text differs; a legacy alias of the right stage is not a mismatch, nor a
             // stage never evaluated (NULL, '') of a user without history.
-            for try await (id, stage, expected) in try await connection.query("""
+            for try await (id, stage, expected) in try await connection.query(
+                """
                 SELECT u.id::bigint, COALESCE(u.customer_journey_state::text, ''), COALESCE(t.to_state, \(initialStage))
                 FROM users u
                 LEFT JOIN LATERAL (SELECT to_state FROM journey_transitions WHERE user_id = u.id ORDER BY seq DESC LIMIT 1) t ON true
                 WHERE u.customer_journey_state::text IS DISTINCT FROM COALESCE(t.to_state, \(initialStage))
                 ORDER BY u.id
-                """, logger: self.logger).decode((Int64, String, String).self) {
+                """, logger: self.logger
+            ).decode((Int64, String, String).self) {
                 let meant = RuleSet.isNeverEvaluated(stage) ? initialStage : aliases[stage] ?? stage
                 if meant != expected { findings.stageMismatches.append(id) }
             }
-            findings.brokenHistories = try await connection.query("""
+            findings.brokenHistories = try await connection.query(
+                """
                 SELECT DISTINCT t.user_id FROM journey_transitions t
                 LEFT JOIN journey_transitions previous ON previous.user_id = t.user_id AND previous.seq = t.seq - 1
                 WHERE t.seq > 1 AND (previous.id IS NULL OR previous.to_state IS DISTINCT FROM t.from_state)
                 ORDER BY t.user_id
-                """, logger: self.logger).collect().map { try $0.decode(Int64.self) }
+                """, logger: self.logger
+            ).collect().map { try $0.decode(Int64.self) }
             findings.followerCountDrift = try await connection.query(PostgresQuery(unsafeSQL: Self.driftSQL), logger: self.logger)
                 .collect().map { try $0.decode(Int64.self) }
             for (table, column) in Self.timestampColumns {
@@ -158,11 +175,13 @@ extension PostgresStore {
     /// Recomputes `follower_count` where it drifted; returns the users fixed. History is never rewritten.
     public func repairCounters() async throws(StorageError) -> [Int64] {
         let repaired: [Int64] = try await transaction { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE users SET follower_count = (SELECT count(*) FROM follows WHERE following_id = users.id)
                 WHERE follower_count IS DISTINCT FROM (SELECT count(*) FROM follows WHERE following_id = users.id)
                 RETURNING id::bigint
-                """, logger: self.logger).collect().map { try $0.decode(Int64.self) }.sorted()
+                """, logger: self.logger
+            ).collect().map { try $0.decode(Int64.self) }.sorted()
         }
         committed(repaired)
         return repaired
@@ -182,10 +201,12 @@ extension PostgresStore {
     /// infinities unreadable), and text is read as SPEC §8 says, by the same `journey_instant` the
     /// metrics use.
     static func timestampReport(_ connection: PostgresConnection, table: String, column: String, logger: Logger) async throws -> TimestampColumnReport? {
-        let types = try await connection.query("""
+        let types = try await connection.query(
+            """
             SELECT format_type(a.atttypid, NULL) FROM pg_attribute a
             WHERE a.attrelid = to_regclass(quote_ident(\(table))) AND a.attname = \(column) AND a.attnum > 0 AND NOT a.attisdropped
-            """, logger: logger).collect()
+            """, logger: logger
+        ).collect()
         guard let type = try types.first?.decode(String.self) else { return nil }
         let value = "\"\(column)\""
         let form: String
@@ -212,17 +233,23 @@ extension PostgresStore {
         }
         var report = TimestampColumnReport(column: "\(table).\(column)", forms: [:], samples: [:])
         let from = "FROM \"\(table)\" WHERE \(value) IS NOT NULL"
-        for try await (form, count) in try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT \(form), count(*) \(from) GROUP BY 1
-            """), logger: logger).decode((String, Int64).self) {
+        for try await (form, count) in try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(form), count(*) \(from) GROUP BY 1
+                    """), logger: logger
+        ).decode((String, Int64).self) {
             report.forms[form] = Int(count)
         }
         for found in report.forms.keys where found != Timestamp.Form.canonical.rawValue {
             var binds = PostgresBindings()
             binds.append(found)
-            report.samples[found] = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT left(\(value)::text, 41) \(from) AND \(form) = $1 LIMIT 3
-                """, binds: binds), logger: logger).collect().map { row in
+            report.samples[found] = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT left(\(value)::text, 41) \(from) AND \(form) = $1 LIMIT 3
+                        """, binds: binds), logger: logger
+            ).collect().map { row in
                 let sample = try row.decode(String.self)
                 return sample.count > 40 ? String(sample.prefix(40)) + "…" : sample
             }

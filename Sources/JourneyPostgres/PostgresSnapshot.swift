@@ -134,8 +134,10 @@ extension PostgresStore {
 
     /// ``snapshot(user:now:)`` on `connection`, inside whatever transaction it is in.
     func snapshot(user: Int64, now: Date, on connection: PostgresConnection) async throws -> UserSnapshot {
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: PostgresMetricsSQL.snapshot, binds: PostgresMetricsSQL.binds([user], now: now)),
-                                              logger: logger).collect()
+        let rows = try await connection.query(
+            PostgresQuery(unsafeSQL: PostgresMetricsSQL.snapshot, binds: PostgresMetricsSQL.binds([user], now: now)),
+            logger: logger
+        ).collect()
         guard let row = rows.first else { throw StorageError.unknownUser(id: user) }
         return try UserSnapshot(cells: Array(row))
     }
@@ -145,7 +147,8 @@ extension PostgresStore {
         let limit = max(1, limit)
         return try await withConnection { connection in
             var ids: [Int64] = []
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT id::bigint FROM users WHERE id > \(after) ORDER BY id LIMIT \(Int64(limit * max(1, count)))
                 """, logger: self.logger)
             for try await id in rows.decode(Int64.self) { ids.append(id) }
@@ -165,9 +168,12 @@ extension PostgresStore {
     /// - returns: at most `limit` snapshots in id order; empty when no user is left in the range.
     func chunk(after: Int64, through high: Int64, limit: Int, now: Date) async throws(StorageError) -> [UserSnapshot] {
         try await withConnection { connection in
-            let last = try await connection.query("""
-                SELECT max(id)::bigint FROM (SELECT id FROM users WHERE id > \(after) AND id <= \(high) ORDER BY id LIMIT \(Int64(max(0, limit)))) s
-                """, logger: self.logger).collect().first?.decode(Int64?.self) ?? nil
+            let last =
+                try await connection.query(
+                    """
+                    SELECT max(id)::bigint FROM (SELECT id FROM users WHERE id > \(after) AND id <= \(high) ORDER BY id LIMIT \(Int64(max(0, limit)))) s
+                    """, logger: self.logger
+                ).collect().first?.decode(Int64?.self) ?? nil
             guard let last else { return [] }
             return try await self.chunk(after + 1...last, now: now, on: connection)
         }
@@ -175,9 +181,11 @@ extension PostgresStore {
 
     /// ``chunk(_:now:)`` on `connection`.
     private func chunk(_ ids: ClosedRange<Int64>, now: Date, on connection: PostgresConnection) async throws -> [UserSnapshot] {
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: PostgresMetricsSQL.chunk,
-                                                            binds: PostgresMetricsSQL.binds([ids.lowerBound, ids.upperBound], now: now)),
-                                              logger: logger)
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: PostgresMetricsSQL.chunk,
+                binds: PostgresMetricsSQL.binds([ids.lowerBound, ids.upperBound], now: now)),
+            logger: logger)
         var snapshots: [UserSnapshot] = []
         for try await row in rows {
             let cells = Array(row)

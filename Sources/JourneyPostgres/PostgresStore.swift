@@ -122,11 +122,12 @@ public final class PostgresStore: Sendable {
 
     /// The pool on `location`, and the task that runs it.
     private static func makePool(_ location: PostgresLocation, readOnly: Bool, maximumConnections: Int, logger: Logger) -> (Pool, Task<Void, Never>) {
-        let tls: PostgresClient.Configuration.TLS = switch location.tls {
-        case .disable: .disable
-        case .prefer: .prefer(location.tls.configuration)
-        case .require, .verifyFull: .require(location.tls.configuration)
-        }
+        let tls: PostgresClient.Configuration.TLS =
+            switch location.tls {
+            case .disable: .disable
+            case .prefer: .prefer(location.tls.configuration)
+            case .require, .verifyFull: .require(location.tls.configuration)
+            }
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: location.password,
             database: location.database, tls: tls)
@@ -148,11 +149,12 @@ public final class PostgresStore: Sendable {
     private static func probe(_ location: PostgresLocation, logger: Logger) async throws(PostgresStoreError) {
         let tls: PostgresConnection.Configuration.TLS
         do {
-            tls = switch location.tls {
-            case .disable: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: location.tls.configuration))
-            case .require, .verifyFull: .require(try NIOSSLContext(configuration: location.tls.configuration))
-            }
+            tls =
+                switch location.tls {
+                case .disable: .disable
+                case .prefer: .prefer(try NIOSSLContext(configuration: location.tls.configuration))
+                case .require, .verifyFull: .require(try NIOSSLContext(configuration: location.tls.configuration))
+                }
         } catch {
             throw .connection(message: "TLS could not be set up: \(error)")
         }

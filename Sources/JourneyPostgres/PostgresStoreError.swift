@@ -132,7 +132,8 @@ extension StorageError {
     static func wrap(_ error: any Error, location: String) -> StorageError {
         if let error = error as? StorageError { return error }
         if let error = error as? PostgresTransactionError,
-           let inner = error.closureError ?? error.beginError ?? error.commitError {
+            let inner = error.closureError ?? error.beginError ?? error.commitError
+        {
             return wrap(inner, location: location)
         }
         return PostgresStoreError.wrap(error).storageError(at: location)

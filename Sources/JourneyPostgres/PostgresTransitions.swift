@@ -31,8 +31,10 @@ extension PostgresStore {
             let move = PendingMove(userID: user, expectedStage: snapshot.storedStage, transitions: transitions, metrics: snapshot.metrics)
             do {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.feedLockKey))", logger: self.logger)
-                return (snapshot: snapshot, decision: decision,
-                        recorded: try await self.write([move], rulesVersion: rulesVersion, source: source, now: now, connection))
+                return (
+                    snapshot: snapshot, decision: decision,
+                    recorded: try await self.write([move], rulesVersion: rulesVersion, source: source, now: now, connection)
+                )
             } catch {
                 let (refused, message) = PostgresStoreError.refusesOneRow(error)
                 if refused { throw StorageError.writeRefused(userID: user, message: message) }
@@ -91,15 +93,19 @@ extension PostgresStore {
             if !ids.isEmpty {
                 // The users' rows locked in id order (two writers never deadlock), then the pins read
                 // by a statement of their own, which sees a pin committed while this one waited.
-                for try await (id, stage) in try await connection.query("""
+                for try await (id, stage) in try await connection.query(
+                    """
                     SELECT id::bigint, COALESCE(customer_journey_state::text, '') FROM users
                     WHERE id = ANY(\(ids)::bigint[]) ORDER BY id FOR UPDATE
-                    """, logger: self.logger).decode((Int64, String).self) {
+                    """, logger: self.logger
+                ).decode((Int64, String).self) {
                     stored[id] = stage
                 }
-                for try await id in try await connection.query("""
+                for try await id in try await connection.query(
+                    """
                     SELECT user_id FROM journey_pins WHERE user_id = ANY(\(ids)::bigint[])
-                    """, logger: self.logger).decode(Int64.self) {
+                    """, logger: self.logger
+                ).decode(Int64.self) {
                     pinned.insert(id)
                 }
             }
@@ -161,8 +167,10 @@ extension PostgresStore {
     /// the feed's advisory lock.
     ///
     /// - returns: the rows written, in the order of `moves` (which is their ids' order too, as on SQLite).
-    func write(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
-               _ connection: PostgresConnection) async throws -> [RecordedTransition] {
+    func write(
+        _ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
+        _ connection: PostgresConnection
+    ) async throws -> [RecordedTransition] {
         var users: [Int64] = [], steps: [Int32] = [], ordinals: [Int32] = [], froms: [String] = [], tos: [String] = []
         var reasons: [String] = [], metrics: [String] = []
         var targets: [Int64: String] = [:], order: [Int64] = []
@@ -184,12 +192,14 @@ extension PostgresStore {
         }
         guard !users.isEmpty else { return [] }
         let stages = order.map { targets[$0]! }
-        try await connection.query("""
+        try await connection.query(
+            """
             UPDATE users u SET customer_journey_state = m.target, last_journey_update = \(now)
             FROM unnest(\(order)::bigint[], \(stages)::text[]) AS m(id, target)
             WHERE u.id = m.id
             """, logger: logger)
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
             SELECT t.user_id, COALESCE((SELECT max(j.seq) FROM journey_transitions j WHERE j.user_id = t.user_id), 0) + t.step,
                    t.from_state, t.to_state, t.reason, \(rulesVersion), t.metrics::jsonb, \(source.rawValue), \(now)
@@ -204,13 +214,16 @@ extension PostgresStore {
     /// Decodes rows of `id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at`.
     static func transitions(from rows: PostgresRowSequence) async throws -> [RecordedTransition] {
         var recorded: [RecordedTransition] = []
-        for try await (id, user, seq, from, to, reason, version, metrics, source, createdAt) in rows.decode((Int64, Int64, Int32, String, String, String, String, String, String, Date).self) {
+        for try await (id, user, seq, from, to, reason, version, metrics, source, createdAt) in rows.decode(
+            (Int64, Int64, Int32, String, String, String, String, String, String, Date).self)
+        {
             guard let source = TransitionSource(rawValue: source) else {
                 throw PostgresStoreError.server(message: "journey_transitions row \(id) has the unknown source \(source)", sqlState: nil)
             }
-            recorded.append(RecordedTransition(
-                id: id, userID: user, seq: Int(seq), from: StageID(from), to: StageID(to), reason: reason,
-                rulesVersion: version, metrics: metrics, source: source, createdAt: createdAt))
+            recorded.append(
+                RecordedTransition(
+                    id: id, userID: user, seq: Int(seq), from: StageID(from), to: StageID(to), reason: reason,
+                    rulesVersion: version, metrics: metrics, source: source, createdAt: createdAt))
         }
         return recorded
     }
@@ -223,10 +236,12 @@ extension PostgresStore {
             guard try await !connection.query("SELECT 1 FROM users WHERE id = \(user)", logger: self.logger).collect().isEmpty else {
                 throw StorageError.unknownUser(id: user)
             }
-            return try await Self.transitions(from: connection.query("""
-                SELECT id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
-                FROM journey_transitions WHERE user_id = \(user) ORDER BY seq
-                """, logger: self.logger))
+            return try await Self.transitions(
+                from: connection.query(
+                    """
+                    SELECT id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
+                    FROM journey_transitions WHERE user_id = \(user) ORDER BY seq
+                    """, logger: self.logger))
         }
     }
 
@@ -240,12 +255,14 @@ extension PostgresStore {
     /// - throws: ``StorageError/unknownUser(id:)``; `failed` (a CHECK) for an empty reason.
     public func pin(user: Int64, reason: String, now: Date) async throws(StorageError) -> String {
         let stage = try await transaction { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 INSERT INTO journey_pins (user_id, stage, reason, created_at)
                 SELECT id, COALESCE(customer_journey_state::text, ''), \(reason), \(now) FROM users WHERE id = \(user) FOR UPDATE
                 ON CONFLICT (user_id) DO UPDATE SET stage = excluded.stage, reason = excluded.reason, created_at = excluded.created_at
                 RETURNING stage
-                """, logger: self.logger).collect()
+                """, logger: self.logger
+            ).collect()
             guard let row = rows.first else { throw StorageError.unknownUser(id: user) }
             return try row.decode(String.self)
         }

@@ -1,10 +1,7 @@
 import Foundation
-import JourneyCore
 import GRDB
+import JourneyCore
 import JourneyStorage
-
-
-
 
 extension SQLiteStore {
     /// Takes the batch lock: records a `running` run holding a lease of `leaseSeconds` for `owner`.
@@ -18,25 +15,32 @@ extension SQLiteStore {
     /// ```
     /// - parameter holder: who runs it, for people (`status`, error messages).
     /// - throws: ``StorageError/batchRunning(runID:holder:startedAt:leaseExpiresAt:)`` while another run's lease holds.
-    public func beginBatchRun(rulesVersion: String, owner: String, holder: String, now: Date,
-                              leaseSeconds: TimeInterval, takeOver: Bool) async throws(StorageError) -> BatchLease {
+    public func beginBatchRun(
+        rulesVersion: String, owner: String, holder: String, now: Date,
+        leaseSeconds: TimeInterval, takeOver: Bool
+    ) async throws(StorageError) -> BatchLease {
         try await immediateWrite { db in
             for run in try BatchRun.fetchAll(db, sql: "SELECT * FROM journey_batch_runs WHERE status = 'running'") {
                 if run.isLive(at: now), !takeOver {
-                    throw StorageError.batchRunning(runID: run.id, holder: run.holder ?? "unknown", startedAt: SQLTimestamp.iso8601(run.startedAt),
-                                                  leaseExpiresAt: run.leaseExpiresAt.map(SQLTimestamp.iso8601) ?? "")
+                    throw StorageError.batchRunning(
+                        runID: run.id, holder: run.holder ?? "unknown", startedAt: SQLTimestamp.iso8601(run.startedAt),
+                        leaseExpiresAt: run.leaseExpiresAt.map(SQLTimestamp.iso8601) ?? "")
                 }
-                let why = run.isLive(at: now) ? "taken over by hand (--take-over) while its lease held"
+                let why =
+                    run.isLive(at: now)
+                    ? "taken over by hand (--take-over) while its lease held"
                     : run.leaseExpiresAt.map { "its lease expired at \(SQLTimestamp.iso8601($0)) (killed, or stopped renewing)" }
-                    ?? "it started before batch leases existed and did not finish"
-                try db.execute(sql: """
-                    UPDATE journey_batch_runs SET status = 'interrupted', finished_at = ?, error = ? WHERE id = ?
-                    """, arguments: [now, "\(why); taken over by \(holder)", run.id])
+                        ?? "it started before batch leases existed and did not finish"
+                try db.execute(
+                    sql: """
+                        UPDATE journey_batch_runs SET status = 'interrupted', finished_at = ?, error = ? WHERE id = ?
+                        """, arguments: [now, "\(why); taken over by \(holder)", run.id])
             }
-            try db.execute(sql: """
-                INSERT INTO journey_batch_runs(started_at, status, rules_version, owner, holder, lease_expires_at)
-                VALUES (?, 'running', ?, ?, ?, ?)
-                """, arguments: [now, rulesVersion, owner, holder, now.addingTimeInterval(leaseSeconds)])
+            try db.execute(
+                sql: """
+                    INSERT INTO journey_batch_runs(started_at, status, rules_version, owner, holder, lease_expires_at)
+                    VALUES (?, 'running', ?, ?, ?, ?)
+                    """, arguments: [now, rulesVersion, owner, holder, now.addingTimeInterval(leaseSeconds)])
             return BatchLease(runID: db.lastInsertedRowID, owner: owner, seconds: leaseSeconds)
         }
     }
@@ -53,10 +57,11 @@ extension SQLiteStore {
     /// - throws: ``StorageError/leaseLost(runID:)`` when another run took it over (its row says `interrupted`).
     public func finishBatchRun(_ lease: BatchLease, failed error: String?, usersSeen: Int, transitions: Int, now: Date) async throws(StorageError) {
         try await immediateWrite { db in
-            try db.execute(sql: """
-                UPDATE journey_batch_runs SET status = ?, finished_at = ?, users_seen = ?, transitions = ?, error = ?
-                WHERE id = ? AND owner = ? AND status = 'running'
-                """, arguments: [error == nil ? "finished" : "failed", now, usersSeen, transitions, error, lease.runID, lease.owner])
+            try db.execute(
+                sql: """
+                    UPDATE journey_batch_runs SET status = ?, finished_at = ?, users_seen = ?, transitions = ?, error = ?
+                    WHERE id = ? AND owner = ? AND status = 'running'
+                    """, arguments: [error == nil ? "finished" : "failed", now, usersSeen, transitions, error, lease.runID, lease.owner])
             if db.changesCount == 0 { throw StorageError.leaseLost(runID: lease.runID) }
         }
     }
@@ -74,15 +79,17 @@ extension SQLiteStore {
     ///   transaction rolls back, and the chunk's moves with it.
     static func record(_ progress: BatchProgress, recorded: Int, _ db: Database) throws {
         try renew(progress.lease, now: progress.now, db)
-        try db.execute(sql: """
-            UPDATE journey_batch_runs SET last_user_id = ?, users_seen = ?, transitions = ? WHERE id = ?
-            """, arguments: [progress.lastUserID, progress.usersSeen, progress.transitions + recorded, progress.lease.runID])
+        try db.execute(
+            sql: """
+                UPDATE journey_batch_runs SET last_user_id = ?, users_seen = ?, transitions = ? WHERE id = ?
+                """, arguments: [progress.lastUserID, progress.usersSeen, progress.transitions + recorded, progress.lease.runID])
     }
 
     private static func renew(_ lease: BatchLease, now: Date, _ db: Database) throws {
-        try db.execute(sql: """
-            UPDATE journey_batch_runs SET lease_expires_at = ? WHERE id = ? AND owner = ? AND status = 'running'
-            """, arguments: [now.addingTimeInterval(lease.seconds), lease.runID, lease.owner])
+        try db.execute(
+            sql: """
+                UPDATE journey_batch_runs SET lease_expires_at = ? WHERE id = ? AND owner = ? AND status = 'running'
+                """, arguments: [now.addingTimeInterval(lease.seconds), lease.runID, lease.owner])
         if db.changesCount == 0 { throw StorageError.leaseLost(runID: lease.runID) }
     }
 
@@ -90,8 +97,9 @@ extension SQLiteStore {
     public func chunkEnds(after: Int64, limit: Int, count: Int) async throws(StorageError) -> [Int64] {
         let limit = max(1, limit)
         return try await read { db in
-            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?",
-                                         arguments: [after, limit * max(1, count)])
+            let ids = try Int64.fetchAll(
+                db, sql: "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?",
+                arguments: [after, limit * max(1, count)])
             return Self.chunkEnds(of: ids, limit: limit)
         }
     }

@@ -2,7 +2,6 @@ import Foundation
 import GRDB
 import JourneyStorage
 
-
 /// The SQLite ``ChangeSignal``: one dedicated connection asks `PRAGMA data_version` at an interval.
 ///
 /// `data_version` changes when any *other* connection, of this process or another, commits to
@@ -65,16 +64,15 @@ public struct DataVersionPoller: ChangeSignal {
     }
 }
 
-
-
 extension SQLiteStore {
     /// Committed transitions with an id above `id`, in id order, at most `limit` of them.
     ///
     /// - throws: ``StorageError`` when SQLite fails.
     public func transitions(after id: Int64, limit: Int) async throws(StorageError) -> [RecordedTransition] {
         try await read { db in
-            try RecordedTransition.fetchAll(db, sql: "SELECT * FROM journey_transitions WHERE id > ? ORDER BY id LIMIT ?",
-                                            arguments: [id, limit])
+            try RecordedTransition.fetchAll(
+                db, sql: "SELECT * FROM journey_transitions WHERE id > ? ORDER BY id LIMIT ?",
+                arguments: [id, limit])
         }
     }
 
@@ -89,22 +87,27 @@ extension SQLiteStore {
     public func changes(after cursor: FeedCursor, limit: Int = 10_000) async throws(StorageError) -> FeedChanges {
         try await read { db in
             let head = try Self.head(db)
-            let users = try Int64.fetchAll(db, sql: """
-                SELECT user_id FROM journey_transitions WHERE id > ? AND id <= ?
-                UNION SELECT user_id FROM journey_pin_events WHERE id > ? AND id <= ?
-                LIMIT ?
-                """, arguments: [cursor.transition, head.transition, cursor.pinEvent, head.pinEvent, limit + 1])
-            return FeedChanges(cursor: head, touchedUsers: users.count > limit ? nil : Set(users),
-                               rulesAdopted: head.adoptedRules > cursor.adoptedRules)
+            let users = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT user_id FROM journey_transitions WHERE id > ? AND id <= ?
+                    UNION SELECT user_id FROM journey_pin_events WHERE id > ? AND id <= ?
+                    LIMIT ?
+                    """, arguments: [cursor.transition, head.transition, cursor.pinEvent, head.pinEvent, limit + 1])
+            return FeedChanges(
+                cursor: head, touchedUsers: users.count > limit ? nil : Set(users),
+                rulesAdopted: head.adoptedRules > cursor.adoptedRules)
         }
     }
 
     private static func head(_ db: Database) throws -> FeedCursor {
-        let row = try Row.fetchOne(db, sql: """
-            SELECT (SELECT COALESCE(MAX(id), 0) FROM journey_transitions),
-                   (SELECT COALESCE(MAX(id), 0) FROM journey_pin_events),
-                   (SELECT COALESCE(MAX(id), 0) FROM journey_rules)
-            """)!
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT (SELECT COALESCE(MAX(id), 0) FROM journey_transitions),
+                       (SELECT COALESCE(MAX(id), 0) FROM journey_pin_events),
+                       (SELECT COALESCE(MAX(id), 0) FROM journey_rules)
+                """)!
         return FeedCursor(transition: row[0], pinEvent: row[1], adoptedRules: row[2])
     }
 }

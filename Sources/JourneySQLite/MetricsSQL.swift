@@ -92,12 +92,14 @@ enum MetricsSQL {
     /// The counts of SPEC §2, in column order; followers come from the user row (``userColumns``).
     static let counts: [Count] = [
         Count(column: .posts, source: posts, window: nil, unreadable: nil),
-        Count(column: .postsLast30Days, source: posts,
-              window: Window(column: "p.created_at", comparison: ">=", bound: "since", isCanonical: \.postsCreatedAt), unreadable: .postsUnreadable),
+        Count(
+            column: .postsLast30Days, source: posts,
+            window: Window(column: "p.created_at", comparison: ">=", bound: "since", isCanonical: \.postsCreatedAt), unreadable: .postsUnreadable),
         Count(column: .following, source: follows, window: nil, unreadable: nil),
         Count(column: .eventsOrganized, source: organized, window: nil, unreadable: nil),
-        Count(column: .eventsAttended, source: attended,
-              window: Window(column: "e.start_date", comparison: "<=", bound: "now", isCanonical: \.eventsStartDate), unreadable: .eventsUnreadable),
+        Count(
+            column: .eventsAttended, source: attended,
+            window: Window(column: "e.start_date", comparison: "<=", bound: "now", isCanonical: \.eventsStartDate), unreadable: .eventsUnreadable),
     ]
 
     /// The columns read from the user's row and pin, the same in both statements.

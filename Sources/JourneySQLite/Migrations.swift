@@ -1,6 +1,6 @@
+import Foundation
 import GRDB
 import JourneyStorage
-import Foundation
 
 /// The schema of SPEC §3, as migrations that also upgrade an existing platform database.
 ///

@@ -16,8 +16,10 @@ extension StorageError {
                 let directory = (path as NSString).deletingLastPathComponent
                 let shown = directory.isEmpty ? "." : directory
                 if !FileManager.default.isWritableFile(atPath: shown) {
-                    return .notWritable(location: path, what: "SQLite must create \(path)-wal and \(path)-shm beside the database "
-                        + "(WAL mode, even to read), and the directory \(shown) is not writable")
+                    return .notWritable(
+                        location: path,
+                        what: "SQLite must create \(path)-wal and \(path)-shm beside the database "
+                            + "(WAL mode, even to read), and the directory \(shown) is not writable")
                 }
             default:
                 break

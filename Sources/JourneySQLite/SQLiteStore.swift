@@ -71,7 +71,8 @@ public struct SQLiteStore: Sendable {
                 // Readers beside the writer: more connections of the same kind, not a pool, which
                 // writes to the file as it opens (GRDB creates and drops a table to make the WAL
                 // exist), and only on a file in WAL mode, where readers never wait for the writer.
-                let readers = concurrentReads && journalMode?.lowercased() == "wal"
+                let readers =
+                    concurrentReads && journalMode?.lowercased() == "wal"
                     ? try (0..<concurrentReaders).map { _ in try DatabaseQueue(path: path, configuration: config) } : []
                 return SQLiteStore(writer: queue, path: path, isReadOnly: mode == .readOnly, migration: nil, readers: readers)
             }

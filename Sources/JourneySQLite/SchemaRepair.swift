@@ -2,7 +2,6 @@ import Foundation
 import GRDB
 import JourneyStorage
 
-
 /// What the migrations note while they run (what a schema diff cannot tell): rebuilt columns and
 /// reused indexes. Filled inside GRDB's migration closures, read once the migrator returns; a
 /// migration tried again (another process migrating at once) notes nothing twice.
@@ -33,7 +32,8 @@ struct SchemaObjects {
 
     static func read(_ db: Database) throws -> SchemaObjects {
         var schema = SchemaObjects()
-        schema.objects = try Set(String.fetchAll(db, sql: "SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'"))
+        schema.objects = try Set(
+            String.fetchAll(db, sql: "SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'"))
         if try db.tableExists("users") {
             schema.userColumns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('users')")
         }
@@ -109,11 +109,12 @@ struct CreateTableSQL {
     static func skipQuotedOrComment(_ sql: String, at index: String.Index) -> String.Index? {
         let character = sql[index]
         let next = sql.index(after: index)
-        let closing: Character? = switch character {
-        case "'", "\"", "`": character
-        case "[": "]"
-        default: nil
-        }
+        let closing: Character? =
+            switch character {
+            case "'", "\"", "`": character
+            case "[": "]"
+            default: nil
+            }
         if let closing {
             var cursor = next
             while cursor < sql.endIndex {
@@ -182,7 +183,8 @@ struct CreateTableSQL {
     /// The collation `column` declares (`COLLATE NOCASE`), else `BINARY`, SQLite's default.
     func collation(of column: String) -> String {
         guard let words = definition(of: column).map(Self.words),
-              let at = words.lastIndex(where: { $0.uppercased() == "COLLATE" }), at + 1 < words.count else { return "BINARY" }
+            let at = words.lastIndex(where: { $0.uppercased() == "COLLATE" }), at + 1 < words.count
+        else { return "BINARY" }
         return words[at + 1].uppercased()
     }
 }
@@ -203,10 +205,14 @@ extension JourneyMigrations {
     /// NULL or blank (never evaluated) is copied as the first stage; a NULL count as 0 (the
     /// counts are recomputed by the next migration anyway).
     static let repairedColumns = [
-        ColumnSchema(name: "customer_journey_state", definition: "TEXT NOT NULL DEFAULT 'J1_NEW_USER'", defaultSQL: "'J1_NEW_USER'",
-                     copy: "CASE WHEN TRIM(COALESCE(CAST(customer_journey_state AS TEXT), ''), ' ' || char(9, 10, 11, 12, 13)) = '' THEN 'J1_NEW_USER' ELSE customer_journey_state END"),
-        ColumnSchema(name: "follower_count", definition: "INTEGER NOT NULL DEFAULT 0", defaultSQL: "0",
-                     copy: "COALESCE(follower_count, 0)"),
+        ColumnSchema(
+            name: "customer_journey_state", definition: "TEXT NOT NULL DEFAULT 'J1_NEW_USER'", defaultSQL: "'J1_NEW_USER'",
+            copy:
+                "CASE WHEN TRIM(COALESCE(CAST(customer_journey_state AS TEXT), ''), ' ' || char(9, 10, 11, 12, 13)) = '' THEN 'J1_NEW_USER' ELSE customer_journey_state END"
+        ),
+        ColumnSchema(
+            name: "follower_count", definition: "INTEGER NOT NULL DEFAULT 0", defaultSQL: "0",
+            copy: "COALESCE(follower_count, 0)"),
     ]
 
     /// Gives `users.customer_journey_state` and `users.follower_count` the schema of a fresh file
@@ -226,29 +232,35 @@ extension JourneyMigrations {
         }
         guard !wrong.isEmpty else { return }
         guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'"),
-              let table = CreateTableSQL(sql) else {
+            let table = CreateTableSQL(sql)
+        else {
             throw DatabaseError(message: "cannot read the CREATE TABLE statement of users to repair \(wrong.map(\.name).joined(separator: ", "))")
         }
         let definitions = table.definitions.map { definition -> String in
             guard let name = CreateTableSQL.words(definition).first,
-                  let wanted = wrong.first(where: { $0.name.caseInsensitiveCompare(name) == .orderedSame }) else { return String(definition) }
+                let wanted = wrong.first(where: { $0.name.caseInsensitiveCompare(name) == .orderedSame })
+            else { return String(definition) }
             return "\n    \(name.quotedDatabaseIdentifier) \(wanted.definition)"
         }
         let copied = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_xinfo('users') WHERE hidden = 0 ORDER BY cid").map { $0[0] as String }
         let expressions = copied.map { column in
             wrong.first { $0.name.caseInsensitiveCompare(column) == .orderedSame }?.copy ?? column.quotedDatabaseIdentifier
         }
-        let dependents = try String.fetchAll(db, sql: """
-            SELECT sql FROM sqlite_master WHERE tbl_name = 'users' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name
-            """)
-        let sequence = try db.tableExists("sqlite_sequence")
+        let dependents = try String.fetchAll(
+            db,
+            sql: """
+                SELECT sql FROM sqlite_master WHERE tbl_name = 'users' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name
+                """)
+        let sequence =
+            try db.tableExists("sqlite_sequence")
             ? try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'users'") : nil
         let temporary = "journey_users_rebuild"
         try db.execute(sql: "CREATE TABLE \(temporary.quotedDatabaseIdentifier) (" + definitions.joined(separator: ",") + table.tail)
-        try db.execute(sql: """
-            INSERT INTO \(temporary.quotedDatabaseIdentifier) (\(copied.map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
-            SELECT \(expressions.joined(separator: ", ")) FROM users
-            """)
+        try db.execute(
+            sql: """
+                INSERT INTO \(temporary.quotedDatabaseIdentifier) (\(copied.map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
+                SELECT \(expressions.joined(separator: ", ")) FROM users
+                """)
         try db.execute(sql: "DROP TABLE users")
         // The legacy rename neither rewrites nor re-checks the triggers and views of other tables,
         // which name `users` and would fail to parse while it is missing.
@@ -282,11 +294,13 @@ extension JourneyMigrations {
 
     /// The keys a platform index of ``platformIndexes`` would have on this table.
     static func wantedKeys(table: String, columns: String, _ db: Database) throws -> [IndexKey] {
-        let create = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [table]).flatMap(CreateTableSQL.init)
+        let create = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [table]).flatMap(
+            CreateTableSQL.init)
         return columns.split(separator: ",").map { part in
             let words = part.split(separator: " ").map(String.init)
-            return IndexKey(column: words[0].lowercased(), descending: words.count > 1 && words[1].uppercased() == "DESC",
-                            collation: create?.collation(of: words[0]) ?? "BINARY")
+            return IndexKey(
+                column: words[0].lowercased(), descending: words.count > 1 && words[1].uppercased() == "DESC",
+                collation: create?.collation(of: words[0]) ?? "BINARY")
         }
     }
 

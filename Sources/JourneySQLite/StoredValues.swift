@@ -1,6 +1,6 @@
 import Foundation
-import JourneyCore
 import GRDB
+import JourneyCore
 import JourneyStorage
 
 // How the store reads platform columns that other applications write: the stage and the

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import JourneyStorage
 import GRDBSQLite
+import JourneyStorage
 import Synchronization
 
 /// Which platform timestamp columns hold canonical text alone, as the triggers of

@@ -1,7 +1,7 @@
 import GRDB
-import JourneyStorage
 import GRDBSQLite
 import JourneyCore
+import JourneyStorage
 
 /// The SQL side of ``Timestamp``: the same parser, callable from the metrics statements.
 ///

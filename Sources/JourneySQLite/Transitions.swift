@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import JourneyStorage
 import JourneyCore
+import JourneyStorage
 
 extension SQLiteStore {
     /// One decision, one write (``JourneyStore/decide(user:now:rulesVersion:source:_:)``): the
@@ -42,7 +42,9 @@ extension SQLiteStore {
     ///
     /// - throws: ``StorageError`` when SQLite fails otherwise; nothing is written then.
     /// - parameter progress: a batch run's progress before these moves, recorded with them in the same transaction.
-    public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil) async throws(StorageError) -> PersistResult {
+    public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil)
+        async throws(StorageError) -> PersistResult
+    {
         try await immediateWrite { db in
             // Cached, unlike `Database.inSavepoint`'s statements, which are prepared on every call.
             let savepoint = try db.cachedStatement(sql: "SAVEPOINT journey_moves")
@@ -82,11 +84,12 @@ extension SQLiteStore {
         /// next reset (GRDB surfaces it), so no poisoned one is left in the cache for later calls.
         init(_ db: Database, fresh: Bool = false) throws {
             if fresh { db.clearSchemaCache() }
-            current = try db.cachedStatement(sql: """
-                SELECT u.customer_journey_state, pin.user_id IS NOT NULL,
-                       (SELECT COALESCE(MAX(seq), 0) FROM journey_transitions t WHERE t.user_id = u.id)
-                FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id WHERE u.id = ?
-                """)
+            current = try db.cachedStatement(
+                sql: """
+                    SELECT u.customer_journey_state, pin.user_id IS NOT NULL,
+                           (SELECT COALESCE(MAX(seq), 0) FROM journey_transitions t WHERE t.user_id = u.id)
+                    FROM users u LEFT JOIN journey_pins pin ON pin.user_id = u.id WHERE u.id = ?
+                    """)
             insert = try db.cachedStatement(sql: Self.insertSQL)
             update = try db.cachedStatement(sql: Self.updateSQL)
         }
@@ -99,15 +102,18 @@ extension SQLiteStore {
         /// The compare-and-set of every move, then its writes. With `eachInSavepoint`, each user's
         /// writes run in a savepoint of their own, and a row the database refuses is rolled back
         /// alone and listed in ``PersistResult/refused``; without, the refusal is thrown.
-        mutating func write(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
-                            eachInSavepoint: Bool, _ db: Database) throws -> PersistResult {
+        mutating func write(
+            _ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
+            eachInSavepoint: Bool, _ db: Database
+        ) throws -> PersistResult {
             var result = PersistResult()
             let savepoint = try db.cachedStatement(sql: "SAVEPOINT journey_user")
             let release = try db.cachedStatement(sql: "RELEASE journey_user")
             let rollback = try db.cachedStatement(sql: "ROLLBACK TO journey_user")
             for move in moves where !move.transitions.isEmpty {
                 guard let row = try Row.fetchOne(current, arguments: [move.userID]),
-                      UserSnapshot.storedStage(row[0]) == move.expectedStage else {
+                    UserSnapshot.storedStage(row[0]) == move.expectedStage
+                else {
                     result.conflicted.append(move.userID)
                     continue
                 }
@@ -136,8 +142,10 @@ extension SQLiteStore {
 
         /// Writes `move`'s transition rows (numbered after `seq`, the user's last) and the user's
         /// new stage, in a transaction that holds the write lock; returns the rows.
-        func record(_ move: PendingMove, after seq: Int, rulesVersion: String, source: TransitionSource, now: Date,
-                    _ db: Database) throws -> [RecordedTransition] {
+        func record(
+            _ move: PendingMove, after seq: Int, rulesVersion: String, source: TransitionSource, now: Date,
+            _ db: Database
+        ) throws -> [RecordedTransition] {
             var seq = seq
             let metrics = move.metrics.json(now: now)
             // The text GRDB would store for `now`, without its DateFormatter (ICU), which took a
@@ -150,8 +158,10 @@ extension SQLiteStore {
                 var record = RecordedTransition(
                     id: 0, userID: move.userID, seq: seq, from: transition.from, to: transition.to,
                     reason: transition.reason, rulesVersion: rulesVersion, metrics: metrics, source: source, createdAt: now)
-                try insert.execute(arguments: [record.userID, record.seq, record.from, record.to, record.reason,
-                                               record.rulesVersion, record.metrics, record.source.rawValue, nowText])
+                try insert.execute(arguments: [
+                    record.userID, record.seq, record.from, record.to, record.reason,
+                    record.rulesVersion, record.metrics, record.source.rawValue, nowText,
+                ])
                 record.id = db.lastInsertedRowID
                 records.append(record)
             }
@@ -174,7 +184,8 @@ extension SQLiteStore {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user]) != nil else {
                 throw StorageError.unknownUser(id: user)
             }
-            return try RecordedTransition
+            return
+                try RecordedTransition
                 .filter(sql: "user_id = ?", arguments: [user])
                 .order(sql: "seq")
                 .fetchAll(db)
@@ -189,10 +200,11 @@ extension SQLiteStore {
                 throw StorageError.unknownUser(id: user)
             }
             let stage = UserSnapshot.storedStage(row[0])
-            try db.execute(sql: """
-                INSERT INTO journey_pins(user_id, stage, reason, created_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT(user_id) DO UPDATE SET stage = excluded.stage, reason = excluded.reason, created_at = excluded.created_at
-                """, arguments: [user, stage, reason, now])
+            try db.execute(
+                sql: """
+                    INSERT INTO journey_pins(user_id, stage, reason, created_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(user_id) DO UPDATE SET stage = excluded.stage, reason = excluded.reason, created_at = excluded.created_at
+                    """, arguments: [user, stage, reason, now])
             return stage
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import JourneyStorage
 import JourneyCore
+import JourneyStorage
 import Synchronization
 
 extension SQLiteStore {
@@ -58,8 +58,9 @@ extension SQLiteStore {
             if let last = last.withLock({ $0 }), last.second == second { return last }
             let now = Date(timeIntervalSince1970: second)
             let since = now.addingTimeInterval(-30 * 86_400)
-            let window = Window(second: second, now: second, since: since.timeIntervalSince1970,
-                                nowText: SQLTimestamp.text(now, milliseconds: true), sinceText: SQLTimestamp.text(since, milliseconds: false))
+            let window = Window(
+                second: second, now: second, since: since.timeIntervalSince1970,
+                nowText: SQLTimestamp.text(now, milliseconds: true), sinceText: SQLTimestamp.text(since, milliseconds: false))
             Self.last.withLock { $0 = window }
             return window
         }
@@ -140,7 +141,9 @@ extension UserSnapshot {
                 role: String.fromDatabaseValue(column(.role)),
                 signedUpAt: signedUpAt,
                 stageEnteredAt: stageEnteredAt),
-            pin: pinStage.map { Pin(stage: $0, reason: String.fromDatabaseValue(column(.pinReason)) ?? "", createdAt: Self.date(column(.pinCreatedAt)) ?? .distantPast) },
+            pin: pinStage.map {
+                Pin(stage: $0, reason: String.fromDatabaseValue(column(.pinReason)) ?? "", createdAt: Self.date(column(.pinCreatedAt)) ?? .distantPast)
+            },
             unreadableTimestamps: unreadable)
     }
 
@@ -154,7 +157,6 @@ extension UserSnapshot {
         }
     }
 }
-
 
 /// UTC timestamps in SQLite's text format, without Foundation's (ICU) date formatter.
 public enum SQLTimestamp {

@@ -29,19 +29,21 @@ final class WriteTracker: TransactionObserver, Sendable {
     /// Registers the function, the triggers and the observer on `writer`'s connection.
     func install(on writer: any DatabaseWriter) async throws {
         try await writer.writeWithoutTransaction { db in
-            db.add(function: DatabaseFunction("journey_touched", argumentCount: 1, pure: false) { [self] values in
-                if let id = Int64.fromDatabaseValue(values[0]) {
-                    _ = self.pending.withLock { $0.insert(id) }
-                }
-                return nil
-            })
+            db.add(
+                function: DatabaseFunction("journey_touched", argumentCount: 1, pure: false) { [self] values in
+                    if let id = Int64.fromDatabaseValue(values[0]) {
+                        _ = self.pending.withLock { $0.insert(id) }
+                    }
+                    return nil
+                })
             for (table, columns) in Self.watched {
                 for (event, rows) in [("INSERT", ["NEW"]), ("DELETE", ["OLD"]), ("UPDATE", ["OLD", "NEW"])] {
                     let calls = rows.flatMap { row in columns.map { "journey_touched(\(row).\($0))" } }
-                    try db.execute(sql: """
-                        CREATE TEMP TRIGGER IF NOT EXISTS journey_touch_\(table)_\(event.lowercased())
-                        AFTER \(event) ON main.\(table) BEGIN SELECT \(calls.joined(separator: ", ")); END
-                        """)
+                    try db.execute(
+                        sql: """
+                            CREATE TEMP TRIGGER IF NOT EXISTS journey_touch_\(table)_\(event.lowercased())
+                            AFTER \(event) ON main.\(table) BEGIN SELECT \(calls.joined(separator: ", ")); END
+                            """)
                 }
             }
             db.add(transactionObserver: self, extent: .databaseLifetime)

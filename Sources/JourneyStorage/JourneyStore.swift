@@ -69,8 +69,10 @@ public protocol JourneyStore: Sendable {
     /// - parameter progress: a batch run's progress, recorded and its lease renewed in the same transaction.
     /// - throws: ``StorageError/leaseLost(runID:)`` when `progress`'s lease was taken over (nothing
     ///   is written); any other failure of the database as a whole.
-    func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
-                 progress: BatchProgress?) async throws(StorageError) -> PersistResult
+    func persist(
+        _ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
+        progress: BatchProgress?
+    ) async throws(StorageError) -> PersistResult
 
     /// Holds `user` in their current stage until ``unpin(user:)``; returns the stage pinned, as
     /// stored (empty for a user never evaluated, held in the first stage).
@@ -125,8 +127,10 @@ public protocol JourneyStore: Sendable {
     ///
     /// - parameter holder: who runs it, for people (`host pid 42`).
     /// - throws: ``StorageError/batchRunning(runID:holder:startedAt:leaseExpiresAt:)`` while another run's lease holds.
-    func beginBatchRun(rulesVersion: String, owner: String, holder: String, now: Date,
-                       leaseSeconds: TimeInterval, takeOver: Bool) async throws(StorageError) -> BatchLease
+    func beginBatchRun(
+        rulesVersion: String, owner: String, holder: String, now: Date,
+        leaseSeconds: TimeInterval, takeOver: Bool
+    ) async throws(StorageError) -> BatchLease
 
     /// Extends the lease to `now` plus its length, if this run still holds it.
     ///

@@ -38,8 +38,10 @@ public struct RecordedTransition: Hashable, Sendable, Codable {
     }
 
     /// A committed move as a store wrote or read it (see the properties for each column).
-    public init(id: Int64, userID: Int64, seq: Int, from: StageID, to: StageID, reason: String,
-                rulesVersion: String, metrics: String, source: TransitionSource, createdAt: Date) {
+    public init(
+        id: Int64, userID: Int64, seq: Int, from: StageID, to: StageID, reason: String,
+        rulesVersion: String, metrics: String, source: TransitionSource, createdAt: Date
+    ) {
         self.id = id
         self.userID = userID
         self.seq = seq

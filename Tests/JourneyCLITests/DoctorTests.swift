@@ -22,24 +22,37 @@ private struct DoctorFixture {
         let db = try await workspace.platformDatabase()
         let batch = try await workspace.journey(["batch", "--db", db])
         try #require(batch.status == 0, "\(batch)", sourceLocation: sourceLocation)
-        let movedToJ2 = try #require(try Direct.integer(db, """
-            SELECT user_id FROM journey_transitions WHERE to_state = 'J2_ACTIVE_USER' GROUP BY user_id HAVING COUNT(*) = 1 ORDER BY user_id LIMIT 1
-            """), sourceLocation: sourceLocation)
-        let second = try #require(try Direct.integer(db, """
-            SELECT user_id FROM journey_transitions WHERE to_state = 'J2_ACTIVE_USER' AND user_id > ? ORDER BY user_id LIMIT 1
-            """, arguments: [movedToJ2]), sourceLocation: sourceLocation)
+        let movedToJ2 = try #require(
+            try Direct.integer(
+                db,
+                """
+                SELECT user_id FROM journey_transitions WHERE to_state = 'J2_ACTIVE_USER' GROUP BY user_id HAVING COUNT(*) = 1 ORDER BY user_id LIMIT 1
+                """), sourceLocation: sourceLocation)
+        let second = try #require(
+            try Direct.integer(
+                db,
+                """
+                SELECT user_id FROM journey_transitions WHERE to_state = 'J2_ACTIVE_USER' AND user_id > ? ORDER BY user_id LIMIT 1
+                """, arguments: [movedToJ2]), sourceLocation: sourceLocation)
         // The second J2 user becomes a super-admin and takes the declared skip J2 → J4 (seq 2).
         try Direct.execute(db, "UPDATE users SET role = 'super-admin' WHERE id = ?", arguments: [second])
         let evaluate = try await workspace.journey(["evaluate", String(second), "--db", db])
         try #require(evaluate.status == 0, "\(evaluate)", sourceLocation: sourceLocation)
-        try #require(try Direct.integer(db, "SELECT MAX(seq) FROM journey_transitions WHERE user_id = ?", arguments: [second]) == 2,
-                     sourceLocation: sourceLocation)
-        let never = try #require(try Direct.integer(db, """
-            SELECT id FROM users WHERE id NOT IN (SELECT user_id FROM journey_transitions) ORDER BY id LIMIT 1
-            """), sourceLocation: sourceLocation)
-        let followed = try #require(try Direct.integer(db, """
-            SELECT following_id FROM follows GROUP BY following_id HAVING COUNT(*) >= 2 ORDER BY following_id LIMIT 1
-            """), sourceLocation: sourceLocation)
+        try #require(
+            try Direct.integer(db, "SELECT MAX(seq) FROM journey_transitions WHERE user_id = ?", arguments: [second]) == 2,
+            sourceLocation: sourceLocation)
+        let never = try #require(
+            try Direct.integer(
+                db,
+                """
+                SELECT id FROM users WHERE id NOT IN (SELECT user_id FROM journey_transitions) ORDER BY id LIMIT 1
+                """), sourceLocation: sourceLocation)
+        let followed = try #require(
+            try Direct.integer(
+                db,
+                """
+                SELECT following_id FROM follows GROUP BY following_id HAVING COUNT(*) >= 2 ORDER BY following_id LIMIT 1
+                """), sourceLocation: sourceLocation)
         return DoctorFixture(db: db, movedOnce: movedToJ2, movedTwice: second, neverMoved: never, followed: followed)
     }
 }
@@ -135,7 +148,8 @@ struct DoctorTests {
 
             // Then: exit 1, both users named, only stage_mismatches in the JSON
             #expect(text.status == 1, "\(text)")
-            #expect(text.stdout.contains("FAIL  stage differs from its last transition for users \(expected.map(String.init).joined(separator: ", "))"), "\(text)")
+            #expect(
+                text.stdout.contains("FAIL  stage differs from its last transition for users \(expected.map(String.init).joined(separator: ", "))"), "\(text)")
             #expect(text.stdout.contains("ok    every stage is known to the rules"), "\(text)")
             let found = try findings(json)
             #expect(json.status == 1)
@@ -149,8 +163,9 @@ struct DoctorTests {
         try await withWorkspace { workspace in
             // Given: the two-move user's second row now starts from J3 (the first ended in J2) …
             let fixture = try await DoctorFixture.make(in: workspace)
-            try Direct.execute(fixture.db, "UPDATE journey_transitions SET from_state = 'J3_POWER_USER' WHERE user_id = ? AND seq = 2",
-                               arguments: [fixture.movedTwice])
+            try Direct.execute(
+                fixture.db, "UPDATE journey_transitions SET from_state = 'J3_POWER_USER' WHERE user_id = ? AND seq = 2",
+                arguments: [fixture.movedTwice])
             // … and the one-move user's only row is numbered 2 (move 1 missing)
             try Direct.execute(fixture.db, "UPDATE journey_transitions SET seq = 2 WHERE user_id = ? AND seq = 1", arguments: [fixture.movedOnce])
             let expected = [fixture.movedOnce, fixture.movedTwice].sorted()
@@ -177,10 +192,14 @@ struct DoctorTests {
             try Direct.execute(fixture.db, "UPDATE users SET follower_count = follower_count + 3 WHERE id = ?", arguments: [fixture.followed])
             // … and a follow row REPLACEd onto another followee: the implicit delete fires no trigger
             // (recursive_triggers is off), so the old followee keeps one follower too many
-            let row = try #require(try Direct.integer(fixture.db, "SELECT id FROM follows WHERE following_id <> ?1 AND follower_id <> ?1 ORDER BY id LIMIT 1",
-                                                      arguments: [fixture.followed]))
+            let row = try #require(
+                try Direct.integer(
+                    fixture.db, "SELECT id FROM follows WHERE following_id <> ?1 AND follower_id <> ?1 ORDER BY id LIMIT 1",
+                    arguments: [fixture.followed]))
             let oldFollowee = try #require(try Direct.integer(fixture.db, "SELECT following_id FROM follows WHERE id = ?", arguments: [row]))
-            try Direct.execute(fixture.db, """
+            try Direct.execute(
+                fixture.db,
+                """
                 REPLACE INTO follows(id, follower_id, following_id, created_at)
                 SELECT id, follower_id, ?, created_at FROM follows WHERE id = ?
                 """, arguments: [fixture.followed, row])
@@ -193,7 +212,9 @@ struct DoctorTests {
 
             // Then: exit 1, both users named, with the way to fix it
             #expect(text.status == 1, "\(text)")
-            #expect(text.stdout.contains("FAIL  follower_count drifted for users \(expected.map(String.init).joined(separator: ", ")); run journey doctor --repair"), "\(text)")
+            #expect(
+                text.stdout.contains(
+                    "FAIL  follower_count drifted for users \(expected.map(String.init).joined(separator: ", ")); run journey doctor --repair"), "\(text)")
             let found = try findings(json)
             #expect(json.status == 1)
             #expect(ids(found, "follower_count_drift") == expected, "\(json)")
@@ -201,8 +222,9 @@ struct DoctorTests {
         }
     }
 
-    @Test("doctor --repair recomputes the drifted counters, says which, exits 0, and leaves every transition row as it was",
-          arguments: [false, true])
+    @Test(
+        "doctor --repair recomputes the drifted counters, says which, exits 0, and leaves every transition row as it was",
+        arguments: [false, true])
     func repairDrift(json: Bool) async throws {
         try await withWorkspace { workspace in
             // Given: a user whose follower_count drifted by +3
@@ -225,8 +247,10 @@ struct DoctorTests {
                 #expect(repair.stdout.contains("fixed follower_count of users \(fixture.followed)"), "\(repair)")
                 #expect(repair.stdout.contains("ok    follower_count is exact"), "\(repair)")
             }
-            #expect(try Direct.integer(fixture.db, "SELECT follower_count = (SELECT COUNT(*) FROM follows WHERE following_id = ?) FROM users WHERE id = ?",
-                                       arguments: [fixture.followed, fixture.followed]) == 1)
+            #expect(
+                try Direct.integer(
+                    fixture.db, "SELECT follower_count = (SELECT COUNT(*) FROM follows WHERE following_id = ?) FROM users WHERE id = ?",
+                    arguments: [fixture.followed, fixture.followed]) == 1)
             // And: history byte-for-byte the same rows, pins untouched, and doctor now exits 0
             #expect(try transitionRows(fixture.db) == history)
             #expect(try Direct.fingerprint(fixture.db).filter { $0.hasPrefix("journey_transitions ") || $0.hasPrefix("journey_pins ") } == stages)
@@ -241,8 +265,9 @@ struct DoctorTests {
             // Given: a drifted counter, a broken history, a stage that differs from its history and an unknown stage
             let fixture = try await DoctorFixture.make(in: workspace)
             try Direct.execute(fixture.db, "UPDATE users SET follower_count = follower_count + 3 WHERE id = ?", arguments: [fixture.followed])
-            try Direct.execute(fixture.db, "UPDATE journey_transitions SET from_state = 'J3_POWER_USER' WHERE user_id = ? AND seq = 2",
-                               arguments: [fixture.movedTwice])
+            try Direct.execute(
+                fixture.db, "UPDATE journey_transitions SET from_state = 'J3_POWER_USER' WHERE user_id = ? AND seq = 2",
+                arguments: [fixture.movedTwice])
             try Direct.execute(fixture.db, "UPDATE users SET customer_journey_state = 'J1_NEW_USER' WHERE id = ?", arguments: [fixture.movedOnce])
             try Direct.execute(fixture.db, "UPDATE users SET customer_journey_state = 'J7_GHOST' WHERE id = ?", arguments: [fixture.neverMoved])
             let history = try transitionRows(fixture.db)
@@ -275,7 +300,9 @@ struct DoctorTests {
         try await withWorkspace { workspace in
             // Given: idx_users_email's definition rewritten to another column, so its entries match no row
             let fixture = try await DoctorFixture.make(in: workspace)
-            try Direct.execute(fixture.db, """
+            try Direct.execute(
+                fixture.db,
+                """
                 PRAGMA writable_schema = ON;
                 UPDATE sqlite_master SET sql = 'CREATE INDEX idx_users_email ON users(city)' WHERE name = 'idx_users_email';
                 PRAGMA writable_schema = OFF;

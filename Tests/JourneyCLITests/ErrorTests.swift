@@ -63,7 +63,9 @@ struct ErrorTests {
                 return path
             case .foreignSQLite:
                 let path = workspace.path("other.sqlite")
-                try Direct.execute(path, """
+                try Direct.execute(
+                    path,
+                    """
                     CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
                     INSERT INTO notes(body) VALUES ('a'), ('b');
                     """)
@@ -74,8 +76,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("a bad --db: the documented status, one line naming the file, nothing written",
-          arguments: BadDatabase.allCases, userCommands)
+    @Test(
+        "a bad --db: the documented status, one line naming the file, nothing written",
+        arguments: BadDatabase.allCases, userCommands)
     func badDatabase(_ bad: BadDatabase, command: [String]) async throws {
         try await withWorkspace { workspace in
             // Given: a database path that is missing, a directory, a text file, a foreign SQLite file or un-migrated
@@ -113,8 +116,9 @@ struct ErrorTests {
     /// User ids that are not positive integers that fit in 64 bits.
     static let invalidUserIDs = ["abc", "0", "-5", "99999999999999999999", "", "1.5", "0x10"]
 
-    @Test("a user id that is not a positive integer is a usage error (64), nothing written",
-          arguments: invalidUserIDs, userCommands)
+    @Test(
+        "a user id that is not a positive integer is a usage error (64), nothing written",
+        arguments: invalidUserIDs, userCommands)
     func invalidUserID(_ user: String, command: [String]) async throws {
         try await withWorkspace { workspace in
             // Given: a migrated fixture database
@@ -149,8 +153,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("a legacy stage value the rules do not know: 65 naming the stage, nothing written",
-          arguments: [["evaluate"], ["evaluate", "--dry-run"], ["evaluate", "--json"], ["explain"], ["explain", "--json"]])
+    @Test(
+        "a legacy stage value the rules do not know: 65 naming the stage, nothing written",
+        arguments: [["evaluate"], ["evaluate", "--dry-run"], ["evaluate", "--json"], ["explain"], ["explain", "--json"]])
     func legacyStage(_ command: [String]) async throws {
         try await withWorkspace { workspace in
             // Given: a migrated fixture where user 5 holds the legacy value 'J9'
@@ -171,8 +176,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("an unknown subcommand or option is a usage error (64)",
-          arguments: [["frobnicate"], ["evaluate"], ["evaluate", "1", "--colour"], ["rules"], ["history", "1", "2"]])
+    @Test(
+        "an unknown subcommand or option is a usage error (64)",
+        arguments: [["frobnicate"], ["evaluate"], ["evaluate", "1", "--colour"], ["rules"], ["history", "1", "2"]])
     func usageErrors(_ arguments: [String]) async throws {
         try await withWorkspace { workspace in
             // Given/When: a command line the parser refuses

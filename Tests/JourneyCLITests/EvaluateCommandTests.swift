@@ -5,8 +5,10 @@ import Testing
 @Suite("journey evaluate, explain, history, pin")
 struct EvaluateCommandTests {
     /// The keys of the documented `evaluate --json` object that every report carries.
-    static let evaluationKeys = ["user", "stored_stage", "stage", "title", "persisted", "transitions", "next",
-                                 "metrics", "rules_version", "evaluated_at"]
+    static let evaluationKeys = [
+        "user", "stored_stage", "stage", "title", "persisted", "transitions", "next",
+        "metrics", "rules_version", "evaluated_at",
+    ]
 
     /// A J1 user whose metrics move them on (dry-run), and their dry-run report.
     static func movingUser(in workspace: Workspace, db: String) async throws -> (id: Int, report: [String: Any]) {
@@ -366,7 +368,8 @@ struct EvaluateCommandTests {
             // Given: a rule file with a different version in which J2 needs 100000 posts
             let db = try await workspace.platformDatabase()
             let rules = workspace.path("strict.yaml")
-            try Data("""
+            try Data(
+                """
                 version: "strict-1"
                 stages:
                   - id: J1_NEW_USER
@@ -375,7 +378,8 @@ struct EvaluateCommandTests {
                     title: Active User
                     criteria:
                       - posts >= 100000
-                """.utf8).write(to: URL(fileURLWithPath: rules))
+                """.utf8
+            ).write(to: URL(fileURLWithPath: rules))
 
             // When: evaluating user 1 with it
             let result = try await workspace.journey(["evaluate", "1", "--db", db, "--rules", rules, "--dry-run", "--json"])

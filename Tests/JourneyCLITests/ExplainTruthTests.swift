@@ -5,26 +5,26 @@ import Testing
 @Suite("explain counts an any-of group once, numbers alike in text and JSON, and shows a pin (explain, history)")
 struct ExplainTruthTests {
     static let rules = """
-    version: "groups-1"
-    stages:
-      - {id: J1_NEW_USER, title: New}
-      - id: J2_ACTIVE_USER
-        title: Active
-        criteria:
-          - posts >= 1
-          - days_since_signup >= 7
-          - any: [followers >= 10, following >= 10, events_organized >= 1]
-          - onboarding_complete
-    """
+        version: "groups-1"
+        stages:
+          - {id: J1_NEW_USER, title: New}
+          - id: J2_ACTIVE_USER
+            title: Active
+            criteria:
+              - posts >= 1
+              - days_since_signup >= 7
+              - any: [followers >= 10, following >= 10, events_organized >= 1]
+              - onboarding_complete
+        """
 
     /// User 1: two posts, one event organized, signed up long ago, not onboarded: the group holds through
     /// its third member, onboarding does not.
     static let rows = """
-    INSERT INTO users(id, email, is_onboarding_complete, created_at, last_journey_update) VALUES
-        (1, 'a@x', 0, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
-    INSERT INTO posts(user_id, created_at) VALUES (1, '2020-02-01 00:00:00'), (1, '2020-03-01 00:00:00');
-    INSERT INTO events(organizer_id, title, start_date) VALUES (1, 'milonga', '2020-04-01 00:00:00');
-    """
+        INSERT INTO users(id, email, is_onboarding_complete, created_at, last_journey_update) VALUES
+            (1, 'a@x', 0, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
+        INSERT INTO posts(user_id, created_at) VALUES (1, '2020-02-01 00:00:00'), (1, '2020-03-01 00:00:00');
+        INSERT INTO events(organizer_id, title, start_date) VALUES (1, 'milonga', '2020-04-01 00:00:00');
+        """
 
     @Test("the reported case: the group that holds through its third member shows [x], and 3 of 4 criteria are met")
     func groupThroughThirdMember() async throws {

@@ -30,7 +30,9 @@ struct GenerateAndMigrateTests {
             #expect(try Direct.integer(path, "SELECT COUNT(*) FROM users") == 200)
             #expect(try Direct.integer(path, "SELECT COUNT(*) FROM users WHERE customer_journey_state = 'J1_NEW_USER'") == 200)
             #expect(try Direct.integer(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'journey_transitions'") == 1)
-            #expect(try Direct.integer(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%' AND name NOT LIKE 'idx_journey_%'") == 15)
+            #expect(
+                try Direct.integer(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%' AND name NOT LIKE 'idx_journey_%'")
+                    == 15)
         }
     }
 

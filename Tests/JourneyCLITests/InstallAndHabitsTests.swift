@@ -76,10 +76,12 @@ struct InstallAndHabitsTests {
         }
     }
 
-    @Test("every subcommand takes --quiet, --verbose and --log-level", arguments: [
-        ["evaluate"], ["explain"], ["history"], ["pin"], ["unpin"], ["batch"], ["status"], ["doctor"],
-        ["migrate"], ["rules", "check"], ["rules", "graph"], ["generate"], ["demo"],
-    ])
+    @Test(
+        "every subcommand takes --quiet, --verbose and --log-level",
+        arguments: [
+            ["evaluate"], ["explain"], ["history"], ["pin"], ["unpin"], ["batch"], ["status"], ["doctor"],
+            ["migrate"], ["rules", "check"], ["rules", "graph"], ["generate"], ["demo"],
+        ])
     func everyCommand(_ command: [String]) async throws {
         try await withWorkspace { workspace in
             // When: asking for the subcommand's help

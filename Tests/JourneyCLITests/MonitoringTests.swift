@@ -11,7 +11,9 @@ struct MonitoringTests {
     static func database(_ workspace: Workspace, runs: [String] = [], sql: String = "") throws -> String {
         let path = workspace.path("monitored.sqlite")
         let rows = ["(1, datetime('now', '-2 hours'), datetime('now', '-1 hours'), 'finished', NULL, NULL)"] + runs
-        try SmallDatabase.create(path, """
+        try SmallDatabase.create(
+            path,
+            """
             INSERT INTO users(id, email, created_at) VALUES (1, 'a@x', '2025-01-01 00:00:00'), (2, 'b@x', '2025-01-01 00:00:00'),
                 (3, 'c@x', '2025-01-01 00:00:00');
             INSERT INTO journey_batch_runs(id, started_at, finished_at, status, error, lease_expires_at, rules_version)
@@ -30,13 +32,16 @@ struct MonitoringTests {
         func make(in workspace: Workspace) throws -> String {
             switch self {
             case .failed:
-                try MonitoringTests.database(workspace, runs: ["(2, datetime('now', '-30 minutes'), datetime('now', '-20 minutes'), 'failed', 'disk full', NULL)"])
+                try MonitoringTests.database(
+                    workspace, runs: ["(2, datetime('now', '-30 minutes'), datetime('now', '-20 minutes'), 'failed', 'disk full', NULL)"])
             case .interrupted:
-                try MonitoringTests.database(workspace, runs: ["(2, datetime('now', '-30 minutes'), datetime('now', '-20 minutes'), 'interrupted', 'taken over by hand', NULL)"])
+                try MonitoringTests.database(
+                    workspace, runs: ["(2, datetime('now', '-30 minutes'), datetime('now', '-20 minutes'), 'interrupted', 'taken over by hand', NULL)"])
             case .expiredLease:
                 try MonitoringTests.database(workspace, runs: ["(2, datetime('now', '-30 minutes'), NULL, 'running', NULL, datetime('now', '-20 minutes'))"])
             case .overdue:
-                try MonitoringTests.database(workspace, sql: "UPDATE journey_batch_runs SET started_at = datetime('now', '-31 hours'), finished_at = datetime('now', '-30 hours');")
+                try MonitoringTests.database(
+                    workspace, sql: "UPDATE journey_batch_runs SET started_at = datetime('now', '-31 hours'), finished_at = datetime('now', '-30 hours');")
             case .neverRan:
                 try MonitoringTests.database(workspace, sql: "DELETE FROM journey_batch_runs;")
             case .unknownStage:
@@ -71,8 +76,9 @@ struct MonitoringTests {
         }
     }
 
-    @Test("status --check: a failed, interrupted, overdue or never-run batch, or an unknown stage, exits 1 with the reason as one line on stderr",
-          arguments: Problem.allCases)
+    @Test(
+        "status --check: a failed, interrupted, overdue or never-run batch, or an unknown stage, exits 1 with the reason as one line on stderr",
+        arguments: Problem.allCases)
     func unhealthy(_ problem: Problem) async throws {
         try await withWorkspace { workspace in
             let db = try problem.make(in: workspace)
@@ -90,17 +96,20 @@ struct MonitoringTests {
     /// What `batch --strict` fails on: the SQL that leaves it behind, and the summary key that counts it.
     static let leftBehind: [(sql: String, key: String)] = [
         ("UPDATE users SET customer_journey_state = 'J7_GHOST' WHERE id = 2;", "unknown_stages"),
-        ("""
-         CREATE TRIGGER frozen BEFORE UPDATE OF customer_journey_state ON users WHEN OLD.id = 3 BEGIN SELECT RAISE(ABORT, 'frozen'); END;
-         UPDATE users SET is_onboarding_complete = 1 WHERE id = 3;
-         INSERT INTO posts(user_id, created_at) VALUES (3, '2025-02-01 00:00:00');
-         INSERT INTO follows(follower_id, following_id) VALUES (3, 1);
-         """, "failed_users"),
+        (
+            """
+            CREATE TRIGGER frozen BEFORE UPDATE OF customer_journey_state ON users WHEN OLD.id = 3 BEGIN SELECT RAISE(ABORT, 'frozen'); END;
+            UPDATE users SET is_onboarding_complete = 1 WHERE id = 3;
+            INSERT INTO posts(user_id, created_at) VALUES (3, '2025-02-01 00:00:00');
+            INSERT INTO follows(follower_id, following_id) VALUES (3, 1);
+            """, "failed_users"
+        ),
         ("UPDATE users SET created_at = 'soon' WHERE id = 1;", "unreadable_timestamps"),
     ]
 
-    @Test("batch --strict exits 1 after its summary when users were left behind; 0 otherwise, and without --strict",
-          arguments: leftBehind)
+    @Test(
+        "batch --strict exits 1 after its summary when users were left behind; 0 otherwise, and without --strict",
+        arguments: leftBehind)
     func strictBatch(sql: String, key: String) async throws {
         try await withWorkspace { workspace in
             let clean = try Self.database(workspace)
@@ -142,7 +151,9 @@ struct MonitoringTests {
                 #expect(result.stdout.range(of: #"\d{4}-\d\d-\d\d \d\d:\d\d"#, options: .regularExpression) == nil, "\(result)")
             }
             let evaluate = try await workspace.journey(["evaluate", "5", "--db", db, "--dry-run", "--json"])
-            #expect((try evaluate.jsonObject()["evaluated_at"] as? String)?.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression) != nil, "\(evaluate)")
+            #expect(
+                (try evaluate.jsonObject()["evaluated_at"] as? String)?.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression) != nil,
+                "\(evaluate)")
             let unmoved = try await workspace.journey(["history", "5", "--db", db, "--json"])
             #expect((try unmoved.jsonObject()["user"] as? NSNumber)?.intValue == 5, "numbers stay numbers: \(unmoved)")
         }

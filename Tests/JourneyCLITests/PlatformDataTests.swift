@@ -35,7 +35,9 @@ struct PlatformDataTests {
             // Given: a file as a journey without the three steps of this change left it
             let db = try Self.ormDatabase(workspace, stageColumn: "customer_journey_state TEXT NOT NULL DEFAULT 'J1_NEW_USER'")
             #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
-            try Direct.execute(db, """
+            try Direct.execute(
+                db,
+                """
                 DROP TRIGGER journey_users_insert; DROP TRIGGER journey_users_id_update;
                 DELETE FROM grdb_migrations
                 WHERE identifier IN ('v2 journey column schema', 'v2 follower count on user writes', 'v2 reuse equivalent indexes');
@@ -54,7 +56,9 @@ struct PlatformDataTests {
             // Then: the three new steps ran, the two users triggers are reported, and evaluate works
             #expect(migrate.status == 0, "\(migrate)")
             let report = try #require(try migrate.jsonObject()["migration"] as? [String: Any])
-            #expect(report["migrations_applied"] as? [String] == ["v2 journey column schema", "v2 follower count on user writes", "v2 reuse equivalent indexes"], "\(migrate)")
+            #expect(
+                report["migrations_applied"] as? [String] == ["v2 journey column schema", "v2 follower count on user writes", "v2 reuse equivalent indexes"],
+                "\(migrate)")
             #expect(report["triggers_created"] as? [String] == ["journey_users_id_update", "journey_users_insert"], "\(migrate)")
             #expect(evaluate.status == 0, "\(evaluate)")
         }
@@ -74,7 +78,11 @@ struct PlatformDataTests {
             let report = try #require(try migrate.jsonObject()["migration"] as? [String: Any])
             #expect(report["columns_rebuilt"] as? [String] == ["users.customer_journey_state"], "\(migrate)")
             #expect(report["columns_added"] as? [String] == ["users.last_journey_update", "users.follower_count"], "\(migrate)")
-            #expect(try Direct.integer(db, "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'customer_journey_state' AND \"notnull\" = 1 AND dflt_value = '''J1_NEW_USER'''") == 1)
+            #expect(
+                try Direct.integer(
+                    db,
+                    "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'customer_journey_state' AND \"notnull\" = 1 AND dflt_value = '''J1_NEW_USER'''"
+                ) == 1)
             #expect(try Direct.integer(db, "SELECT COUNT(*) FROM users WHERE customer_journey_state = 'J1_NEW_USER'") == 7)
 
             // When: evaluating user 1, then running the batch
@@ -96,14 +104,17 @@ struct PlatformDataTests {
         }
     }
 
-    @Test("NULL and blank stages after migration (the platform's schema made the column nullable again): evaluate, pin and batch start from J1, with no conflict")
+    @Test(
+        "NULL and blank stages after migration (the platform's schema made the column nullable again): evaluate, pin and batch start from J1, with no conflict")
     func nullAndBlankAfterMigration() async throws {
         try await withWorkspace { workspace in
             // Given: a migrated file whose users table the platform rebuilt with a nullable stage
             // column, and users holding NULL, '', '   ' and a tab
             let db = try Self.ormDatabase(workspace)
             #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
-            try Direct.execute(db, """
+            try Direct.execute(
+                db,
+                """
                 PRAGMA legacy_alter_table = ON;
                 CREATE TABLE users_orm (id INTEGER PRIMARY KEY, email TEXT, city TEXT, country TEXT, role TEXT, subscription_tier TEXT,
                     is_onboarding_complete INTEGER, created_at TEXT, customer_journey_state TEXT, last_journey_update TEXT,
@@ -152,7 +163,9 @@ struct PlatformDataTests {
             // Given: a migrated file where the platform forbids any stage change of user 3
             let db = try Self.ormDatabase(workspace)
             #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
-            try Direct.execute(db, """
+            try Direct.execute(
+                db,
+                """
                 CREATE TRIGGER frozen BEFORE UPDATE OF customer_journey_state ON users WHEN OLD.id = 3
                 BEGIN SELECT RAISE(ABORT, 'user 3 is frozen'); END;
                 """)
@@ -214,7 +227,9 @@ struct PlatformDataTests {
             #expect(try Direct.integer(db, "SELECT follower_count FROM users WHERE id = 2") == 3)
 
             // When: the platform upserts user 2's profile the usual way
-            try Direct.execute(db, """
+            try Direct.execute(
+                db,
+                """
                 INSERT OR REPLACE INTO users(id, email, city, country, role, subscription_tier, is_onboarding_complete, created_at)
                 VALUES (2, 'new@x', 'Lyon', 'FR', 'user', 'free', 1, '2020-01-01 00:00:00')
                 """)
@@ -260,18 +275,27 @@ struct MigrateIndexReuseTests {
             #expect(result.status == 0, "\(result)")
             let report = try #require(try result.jsonObject()["migration"] as? [String: Any])
             let reused = try #require(report["indexes_reused"] as? [[String: String]])
-            #expect(Set(reused.compactMap { $0["existing"] }) == ["posts_user", "posts_recent", "posts_user_created", "posts_vis", "users_email",
-                                                                    "users_place", "follows_by_follower", "follows_pair", "events_when", "rsvps_user"], "\(result)")
-            #expect(Set(report["indexes_created"] as? [String] ?? []) == ["idx_users_journey_state", "idx_follows_following", "idx_events_organizer",
-                                                                           "idx_events_city", "idx_event_rsvps_event", "idx_journey_transitions_created",
-                                                                           "journey_batch_runs_one_running"], "\(result)")
+            #expect(
+                Set(reused.compactMap { $0["existing"] }) == [
+                    "posts_user", "posts_recent", "posts_user_created", "posts_vis", "users_email",
+                    "users_place", "follows_by_follower", "follows_pair", "events_when", "rsvps_user",
+                ], "\(result)")
+            #expect(
+                Set(report["indexes_created"] as? [String] ?? []) == [
+                    "idx_users_journey_state", "idx_follows_following", "idx_events_organizer",
+                    "idx_events_city", "idx_event_rsvps_event", "idx_journey_transitions_created",
+                    "journey_batch_runs_one_running",
+                ], "\(result)")
             // And: no two indexes of the file have the same table and keys
-            #expect(try Direct.integer(db, """
-                SELECT COUNT(*) FROM (SELECT m.tbl_name, group_concat(x.name || ':' || x."desc" || ':' || x.coll, ',') AS keys
-                                      FROM sqlite_master m, pragma_index_xinfo(m.name) x
-                                      WHERE m.type = 'index' AND x.key = 1 GROUP BY m.name)
-                GROUP BY tbl_name, keys HAVING COUNT(*) > 1
-                """) == nil)
+            #expect(
+                try Direct.integer(
+                    db,
+                    """
+                    SELECT COUNT(*) FROM (SELECT m.tbl_name, group_concat(x.name || ':' || x."desc" || ':' || x.coll, ',') AS keys
+                                          FROM sqlite_master m, pragma_index_xinfo(m.name) x
+                                          WHERE m.type = 'index' AND x.key = 1 GROUP BY m.name)
+                    GROUP BY tbl_name, keys HAVING COUNT(*) > 1
+                    """) == nil)
 
             // When: migrating again, as text
             let again = try await workspace.journey(["migrate", "--db", db])
@@ -340,7 +364,9 @@ struct MigrateIndexReuseTests {
         try await withWorkspace { workspace in
             // Given: a platform users table whose email column is declared NOCASE, with an index on it
             let db = workspace.path("nocase.sqlite")
-            try Direct.execute(db, """
+            try Direct.execute(
+                db,
+                """
                 CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT COLLATE NOCASE, city TEXT, country TEXT, role TEXT,
                     subscription_tier TEXT, is_onboarding_complete INTEGER, created_at TEXT);
                 CREATE INDEX users_email ON users(email);

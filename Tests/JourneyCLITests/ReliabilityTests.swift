@@ -37,8 +37,9 @@ private let databaseCommands: [[String]] = [
 extension ReliabilityTests {
     @Suite("Bad input: damaged and empty database files")
     struct DamagedDatabaseTests {
-        @Test("a truncated database (the first 4096 bytes of a migrated one): 65 naming the file, nothing written",
-              arguments: databaseCommands)
+        @Test(
+            "a truncated database (the first 4096 bytes of a migrated one): 65 naming the file, nothing written",
+            arguments: databaseCommands)
         func truncated(_ command: [String]) async throws {
             try await withWorkspace { workspace in
                 // Given: the first page of a migrated platform database, the rest cut off
@@ -58,8 +59,9 @@ extension ReliabilityTests {
             }
         }
 
-        @Test("a zero-byte file: 65 'lacks the platform tables', still zero bytes",
-              arguments: [["evaluate", movingUser], ["explain", movingUser], ["batch"], ["doctor"]])
+        @Test(
+            "a zero-byte file: 65 'lacks the platform tables', still zero bytes",
+            arguments: [["evaluate", movingUser], ["explain", movingUser], ["batch"], ["doctor"]])
         func zeroBytes(_ command: [String]) async throws {
             try await withWorkspace { workspace in
                 // Given: an empty file where the database should be (a touched, mistyped path)
@@ -95,7 +97,8 @@ extension ReliabilityTests {
                 // Then: it waited for the busy timeout, then failed cleanly, and wrote nothing
                 #expect(waited >= .seconds(9), "gave up after \(waited), before the 10 s busy timeout")
                 #expect(result.status == 74 || result.status == 75, "\(result)")
-                #expect(result.exitedNormally && result.stderrLines.count == 1 && result.stderr.hasPrefix("journey: ") && result.stderr.contains(db), "\(result)")
+                #expect(
+                    result.exitedNormally && result.stderrLines.count == 1 && result.stderr.hasPrefix("journey: ") && result.stderr.contains(db), "\(result)")
                 expectNoCrash(result)
                 expectUnchanged(db, before)
                 #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_transitions") == 0)
@@ -155,8 +158,9 @@ private final class LockHolder: @unchecked Sendable {
 extension ReliabilityTests {
     @Suite("Bad input: read-only database file and read-only directory")
     struct ReadOnlyTests {
-        @Test("as root, a 0444 database file is written anyway (root ignores permission bits)",
-              .enabled(if: Unprivileged.testsRunAsRoot))
+        @Test(
+            "as root, a 0444 database file is written anyway (root ignores permission bits)",
+            .enabled(if: Unprivileged.testsRunAsRoot))
         func readOnlyFileAsRoot() async throws {
             try await withWorkspace { workspace in
                 // Given: a migrated database made read-only with chmod 0444
@@ -173,8 +177,9 @@ extension ReliabilityTests {
             }
         }
 
-        @Test("unprivileged, a 0444 database file: writes exit 74 naming the file, reads work, nothing written",
-              .enabled(if: Unprivileged.available))
+        @Test(
+            "unprivileged, a 0444 database file: writes exit 74 naming the file, reads work, nothing written",
+            .enabled(if: Unprivileged.available))
         func readOnlyFileUnprivileged() async throws {
             try await withWorkspace { workspace in
                 // Given: a 0444 database (owned by root when the tests are root) in a directory anyone may write
@@ -193,7 +198,9 @@ extension ReliabilityTests {
                     expectUnchanged(db, before)
                 }
                 // … and every command that only reads works
-                for command in [["evaluate", movingUser, "--dry-run"], ["explain", movingUser], ["history", movingUser], ["status"], ["doctor"], ["batch", "--dry-run"]] {
+                for command in [
+                    ["evaluate", movingUser, "--dry-run"], ["explain", movingUser], ["history", movingUser], ["status"], ["doctor"], ["batch", "--dry-run"],
+                ] {
                     let result = try #require(try await workspace.journeyUnprivileged(arguments(command, db: db)))
                     #expect(result.status == 0, "\(result)")
                     #expect(result.stderr.isEmpty, "\(result)")
@@ -204,8 +211,9 @@ extension ReliabilityTests {
             }
         }
 
-        @Test("as root, a database in a 0555 directory is used normally (root ignores permission bits)",
-              .enabled(if: Unprivileged.testsRunAsRoot))
+        @Test(
+            "as root, a database in a 0555 directory is used normally (root ignores permission bits)",
+            .enabled(if: Unprivileged.testsRunAsRoot))
         func readOnlyDirectoryAsRoot() async throws {
             try await withWorkspace { workspace in
                 // Given: a migrated database in a directory made read-only with chmod 0555
@@ -224,8 +232,9 @@ extension ReliabilityTests {
             }
         }
 
-        @Test("unprivileged, a writable database in a 0555 directory (no room for -wal/-shm): 74 naming the file, nothing written",
-              .enabled(if: Unprivileged.available), arguments: databaseCommands)
+        @Test(
+            "unprivileged, a writable database in a 0555 directory (no room for -wal/-shm): 74 naming the file, nothing written",
+            .enabled(if: Unprivileged.available), arguments: databaseCommands)
         func readOnlyDirectoryUnprivileged(_ command: [String]) async throws {
             try await withWorkspace { workspace in
                 // Given: a database the unprivileged user owns and may write, in a directory they may not write
@@ -273,7 +282,9 @@ extension ReliabilityTests {
             try await withWorkspace { workspace in
                 // Given: user 5 (who would move to J2) with NULL in every column that allows it
                 let db = try await workspace.platformDatabase()
-                try Direct.execute(db, """
+                try Direct.execute(
+                    db,
+                    """
                     UPDATE users SET email = NULL, city = NULL, country = NULL, role = NULL, subscription_tier = NULL,
                         is_onboarding_complete = NULL, created_at = NULL, last_journey_update = NULL WHERE id = 5
                     """)
@@ -333,8 +344,9 @@ extension ReliabilityTests {
             }
         }
 
-        @Test("created_at that is not a date: days_since_signup is missing, nothing written",
-              arguments: ["yesterday", "", "not a date; DROP TABLE users"])
+        @Test(
+            "created_at that is not a date: days_since_signup is missing, nothing written",
+            arguments: ["yesterday", "", "not a date; DROP TABLE users"])
         func createdAtUnparseable(_ value: String) async throws {
             try await withWorkspace { workspace in
                 // Given: user 5 (who would move to J2) with an unparseable created_at
@@ -368,8 +380,9 @@ extension ReliabilityTests {
         /// PlatformDataTests.swift.)
         static let values = [" J2_ACTIVE_USER", "J2_ACTIVE_USER ", "j2_active_user"]
 
-        @Test("evaluate and explain refuse an unknown stored stage: 65 naming the user, nothing written",
-              arguments: values, [["evaluate", "5"], ["evaluate", "5", "--dry-run"], ["explain", "5", "--json"]])
+        @Test(
+            "evaluate and explain refuse an unknown stored stage: 65 naming the user, nothing written",
+            arguments: values, [["evaluate", "5"], ["evaluate", "5", "--dry-run"], ["explain", "5", "--json"]])
         func refused(_ value: String, command: [String]) async throws {
             try await withWorkspace { workspace in
                 // Given: user 5 holding the value
@@ -485,8 +498,9 @@ enum BadRulesFile: String, CaseIterable, Sendable, CustomTestStringConvertible {
 extension ReliabilityTests {
     @Suite("Bad input: rules files that are huge, deep, binary or absent")
     struct BadRulesFileTests {
-        @Test("--rules with a bad file: 65 (66 when absent) naming the file, in bounded time, database untouched",
-              arguments: BadRulesFile.allCases, [["evaluate", movingUser], ["batch"], ["doctor"]])
+        @Test(
+            "--rules with a bad file: 65 (66 when absent) naming the file, in bounded time, database untouched",
+            arguments: BadRulesFile.allCases, [["evaluate", movingUser], ["batch"], ["doctor"]])
         func withDatabase(_ bad: BadRulesFile, command: [String]) async throws {
             try await withWorkspace { workspace in
                 // Given: a migrated database and the bad rules file
@@ -522,8 +536,9 @@ extension ReliabilityTests {
 extension ReliabilityTests {
     @Suite("Bad input: more user ids")
     struct MoreUserIDTests {
-        @Test("ids that are not positive 64-bit integers, beyond ErrorTests' list: usage error 64",
-              arguments: ["9223372036854775808", " 7", "7 ", "1e3", "٣", "-0", "7;DROP TABLE users"])
+        @Test(
+            "ids that are not positive 64-bit integers, beyond ErrorTests' list: usage error 64",
+            arguments: ["9223372036854775808", " 7", "7 ", "1e3", "٣", "-0", "7;DROP TABLE users"])
         func usage(_ user: String) async throws {
             try await withWorkspace { workspace in
                 let db = try await workspace.platformDatabase()
@@ -534,7 +549,8 @@ extension ReliabilityTests {
             }
         }
 
-        @Test("the largest 64-bit id is a valid id: 67 unknown user, no overflow", arguments: [["evaluate"], ["explain"], ["history"], ["pin", "--reason", "x"]])
+        @Test(
+            "the largest 64-bit id is a valid id: 67 unknown user, no overflow", arguments: [["evaluate"], ["explain"], ["history"], ["pin", "--reason", "x"]])
         func largestID(_ command: [String]) async throws {
             try await withWorkspace { workspace in
                 let db = try await workspace.platformDatabase()

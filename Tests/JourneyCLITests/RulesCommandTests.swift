@@ -44,7 +44,9 @@ struct RulesCommandTests {
     /// Rule files that must be refused, each with a word the message must contain.
     static let badRules: [(name: String, yaml: String, mentions: String)] = [
         ("syntax.yaml", "version: \"1\"\nstages: [\n  - id: J1\n", "syntax.yaml"),
-        ("unknown-metric.yaml", """
+        (
+            "unknown-metric.yaml",
+            """
             version: "1"
             stages:
               - id: J1_A
@@ -53,7 +55,8 @@ struct RulesCommandTests {
                 title: B
                 criteria:
                   - karma >= 3
-            """, "karma"),
+            """, "karma"
+        ),
         ("no-stages.yaml", "version: \"1\"\nstages: []\n", "no-stages.yaml"),
         ("empty.yaml", "", "empty.yaml"),
     ]

@@ -9,9 +9,9 @@ import Testing
 private let hostileStrings: [String] = [
     "'; DROP TABLE users; --",
     "\" OR 1=1 --",
-    "x\u{0}'; DROP TABLE posts; --",                           // an embedded NUL
-    String(repeating: "very long text ", count: 8_000),          // 120 kB (under Linux's 128 kB limit for one argv string)
-    "Zoë 🚀 مرحبا 中文 \u{202E}gnp.exe \u{FEFF}",                 // accents, emoji, RTL, an override, a BOM
+    "x\u{0}'; DROP TABLE posts; --",  // an embedded NUL
+    String(repeating: "very long text ", count: 8_000),  // 120 kB (under Linux's 128 kB limit for one argv string)
+    "Zoë 🚀 مرحبا 中文 \u{202E}gnp.exe \u{FEFF}",  // accents, emoji, RTL, an override, a BOM
     "%s%s%s%n%x%d %@",
     "Robert'); DELETE FROM posts WHERE ('1'='1",
     "\\'; SELECT load_extension('/tmp/x'); --",
@@ -73,7 +73,8 @@ private func plant(_ value: String, user: Int, in db: String) throws {
 
 @Suite("Security: hostile strings are data, never SQL")
 struct SecurityTests {
-    @Test("hostile strings in every text column of users, posts, follows, events and event_rsvps, and as pin reasons: every command works, every table survives")
+    @Test(
+        "hostile strings in every text column of users, posts, follows, events and event_rsvps, and as pin reasons: every command works, every table survives")
     func hostileData() async throws {
         try await withWorkspace { workspace in
             // Given: a migrated fixture where ten users carry the hostile strings in every text column
@@ -103,8 +104,10 @@ struct SecurityTests {
                 #expect(moves.map { $0["to"] as? String } == ["J2_ACTIVE_USER"], "\(index): \(evaluate)")
                 #expect((try history.jsonObject()["stays"] as? [Any])?.count == 2, "\(index): \(history)")
                 // The metrics JSON stored with the move holds the value as a JSON string
-                #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_transitions WHERE user_id = ? AND json_extract(metrics, '$.role') = ?",
-                                           arguments: [hostileUser(index), readBack(value)]) == 1, "\(index)")
+                #expect(
+                    try Direct.integer(
+                        db, "SELECT COUNT(*) FROM journey_transitions WHERE user_id = ? AND json_extract(metrics, '$.role') = ?",
+                        arguments: [hostileUser(index), readBack(value)]) == 1, "\(index)")
 
                 // When: pinning with the string as the reason (argv cannot carry a NUL: the part before it)
                 let reason = readBack(value).isEmpty ? "x" : readBack(value)
@@ -114,8 +117,10 @@ struct SecurityTests {
                 // Then: the reason is stored and shown exactly
                 #expect(pin.status == 0, "\(index): \(pin)")
                 #expect((try pinned.jsonObject()["pin"] as? [String: Any])?["reason"] as? String == reason, "\(index): \(pinned)")
-                #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_pins WHERE user_id = ? AND reason = ?",
-                                           arguments: [hostileUser(index), reason]) == 1, "\(index)")
+                #expect(
+                    try Direct.integer(
+                        db, "SELECT COUNT(*) FROM journey_pins WHERE user_id = ? AND reason = ?",
+                        arguments: [hostileUser(index), reason]) == 1, "\(index)")
             }
 
             // When: the batch, status and doctor run over all of it
@@ -137,15 +142,21 @@ struct SecurityTests {
             #expect(try platformCounts(db) == counts)
             for (index, value) in hostileStrings.enumerated() {
                 let text = Data(value.utf8)
-                #expect(try Direct.integer(db, """
-                    SELECT COUNT(*) FROM users WHERE id = ?2 AND CAST(email AS BLOB) = ?1 AND CAST(city AS BLOB) = ?1 AND CAST(country AS BLOB) = ?1
-                        AND CAST(role AS BLOB) = ?1 AND CAST(subscription_tier AS BLOB) = ?1
-                    """, arguments: [text, hostileUser(index)]) == 1, "\(index)")
-                #expect(try Direct.integer(db, """
-                    SELECT (SELECT COUNT(*) FROM posts WHERE user_id = ?2 AND CAST(content AS BLOB) = ?1 AND CAST(visibility AS BLOB) = ?1)
-                         + (SELECT COUNT(*) FROM events WHERE organizer_id = ?2 AND CAST(title AS BLOB) = ?1 AND CAST(city AS BLOB) = ?1)
-                         + (SELECT COUNT(*) FROM event_rsvps WHERE user_id = ?2 AND CAST(status AS BLOB) = ?1)
-                    """, arguments: [text, hostileUser(index)]) == 3, "\(index)")
+                #expect(
+                    try Direct.integer(
+                        db,
+                        """
+                        SELECT COUNT(*) FROM users WHERE id = ?2 AND CAST(email AS BLOB) = ?1 AND CAST(city AS BLOB) = ?1 AND CAST(country AS BLOB) = ?1
+                            AND CAST(role AS BLOB) = ?1 AND CAST(subscription_tier AS BLOB) = ?1
+                        """, arguments: [text, hostileUser(index)]) == 1, "\(index)")
+                #expect(
+                    try Direct.integer(
+                        db,
+                        """
+                        SELECT (SELECT COUNT(*) FROM posts WHERE user_id = ?2 AND CAST(content AS BLOB) = ?1 AND CAST(visibility AS BLOB) = ?1)
+                             + (SELECT COUNT(*) FROM events WHERE organizer_id = ?2 AND CAST(title AS BLOB) = ?1 AND CAST(city AS BLOB) = ?1)
+                             + (SELECT COUNT(*) FROM event_rsvps WHERE user_id = ?2 AND CAST(status AS BLOB) = ?1)
+                        """, arguments: [text, hostileUser(index)]) == 3, "\(index)")
             }
         }
     }
@@ -157,7 +168,8 @@ struct SecurityTests {
             let db = try await workspace.platformDatabase()
             let values = hostileStrings + ["J1\u{1B}[2J\u{1B}[31mALL USERS DELETED\u{1B}[0m"]
             for (index, value) in values.enumerated() {
-                try Direct.execute(db, "UPDATE users SET customer_journey_state = CAST(? AS TEXT) WHERE id = ?", arguments: [Data(value.utf8), hostileUser(index)])
+                try Direct.execute(
+                    db, "UPDATE users SET customer_journey_state = CAST(? AS TEXT) WHERE id = ?", arguments: [Data(value.utf8), hostileUser(index)])
             }
             let counts = try platformCounts(db)
 
@@ -188,8 +200,10 @@ struct SecurityTests {
             #expect(doctor.status == 1, "\(doctor)")
             #expect(((try doctor.jsonObject()["findings"] as? [String: Any])?["unknown_stages"] as? [String: Any])?.count == values.count, "\(doctor)")
             for (index, value) in values.enumerated() {
-                #expect(try Direct.integer(db, "SELECT COUNT(*) FROM users WHERE id = ? AND CAST(customer_journey_state AS BLOB) = ?",
-                                           arguments: [hostileUser(index), Data(value.utf8)]) == 1, "\(index)")
+                #expect(
+                    try Direct.integer(
+                        db, "SELECT COUNT(*) FROM users WHERE id = ? AND CAST(customer_journey_state AS BLOB) = ?",
+                        arguments: [hostileUser(index), Data(value.utf8)]) == 1, "\(index)")
             }
             #expect(try tables(db).isSuperset(of: allTables))
             #expect(try platformCounts(db) == counts)
@@ -254,12 +268,16 @@ struct SecurityTests {
             #expect(moves[32]?.first?["reason"] as? String == "'); DELETE FROM journey_transitions; --")
 
             // And: the version and reason are stored as text; the batch runs with these rules too
-            #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_transitions WHERE rules_version = ?",
-                                       arguments: ["v1'; DROP TABLE journey_transitions; --"]) == 4)
+            #expect(
+                try Direct.integer(
+                    db, "SELECT COUNT(*) FROM journey_transitions WHERE rules_version = ?",
+                    arguments: ["v1'; DROP TABLE journey_transitions; --"]) == 4)
             let batch = try await workspace.journey(["batch", "--db", db, "--rules", "hostile.yaml", "--json"])
             #expect(batch.status == 0, "\(batch)")
-            #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE rules_version = ? AND status = 'finished'",
-                                       arguments: ["v1'; DROP TABLE journey_transitions; --"]) == 1)
+            #expect(
+                try Direct.integer(
+                    db, "SELECT COUNT(*) FROM journey_batch_runs WHERE rules_version = ? AND status = 'finished'",
+                    arguments: ["v1'; DROP TABLE journey_transitions; --"]) == 1)
             let doctor = try await workspace.journey(["doctor", "--db", db, "--rules", "hostile.yaml"])
             #expect(doctor.status == 0, "\(doctor)")
             #expect(try tables(db).isSuperset(of: allTables))
@@ -281,8 +299,9 @@ struct SecurityTests {
         "posts >= 1 OR 1",
     ]
 
-    @Test("a rules file cannot name a table, a column or raw SQL: refused with 65 naming the criterion, database untouched",
-          arguments: sqlCriteria)
+    @Test(
+        "a rules file cannot name a table, a column or raw SQL: refused with 65 naming the criterion, database untouched",
+        arguments: sqlCriteria)
     func rulesCannotNameSQL(_ criterion: String) async throws {
         try await withWorkspace { workspace in
             // Given: a two-stage rule set whose one criterion is the SQL-shaped text

@@ -5,21 +5,21 @@ import Testing
 @Suite("The what-if of a rules change shows who would no longer meet their stage's criteria")
 struct WhatIfTests {
     static let base = """
-    version: "base-1"
-    stages:
-      - {id: J1_NEW_USER, title: New}
-      - {id: J2_ACTIVE_USER, title: Active, criteria: [posts >= 1]}
-      - {id: J3_POWER_USER, title: Power, criteria: [posts >= 5]}
-    """
+        version: "base-1"
+        stages:
+          - {id: J1_NEW_USER, title: New}
+          - {id: J2_ACTIVE_USER, title: Active, criteria: [posts >= 1]}
+          - {id: J3_POWER_USER, title: Power, criteria: [posts >= 5]}
+        """
 
     /// A higher bar for J2 and J3; J3 also wants a month in J2 (a criterion about the stay before the move).
     static let raised = """
-    version: "raised-1"
-    stages:
-      - {id: J1_NEW_USER, title: New}
-      - {id: J2_ACTIVE_USER, title: Active, criteria: [posts >= 2]}
-      - {id: J3_POWER_USER, title: Power, criteria: [posts >= 10, days_in_stage >= 30]}
-    """
+        version: "raised-1"
+        stages:
+          - {id: J1_NEW_USER, title: New}
+          - {id: J2_ACTIVE_USER, title: Active, criteria: [posts >= 2]}
+          - {id: J3_POWER_USER, title: Power, criteria: [posts >= 10, days_in_stage >= 30]}
+        """
 
     /// User 1: J3 with 6 posts (short of the raised J3). User 2: J3 with 12 posts, entered yesterday.
     /// User 3: J2 with 1 post (short of the raised J2). User 4: J2 with 3 posts. User 5: J3 with 6 posts,

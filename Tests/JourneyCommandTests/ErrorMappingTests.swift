@@ -1,28 +1,31 @@
 import Foundation
 import Journey
 import Testing
+
 @testable import JourneyCLI
 
 /// The command line's half of an error: the exit status of each kind (README, "Errors") and its own
 /// advice after the library's sentence, which says only what is wrong.
 @Suite("errors: exit statuses and advice")
 struct ErrorMappingTests {
-    @Test("each store failure exits with its documented status", arguments: [
-        (StorageError.databaseMissing(location: "x.sqlite"), JourneyCLI.ExitStatus.noInput),
-        (.isDirectory(path: "x.sqlite"), .noInput),
-        (.notADatabase(location: "x.sqlite"), .dataError),
-        (.platformTablesMissing(location: "x.sqlite", tables: ["users"]), .dataError),
-        (.notMigrated(location: "x.sqlite"), .dataError),
-        (.unknownUser(id: 9), .noUser),
-        (.readOnly(location: "x.sqlite"), .ioError),
-        (.busy(location: "x.sqlite"), .tryAgain),
-        (.unreachable(location: "postgresql://db", message: "refused"), .ioError),
-        (.notWritable(location: "x.sqlite", what: "the directory"), .ioError),
-        (.batchRunning(runID: 7, holder: "box pid 1", startedAt: "a", leaseExpiresAt: "b"), .tryAgain),
-        (.leaseLost(runID: 7), .tryAgain),
-        (.writeRefused(userID: 3, message: "frozen"), .dataError),
-        (.failed(location: "x.sqlite", message: "disk I/O error"), .ioError),
-    ] as [(StorageError, JourneyCLI.ExitStatus)])
+    @Test(
+        "each store failure exits with its documented status",
+        arguments: [
+            (StorageError.databaseMissing(location: "x.sqlite"), JourneyCLI.ExitStatus.noInput),
+            (.isDirectory(path: "x.sqlite"), .noInput),
+            (.notADatabase(location: "x.sqlite"), .dataError),
+            (.platformTablesMissing(location: "x.sqlite", tables: ["users"]), .dataError),
+            (.notMigrated(location: "x.sqlite"), .dataError),
+            (.unknownUser(id: 9), .noUser),
+            (.readOnly(location: "x.sqlite"), .ioError),
+            (.busy(location: "x.sqlite"), .tryAgain),
+            (.unreachable(location: "postgresql://db", message: "refused"), .ioError),
+            (.notWritable(location: "x.sqlite", what: "the directory"), .ioError),
+            (.batchRunning(runID: 7, holder: "box pid 1", startedAt: "a", leaseExpiresAt: "b"), .tryAgain),
+            (.leaseLost(runID: 7), .tryAgain),
+            (.writeRefused(userID: 3, message: "frozen"), .dataError),
+            (.failed(location: "x.sqlite", message: "disk I/O error"), .ioError),
+        ] as [(StorageError, JourneyCLI.ExitStatus)])
     func storeStatus(error: StorageError, status: JourneyCLI.ExitStatus) {
         #expect(CommandFailure(JourneyError.store(error)).status == status)
     }

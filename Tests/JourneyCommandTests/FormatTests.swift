@@ -1,15 +1,18 @@
 import Foundation
 import Testing
+
 @testable import JourneyCLI
 
 /// The human formats of issue 12: durations a person reads, plurals, aligned tables, ISO-8601 timestamps.
 @Suite("human formats")
 struct FormatTests {
-    @Test("durations round to their two largest units", arguments: [
-        (0.0, "under 1 s"), (0.4, "under 1 s"), (-5, "under 1 s"), (0.6, "1 s"), (45, "45 s"), (59.6, "1 min"),
-        (12 * 60 + 10, "12 min"), (3_600, "1 h"), (5 * 3_600 + 20 * 60 + 31, "5 h 20 min"), (86_400, "1 d"),
-        (3 * 86_400 + 4 * 3_600 + 59, "3 d 4 h"), (101_107_307.73000002, "1170 d 5 h"), (.infinity, "?"),
-    ] as [(Double, String)])
+    @Test(
+        "durations round to their two largest units",
+        arguments: [
+            (0.0, "under 1 s"), (0.4, "under 1 s"), (-5, "under 1 s"), (0.6, "1 s"), (45, "45 s"), (59.6, "1 min"),
+            (12 * 60 + 10, "12 min"), (3_600, "1 h"), (5 * 3_600 + 20 * 60 + 31, "5 h 20 min"), (86_400, "1 d"),
+            (3 * 86_400 + 4 * 3_600 + 59, "3 d 4 h"), (101_107_307.73000002, "1170 d 5 h"), (.infinity, "?"),
+        ] as [(Double, String)])
     func duration(seconds: Double, expected: String) {
         #expect(Format.duration(seconds) == expected)
     }
@@ -32,13 +35,15 @@ struct FormatTests {
 
     @Test("a table's header sits over its columns; numbers align right; no trailing spaces")
     func table() {
-        let lines = Format.table([["Moves per edge", "last 7 d", "all"], ["  J1 → J2", "3", "1204"], ["  J2 → J3", "12", "7"]],
-                                 align: [.left, .right, .right], indent: "> ")
-        #expect(lines == [
-            "> Moves per edge  last 7 d   all",
-            ">   J1 → J2              3  1204",
-            ">   J2 → J3             12     7",
-        ])
+        let lines = Format.table(
+            [["Moves per edge", "last 7 d", "all"], ["  J1 → J2", "3", "1204"], ["  J2 → J3", "12", "7"]],
+            align: [.left, .right, .right], indent: "> ")
+        #expect(
+            lines == [
+                "> Moves per edge  last 7 d   all",
+                ">   J1 → J2              3  1204",
+                ">   J2 → J3             12     7",
+            ])
         // Each number ends where its header ends
         let headerEnd = lines[0].distance(from: lines[0].startIndex, to: lines[0].range(of: "last 7 d")!.upperBound)
         #expect(lines.dropFirst().allSatisfy { Array($0)[headerEnd - 1].isNumber && Array($0)[headerEnd] == " " })

@@ -1,6 +1,7 @@
 import Foundation
 import Journey
 import Testing
+
 @testable import JourneyCLI
 
 /// The report types the CLI's `--json` and the example server share: typed, every key present,

@@ -16,8 +16,9 @@ struct BatchLeaseContractTests {
         try await backend.with(.users(3)) { database in
             let store = database.store
             // When a run begins, renews after 30 s and finishes
-            let lease = try await store.beginBatchRun(rulesVersion: "v1", owner: "A", holder: "host-a pid 7", now: Instants.now,
-                                                      leaseSeconds: 60, takeOver: false)
+            let lease = try await store.beginBatchRun(
+                rulesVersion: "v1", owner: "A", holder: "host-a pid 7", now: Instants.now,
+                leaseSeconds: 60, takeOver: false)
             #expect(lease.owner == "A" && lease.seconds == 60)
             var run = try #require(try await store.batchRuns(limit: 1).first)
             #expect(run.id == lease.runID && run.status == "running" && run.owner == "A" && run.holder == "host-a pid 7")
@@ -50,22 +51,28 @@ struct BatchLeaseContractTests {
         try await backend.with(.users(3)) { database in
             let store = database.store
             // Given another run that took the lease at now for 60 s
-            let held = try await store.beginBatchRun(rulesVersion: "x", owner: "other", holder: "host-b pid 7", now: Instants.now,
-                                                     leaseSeconds: 60, takeOver: false)
+            let held = try await store.beginBatchRun(
+                rulesVersion: "x", owner: "other", holder: "host-b pid 7", now: Instants.now,
+                leaseSeconds: 60, takeOver: false)
 
             // When a run starts 59 s later, Then it is refused, naming the run, its holder and the lease's end
             let error = await storageError {
-                _ = try await store.beginBatchRun(rulesVersion: "x", owner: "me", holder: "host-a pid 1", now: Instants.now.addingTimeInterval(59),
-                                                  leaseSeconds: 60, takeOver: false)
+                _ = try await store.beginBatchRun(
+                    rulesVersion: "x", owner: "me", holder: "host-a pid 1", now: Instants.now.addingTimeInterval(59),
+                    leaseSeconds: 60, takeOver: false)
             }
-            #expect(error == .batchRunning(runID: held.runID, holder: "host-b pid 7", startedAt: "2025-06-15T12:00:00Z",
-                                           leaseExpiresAt: "2025-06-15T12:01:00Z"))
+            #expect(
+                error
+                    == .batchRunning(
+                        runID: held.runID, holder: "host-b pid 7", startedAt: "2025-06-15T12:00:00Z",
+                        leaseExpiresAt: "2025-06-15T12:01:00Z"))
             #expect(error?.category == .busy)
             #expect(try await Self.statuses(store) == [held.runID: "running"])
 
             // And when it starts after the lease's end, Then it takes over: the stale run is interrupted, saying why
-            let mine = try await store.beginBatchRun(rulesVersion: "x", owner: "me", holder: "host-a pid 1", now: Instants.now.addingTimeInterval(61),
-                                                     leaseSeconds: 60, takeOver: false)
+            let mine = try await store.beginBatchRun(
+                rulesVersion: "x", owner: "me", holder: "host-a pid 1", now: Instants.now.addingTimeInterval(61),
+                leaseSeconds: 60, takeOver: false)
             #expect(try await Self.statuses(store) == [held.runID: "interrupted", mine.runID: "running"])
             let stale = try #require(try await store.batchRuns(limit: 5).first { $0.id == held.runID })
             #expect(stale.error?.isEmpty == false, "an interrupted run says why: \(stale)")
@@ -95,7 +102,9 @@ struct BatchLeaseContractTests {
             #expect(try await store.snapshot(user: 1, now: Instants.now).storedStage == "J1_NEW_USER")
             // And A can neither renew nor close its row, which stays interrupted
             #expect(await storageError { try await store.renewBatchLease(a, now: Instants.now) } == .leaseLost(runID: a.runID))
-            #expect(await storageError { try await store.finishBatchRun(a, failed: nil, usersSeen: 1, transitions: 0, now: Instants.now) } == .leaseLost(runID: a.runID))
+            #expect(
+                await storageError { try await store.finishBatchRun(a, failed: nil, usersSeen: 1, transitions: 0, now: Instants.now) }
+                    == .leaseLost(runID: a.runID))
             #expect(try await Self.statuses(store)[a.runID] == "interrupted")
             // While B renews and finishes
             try await store.renewBatchLease(b, now: Instants.now.addingTimeInterval(30))
@@ -115,9 +124,10 @@ struct BatchLeaseContractTests {
             // When a chunk of users 1…2 commits 50 s later, with two moves and one pinned user
             _ = try await store.pin(user: 2, reason: "held", now: Instants.now)
             let at = Instants.now.addingTimeInterval(50)
-            let result = try await store.persist([pending(1, [move(.j1, .j2), move(.j2, .j3)]), pending(2, [move(.j1, .j2)])],
-                                                 rulesVersion: "x", source: .batch, now: Instants.now,
-                                                 progress: BatchProgress(lease: lease, lastUserID: 2, usersSeen: 2, transitions: 5, now: at))
+            let result = try await store.persist(
+                [pending(1, [move(.j1, .j2), move(.j2, .j3)]), pending(2, [move(.j1, .j2)])],
+                rulesVersion: "x", source: .batch, now: Instants.now,
+                progress: BatchProgress(lease: lease, lastUserID: 2, usersSeen: 2, transitions: 5, now: at))
 
             // Then the run records where it is, with the chunk's moves added, and its lease runs from the commit
             #expect(result.recorded.count == 2 && result.pinned == [2])

@@ -32,9 +32,11 @@ struct ChunkContractTests {
         }
         for _ in 0..<count {
             id += Int64(1 + random.below(3))
-            platform.users.append(.init(id: id, email: "u\(id)@example.org", role: ["user", "admin", "super-admin", nil][random.below(4)],
-                                        tier: ["free", "basic", nil][random.below(3)], onboarding: [true, false, nil][random.below(3)],
-                                        createdAt: stamp()))
+            platform.users.append(
+                .init(
+                    id: id, email: "u\(id)@example.org", role: ["user", "admin", "super-admin", nil][random.below(4)],
+                    tier: ["free", "basic", nil][random.below(3)], onboarding: [true, false, nil][random.below(3)],
+                    createdAt: stamp()))
         }
         let ids = platform.users.map(\.id) + [9_999]
         var pairs = Set<[Int64]>()
@@ -49,16 +51,19 @@ struct ChunkContractTests {
             platform.events.append(.init(id: event, organizer: random.below(5) == 0 ? nil : ids[random.below(ids.count)], startDate: stamp()))
         }
         for _ in 0..<(count * 2) {
-            platform.rsvps.append(.init(eventID: Int64(1 + random.below(count / 2 + 2)), userID: ids[random.below(ids.count)],
-                                        status: ["going", "maybe", "not_going", nil][random.below(4)]))
+            platform.rsvps.append(
+                .init(
+                    eventID: Int64(1 + random.below(count / 2 + 2)), userID: ids[random.below(ids.count)],
+                    status: ["going", "maybe", "not_going", nil][random.below(4)]))
         }
         return platform
     }
 
     static let seeds: [UInt64] = [1, 2, 3]
 
-    @Test("chunk(after:limit:now:) equals the per-user snapshots, for random platforms, instants and chunk sizes",
-          arguments: Backend.available, seeds)
+    @Test(
+        "chunk(after:limit:now:) equals the per-user snapshots, for random platforms, instants and chunk sizes",
+        arguments: Backend.available, seeds)
     func chunksEqualSnapshots(_ backend: Backend, seed: UInt64) async throws {
         let forms = SnapshotContractTests.Form.allCases.filter { form in backend.fixture.canStore(form.stamp(Instants.now)) }
         let platform = Self.randomPlatform(seed: seed, users: 60, forms: forms)
@@ -91,8 +96,9 @@ struct ChunkContractTests {
                     #expect(chunks.map(\.userID) == expected.map(\.userID), "seed \(seed), limit \(limit)")
                     // The chunk also counts unreadable posts and events; every other field is the same.
                     for (one, chunked) in zip(expected, chunks) {
-                        #expect(chunked.storedStage == one.storedStage && chunked.metrics == one.metrics && chunked.pin == one.pin,
-                                "seed \(seed), limit \(limit), user \(one.userID) at \(now)")
+                        #expect(
+                            chunked.storedStage == one.storedStage && chunked.metrics == one.metrics && chunked.pin == one.pin,
+                            "seed \(seed), limit \(limit), user \(one.userID) at \(now)")
                         #expect(chunked.unreadableTimestamps.filter { $0.key.hasPrefix("users.") } == one.unreadableTimestamps)
                     }
                 }
@@ -103,8 +109,9 @@ struct ChunkContractTests {
                 coverage.pins += expected.filter { $0.pin != nil }.count
             }
             // The random data exercised what it was made for, so the property does not hold vacuously
-            #expect(coverage.recent > 0 && coverage.attended > 0 && coverage.followers > 0 && coverage.missingSignup > 0 && coverage.pins > 0,
-                    "\(coverage)")
+            #expect(
+                coverage.recent > 0 && coverage.attended > 0 && coverage.followers > 0 && coverage.missingSignup > 0 && coverage.pins > 0,
+                "\(coverage)")
             // And past the last user, nothing
             #expect(try await store.chunk(after: platform.users.last!.id, limit: 10, now: Instants.now).isEmpty)
         }

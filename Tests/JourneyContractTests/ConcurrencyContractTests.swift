@@ -113,8 +113,9 @@ struct ConcurrencyContractTests {
                 async let decided = stores[0].decide(user: user, now: Instants.now, rulesVersion: "v", source: .api) { snapshot in
                     (Self.next[snapshot.storedStage].map { [move(StageID(snapshot.storedStage), $0, "api")] } ?? [], ())
                 }
-                async let persisted = stores[1].persist([pending(user, from: snapshot.storedStage, [move(.j1, .j2, "batch")])],
-                                                        rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
+                async let persisted = stores[1].persist(
+                    [pending(user, from: snapshot.storedStage, [move(.j1, .j2, "batch")])],
+                    rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
                 let (api, batch) = try await (decided, persisted)
 
                 // Then whichever committed first, the user moved J1→J2 once, then (if the API came second) J2→J3

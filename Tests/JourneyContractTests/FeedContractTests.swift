@@ -12,9 +12,12 @@ struct FeedContractTests {
         try await backend.with(.users(6)) { database in
             let store = database.store
             // Given moves committed one at a time and two at once
-            for user in Int64(1)...3 { _ = try await store.persist([pending(user, [move(.j1, .j2)])], rulesVersion: "v", source: .cli, now: Instants.now, progress: nil) }
-            _ = try await store.persist([pending(4, [move(.j1, .j2), move(.j2, .j3)]), pending(5, [move(.j1, .j2)])],
-                                        rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
+            for user in Int64(1)...3 {
+                _ = try await store.persist([pending(user, [move(.j1, .j2)])], rulesVersion: "v", source: .cli, now: Instants.now, progress: nil)
+            }
+            _ = try await store.persist(
+                [pending(4, [move(.j1, .j2), move(.j2, .j3)]), pending(5, [move(.j1, .j2)])],
+                rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
             _ = try await store.decide(user: 6, now: Instants.now, rulesVersion: "v", source: .api) { _ in ([move(.j1, .j4)], ()) }
 
             // When the feed is read in pages of two
@@ -39,7 +42,9 @@ struct FeedContractTests {
         }
     }
 
-    @Test("changes(after:) names the users moved, pinned and unpinned past a cursor, or nil past the limit; feedHead moves with them", arguments: Backend.available)
+    @Test(
+        "changes(after:) names the users moved, pinned and unpinned past a cursor, or nil past the limit; feedHead moves with them",
+        arguments: Backend.available)
     func changesPastACursor(_ backend: Backend) async throws {
         try await backend.with(.users(5)) { database in
             let store = database.store
@@ -68,8 +73,9 @@ struct FeedContractTests {
 
             // And an unpin of a user who had no pin is no event; a refused or conflicted move neither
             #expect(try await store.unpin(user: 4) == false)
-            _ = try await store.persist([pending(1, [move(.j1, .j2)]), pending(5, [move(.j1, .j2), move(.j2, .j2)])],
-                                        rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
+            _ = try await store.persist(
+                [pending(1, [move(.j1, .j2)]), pending(5, [move(.j1, .j2), move(.j2, .j2)])],
+                rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
             #expect(try await store.changes(after: changes.cursor, limit: 100).touchedUsers == [])
         }
     }
@@ -100,9 +106,11 @@ struct FeedContractTests {
             #expect(try await store.adoptedRules() == again)
 
             // And moves are counted per rules version, at or after an instant, most used first
-            _ = try await store.persist([pending(1, [move(.j1, .j2)])], rulesVersion: "v1", source: .batch, now: Instants.now.addingTimeInterval(-10 * Instants.day), progress: nil)
-            _ = try await store.persist([pending(2, [move(.j1, .j2), move(.j2, .j3)]), pending(3, [move(.j1, .j2)])],
-                                        rulesVersion: "v2", source: .batch, now: Instants.now, progress: nil)
+            _ = try await store.persist(
+                [pending(1, [move(.j1, .j2)])], rulesVersion: "v1", source: .batch, now: Instants.now.addingTimeInterval(-10 * Instants.day), progress: nil)
+            _ = try await store.persist(
+                [pending(2, [move(.j1, .j2), move(.j2, .j3)]), pending(3, [move(.j1, .j2)])],
+                rulesVersion: "v2", source: .batch, now: Instants.now, progress: nil)
             let recent = try await store.rulesVersions(since: Instants.now.addingTimeInterval(-Instants.day))
             #expect(recent.map(\.version) == ["v2"] && recent.map(\.transitions) == [3])
             let all = try await store.rulesVersions(since: Instants.now.addingTimeInterval(-30 * Instants.day))

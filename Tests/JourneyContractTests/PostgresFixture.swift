@@ -180,7 +180,9 @@ struct PostgresFixtureDatabase: FixtureDatabase {
 
     func insertTransition(user: Int64, seq: Int, from: String, to: String, createdAt: Date, source: String, metrics: String) async throws {
         try await PostgresFixture.withConnection(location) { connection in
-            try await PostgresFixture.run(connection, """
+            try await PostgresFixture.run(
+                connection,
+                """
                 INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
                 VALUES (\(user), \(seq), \(from), \(to), 'inserted by the test', 'v', \(metrics)::jsonb, \(source), \(createdAt))
                 """)
@@ -198,7 +200,9 @@ struct PostgresFixtureDatabase: FixtureDatabase {
     static func insert(_ platform: Platform, _ connection: PostgresConnection) async throws {
         for user in platform.users {
             let createdAt = try user.createdAt.timestampText()
-            try await PostgresFixture.run(connection, """
+            try await PostgresFixture.run(
+                connection,
+                """
                 INSERT INTO users (id, email, city, country, role, subscription_tier, is_onboarding_complete, created_at)
                 VALUES (\(user.id), \(user.email), \(user.city), \(user.country), \(user.role), \(user.tier), \(user.onboarding),
                         \(createdAt)::timestamptz)
@@ -206,26 +210,34 @@ struct PostgresFixtureDatabase: FixtureDatabase {
         }
         for post in platform.posts {
             let createdAt = try post.createdAt.timestampText()
-            try await PostgresFixture.run(connection, """
+            try await PostgresFixture.run(
+                connection,
+                """
                 INSERT INTO posts (user_id, content, visibility, created_at) VALUES (\(post.userID), 'text', \(post.visibility), \(createdAt)::timestamptz)
                 """)
         }
         for follow in platform.follows {
             let createdAt = try follow.createdAt.timestampText()
-            try await PostgresFixture.run(connection, """
+            try await PostgresFixture.run(
+                connection,
+                """
                 INSERT INTO follows (follower_id, following_id, created_at) VALUES (\(follow.follower), \(follow.following), \(createdAt)::timestamptz)
                 """)
         }
         for event in platform.events {
             let startDate = try event.startDate.timestampText()
-            try await PostgresFixture.run(connection, """
+            try await PostgresFixture.run(
+                connection,
+                """
                 INSERT INTO events (id, organizer_id, title, city, start_date)
                 VALUES (\(event.id), \(event.organizer), \(event.title), \(event.city), \(startDate)::timestamptz)
                 """)
         }
         for rsvp in platform.rsvps {
             let createdAt = try rsvp.createdAt.timestampText()
-            try await PostgresFixture.run(connection, """
+            try await PostgresFixture.run(
+                connection,
+                """
                 INSERT INTO event_rsvps (event_id, user_id, status, created_at) VALUES (\(rsvp.eventID), \(rsvp.userID), \(rsvp.status), \(createdAt)::timestamptz)
                 """)
         }

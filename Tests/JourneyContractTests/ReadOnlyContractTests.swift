@@ -26,17 +26,26 @@ struct ReadOnlyContractTests {
             let lease = BatchLease(runID: run.runID, owner: "A", seconds: 60)
             let decided = Collected<Int64>()
             let attempts: [(String, () async throws -> Void)] = [
-                ("decide", {
-                    _ = try await readOnly.decide(user: 1, now: Instants.now, rulesVersion: "v", source: .cli) { snapshot in
-                        decided.append(snapshot.userID)
-                        return ([move(.j1, .j2)], ())
+                (
+                    "decide",
+                    {
+                        _ = try await readOnly.decide(user: 1, now: Instants.now, rulesVersion: "v", source: .cli) { snapshot in
+                            decided.append(snapshot.userID)
+                            return ([move(.j1, .j2)], ())
+                        }
                     }
-                }),
-                ("persist", { _ = try await readOnly.persist([pending(1, [move(.j1, .j2)])], rulesVersion: "v", source: .cli, now: Instants.now, progress: nil) }),
+                ),
+                (
+                    "persist",
+                    { _ = try await readOnly.persist([pending(1, [move(.j1, .j2)])], rulesVersion: "v", source: .cli, now: Instants.now, progress: nil) }
+                ),
                 ("pin", { _ = try await readOnly.pin(user: 1, reason: "r", now: Instants.now) }),
                 ("unpin", { _ = try await readOnly.unpin(user: 2) }),
                 ("adoptRules", { _ = try await readOnly.adoptRules(version: "v9", text: "version: v9", source: "x.yaml", now: Instants.now) }),
-                ("beginBatchRun", { _ = try await readOnly.beginBatchRun(rulesVersion: "v", owner: "B", holder: "h", now: Instants.now, leaseSeconds: 60, takeOver: true) }),
+                (
+                    "beginBatchRun",
+                    { _ = try await readOnly.beginBatchRun(rulesVersion: "v", owner: "B", holder: "h", now: Instants.now, leaseSeconds: 60, takeOver: true) }
+                ),
                 ("renewBatchLease", { try await readOnly.renewBatchLease(lease, now: Instants.now) }),
                 ("finishBatchRun", { try await readOnly.finishBatchRun(lease, failed: nil, usersSeen: 0, transitions: 0, now: Instants.now) }),
                 ("repairCounters", { _ = try await readOnly.repairCounters() }),

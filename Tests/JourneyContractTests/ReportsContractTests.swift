@@ -14,8 +14,9 @@ struct ReportsContractTests {
         try await backend.with(.users(6)) { database in
             let store = database.store
             // Given two users moved to J2, one to J3, a legacy value, and one never evaluated
-            _ = try await store.persist([pending(1, [move(.j1, .j2)]), pending(2, [move(.j1, .j2)]), pending(3, [move(.j1, .j2), move(.j2, .j3)])],
-                                        rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
+            _ = try await store.persist(
+                [pending(1, [move(.j1, .j2)]), pending(2, [move(.j1, .j2)]), pending(3, [move(.j1, .j2), move(.j2, .j3)])],
+                rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
             try await database.setStoredStage(user: 4, "J2")
             try await database.setStoredStage(user: 5, "")
 
@@ -31,10 +32,12 @@ struct ReportsContractTests {
         try await backend.with(.users(4)) { database in
             let store = database.store
             for (user, daysAgo) in [(Int64(1), 40.0), (2, 10), (3, 1)] {
-                _ = try await store.persist([pending(user, [move(.j1, .j2)])], rulesVersion: "v", source: .batch,
-                                            now: Instants.now.addingTimeInterval(-daysAgo * Instants.day), progress: nil)
+                _ = try await store.persist(
+                    [pending(user, [move(.j1, .j2)])], rulesVersion: "v", source: .batch,
+                    now: Instants.now.addingTimeInterval(-daysAgo * Instants.day), progress: nil)
             }
-            _ = try await store.persist([pending(3, from: "J2_ACTIVE_USER", [move(.j2, .j3)])], rulesVersion: "v", source: .api, now: Instants.now, progress: nil)
+            _ = try await store.persist(
+                [pending(3, from: "J2_ACTIVE_USER", [move(.j2, .j3)])], rulesVersion: "v", source: .api, now: Instants.now, progress: nil)
 
             // When the edges are reported at now
             let reports = try await store.edgeReports(now: Instants.now)
@@ -60,24 +63,33 @@ struct ReportsContractTests {
     func doctorHealthy(_ backend: Backend) async throws {
         try await backend.with(SmallPlatform.platform) { database in
             let store = database.store
-            _ = try await store.persist([pending(1, [move(.j1, .j2), move(.j2, .j3)]), pending(2, [move(.j1, .j2)])],
-                                        rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
-            _ = try await store.decide(user: 3, now: Instants.now, rulesVersion: "v", source: .api) { _ in ([Transition(from: .j1, to: .j4, kind: .skip, reason: "admin")], ()) }
+            _ = try await store.persist(
+                [pending(1, [move(.j1, .j2), move(.j2, .j3)]), pending(2, [move(.j1, .j2)])],
+                rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
+            _ = try await store.decide(user: 3, now: Instants.now, rulesVersion: "v", source: .api) { _ in
+                ([Transition(from: .j1, to: .j4, kind: .skip, reason: "admin")], ())
+            }
             _ = try await store.pin(user: 4, reason: "held", now: Instants.now)
             let findings = try await store.doctor(stages: Self.stages, aliases: [:], initialStage: "J1_NEW_USER")
             #expect(findings.isHealthy, "\(findings)")
             #expect(findings.integrity.isEmpty && findings.unknownStages.isEmpty && findings.stageMismatches.isEmpty)
             #expect(findings.brokenHistories.isEmpty && findings.followerCountDrift.isEmpty)
-            #expect(Set(findings.timestamps.map(\.column)).isSuperset(of: ["users.created_at", "users.last_journey_update", "posts.created_at", "events.start_date"]))
+            #expect(
+                Set(findings.timestamps.map(\.column)).isSuperset(of: [
+                    "users.created_at", "users.last_journey_update", "posts.created_at", "events.start_date",
+                ]))
         }
     }
 
-    @Test("doctor finds unknown stages, stages that differ from their history, broken histories; aliases and never-evaluated users are fine", arguments: Backend.available)
+    @Test(
+        "doctor finds unknown stages, stages that differ from their history, broken histories; aliases and never-evaluated users are fine",
+        arguments: Backend.available)
     func doctorFindsStageProblems(_ backend: Backend) async throws {
         try await backend.with(.users(8)) { database in
             let store = database.store
             // Given user 1 moved J1→J2 properly, and then, behind the store's back:
-            _ = try await store.persist([pending(1, [move(.j1, .j2)]), pending(7, [move(.j1, .j2)])], rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
+            _ = try await store.persist(
+                [pending(1, [move(.j1, .j2)]), pending(7, [move(.j1, .j2)])], rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
             // user 2 holds an unknown stage, user 3 a legacy alias of J1, user 4 is never evaluated (NULL), user 5 empty
             try await database.setStoredStage(user: 2, "J9_LEGACY")
             try await database.setStoredStage(user: 3, "new")
@@ -103,7 +115,9 @@ struct ReportsContractTests {
         }
     }
 
-    @Test("follower counts stay exact through the platform's follows writes; doctor finds drift made by hand and repairCounters fixes it", arguments: Backend.available)
+    @Test(
+        "follower counts stay exact through the platform's follows writes; doctor finds drift made by hand and repairCounters fixes it",
+        arguments: Backend.available)
     func followerCountsDriftAndRepair(_ backend: Backend) async throws {
         try await backend.with(.users(4)) { database in
             let store = database.store

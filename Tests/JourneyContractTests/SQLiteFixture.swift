@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import JourneyStorage
 import JourneySQLite
+import JourneyStorage
 
 /// The SQLite backend: a file in a fresh temporary directory, the platform tables as the platform
 /// writes them (no journey columns), opened with `SQLiteStore.open(path:mode: .migrate)`.
@@ -89,10 +89,11 @@ struct SQLiteFixtureDatabase: FixtureDatabase {
 
     func insertTransition(user: Int64, seq: Int, from: String, to: String, createdAt: Date, source: String, metrics: String) async throws {
         try await write { db in
-            try db.execute(sql: """
-                INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
-                VALUES (?, ?, ?, ?, 'inserted by the test', 'v', ?, ?, ?)
-                """, arguments: [user, seq, from, to, metrics, source, Stamp.canonical(createdAt)])
+            try db.execute(
+                sql: """
+                    INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
+                    VALUES (?, ?, ?, ?, 'inserted by the test', 'v', ?, ?, ?)
+                    """, arguments: [user, seq, from, to, metrics, source, Stamp.canonical(createdAt)])
         }
     }
 
@@ -104,26 +105,31 @@ struct SQLiteFixtureDatabase: FixtureDatabase {
     /// Writes `platform`'s rows into the platform tables.
     static func insert(_ platform: Platform, _ db: Database) throws {
         for user in platform.users {
-            try db.execute(sql: """
-                INSERT INTO users(id, email, city, country, role, subscription_tier, is_onboarding_complete, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [user.id, user.email, user.city, user.country, user.role, user.tier, user.onboarding, user.createdAt.databaseValue])
+            try db.execute(
+                sql: """
+                    INSERT INTO users(id, email, city, country, role, subscription_tier, is_onboarding_complete, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [user.id, user.email, user.city, user.country, user.role, user.tier, user.onboarding, user.createdAt.databaseValue])
         }
         for post in platform.posts {
-            try db.execute(sql: "INSERT INTO posts(user_id, content, visibility, created_at) VALUES (?, 'text', ?, ?)",
-                           arguments: [post.userID, post.visibility, post.createdAt.databaseValue])
+            try db.execute(
+                sql: "INSERT INTO posts(user_id, content, visibility, created_at) VALUES (?, 'text', ?, ?)",
+                arguments: [post.userID, post.visibility, post.createdAt.databaseValue])
         }
         for follow in platform.follows {
-            try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)",
-                           arguments: [follow.follower, follow.following, follow.createdAt.databaseValue])
+            try db.execute(
+                sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)",
+                arguments: [follow.follower, follow.following, follow.createdAt.databaseValue])
         }
         for event in platform.events {
-            try db.execute(sql: "INSERT INTO events(id, organizer_id, title, city, start_date) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [event.id, event.organizer, event.title, event.city, event.startDate.databaseValue])
+            try db.execute(
+                sql: "INSERT INTO events(id, organizer_id, title, city, start_date) VALUES (?, ?, ?, ?, ?)",
+                arguments: [event.id, event.organizer, event.title, event.city, event.startDate.databaseValue])
         }
         for rsvp in platform.rsvps {
-            try db.execute(sql: "INSERT INTO event_rsvps(event_id, user_id, status, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [rsvp.eventID, rsvp.userID, rsvp.status, rsvp.createdAt.databaseValue])
+            try db.execute(
+                sql: "INSERT INTO event_rsvps(event_id, user_id, status, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [rsvp.eventID, rsvp.userID, rsvp.status, rsvp.createdAt.databaseValue])
         }
     }
 
@@ -133,9 +139,11 @@ struct SQLiteFixtureDatabase: FixtureDatabase {
         guard let create = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'") else { return }
         let nullable = create.replacingOccurrences(of: "customer_journey_state TEXT NOT NULL", with: "customer_journey_state TEXT")
         guard nullable != create else { return }
-        let dependents = try String.fetchAll(db, sql: """
-            SELECT sql FROM sqlite_master WHERE tbl_name = 'users' AND type IN ('index', 'trigger') AND sql IS NOT NULL
-            """)
+        let dependents = try String.fetchAll(
+            db,
+            sql: """
+                SELECT sql FROM sqlite_master WHERE tbl_name = 'users' AND type IN ('index', 'trigger') AND sql IS NOT NULL
+                """)
         try db.execute(sql: "PRAGMA legacy_alter_table = ON")
         defer { try? db.execute(sql: "PRAGMA legacy_alter_table = OFF") }
         try db.execute(sql: nullable.replacingOccurrences(of: "CREATE TABLE users", with: "CREATE TABLE users_nullable"))

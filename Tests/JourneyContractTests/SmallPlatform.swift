@@ -9,17 +9,21 @@ enum SmallPlatform {
 
     static let platform = Platform(
         users: [
-            .init(id: 1, email: "alice@example.org", city: "Berlin", country: "DE", role: "user", tier: "basic", onboarding: true,
-                  createdAt: stamp("2025-01-01 12:00:01")),
-            .init(id: 2, email: "bob@example.org", city: "Paris", country: "FR", role: "admin", tier: "free", onboarding: false,
-                  createdAt: stamp("2025-06-10 00:00:00")),
-            .init(id: 3, email: "carol@example.org", city: "Tokyo", country: "JP", role: "super-admin", tier: "professional",
-                  onboarding: true, createdAt: stamp("2020-02-29 08:00:00")),
+            .init(
+                id: 1, email: "alice@example.org", city: "Berlin", country: "DE", role: "user", tier: "basic", onboarding: true,
+                createdAt: stamp("2025-01-01 12:00:01")),
+            .init(
+                id: 2, email: "bob@example.org", city: "Paris", country: "FR", role: "admin", tier: "free", onboarding: false,
+                createdAt: stamp("2025-06-10 00:00:00")),
+            .init(
+                id: 3, email: "carol@example.org", city: "Tokyo", country: "JP", role: "super-admin", tier: "professional",
+                onboarding: true, createdAt: stamp("2020-02-29 08:00:00")),
             // No email, no city, no role, no tier, onboarding unknown, no signup date.
             .init(id: 4),
             // Signed up one hour before "now": zero completed days.
-            .init(id: 5, email: "erin@example.org", city: "Athens", country: "GR", role: "user", tier: "free", onboarding: true,
-                  createdAt: stamp("2025-06-15 11:00:00")),
+            .init(
+                id: 5, email: "erin@example.org", city: "Athens", country: "GR", role: "user", tier: "free", onboarding: true,
+                createdAt: stamp("2025-06-15 11:00:00")),
         ],
         posts: [
             // alice: 3 inside the 30-day window (one a second inside its start), one a second outside, one older, one undated.
@@ -98,16 +102,21 @@ enum SmallPlatform {
     }
 
     static let expectations: [Expected] = [
-        Expected(user: 1, posts: 6, postsLast30Days: 3, followers: 3, following: 2, eventsOrganized: 2, eventsAttended: 2,
-                 daysSinceSignup: 164, daysInStage: 164, onboarding: true, tier: "basic", role: "user"),
-        Expected(user: 2, posts: 1, postsLast30Days: 1, followers: 1, following: 2, eventsOrganized: 1, eventsAttended: 1,
-                 daysSinceSignup: 5, daysInStage: 5, onboarding: false, tier: "free", role: "admin"),
-        Expected(user: 3, posts: 2, postsLast30Days: 0, followers: 2, following: 1, eventsOrganized: 1, eventsAttended: 1,
-                 daysSinceSignup: 1933, daysInStage: 1933, onboarding: true, tier: "professional", role: "super-admin"),
+        Expected(
+            user: 1, posts: 6, postsLast30Days: 3, followers: 3, following: 2, eventsOrganized: 2, eventsAttended: 2,
+            daysSinceSignup: 164, daysInStage: 164, onboarding: true, tier: "basic", role: "user"),
+        Expected(
+            user: 2, posts: 1, postsLast30Days: 1, followers: 1, following: 2, eventsOrganized: 1, eventsAttended: 1,
+            daysSinceSignup: 5, daysInStage: 5, onboarding: false, tier: "free", role: "admin"),
+        Expected(
+            user: 3, posts: 2, postsLast30Days: 0, followers: 2, following: 1, eventsOrganized: 1, eventsAttended: 1,
+            daysSinceSignup: 1933, daysInStage: 1933, onboarding: true, tier: "professional", role: "super-admin"),
         // The stage was entered at the migration (10 d 6 h ago): no created_at to backfill from.
-        Expected(user: 4, posts: 0, postsLast30Days: 0, followers: 0, following: 1, eventsOrganized: 0, eventsAttended: 0,
-                 daysSinceSignup: nil, daysInStage: 10, onboarding: nil, tier: nil, role: nil),
-        Expected(user: 5, posts: 0, postsLast30Days: 0, followers: 0, following: 0, eventsOrganized: 0, eventsAttended: 0,
-                 daysSinceSignup: 0, daysInStage: 0, onboarding: true, tier: "free", role: "user"),
+        Expected(
+            user: 4, posts: 0, postsLast30Days: 0, followers: 0, following: 1, eventsOrganized: 0, eventsAttended: 0,
+            daysSinceSignup: nil, daysInStage: 10, onboarding: nil, tier: nil, role: nil),
+        Expected(
+            user: 5, posts: 0, postsLast30Days: 0, followers: 0, following: 0, eventsOrganized: 0, eventsAttended: 0,
+            daysSinceSignup: 0, daysInStage: 0, onboarding: true, tier: "free", role: "user"),
     ]
 }

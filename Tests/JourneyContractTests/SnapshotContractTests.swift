@@ -85,14 +85,19 @@ struct SnapshotContractTests {
         try await backend.with(SmallPlatform.platform) { database in
             // Given erin with two posts at exactly now - 30 days, with and without milliseconds, and
             // RSVPs to two events that start exactly at now, written both ways
-            try await database.add(Platform(
-                posts: [.init(userID: 5, createdAt: .text("2025-05-16 12:00:00")), .init(userID: 5, createdAt: .text("2025-05-16 12:00:00.000"))],
-                events: [.init(id: 6, organizer: 2, startDate: .text("2025-06-15 12:00:00")),
-                         .init(id: 7, organizer: 2, startDate: .text("2025-06-15 12:00:00.000"))],
-                rsvps: [.init(eventID: 6, userID: 5, status: "going"), .init(eventID: 7, userID: 5, status: "going")]))
+            try await database.add(
+                Platform(
+                    posts: [.init(userID: 5, createdAt: .text("2025-05-16 12:00:00")), .init(userID: 5, createdAt: .text("2025-05-16 12:00:00.000"))],
+                    events: [
+                        .init(id: 6, organizer: 2, startDate: .text("2025-06-15 12:00:00")),
+                        .init(id: 7, organizer: 2, startDate: .text("2025-06-15 12:00:00.000")),
+                    ],
+                    rsvps: [.init(eventID: 6, userID: 5, status: "going"), .init(eventID: 7, userID: 5, status: "going")]))
 
-            for snapshot in [try await database.store.snapshot(user: 5, now: Instants.now),
-                             try #require(try await database.store.chunk(after: 4, limit: 1, now: Instants.now).first)] {
+            for snapshot in [
+                try await database.store.snapshot(user: 5, now: Instants.now),
+                try #require(try await database.store.chunk(after: 4, limit: 1, now: Instants.now).first),
+            ] {
                 // Then an event that starts at now has started, in either form
                 #expect(snapshot.metrics.eventsAttended == 2)
                 #expect(snapshot.metrics.posts == 2)
@@ -122,9 +127,12 @@ struct SnapshotContractTests {
             #expect(funnel == ["": 2, "J1_NEW_USER": 3])
 
             // And a move decided on the empty reading matches the stored NULL and the stored '' (compare-and-set)
-            let result = try await database.store.persist([pending(1, from: alice.storedStage, [move(.j1, .j2)]),
-                                                           pending(2, from: bob.storedStage, [move(.j1, .j2)])],
-                                                          rulesVersion: "v", source: .api, now: Instants.now, progress: nil)
+            let result = try await database.store.persist(
+                [
+                    pending(1, from: alice.storedStage, [move(.j1, .j2)]),
+                    pending(2, from: bob.storedStage, [move(.j1, .j2)]),
+                ],
+                rulesVersion: "v", source: .api, now: Instants.now, progress: nil)
             #expect(result.conflicted.isEmpty && result.recorded.map(\.userID) == [1, 2], "\(result)")
             #expect(try await database.store.snapshot(user: 1, now: Instants.now).storedStage == "J2_ACTIVE_USER")
             #expect(try await database.store.snapshot(user: 2, now: Instants.now).storedStage == "J2_ACTIVE_USER")
@@ -141,12 +149,13 @@ struct SnapshotContractTests {
             #expect(await storageError { _ = try await store.pin(user: 404, reason: "r", now: Instants.now) } == .unknownUser(id: 404))
             #expect(await storageError { _ = try await store.unpin(user: 404) } == .unknownUser(id: 404))
             let decided = Collected<Int64>()
-            #expect(await storageError {
-                _ = try await store.decide(user: 404, now: Instants.now, rulesVersion: "v", source: .api) { snapshot in
-                    decided.append(snapshot.userID)
-                    return ([move(.j1, .j2)], ())
-                }
-            } == .unknownUser(id: 404))
+            #expect(
+                await storageError {
+                    _ = try await store.decide(user: 404, now: Instants.now, rulesVersion: "v", source: .api) { snapshot in
+                        decided.append(snapshot.userID)
+                        return ([move(.j1, .j2)], ())
+                    }
+                } == .unknownUser(id: 404))
             #expect(decided.elements.isEmpty, "nothing to decide on")
             #expect(StorageError.unknownUser(id: 404).category == .notFound)
             // and a pending move for them is a conflict (re-reading reports the unknown user), writing nothing
@@ -248,8 +257,9 @@ struct SnapshotContractTests {
         .text("yesterday"), .text("2026-02-30 10:00:00"), .text("0000-00-00 00:00:00"), .text("2026-10-30T25:00:00Z"), .text(""),
     ]
 
-    @Test("An unreadable timestamp is missing for the criteria, counted, reported by doctor; the user's other metrics still read",
-          arguments: Backend.available, unreadableValues)
+    @Test(
+        "An unreadable timestamp is missing for the criteria, counted, reported by doctor; the user's other metrics still read",
+        arguments: Backend.available, unreadableValues)
     func unreadableIsMissingAndCounted(_ backend: Backend, value: Stamp) async throws {
         guard backend.fixture.canStore(value) else { return }
         var platform = SmallPlatform.platform

@@ -28,8 +28,10 @@ struct Backend: Sendable, CustomTestStringConvertible {
 
     /// Runs `body` on a new platform database holding `platform`, migrated at `migratedAt`, and
     /// removes the database afterwards, whether `body` threw or not.
-    func with<T>(_ platform: Platform = Platform(), migratedAt: Date = Instants.migration,
-                 _ body: (any FixtureDatabase) async throws -> T) async throws -> T {
+    func with<T>(
+        _ platform: Platform = Platform(), migratedAt: Date = Instants.migration,
+        _ body: (any FixtureDatabase) async throws -> T
+    ) async throws -> T {
         let database = try await fixture.makeDatabase(platform, migratedAt: migratedAt)
         do {
             let result = try await body(database)
@@ -87,16 +89,19 @@ protocol FixtureDatabase: Sendable {
 
     /// Inserts a `journey_transitions` row directly (bypassing the store's writes); throws what the
     /// database throws when its constraints refuse the row.
-    func insertTransition(user: Int64, seq: Int, from: String, to: String, createdAt: Date,
-                          source: String, metrics: String) async throws
+    func insertTransition(
+        user: Int64, seq: Int, from: String, to: String, createdAt: Date,
+        source: String, metrics: String) async throws
 
     /// Closes every connection and deletes the database.
     func remove() async
 }
 
 extension FixtureDatabase {
-    func insertTransition(user: Int64, seq: Int, from: String, to: String, createdAt: Date = Instants.now,
-                          source: String = "batch", metrics: String = "{}") async throws {
+    func insertTransition(
+        user: Int64, seq: Int, from: String, to: String, createdAt: Date = Instants.now,
+        source: String = "batch", metrics: String = "{}"
+    ) async throws {
         try await insertTransition(user: user, seq: seq, from: from, to: to, createdAt: createdAt, source: source, metrics: metrics)
     }
 }
@@ -116,7 +121,8 @@ enum Stamp: Sendable, Hashable, CustomStringConvertible {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(secondsFromGMT: 0)
-        formatter.dateFormat = date.timeIntervalSince1970.rounded(.down) == date.timeIntervalSince1970
+        formatter.dateFormat =
+            date.timeIntervalSince1970.rounded(.down) == date.timeIntervalSince1970
             ? "yyyy-MM-dd HH:mm:ss" : "yyyy-MM-dd HH:mm:ss.SSS"
         return formatter.string(from: date)
     }
@@ -184,10 +190,12 @@ struct Platform: Sendable {
 
     /// `count` users with ids 1…count, signed up `daysAgo` days before ``Instants/now``, onboarded, on `tier`.
     static func users(_ count: Int, daysAgo: Double = 100, tier: String = "free", role: String = "user") -> Platform {
-        Platform(users: (0..<Int64(count)).map { $0 + 1 }.map { id in
-            User(id: id, email: "u\(id)@example.org", role: role, tier: tier, onboarding: true,
-                 createdAt: .at(Instants.now.addingTimeInterval(-daysAgo * 86_400)))
-        })
+        Platform(
+            users: (0..<Int64(count)).map { $0 + 1 }.map { id in
+                User(
+                    id: id, email: "u\(id)@example.org", role: role, tier: tier, onboarding: true,
+                    createdAt: .at(Instants.now.addingTimeInterval(-daysAgo * 86_400)))
+            })
     }
 }
 
@@ -215,8 +223,10 @@ func move(_ from: StageID, _ to: StageID, _ reason: String = "criteria met") -> 
 }
 
 /// A pending move of `user` from the stored `expected` value along `transitions`.
-func pending(_ user: Int64, from expected: String = "J1_NEW_USER", _ transitions: [Transition],
-             metrics: UserMetrics = UserMetrics()) -> PendingMove {
+func pending(
+    _ user: Int64, from expected: String = "J1_NEW_USER", _ transitions: [Transition],
+    metrics: UserMetrics = UserMetrics()
+) -> PendingMove {
     PendingMove(userID: user, expectedStage: expected, transitions: transitions, metrics: metrics)
 }
 

@@ -15,7 +15,8 @@ struct WriteContractTests {
             let seen = Collected<UserSnapshot>()
 
             // When a decision moves her two stages
-            let (snapshot, decision, recorded) = try await database.store.decide(user: 1, now: Instants.now, rulesVersion: "mundo-tango@3", source: .cli) { snapshot in
+            let (snapshot, decision, recorded) = try await database.store.decide(user: 1, now: Instants.now, rulesVersion: "mundo-tango@3", source: .cli) {
+                snapshot in
                 seen.append(snapshot)
                 return ([move(.j1, .j2, "posted and followed"), move(.j2, .j3, "organizes events")], "two hops")
             }
@@ -137,8 +138,9 @@ struct WriteContractTests {
             #expect(try await store.snapshot(user: 2, now: Instants.now) == before)
 
             // And in a batch, the broken user does not stop the others: their moves are written
-            let batch = try await store.persist([pending(1, [move(.j1, .j2)]), broken, pending(3, [move(.j1, .j2)])],
-                                                rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
+            let batch = try await store.persist(
+                [pending(1, [move(.j1, .j2)]), broken, pending(3, [move(.j1, .j2)])],
+                rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
             #expect(Array(batch.refused.keys) == [2], "\(batch.refused)")
             #expect(batch.recorded.map(\.userID) == [1, 3])
             #expect(try await store.history(user: 2).isEmpty)
@@ -156,13 +158,14 @@ struct WriteContractTests {
 
             // When moves decided on the old state are persisted with valid ones for bob and user 4
             let later = Instants.now.addingTimeInterval(60)
-            let result = try await store.persist([
-                pending(3, [move(.j1, .j2, "stale")]),
-                pending(1, [move(.j1, .j2)]),
-                pending(2, [move(.j1, .j2)]),
-                pending(5, []),
-                pending(4, [move(.j1, .j2), move(.j2, .j3)]),
-            ], rulesVersion: "v", source: .batch, now: later, progress: nil)
+            let result = try await store.persist(
+                [
+                    pending(3, [move(.j1, .j2, "stale")]),
+                    pending(1, [move(.j1, .j2)]),
+                    pending(2, [move(.j1, .j2)]),
+                    pending(5, []),
+                    pending(4, [move(.j1, .j2), move(.j2, .j3)]),
+                ], rulesVersion: "v", source: .batch, now: later, progress: nil)
 
             // Then carol is conflicted and untouched, alice pinned, bob and user 4 moved; erin (no move) is nowhere
             #expect(result.conflicted == [3])
@@ -216,7 +219,9 @@ struct WriteContractTests {
         }
     }
 
-    @Test("History is in seq order; the database refuses a (user, seq) recorded twice; the next move continues after the highest seq", arguments: Backend.available)
+    @Test(
+        "History is in seq order; the database refuses a (user, seq) recorded twice; the next move continues after the highest seq",
+        arguments: Backend.available)
     func historyOrderAndUniqueSeq(_ backend: Backend) async throws {
         try await backend.with(SmallPlatform.platform) { database in
             // Given rows written out of seq order (ids ascending: seq 3, 1, 2) and another user's row in between

@@ -1,22 +1,22 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 /// Explain tells the truth: an any-of group is one criterion, met when any member holds.
 @Suite("The checklist counts an any-of group once and numbers criteria by the lines of the requirement")
 struct ChecklistTests {
     static let rules = """
-    version: "groups"
-    stages:
-      - {id: J1_A, title: A}
-      - id: J2_B
-        title: B
-        criteria:
-          - posts >= 1
-          - any: [followers >= 10, following >= 10, events_organized >= 1]
-          - days_since_signup >= 7
-          - onboarding_complete
-    """
+        version: "groups"
+        stages:
+          - {id: J1_A, title: A}
+          - id: J2_B
+            title: B
+            criteria:
+              - posts >= 1
+              - any: [followers >= 10, following >= 10, events_organized >= 1]
+              - days_since_signup >= 7
+              - onboarding_complete
+        """
 
     @Test("the reported case: a group that holds through its third member is met, and counts once")
     func groupThroughThirdMember() throws {
@@ -62,16 +62,16 @@ struct ChecklistTests {
 @Suite("RuleSet.meetsCriteria: whether a user in a stage still qualifies for it")
 struct MeetsCriteriaTests {
     static let rules = """
-    version: "meets"
-    stages:
-      - {id: J1_A, title: A}
-      - {id: J2_B, title: B, criteria: [posts >= 2, days_in_stage >= 30]}
-      - {id: J3_C, title: C, criteria: [posts >= 10]}
-      - {id: J4_D, title: D, enter_from_previous: false, criteria: [role == admin]}
-    edges:
-      - {from: J1_A, to: J3_C, kind: skip, reason: imported, criteria: [role == imported]}
-      - {from: any, to: J4_D, kind: skip, reason: admins, criteria: [role == admin]}
-    """
+        version: "meets"
+        stages:
+          - {id: J1_A, title: A}
+          - {id: J2_B, title: B, criteria: [posts >= 2, days_in_stage >= 30]}
+          - {id: J3_C, title: C, criteria: [posts >= 10]}
+          - {id: J4_D, title: D, enter_from_previous: false, criteria: [role == admin]}
+        edges:
+          - {from: J1_A, to: J3_C, kind: skip, reason: imported, criteria: [role == imported]}
+          - {from: any, to: J4_D, kind: skip, reason: admins, criteria: [role == admin]}
+        """
 
     /// A stage, metrics, and whether the user meets that stage.
     static let cases: [(name: String, stage: StageID, metrics: UserMetrics, meets: Bool)] = [

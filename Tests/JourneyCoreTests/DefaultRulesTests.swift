@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 @Suite("The default rule set, Rules/mundo-tango.yaml")
 struct DefaultRulesTests {
@@ -34,8 +34,11 @@ struct DefaultRulesTests {
         // Then they are the platform's detection rules, exactly
         #expect(criteria("J1_NEW_USER") == [])
         #expect(criteria("J2_ACTIVE_USER") == ["onboarding_complete == true", "posts >= 1", "connections >= 1", "days_since_signup >= 7"])
-        #expect(criteria("J3_POWER_USER") == ["posts >= 50", "connections >= 50", "events_organized >= 3",
-                                              "subscription_tier in [basic, enthusiast, professional, enterprise]"])
+        #expect(
+            criteria("J3_POWER_USER") == [
+                "posts >= 50", "connections >= 50", "events_organized >= 3",
+                "subscription_tier in [basic, enthusiast, professional, enterprise]",
+            ])
         #expect(criteria("J4_SUPER_ADMIN") == ["role == super-admin"])
         #expect(rules.stages.allSatisfy { $0.graduation.clauses.allSatisfy { if case .criterion = $0 { true } else { false } } })
     }
@@ -82,9 +85,10 @@ struct DefaultRulesTests {
 struct PlatformCasesTests {
     /// 60 posts, 60 connections, 3 events organized, a paid tier, signed up a month ago.
     static func heavyUser(onboarded: Bool?, tier: String? = "professional", role: String? = "user") -> UserMetrics {
-        UserMetrics(posts: 60, postsLast30Days: 20, followers: 35, following: 25, eventsOrganized: 3, eventsAttended: 4,
-                    onboardingComplete: onboarded, subscriptionTier: tier, role: role,
-                    signedUpAt: Fixture.daysAgo(30), stageEnteredAt: Fixture.daysAgo(30))
+        UserMetrics(
+            posts: 60, postsLast30Days: 20, followers: 35, following: 25, eventsOrganized: 3, eventsAttended: 4,
+            onboardingComplete: onboarded, subscriptionTier: tier, role: role,
+            signedUpAt: Fixture.daysAgo(30), stageEnteredAt: Fixture.daysAgo(30))
     }
 
     @Test("a heavy paying user who never finished onboarding fits J3 but not J2, so stays J1")
@@ -136,10 +140,11 @@ struct PlatformCasesTests {
         let evaluation = try rules.evaluate(storedStage: "J1_NEW_USER", metrics: metrics, now: Fixture.now)
 
         // Then two transitions along the next edges, each with its reason
-        #expect(evaluation.transitions == [
-            Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "graduated to J2_ACTIVE_USER"),
-            Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "graduated to J3_POWER_USER"),
-        ])
+        #expect(
+            evaluation.transitions == [
+                Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "graduated to J2_ACTIVE_USER"),
+                Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "graduated to J3_POWER_USER"),
+            ])
         #expect(evaluation.stage == "J3_POWER_USER")
         // And the checklist toward J4 shows the role as unmet, with the user's actual role
         let next = try #require(evaluation.next)
@@ -167,12 +172,14 @@ struct PlatformCasesTests {
         #expect(evaluation.next?.check(.daysSinceSignup)?.summary == "days_since_signup 6 / 7")
     }
 
-    @Test("a super-admin moves to J4 in one declared transition (kind skip), whatever else holds",
-          arguments: [false, true])
+    @Test(
+        "a super-admin moves to J4 in one declared transition (kind skip), whatever else holds",
+        arguments: [false, true])
     func superAdminSkipsToJ4(fitsEverything: Bool) throws {
         // Given a super-admin: a brand-new one, or one who also fits J2 and J3
         let rules = try Fixture.defaultRules()
-        let metrics = fitsEverything
+        let metrics =
+            fitsEverything
             ? Self.heavyUser(onboarded: true, role: "super-admin")
             : UserMetrics(role: "super-admin", signedUpAt: Fixture.daysAgo(0), stageEnteredAt: Fixture.daysAgo(0))
 
@@ -180,17 +187,20 @@ struct PlatformCasesTests {
         let evaluation = try rules.evaluate(storedStage: "J1_NEW_USER", metrics: metrics, now: Fixture.now)
 
         // Then one move J1→J4 along the declared skip, not J1→J2→…→J4
-        #expect(evaluation.transitions == [
-            Transition(from: "J1_NEW_USER", to: "J4_SUPER_ADMIN", kind: .skip, reason: "super-admins enter J4 from any stage"),
-        ])
+        #expect(
+            evaluation.transitions == [
+                Transition(from: "J1_NEW_USER", to: "J4_SUPER_ADMIN", kind: .skip, reason: "super-admins enter J4 from any stage")
+            ])
         #expect(evaluation.stage == "J4_SUPER_ADMIN")
         // And J4 is the last stage: there is no next checklist
         #expect(evaluation.next == nil)
     }
 
-    @Test("a super-admin stored in J2 or J3 also moves straight to J4", arguments: [
-        ("J2_ACTIVE_USER", EdgeKind.skip), ("J3_POWER_USER", EdgeKind.next),
-    ])
+    @Test(
+        "a super-admin stored in J2 or J3 also moves straight to J4",
+        arguments: [
+            ("J2_ACTIVE_USER", EdgeKind.skip), ("J3_POWER_USER", EdgeKind.next),
+        ])
     func superAdminFromLaterStages(stored: String, kind: EdgeKind) throws {
         // Given a super-admin with no activity stored in a later stage
         let rules = try Fixture.defaultRules()
@@ -200,9 +210,10 @@ struct PlatformCasesTests {
         let evaluation = try rules.evaluate(storedStage: stored, metrics: metrics, now: Fixture.now)
 
         // Then one move to J4 with the declared edge's reason
-        #expect(evaluation.transitions == [
-            Transition(from: StageID(stored), to: "J4_SUPER_ADMIN", kind: kind, reason: "super-admins enter J4 from any stage"),
-        ])
+        #expect(
+            evaluation.transitions == [
+                Transition(from: StageID(stored), to: "J4_SUPER_ADMIN", kind: kind, reason: "super-admins enter J4 from any stage")
+            ])
     }
 
     @Test("a free-tier (or tier-less) heavy user stops at J2", arguments: ["free", nil] as [String?])
@@ -229,8 +240,9 @@ struct PlatformCasesTests {
     func noDemotion() throws {
         // Given a user stored in J3 who no longer posts, follows or pays
         let rules = try Fixture.defaultRules()
-        let metrics = UserMetrics(onboardingComplete: false, subscriptionTier: "free", role: "user",
-                                  signedUpAt: Fixture.daysAgo(400), stageEnteredAt: Fixture.daysAgo(200))
+        let metrics = UserMetrics(
+            onboardingComplete: false, subscriptionTier: "free", role: "user",
+            signedUpAt: Fixture.daysAgo(400), stageEnteredAt: Fixture.daysAgo(200))
 
         // When evaluated
         let evaluation = try rules.evaluate(storedStage: "J3_POWER_USER", metrics: metrics, now: Fixture.now)

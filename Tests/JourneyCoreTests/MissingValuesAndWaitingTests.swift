@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 @Suite("NULL data: a criterion on a missing value is not met, and explain says 'missing'")
 struct MissingValuesTests {
@@ -8,9 +8,10 @@ struct MissingValuesTests {
     func nullTier() throws {
         // Given the default rules and a user in J2 who fits J3 except that the tier is NULL
         let rules = try Fixture.defaultRules()
-        let metrics = UserMetrics(posts: 70, followers: 50, following: 10, eventsOrganized: 5, onboardingComplete: true,
-                                  subscriptionTier: nil, role: "user",
-                                  signedUpAt: Fixture.daysAgo(90), stageEnteredAt: Fixture.daysAgo(30))
+        let metrics = UserMetrics(
+            posts: 70, followers: 50, following: 10, eventsOrganized: 5, onboardingComplete: true,
+            subscriptionTier: nil, role: "user",
+            signedUpAt: Fixture.daysAgo(90), stageEnteredAt: Fixture.daysAgo(30))
 
         // When evaluated from J2
         let evaluation = try rules.evaluate(storedStage: "J2_ACTIVE_USER", metrics: metrics, now: Fixture.now)
@@ -40,22 +41,25 @@ struct MissingValuesTests {
         #expect(next.check(.daysSinceSignup)?.summary == "days_since_signup missing / 7")
     }
 
-    @Test("a missing value meets no comparison, not even '!=' or a negated boolean", arguments: [
-        "role != admin", "subscription_tier != free", "onboarding_complete != true", "onboarding_complete == false",
-        "role in [user, admin]", "days_since_signup < 1000", "days_in_stage >= 0",
-    ])
+    @Test(
+        "a missing value meets no comparison, not even '!=' or a negated boolean",
+        arguments: [
+            "role != admin", "subscription_tier != free", "onboarding_complete != true", "onboarding_complete == false",
+            "role in [user, admin]", "days_since_signup < 1000", "days_in_stage >= 0",
+        ])
     func missingMeetsNothing(criterion: String) throws {
         // Given a two-stage rule set whose only criterion tests a metric the user lacks
-        let rules = try Fixture.rules("""
-        version: "missing"
-        stages:
-          - id: J1_A
-            title: A
-          - id: J2_B
-            title: B
-            criteria:
-              - \(criterion)
-        """)
+        let rules = try Fixture.rules(
+            """
+            version: "missing"
+            stages:
+              - id: J1_A
+                title: A
+              - id: J2_B
+                title: B
+                criteria:
+                  - \(criterion)
+            """)
         let metrics = UserMetrics(onboardingComplete: nil, subscriptionTier: nil, role: nil, signedUpAt: nil, stageEnteredAt: nil)
 
         // When the user is evaluated
@@ -69,9 +73,11 @@ struct MissingValuesTests {
         #expect(checks.first?.met == false)
     }
 
-    @Test("days are completed 24-hour periods; a date in the future counts as 0", arguments: [
-        (0, 0, 0), (6, 86_399, 6), (7, 0, 7), (7, 1, 7), (-3, 0, 0),
-    ])
+    @Test(
+        "days are completed 24-hour periods; a date in the future counts as 0",
+        arguments: [
+            (0, 0, 0), (6, 86_399, 6), (7, 0, 7), (7, 1, 7), (-3, 0, 0),
+        ])
     func completedDays(days: Int, extraSeconds: Int, expected: Int) throws {
         // Given a user who signed up `days` days and `extraSeconds` seconds before now
         let metrics = UserMetrics(signedUpAt: Fixture.daysAgo(days, plusSeconds: extraSeconds))
@@ -87,20 +93,20 @@ struct MissingValuesTests {
 @Suite("days_in_stage restarts at each move, so a stage that needs time in the previous one waits")
 struct WaitingInStageTests {
     static let yaml = """
-    version: "waiting"
-    stages:
-      - id: J1_NEW
-        title: New
-      - id: J2_ACTIVE
-        title: Active
-        criteria:
-          - posts >= 1
-      - id: J3_REGULAR
-        title: Regular
-        criteria:
-          - posts >= 1
-          - days_in_stage >= 14
-    """
+        version: "waiting"
+        stages:
+          - id: J1_NEW
+            title: New
+          - id: J2_ACTIVE
+            title: Active
+            criteria:
+              - posts >= 1
+          - id: J3_REGULAR
+            title: Regular
+            criteria:
+              - posts >= 1
+              - days_in_stage >= 14
+        """
 
     @Test("a user who fits J2 and J3 moves only to J2 in this evaluation")
     func secondHopWaits() throws {
@@ -121,9 +127,11 @@ struct WaitingInStageTests {
         #expect(next.check(.posts)?.met == true)
     }
 
-    @Test("the same user, evaluated again 13 and then 14 days later, waits and then moves on", arguments: [
-        (13, false), (14, true),
-    ])
+    @Test(
+        "the same user, evaluated again 13 and then 14 days later, waits and then moves on",
+        arguments: [
+            (13, false), (14, true),
+        ])
     func movesAfterWaiting(daysLater: Int, moves: Bool) throws {
         // Given the user moved to J2 at the first evaluation, which stored stageEnteredAt = that time
         let rules = try Fixture.rules(Self.yaml)
@@ -174,17 +182,18 @@ struct EvaluationOrderTests {
     @Test("of two declared edges that both hold, the first in the file wins")
     func declaredEdgesInFileOrder() throws {
         // Given two declared skips out of J1 that both hold for the user
-        let rules = try Fixture.rules("""
-        version: "order"
-        stages:
-          - {id: J1_A, title: A}
-          - {id: J2_B, title: B, criteria: [posts >= 1]}
-          - {id: J3_C, title: C, criteria: [posts >= 1]}
-          - {id: J4_D, title: D, criteria: [posts >= 1]}
-        edges:
-          - {from: J1_A, to: J4_D, kind: skip, reason: first declared, criteria: [posts >= 5]}
-          - {from: J1_A, to: J3_C, kind: skip, reason: second declared, criteria: [posts >= 5]}
-        """)
+        let rules = try Fixture.rules(
+            """
+            version: "order"
+            stages:
+              - {id: J1_A, title: A}
+              - {id: J2_B, title: B, criteria: [posts >= 1]}
+              - {id: J3_C, title: C, criteria: [posts >= 1]}
+              - {id: J4_D, title: D, criteria: [posts >= 1]}
+            edges:
+              - {from: J1_A, to: J4_D, kind: skip, reason: first declared, criteria: [posts >= 5]}
+              - {from: J1_A, to: J3_C, kind: skip, reason: second declared, criteria: [posts >= 5]}
+            """)
 
         // When a user with 10 posts is evaluated from J1
         let evaluation = try rules.evaluate(storedStage: "J1_A", metrics: UserMetrics(posts: 10), now: Fixture.now)
@@ -193,27 +202,30 @@ struct EvaluationOrderTests {
         #expect(evaluation.transitions == [Transition(from: "J1_A", to: "J4_D", kind: .skip, reason: "first declared")])
     }
 
-    @Test("an any-of group holds when one member holds", arguments: [
-        (UserMetrics(posts: 1, followers: 5), true),
-        (UserMetrics(posts: 1, following: 5), true),
-        (UserMetrics(posts: 1, followers: 4, following: 4), false),
-        (UserMetrics(posts: 0, followers: 5, following: 5), false),
-    ])
+    @Test(
+        "an any-of group holds when one member holds",
+        arguments: [
+            (UserMetrics(posts: 1, followers: 5), true),
+            (UserMetrics(posts: 1, following: 5), true),
+            (UserMetrics(posts: 1, followers: 4, following: 4), false),
+            (UserMetrics(posts: 0, followers: 5, following: 5), false),
+        ])
     func anyOf(metrics: UserMetrics, moves: Bool) throws {
         // Given J2 needs posts >= 1 and any of (followers >= 5, following >= 5)
-        let rules = try Fixture.rules("""
-        version: "any"
-        stages:
-          - id: J1_A
-            title: A
-          - id: J2_B
-            title: B
-            criteria:
-              - posts >= 1
-              - any:
-                  - followers >= 5
-                  - following >= 5
-        """)
+        let rules = try Fixture.rules(
+            """
+            version: "any"
+            stages:
+              - id: J1_A
+                title: A
+              - id: J2_B
+                title: B
+                criteria:
+                  - posts >= 1
+                  - any:
+                      - followers >= 5
+                      - following >= 5
+            """)
 
         // When evaluated from J1
         let evaluation = try rules.evaluate(storedStage: "J1_A", metrics: metrics, now: Fixture.now)
@@ -232,15 +244,16 @@ struct EvaluationOrderTests {
     func backwardThenNoLoop() throws {
         // Given J3→J1 declared for users without posts, J2 needing nothing and J3 needing a post
         // (J3 needing nothing would let a user cycle J3, J1, J3: the loader refuses that, see OscillationTests)
-        let rules = try Fixture.rules("""
-        version: "loop"
-        stages:
-          - {id: J1_A, title: A}
-          - {id: J2_B, title: B}
-          - {id: J3_C, title: C, criteria: [posts >= 1]}
-        edges:
-          - {from: J3_C, to: J1_A, kind: backward, reason: no posts, criteria: [posts == 0]}
-        """)
+        let rules = try Fixture.rules(
+            """
+            version: "loop"
+            stages:
+              - {id: J1_A, title: A}
+              - {id: J2_B, title: B}
+              - {id: J3_C, title: C, criteria: [posts >= 1]}
+            edges:
+              - {from: J3_C, to: J1_A, kind: backward, reason: no posts, criteria: [posts == 0]}
+            """)
 
         // When a user without posts is evaluated from J3
         let evaluation = try rules.evaluate(storedStage: "J3_C", metrics: UserMetrics(posts: 0), now: Fixture.now)

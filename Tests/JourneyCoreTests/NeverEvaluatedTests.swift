@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 /// SPEC §8: a stored stage that is NULL (read as empty) or blank means "never evaluated": the
 /// first stage of the rules in force, whatever it is called; any other text is a stage or unknown.
@@ -13,8 +13,9 @@ struct NeverEvaluatedTests {
     func blankIsTheFirstStage(_ stored: String) throws {
         // Given the default rules and a user who fits J2 and J3
         let rules = try Fixture.defaultRules()
-        let metrics = UserMetrics(posts: 60, followers: 30, following: 30, eventsOrganized: 3, onboardingComplete: true,
-                                  subscriptionTier: "basic", role: "user", signedUpAt: Fixture.daysAgo(60), stageEnteredAt: Fixture.daysAgo(60))
+        let metrics = UserMetrics(
+            posts: 60, followers: 30, following: 30, eventsOrganized: 3, onboardingComplete: true,
+            subscriptionTier: "basic", role: "user", signedUpAt: Fixture.daysAgo(60), stageEnteredAt: Fixture.daysAgo(60))
 
         // When the blank stored value is evaluated
         let evaluation = try rules.evaluate(storedStage: stored, metrics: metrics, now: Fixture.now)
@@ -28,7 +29,8 @@ struct NeverEvaluatedTests {
     @Test("the first stage is the rules' own, not a fixed name")
     func firstStageOfOtherRules() throws {
         // Given rules whose first stage is J1_VISITOR
-        let rules = try Fixture.rules("""
+        let rules = try Fixture.rules(
+            """
             version: "other"
             stages:
               - id: J1_VISITOR
@@ -45,8 +47,9 @@ struct NeverEvaluatedTests {
         #expect(try rules.evaluate(storedStage: "  ", metrics: UserMetrics(posts: 0), now: Fixture.now).stage == "J1_VISITOR")
     }
 
-    @Test("text around a stage id, or any other text, is not blank: an unknown stage",
-          arguments: [" J1_NEW_USER", "J1_NEW_USER\n", "NULL", "null", "0", "\u{0}"])
+    @Test(
+        "text around a stage id, or any other text, is not blank: an unknown stage",
+        arguments: [" J1_NEW_USER", "J1_NEW_USER\n", "NULL", "null", "0", "\u{0}"])
     func otherTextIsUnknown(_ stored: String) throws {
         let rules = try Fixture.defaultRules()
         #expect(!RuleSet.isNeverEvaluated(stored))

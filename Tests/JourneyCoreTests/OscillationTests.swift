@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 /// `rules check` refuses a rule set that could move a user out of a stage and back on unchanged metrics.
 @Suite("No oscillation: a cycle of edges whose criteria can all hold is refused; exclusive ones are accepted")
@@ -89,14 +89,14 @@ struct OscillationTests {
     func longerCycle() throws {
         // Given every later stage sent back to J1 when it has no posts, and J2, J3 needing only followers
         let yaml = """
-        version: "any-back"
-        stages:
-          - {id: J1_A, title: A}
-          - {id: J2_B, title: B, criteria: [followers >= 1]}
-          - {id: J3_C, title: C, criteria: [followers >= 5]}
-        edges:
-          - {from: any, to: J1_A, kind: backward, reason: silent, criteria: [posts == 0]}
-        """
+            version: "any-back"
+            stages:
+              - {id: J1_A, title: A}
+              - {id: J2_B, title: B, criteria: [followers >= 1]}
+              - {id: J3_C, title: C, criteria: [followers >= 5]}
+            edges:
+              - {from: any, to: J1_A, kind: backward, reason: silent, criteria: [posts == 0]}
+            """
         // When checked, Then the first cycle J2 → J1 → J2 is named
         guard case let .invalid(_, _, place, problem)? = Fixture.loadError(yaml, source: "any.yaml") else {
             Issue.record("accepted")
@@ -156,9 +156,13 @@ struct OscillationTests {
     @Test("rules whose ways back are too many to check are refused at the backward edge, never accepted unchecked")
     func tooIntricateRefused() throws {
         // Given forty stages whose skips constrain eight different counts, so the values on the way multiply
-        let yaml = Self.manyPaths(40, metrics: ["posts", "posts_last_30_days", "followers", "following", "connections",
-                                               "events_organized", "events_attended", "days_since_signup"],
-                                  back: "role == x", last: "role == y")
+        let yaml = Self.manyPaths(
+            40,
+            metrics: [
+                "posts", "posts_last_30_days", "followers", "following", "connections",
+                "events_organized", "events_attended", "days_since_signup",
+            ],
+            back: "role == x", last: "role == y")
 
         // When checked, Then the file is refused at the backward edge, saying why
         guard case let .invalid(_, line, place, problem)? = Fixture.loadError(yaml, source: "many.yaml") else {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 /// Records at most a few failures per run, each with its seed, so one broken property does not flood the log.
 private struct Verifier {
@@ -8,8 +8,10 @@ private struct Verifier {
     /// Names the seed being checked, for the messages.
     var context: String
 
-    mutating func check(_ condition: Bool, _ message: @autoclosure () -> String,
-                        sourceLocation: SourceLocation = #_sourceLocation) {
+    mutating func check(
+        _ condition: Bool, _ message: @autoclosure () -> String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         guard !condition else { return }
         failures += 1
         if failures <= 5 {
@@ -40,8 +42,9 @@ struct PropertyTests {
     static let ruleSetsPerBatch = 100
     static let baseSeed: UInt64 = 0x4A4F_5552_4E45_5900
 
-    @Test("no undeclared skip, replay gives the final stage, evaluation settles, forward-only never goes back",
-          arguments: batches)
+    @Test(
+        "no undeclared skip, replay gives the final stage, evaluation settles, forward-only never goes back",
+        arguments: batches)
     func evaluationProperties(batch: Int) throws {
         var coverage = Coverage()
         var verify = Verifier(context: "batch \(batch)")
@@ -76,11 +79,13 @@ struct PropertyTests {
                     // When the user is evaluated from the stored stage
                     let evaluation = try rules.evaluate(storedStage: stored, metrics: metrics, now: now)
                     // Then every property holds
-                    checkEvaluation(evaluation, rules: rules, model: model, metrics: metrics, now: now,
-                                    coverage: &coverage, verify: &verify)
+                    checkEvaluation(
+                        evaluation, rules: rules, model: model, metrics: metrics, now: now,
+                        coverage: &coverage, verify: &verify)
                     // And an explicit request to a random stage is judged by the same edges
-                    checkRequest(rules: rules, model: model, stored: stored, target: random.int(0...(model.stages.count - 1)),
-                                 metrics: metrics, now: now, coverage: &coverage, verify: &verify)
+                    checkRequest(
+                        rules: rules, model: model, stored: stored, target: random.int(0...(model.stages.count - 1)),
+                        metrics: metrics, now: now, coverage: &coverage, verify: &verify)
                     // Feed the outcome into the next evaluation, as the store would persist it
                     stored = evaluation.stage.rawValue
                     if !evaluation.transitions.isEmpty { metrics.stageEnteredAt = now }
@@ -113,7 +118,8 @@ struct PropertyTests {
         let expected = model.edges
         verify.check(rules.edges.count == expected.count, "\(rules.edges.count) edges, expected \(expected.count)\n\(model.yaml)")
         for (edge, want) in zip(rules.edges, expected) {
-            let same = edge.from.rawValue == model.stages[want.from].id && edge.to.rawValue == model.stages[want.to].id
+            let same =
+                edge.from.rawValue == model.stages[want.from].id && edge.to.rawValue == model.stages[want.to].id
                 && edge.kind == want.kind && edge.reason == want.reason && edge.isDeclared == want.isDeclared
                 && edge.requirement.clauses.count == want.clauses.count
                 && edge.requirement.criteria.count == want.clauses.flatMap(\.criteria).count
@@ -125,8 +131,10 @@ struct PropertyTests {
         }
     }
 
-    private func checkEvaluation(_ evaluation: Evaluation, rules: RuleSet, model: ModelRules, metrics: UserMetrics, now: Date,
-                                 coverage: inout Coverage, verify: inout Verifier) {
+    private func checkEvaluation(
+        _ evaluation: Evaluation, rules: RuleSet, model: ModelRules, metrics: UserMetrics, now: Date,
+        coverage: inout Coverage, verify: inout Verifier
+    ) {
         let moves = evaluation.transitions
         coverage.evaluations += 1
         coverage.transitions += moves.count
@@ -146,11 +154,13 @@ struct PropertyTests {
             verify.check(!edges.isEmpty, "move \(move) is along no edge of the rules; \(context)")
             if to != from + 1 {
                 let declaredKind: EdgeKind = to > from ? .skip : .backward
-                verify.check(move.kind == declaredKind && edges.contains(where: \.isDeclared),
-                             "move \(move) skips or goes back without a declared edge; \(context)")
+                verify.check(
+                    move.kind == declaredKind && edges.contains(where: \.isDeclared),
+                    "move \(move) skips or goes back without a declared edge; \(context)")
             }
-            verify.check(rules.edges.contains { $0.from == move.from && $0.to == move.to && $0.kind == move.kind && $0.reason == move.reason },
-                         "move \(move) is along no edge of the loaded rule set")
+            verify.check(
+                rules.edges.contains { $0.from == move.from && $0.to == move.to && $0.kind == move.kind && $0.reason == move.reason },
+                "move \(move) is along no edge of the loaded rule set")
         }
 
         // (b) Replaying the moves from the start stage gives the final stage
@@ -189,24 +199,28 @@ struct PropertyTests {
         // final stage with the same metrics (days_in_stage restarted if the user moved) makes no move
         do {
             let again = try rules.evaluate(storedStage: evaluation.stage.rawValue, metrics: settled, now: now)
-            verify.check(again.transitions.isEmpty && again.stage == evaluation.stage,
-                         "evaluating again moved \(again.path); \(context)")
+            verify.check(
+                again.transitions.isEmpty && again.stage == evaluation.stage,
+                "evaluating again moved \(again.path); \(context)")
         } catch {
             verify.check(false, "evaluating again threw \(error)")
         }
 
         guard model.isForwardOnly else { return }
         // (d) A forward-only rule set never moves a user to a lower position
-        verify.check(moves.allSatisfy { (model.position(of: $0.to) ?? -1) > (model.position(of: $0.from) ?? Int.max) },
-                     "a forward-only rule set moved back; \(context)")
+        verify.check(
+            moves.allSatisfy { (model.position(of: $0.to) ?? -1) > (model.position(of: $0.from) ?? Int.max) },
+            "a forward-only rule set moved back; \(context)")
         verify.check(final >= start, "final position \(final) is below start \(start); \(context)")
         // And nothing forward that holds is left untaken: the next stage's criteria do not all hold
         verify.check(evaluation.next?.isMet != true, "the next edge holds but was not taken; \(context)")
     }
 
     /// An explicit request is allowed exactly along an edge whose criteria hold, and otherwise refused by type.
-    private func checkRequest(rules: RuleSet, model: ModelRules, stored: String, target: Int, metrics: UserMetrics, now: Date,
-                              coverage: inout Coverage, verify: inout Verifier) {
+    private func checkRequest(
+        rules: RuleSet, model: ModelRules, stored: String, target: Int, metrics: UserMetrics, now: Date,
+        coverage: inout Coverage, verify: inout Verifier
+    ) {
         guard let start = model.position(of: StageID(stored)) else { return }
         let targetID = StageID(model.stages[target].id)
         let startID = StageID(stored)
@@ -219,15 +233,17 @@ struct PropertyTests {
         case .success(let move):
             coverage.requestsAllowed += 1
             let taken = edges.first { ModelRules.holds($0.clauses, metrics, now: now) }
-            verify.check(taken.map { Transition(from: startID, to: targetID, kind: $0.kind, reason: $0.reason) } == move,
-                         "allowed \(move); \(context)")
+            verify.check(
+                taken.map { Transition(from: startID, to: targetID, kind: $0.kind, reason: $0.reason) } == move,
+                "allowed \(move); \(context)")
         case .failure(let error):
             coverage.requestsRefused += 1
             let expected: TransitionRefusal
             if edges.isEmpty {
                 if target > start + 1 {
-                    expected = .skipNotDeclared(from: startID, to: targetID,
-                                                skipped: model.stages[(start + 1)..<target].map { StageID($0.id) })
+                    expected = .skipNotDeclared(
+                        from: startID, to: targetID,
+                        skipped: model.stages[(start + 1)..<target].map { StageID($0.id) })
                 } else if target < start {
                     expected = .backwardNotDeclared(from: startID, to: targetID)
                 } else {
@@ -240,14 +256,16 @@ struct PropertyTests {
                     verify.check(false, "refused with \(error), expected .criteriaNotMet; \(context)")
                     return
                 }
-                verify.check(from == startID && to == targetID && !unmet.isEmpty && unmet.allSatisfy { !$0.met },
-                             "criteriaNotMet \(error); \(context)")
+                verify.check(
+                    from == startID && to == targetID && !unmet.isEmpty && unmet.allSatisfy { !$0.met },
+                    "criteriaNotMet \(error); \(context)")
             }
         }
     }
 
-    @Test("adding an undeclared skip, an undeclared backward edge or a mismatched kind to a valid rule set is refused",
-          arguments: batches)
+    @Test(
+        "adding an undeclared skip, an undeclared backward edge or a mismatched kind to a valid rule set is refused",
+        arguments: batches)
     func malformedEdgesRefused(batch: Int) throws {
         var refused = 0
         for index in 0..<Self.ruleSetsPerBatch {
@@ -260,14 +278,20 @@ struct PropertyTests {
             let from = random.int(0...(model.stages.count - 3))
             let to = random.int((from + 2)...(model.stages.count - 1))
             let variant = random.int(0...3)
-            let (edge, problem): (ModelEdgeDeclaration, String) = switch variant {
-            case 0: (ModelEdgeDeclaration(from: from, to: to, kind: nil, reason: "undeclared", clauses: nil), "not declared with 'kind: skip'")
-            case 1: (ModelEdgeDeclaration(from: to, to: from, kind: nil, reason: "undeclared", clauses: nil), "not declared with 'kind: backward'")
-            case 2: (ModelEdgeDeclaration(from: to, to: from, kind: .skip, reason: "wrong kind", clauses: nil), "declared 'kind: skip' but the edge is a backward")
-            default: (ModelEdgeDeclaration(from: from, to: to, kind: .skip, reason: nil, clauses: []), "a skip edge needs a 'reason'")
-            }
-            let broken = ModelRules(version: model.version, cacheTTL: model.cacheTTL, stages: model.stages,
-                                    declarations: model.declarations + [edge])
+            let (edge, problem): (ModelEdgeDeclaration, String) =
+                switch variant {
+                case 0: (ModelEdgeDeclaration(from: from, to: to, kind: nil, reason: "undeclared", clauses: nil), "not declared with 'kind: skip'")
+                case 1: (ModelEdgeDeclaration(from: to, to: from, kind: nil, reason: "undeclared", clauses: nil), "not declared with 'kind: backward'")
+                case 2:
+                    (
+                        ModelEdgeDeclaration(from: to, to: from, kind: .skip, reason: "wrong kind", clauses: nil),
+                        "declared 'kind: skip' but the edge is a backward"
+                    )
+                default: (ModelEdgeDeclaration(from: from, to: to, kind: .skip, reason: nil, clauses: []), "a skip edge needs a 'reason'")
+                }
+            let broken = ModelRules(
+                version: model.version, cacheTTL: model.cacheTTL, stages: model.stages,
+                declarations: model.declarations + [edge])
             let yaml = broken.yaml
             // The line of the added edge: the last '- from:' of the file
             let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
@@ -313,9 +337,12 @@ struct PropertyTests {
             let error = Fixture.loadError(yaml, source: "cut-\(seed).yaml")
 
             // Then it is refused, naming the cut-off stage (every earlier stage is still reachable)
-            #expect(error == .invalid(source: "cut-\(seed).yaml", line: stageLine, place: "stage \(stages[lost].id)",
-                                           problem: "no edge can reach this stage from \(stages[0].id)"),
-                    "seed \(seed)\n\(yaml)")
+            #expect(
+                error
+                    == .invalid(
+                        source: "cut-\(seed).yaml", line: stageLine, place: "stage \(stages[lost].id)",
+                        problem: "no edge can reach this stage from \(stages[0].id)"),
+                "seed \(seed)\n\(yaml)")
             if error != nil { refused += 1 }
         }
         #expect(refused == Self.ruleSetsPerBatch)

@@ -109,14 +109,18 @@ struct ModelRules {
             }
             for origin in origins {
                 let kind: EdgeKind = declaration.to == origin + 1 ? .next : (declaration.to > origin ? .skip : .backward)
-                result.append(ModelEdge(from: origin, to: declaration.to, kind: kind,
-                                        reason: declaration.reason ?? "graduated to \(target.id)",
-                                        clauses: declaration.clauses ?? target.clauses, isDeclared: true))
+                result.append(
+                    ModelEdge(
+                        from: origin, to: declaration.to, kind: kind,
+                        reason: declaration.reason ?? "graduated to \(target.id)",
+                        clauses: declaration.clauses ?? target.clauses, isDeclared: true))
             }
         }
         for (position, stage) in stages.enumerated().dropFirst() where stage.entersFromPrevious {
-            result.append(ModelEdge(from: position - 1, to: position, kind: .next, reason: "graduated to \(stage.id)",
-                                    clauses: stage.clauses, isDeclared: false))
+            result.append(
+                ModelEdge(
+                    from: position - 1, to: position, kind: .next, reason: "graduated to \(stage.id)",
+                    clauses: stage.clauses, isDeclared: false))
         }
         return result
     }
@@ -234,10 +238,11 @@ enum RandomRules {
             if gated {
                 let origin = random.int(0...(position - 1))
                 let adjacent = origin == position - 1
-                declarations.append(ModelEdgeDeclaration(
-                    from: origin, to: position, kind: adjacent ? nil : .skip,
-                    reason: adjacent && random.chance(0.5) ? nil : "gate into \(id)",
-                    clauses: random.chance(0.7) ? criteria(&random, max: 2) : nil))
+                declarations.append(
+                    ModelEdgeDeclaration(
+                        from: origin, to: position, kind: adjacent ? nil : .skip,
+                        reason: adjacent && random.chance(0.5) ? nil : "gate into \(id)",
+                        clauses: random.chance(0.7) ? criteria(&random, max: 2) : nil))
             }
         }
         for number in 0..<random.int(0...3) {
@@ -246,21 +251,25 @@ enum RandomRules {
                 // `from: any`: every earlier stage (skip) or every later one (backward).
                 let backward = !forwardOnly && random.chance(0.5)
                 guard backward ? to < count - 1 : to > 0 else { continue }
-                declarations.append(ModelEdgeDeclaration(from: nil, to: to, kind: backward ? .backward : .skip,
-                                                         reason: "any into \(stages[to].id) no. \(number)",
-                                                         clauses: random.chance(0.8) ? criteria(&random, max: 2) : nil))
+                declarations.append(
+                    ModelEdgeDeclaration(
+                        from: nil, to: to, kind: backward ? .backward : .skip,
+                        reason: "any into \(stages[to].id) no. \(number)",
+                        clauses: random.chance(0.8) ? criteria(&random, max: 2) : nil))
                 continue
             }
             let from = random.int(0...(count - 1))
             guard from != to, forwardOnly ? to > from : true else { continue }
             let kind: EdgeKind? = to == from + 1 ? nil : (to > from ? .skip : .backward)
-            declarations.append(ModelEdgeDeclaration(
-                from: from, to: to, kind: kind,
-                reason: kind == nil && random.chance(0.5) ? nil : "declared \(stages[from].id) to \(stages[to].id) no. \(number)",
-                clauses: random.chance(0.75) ? criteria(&random, max: 3) : nil))
+            declarations.append(
+                ModelEdgeDeclaration(
+                    from: from, to: to, kind: kind,
+                    reason: kind == nil && random.chance(0.5) ? nil : "declared \(stages[from].id) to \(stages[to].id) no. \(number)",
+                    clauses: random.chance(0.75) ? criteria(&random, max: 3) : nil))
         }
-        let unguarded = ModelRules(version: "random-\(random.int(1...999))", cacheTTL: random.chance(0.5) ? random.int(1...900) : nil,
-                                   stages: stages, declarations: declarations)
+        let unguarded = ModelRules(
+            version: "random-\(random.int(1...999))", cacheTTL: random.chance(0.5) ? random.int(1...900) : nil,
+            stages: stages, declarations: declarations)
         return guardingBackwardEdges(unguarded, &random)
     }
 
@@ -282,17 +291,20 @@ enum RandomRules {
             }
             for other in declarations.indices where other != index {
                 let declaration = declarations[other]
-                let origins = declaration.from.map { [$0] }
+                let origins =
+                    declaration.from.map { [$0] }
                     ?? (declaration.kind == .skip ? Array(0..<declaration.to) : Array((declaration.to + 1)..<stages.count))
                 guard origins.contains(target) else { continue }
                 let (clauses, negated) = guarded(declaration.clauses ?? stages[declaration.to].clauses, &random)
-                declarations[other] = ModelEdgeDeclaration(from: declaration.from, to: declaration.to, kind: declaration.kind,
-                                                           reason: declaration.reason, clauses: clauses)
+                declarations[other] = ModelEdgeDeclaration(
+                    from: declaration.from, to: declaration.to, kind: declaration.kind,
+                    reason: declaration.reason, clauses: clauses)
                 guards.append(.one(negated))
             }
             let declaration = declarations[index]
-            declarations[index] = ModelEdgeDeclaration(from: declaration.from, to: target, kind: .backward, reason: declaration.reason,
-                                                       clauses: (declaration.clauses ?? stages[target].clauses) + guards)
+            declarations[index] = ModelEdgeDeclaration(
+                from: declaration.from, to: target, kind: .backward, reason: declaration.reason,
+                clauses: (declaration.clauses ?? stages[target].clauses) + guards)
         }
         return ModelRules(version: rules.version, cacheTTL: rules.cacheTTL, stages: stages, declarations: declarations)
     }
@@ -327,11 +339,12 @@ enum RandomRules {
             guard criterion.values.count == 1, case .bool(let flag) = criterion.values[0] else { return nil }
             return ModelCriterion(metric: criterion.metric, comparison: .equal, values: [.bool(!flag)], text: "\(name) == \(!flag)")
         }
-        let value: String = switch criterion.values[0] {
-        case .int(let number): String(number)
-        case .bool(let flag): String(flag)
-        case .text(let text): "'\(text)'"
-        }
+        let value: String =
+            switch criterion.values[0] {
+            case .int(let number): String(number)
+            case .bool(let flag): String(flag)
+            case .text(let text): "'\(text)'"
+            }
         return ModelCriterion(metric: criterion.metric, comparison: opposite, values: criterion.values, text: "\(name) \(opposite.rawValue) \(value)")
     }
 
@@ -352,8 +365,9 @@ enum RandomRules {
             let top = metric == .daysInStage || metric == .daysSinceSignup ? 10 : 12
             if comparison == .isIn {
                 let values = (0..<random.int(1...3)).map { _ in random.int(0...top) }
-                return ModelCriterion(metric: metric, comparison: .isIn, values: values.map(ModelValue.int),
-                                      text: "\(name) in [\(values.map(String.init).joined(separator: ", "))]")
+                return ModelCriterion(
+                    metric: metric, comparison: .isIn, values: values.map(ModelValue.int),
+                    text: "\(name) in [\(values.map(String.init).joined(separator: ", "))]")
             }
             let value = random.int(0...top)
             let spaced = random.chance(0.8)
@@ -379,12 +393,14 @@ enum RandomRules {
             let comparison = random.pick([ComparisonOperator.equal, .notEqual, .isIn])
             if comparison == .isIn {
                 let values = Array(Set((0..<random.int(1...2)).map { _ in random.pick(pool) }))
-                return ModelCriterion(metric: metric, comparison: .isIn, values: values.map(ModelValue.text),
-                                      text: "\(name) in [\(values.map(written).joined(separator: ", "))]")
+                return ModelCriterion(
+                    metric: metric, comparison: .isIn, values: values.map(ModelValue.text),
+                    text: "\(name) in [\(values.map(written).joined(separator: ", "))]")
             }
             let value = random.pick(pool)
-            return ModelCriterion(metric: metric, comparison: comparison, values: [.text(value)],
-                                  text: "\(name) \(comparison.rawValue) \(written(value))")
+            return ModelCriterion(
+                metric: metric, comparison: comparison, values: [.text(value)],
+                text: "\(name) \(comparison.rawValue) \(written(value))")
         }
     }
 

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 /// One malformed rule file under `Tests/JourneyCoreTests/Rules/` and what the loader must say about it.
 struct Rejection: Sendable, CustomTestStringConvertible {
@@ -49,7 +49,8 @@ struct RuleSetLoaderRejectionTests {
         // Criteria
         Rejection("unknown-metric", line: 9, place: "stage J2_ACTIVE, criterion 'likes >= 3'", "unknown metric 'likes'"),
         Rejection("wrong-type-count-text", line: 8, place: "criterion 'posts >= \"many\"'", "posts is a count", "whole number"),
-        Rejection("wrong-type-boolean-ordered", line: 8, place: "criterion 'onboarding_complete >= 1'", "'>=' compares numbers, but onboarding_complete is a boolean"),
+        Rejection(
+            "wrong-type-boolean-ordered", line: 8, place: "criterion 'onboarding_complete >= 1'", "'>=' compares numbers, but onboarding_complete is a boolean"),
         Rejection("wrong-type-text-ordered", line: 8, place: "criterion 'role > 3'", "'>' compares numbers, but role is a text"),
         Rejection("in-without-list", line: 8, place: "criterion 'subscription_tier in basic'", "'in' takes a list"),
         Rejection("bare-count-metric", line: 8, place: "criterion 'posts'", "only for a boolean metric"),
@@ -66,13 +67,16 @@ struct RuleSetLoaderRejectionTests {
         Rejection("edge-kind-next", line: 10, place: "edge J1_START → J2_ACTIVE", "'kind' is 'skip' or 'backward', not 'next'"),
         Rejection("edge-to-same-stage", line: 8, place: "edge J2_ACTIVE → J2_ACTIVE", "must lead to another stage"),
         // Cycles whose criteria can all hold at once: a user would leave a stage and come back on unchanged data
-        Rejection("oscillation-stopped-posting", line: 14, place: "edges J3_POWER → J2_ACTIVE → J3_POWER",
-                  "posts = 50, posts_last_30_days = 0", "J3_POWER → J2_ACTIVE (declared, line 14)",
-                  "J2_ACTIVE → J3_POWER (criteria of J3_POWER, line 9)"),
-        Rejection("oscillation-with-minimum-stay", line: 15, place: "edges J3_POWER → J2_ACTIVE → J3_POWER",
-                  "posts = 50, posts_last_30_days = 0", "days_in_stage does not"),
-        Rejection("oscillation-three-edge-cycle", line: 16, place: "edges J3_POWER → J1_START → J2_ACTIVE → J3_POWER",
-                  "followers = 1, following = 10, posts = 0, role != admin"),
+        Rejection(
+            "oscillation-stopped-posting", line: 14, place: "edges J3_POWER → J2_ACTIVE → J3_POWER",
+            "posts = 50, posts_last_30_days = 0", "J3_POWER → J2_ACTIVE (declared, line 14)",
+            "J2_ACTIVE → J3_POWER (criteria of J3_POWER, line 9)"),
+        Rejection(
+            "oscillation-with-minimum-stay", line: 15, place: "edges J3_POWER → J2_ACTIVE → J3_POWER",
+            "posts = 50, posts_last_30_days = 0", "days_in_stage does not"),
+        Rejection(
+            "oscillation-three-edge-cycle", line: 16, place: "edges J3_POWER → J1_START → J2_ACTIVE → J3_POWER",
+            "followers = 1, following = 10, posts = 0, role != admin"),
         // Aliases
         Rejection("alias-to-unknown", line: 8, place: "alias J1", "'J1_NEW_USER' is not a stage"),
         Rejection("alias-shadows-stage", line: 8, place: "alias J2_ACTIVE", "already a stage id"),

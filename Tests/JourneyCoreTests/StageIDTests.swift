@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 @Suite("Journeys longer than nine stages")
 struct LongJourneyTests {
@@ -54,18 +54,21 @@ struct LongJourneyTests {
     func prefixIsWholeNumber() throws {
         // Given a first stage named J10_…
         let yaml = """
-        version: "bad"
-        stages:
-          - {id: J10_S, title: S}
-          - {id: J2_S, title: S}
-        """
+            version: "bad"
+            stages:
+              - {id: J10_S, title: S}
+              - {id: J2_S, title: S}
+            """
 
         // When loaded
         let error = Fixture.loadError(yaml, source: "inline.yaml")
 
         // Then it is refused at the first stage's id
-        #expect(error == .invalid(source: "inline.yaml", line: 3, place: "stage J10_S",
-                                       problem: "stage 1 must have an id starting with 'J1_' (ids are in journey order)"))
+        #expect(
+            error
+                == .invalid(
+                    source: "inline.yaml", line: 3, place: "stage J10_S",
+                    problem: "stage 1 must have an id starting with 'J1_' (ids are in journey order)"))
     }
 
     @Test("StageID's Comparable order is journey order: J2_ comes before J10_")

@@ -1,11 +1,13 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 /// Journey order comes from the rules: J10 and J11 after J9, aliases by their stage, unknown values last.
 @Suite("RuleSet.order: stored values in the rules' order")
 struct StageOrderTests {
-    @Test("eleven stages sort J1…J11, an alias after its stage, a never-evaluated value with the first, unknown values after every stage (J10_X after J9_X among them)")
+    @Test(
+        "eleven stages sort J1…J11, an alias after its stage, a never-evaluated value with the first, unknown values after every stage (J10_X after J9_X among them)"
+    )
     func elevenStages() throws {
         // Given the eleven-stage rules with an alias for J2
         let rules = try Fixture.rules(LongJourneyTests.yaml + "\naliases:\n  OLD_TWO: J2_S\n")

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 /// Shared fixtures for the JourneyCore tests: a fixed clock, the rule files, small helpers.
 enum Fixture {
@@ -14,9 +14,9 @@ enum Fixture {
 
     /// The repository root, found from this file: …/Tests/JourneyCoreTests/Support.swift.
     static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent() // JourneyCoreTests
-        .deletingLastPathComponent() // Tests
-        .deletingLastPathComponent() // repository root
+        .deletingLastPathComponent()  // JourneyCoreTests
+        .deletingLastPathComponent()  // Tests
+        .deletingLastPathComponent()  // repository root
 
     /// The text of `Rules/mundo-tango.yaml`, the default rule set.
     static func defaultRulesText() throws -> String {

@@ -98,8 +98,9 @@ struct TimestampTests {
             let text = formatter.string(from: date)
             let seconds = Timestamp.read(text: text).seconds
             #expect(seconds.map { abs($0 - date.timeIntervalSince1970) < 0.000_5 } == true, "\(text) from \(date.timeIntervalSince1970)")
-            #expect(Timestamp.read(text: String(milliseconds)).seconds.map { abs($0 - date.timeIntervalSince1970) < 0.000_5 } == true
-                || abs(Double(milliseconds)) <= Timestamp.millisecondsThreshold, "\(milliseconds)")
+            #expect(
+                Timestamp.read(text: String(milliseconds)).seconds.map { abs($0 - date.timeIntervalSince1970) < 0.000_5 } == true
+                    || abs(Double(milliseconds)) <= Timestamp.millisecondsThreshold, "\(milliseconds)")
         }
     }
 }

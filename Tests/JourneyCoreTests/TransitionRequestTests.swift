@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import JourneyCore
+import Testing
 
 /// One explicit request `requestTransition(storedStage:to:)` on the default rules and its verdict.
 struct TransitionRequest: Sendable, CustomTestStringConvertible {
@@ -16,13 +16,15 @@ struct TransitionRequest: Sendable, CustomTestStringConvertible {
 /// Metrics of users for the request table.
 private enum Users {
     /// Fits J2, J3 (onboarded, 60 posts, 60 connections, 3 events, paid) but is not a super-admin.
-    static let fitsAll = UserMetrics(posts: 60, followers: 30, following: 30, eventsOrganized: 3,
-                                     onboardingComplete: true, subscriptionTier: "enthusiast", role: "user",
-                                     signedUpAt: Fixture.daysAgo(60), stageEnteredAt: Fixture.daysAgo(10))
+    static let fitsAll = UserMetrics(
+        posts: 60, followers: 30, following: 30, eventsOrganized: 3,
+        onboardingComplete: true, subscriptionTier: "enthusiast", role: "user",
+        signedUpAt: Fixture.daysAgo(60), stageEnteredAt: Fixture.daysAgo(10))
     /// Onboarded, signed up two days ago, no posts, five connections: J2 needs posts and days.
-    static let halfway = UserMetrics(posts: 0, followers: 2, following: 3, onboardingComplete: true,
-                                     subscriptionTier: "free", role: "user",
-                                     signedUpAt: Fixture.daysAgo(2), stageEnteredAt: Fixture.daysAgo(2))
+    static let halfway = UserMetrics(
+        posts: 0, followers: 2, following: 3, onboardingComplete: true,
+        subscriptionTier: "free", role: "user",
+        signedUpAt: Fixture.daysAgo(2), stageEnteredAt: Fixture.daysAgo(2))
     static let superAdmin = UserMetrics(role: "super-admin", signedUpAt: Fixture.daysAgo(3), stageEnteredAt: Fixture.daysAgo(3))
 }
 
@@ -33,69 +35,94 @@ private let superAdminReason = "super-admins enter J4 from any stage"
 private func check(_ metric: Metric, _ comparison: ComparisonOperator, _ threshold: String, actual: String, number: Int = 1) -> CriterionCheck {
     // Decoding is the only public way to build a CriterionCheck; it also pins its Codable form.
     let json = """
-    {"metric":"\(metric.rawValue)","comparison":"\(comparison.rawValue)","threshold":"\(threshold)","actual":"\(actual)","met":false,"number":\(number)}
-    """
+        {"metric":"\(metric.rawValue)","comparison":"\(comparison.rawValue)","threshold":"\(threshold)","actual":"\(actual)","met":false,"number":\(number)}
+        """
     return try! JSONDecoder().decode(CriterionCheck.self, from: Data(json.utf8))
 }
 
 @Suite("Explicit transition requests are validated like evaluation: no undeclared skip, no unmet criteria")
 struct TransitionRequestTests {
     static let cases: [TransitionRequest] = [
-        TransitionRequest(name: "J1→J3 skips J2, which the rules do not allow even when the user fits J3",
-                          stored: "J1_NEW_USER", target: "J3_POWER_USER", metrics: Users.fitsAll,
-                          expected: .failure(.skipNotDeclared(from: "J1_NEW_USER", to: "J3_POWER_USER", skipped: ["J2_ACTIVE_USER"]))),
-        TransitionRequest(name: "J3→J1 goes back without a declared backward edge",
-                          stored: "J3_POWER_USER", target: "J1_NEW_USER", metrics: Users.fitsAll,
-                          expected: .failure(.backwardNotDeclared(from: "J3_POWER_USER", to: "J1_NEW_USER"))),
-        TransitionRequest(name: "J2→J1 goes back without a declared backward edge",
-                          stored: "J2_ACTIVE_USER", target: "J1_NEW_USER", metrics: UserMetrics(),
-                          expected: .failure(.backwardNotDeclared(from: "J2_ACTIVE_USER", to: "J1_NEW_USER"))),
-        TransitionRequest(name: "J1→J2 with unmet criteria lists exactly the unmet ones",
-                          stored: "J1_NEW_USER", target: "J2_ACTIVE_USER", metrics: Users.halfway,
-                          expected: .failure(.criteriaNotMet(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", unmet: [
-                              check(.posts, .greaterOrEqual, "1", actual: "0", number: 2),
-                              check(.daysSinceSignup, .greaterOrEqual, "7", actual: "2", number: 4),
-                          ]))),
-        TransitionRequest(name: "J1→J2 with every criterion met is the next edge",
-                          stored: "J1_NEW_USER", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
-                          expected: .success(Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "graduated to J2_ACTIVE_USER"))),
-        TransitionRequest(name: "J2→J3 with every criterion met is the next edge",
-                          stored: "J2_ACTIVE_USER", target: "J3_POWER_USER", metrics: Users.fitsAll,
-                          expected: .success(Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "graduated to J3_POWER_USER"))),
-        TransitionRequest(name: "J1→J4 for a super-admin is the declared skip",
-                          stored: "J1_NEW_USER", target: "J4_SUPER_ADMIN", metrics: Users.superAdmin,
-                          expected: .success(Transition(from: "J1_NEW_USER", to: "J4_SUPER_ADMIN", kind: .skip, reason: superAdminReason))),
-        TransitionRequest(name: "J1→J4 for anyone else fails on the role, not as an undeclared skip",
-                          stored: "J1_NEW_USER", target: "J4_SUPER_ADMIN", metrics: Users.fitsAll,
-                          expected: .failure(.criteriaNotMet(from: "J1_NEW_USER", to: "J4_SUPER_ADMIN", unmet: [
-                              check(.role, .equal, "super-admin", actual: "user"),
-                          ]))),
-        TransitionRequest(name: "J1→J4 for a user with no role (NULL) fails on the missing role",
-                          stored: "J1_NEW_USER", target: "J4_SUPER_ADMIN", metrics: UserMetrics(),
-                          expected: .failure(.criteriaNotMet(from: "J1_NEW_USER", to: "J4_SUPER_ADMIN", unmet: [
-                              check(.role, .equal, "super-admin", actual: "missing"),
-                          ]))),
-        TransitionRequest(name: "J2→J2 is no move at all",
-                          stored: "J2_ACTIVE_USER", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
-                          expected: .failure(.noEdge(from: "J2_ACTIVE_USER", to: "J2_ACTIVE_USER"))),
-        TransitionRequest(name: "J4→J4 is no move at all",
-                          stored: "J4_SUPER_ADMIN", target: "J4_SUPER_ADMIN", metrics: Users.superAdmin,
-                          expected: .failure(.noEdge(from: "J4_SUPER_ADMIN", to: "J4_SUPER_ADMIN"))),
-        TransitionRequest(name: "a legacy stored value the rules do not know",
-                          stored: "J1", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
-                          expected: .failure(.unknownStage(value: "J1", rulesSource: defaultSource))),
-        TransitionRequest(name: "an empty stored value is a user never evaluated: from the first stage",
-                          stored: "", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
-                          expected: .success(Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "graduated to J2_ACTIVE_USER"))),
-        TransitionRequest(name: "a blank stored value (spaces, a tab) is never evaluated too",
-                          stored: " \t ", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
-                          expected: .success(Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "graduated to J2_ACTIVE_USER"))),
-        TransitionRequest(name: "a padded stage id is not blank: an unknown stage",
-                          stored: " J1_NEW_USER", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
-                          expected: .failure(.unknownStage(value: " J1_NEW_USER", rulesSource: defaultSource))),
-        TransitionRequest(name: "a target that is not a stage",
-                          stored: "J1_NEW_USER", target: "J9_ASTRONAUT", metrics: Users.fitsAll,
-                          expected: .failure(.unknownTargetStage(value: "J9_ASTRONAUT", rulesSource: defaultSource))),
+        TransitionRequest(
+            name: "J1→J3 skips J2, which the rules do not allow even when the user fits J3",
+            stored: "J1_NEW_USER", target: "J3_POWER_USER", metrics: Users.fitsAll,
+            expected: .failure(.skipNotDeclared(from: "J1_NEW_USER", to: "J3_POWER_USER", skipped: ["J2_ACTIVE_USER"]))),
+        TransitionRequest(
+            name: "J3→J1 goes back without a declared backward edge",
+            stored: "J3_POWER_USER", target: "J1_NEW_USER", metrics: Users.fitsAll,
+            expected: .failure(.backwardNotDeclared(from: "J3_POWER_USER", to: "J1_NEW_USER"))),
+        TransitionRequest(
+            name: "J2→J1 goes back without a declared backward edge",
+            stored: "J2_ACTIVE_USER", target: "J1_NEW_USER", metrics: UserMetrics(),
+            expected: .failure(.backwardNotDeclared(from: "J2_ACTIVE_USER", to: "J1_NEW_USER"))),
+        TransitionRequest(
+            name: "J1→J2 with unmet criteria lists exactly the unmet ones",
+            stored: "J1_NEW_USER", target: "J2_ACTIVE_USER", metrics: Users.halfway,
+            expected: .failure(
+                .criteriaNotMet(
+                    from: "J1_NEW_USER", to: "J2_ACTIVE_USER",
+                    unmet: [
+                        check(.posts, .greaterOrEqual, "1", actual: "0", number: 2),
+                        check(.daysSinceSignup, .greaterOrEqual, "7", actual: "2", number: 4),
+                    ]))),
+        TransitionRequest(
+            name: "J1→J2 with every criterion met is the next edge",
+            stored: "J1_NEW_USER", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
+            expected: .success(Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "graduated to J2_ACTIVE_USER"))),
+        TransitionRequest(
+            name: "J2→J3 with every criterion met is the next edge",
+            stored: "J2_ACTIVE_USER", target: "J3_POWER_USER", metrics: Users.fitsAll,
+            expected: .success(Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "graduated to J3_POWER_USER"))),
+        TransitionRequest(
+            name: "J1→J4 for a super-admin is the declared skip",
+            stored: "J1_NEW_USER", target: "J4_SUPER_ADMIN", metrics: Users.superAdmin,
+            expected: .success(Transition(from: "J1_NEW_USER", to: "J4_SUPER_ADMIN", kind: .skip, reason: superAdminReason))),
+        TransitionRequest(
+            name: "J1→J4 for anyone else fails on the role, not as an undeclared skip",
+            stored: "J1_NEW_USER", target: "J4_SUPER_ADMIN", metrics: Users.fitsAll,
+            expected: .failure(
+                .criteriaNotMet(
+                    from: "J1_NEW_USER", to: "J4_SUPER_ADMIN",
+                    unmet: [
+                        check(.role, .equal, "super-admin", actual: "user")
+                    ]))),
+        TransitionRequest(
+            name: "J1→J4 for a user with no role (NULL) fails on the missing role",
+            stored: "J1_NEW_USER", target: "J4_SUPER_ADMIN", metrics: UserMetrics(),
+            expected: .failure(
+                .criteriaNotMet(
+                    from: "J1_NEW_USER", to: "J4_SUPER_ADMIN",
+                    unmet: [
+                        check(.role, .equal, "super-admin", actual: "missing")
+                    ]))),
+        TransitionRequest(
+            name: "J2→J2 is no move at all",
+            stored: "J2_ACTIVE_USER", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
+            expected: .failure(.noEdge(from: "J2_ACTIVE_USER", to: "J2_ACTIVE_USER"))),
+        TransitionRequest(
+            name: "J4→J4 is no move at all",
+            stored: "J4_SUPER_ADMIN", target: "J4_SUPER_ADMIN", metrics: Users.superAdmin,
+            expected: .failure(.noEdge(from: "J4_SUPER_ADMIN", to: "J4_SUPER_ADMIN"))),
+        TransitionRequest(
+            name: "a legacy stored value the rules do not know",
+            stored: "J1", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
+            expected: .failure(.unknownStage(value: "J1", rulesSource: defaultSource))),
+        TransitionRequest(
+            name: "an empty stored value is a user never evaluated: from the first stage",
+            stored: "", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
+            expected: .success(Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "graduated to J2_ACTIVE_USER"))),
+        TransitionRequest(
+            name: "a blank stored value (spaces, a tab) is never evaluated too",
+            stored: " \t ", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
+            expected: .success(Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "graduated to J2_ACTIVE_USER"))),
+        TransitionRequest(
+            name: "a padded stage id is not blank: an unknown stage",
+            stored: " J1_NEW_USER", target: "J2_ACTIVE_USER", metrics: Users.fitsAll,
+            expected: .failure(.unknownStage(value: " J1_NEW_USER", rulesSource: defaultSource))),
+        TransitionRequest(
+            name: "a target that is not a stage",
+            stored: "J1_NEW_USER", target: "J9_ASTRONAUT", metrics: Users.fitsAll,
+            expected: .failure(.unknownTargetStage(value: "J9_ASTRONAUT", rulesSource: defaultSource))),
     ]
 
     @Test("requestTransition on the default rules", arguments: cases)
@@ -106,8 +133,10 @@ struct TransitionRequestTests {
         // When a move to the target is requested
         let result: Result<Transition, TransitionRefusal>
         do {
-            result = .success(try rules.requestTransition(storedStage: request.stored, to: request.target,
-                                                          metrics: request.metrics, now: Fixture.now))
+            result = .success(
+                try rules.requestTransition(
+                    storedStage: request.stored, to: request.target,
+                    metrics: request.metrics, now: Fixture.now))
         } catch {
             result = .failure(error)
         }
@@ -120,28 +149,32 @@ struct TransitionRequestTests {
     func refusalMessages() {
         // Given the typed refusals of the table
         let skip = TransitionRefusal.skipNotDeclared(from: "J1_NEW_USER", to: "J3_POWER_USER", skipped: ["J2_ACTIVE_USER"])
-        let unmet = TransitionRefusal.criteriaNotMet(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", unmet: [
-            check(.posts, .greaterOrEqual, "1", actual: "0"), check(.role, .equal, "super-admin", actual: "user"),
-        ])
+        let unmet = TransitionRefusal.criteriaNotMet(
+            from: "J1_NEW_USER", to: "J2_ACTIVE_USER",
+            unmet: [
+                check(.posts, .greaterOrEqual, "1", actual: "0"), check(.role, .equal, "super-admin", actual: "user"),
+            ])
 
         // When they are described
         // Then each names the stages and the progress line of each unmet criterion
         #expect(skip.description == "Moving from J1_NEW_USER to J3_POWER_USER would skip J2_ACTIVE_USER; the rules declare no such edge.")
-        #expect(unmet.description == "Moving from J1_NEW_USER to J2_ACTIVE_USER needs criteria that do not hold: posts 0 / 1, role user (needs == super-admin).")
+        #expect(
+            unmet.description == "Moving from J1_NEW_USER to J2_ACTIVE_USER needs criteria that do not hold: posts 0 / 1, role user (needs == super-admin).")
         #expect(TransitionRefusal.noEdge(from: "J2_ACTIVE_USER", to: "J2_ACTIVE_USER").description == "The user is already in J2_ACTIVE_USER.")
     }
 
     @Test("J1→J4 names both skipped stages when the rules declare no edge into J4")
     func skipNamesEveryStage() throws {
         // Given four stages and no declared edges
-        let rules = try Fixture.rules("""
-        version: "plain"
-        stages:
-          - {id: J1_A, title: A}
-          - {id: J2_B, title: B}
-          - {id: J3_C, title: C}
-          - {id: J4_D, title: D}
-        """)
+        let rules = try Fixture.rules(
+            """
+            version: "plain"
+            stages:
+              - {id: J1_A, title: A}
+              - {id: J2_B, title: B}
+              - {id: J3_C, title: C}
+              - {id: J4_D, title: D}
+            """)
 
         // When J1→J4 is requested
         // Then the refusal lists J2 and J3, in order
@@ -154,20 +187,21 @@ struct TransitionRequestTests {
     func declaredBackward() throws {
         // Given rules with a declared demotion J3→J2 for users who stopped posting (J3 needs recent posts,
         // so the demotion cannot cycle)
-        let rules = try Fixture.rules("""
-        version: "demote"
-        stages:
-          - {id: J1_A, title: A}
-          - {id: J2_B, title: B, criteria: [posts >= 1]}
-          - {id: J3_C, title: C, criteria: [posts >= 10, posts_last_30_days >= 1]}
-        edges:
-          - from: J3_C
-            to: J2_B
-            kind: backward
-            reason: stopped posting
-            criteria:
-              - posts_last_30_days == 0
-        """)
+        let rules = try Fixture.rules(
+            """
+            version: "demote"
+            stages:
+              - {id: J1_A, title: A}
+              - {id: J2_B, title: B, criteria: [posts >= 1]}
+              - {id: J3_C, title: C, criteria: [posts >= 10, posts_last_30_days >= 1]}
+            edges:
+              - from: J3_C
+                to: J2_B
+                kind: backward
+                reason: stopped posting
+                criteria:
+                  - posts_last_30_days == 0
+            """)
         let quiet = UserMetrics(posts: 40, postsLast30Days: 0)
         let active = UserMetrics(posts: 40, postsLast30Days: 3)
 
@@ -176,9 +210,13 @@ struct TransitionRequestTests {
 
         // Then the quiet user moves back with the declared reason; the active one is refused on the criterion
         #expect(move == Transition(from: "J3_C", to: "J2_B", kind: .backward, reason: "stopped posting"))
-        #expect(throws: TransitionRefusal.criteriaNotMet(from: "J3_C", to: "J2_B", unmet: [
-            check(.postsLast30Days, .equal, "0", actual: "3"),
-        ])) {
+        #expect(
+            throws: TransitionRefusal.criteriaNotMet(
+                from: "J3_C", to: "J2_B",
+                unmet: [
+                    check(.postsLast30Days, .equal, "0", actual: "3")
+                ])
+        ) {
             try rules.requestTransition(storedStage: "J3_C", to: "J2_B", metrics: active, now: Fixture.now)
         }
         // And J3→J1, which is not declared, is still refused
@@ -190,15 +228,16 @@ struct TransitionRequestTests {
     @Test("an edge turned off with 'enter_from_previous: false' cannot be requested")
     func nextEdgeTurnedOff() throws {
         // Given J3 entered only by a declared skip from J1
-        let rules = try Fixture.rules("""
-        version: "gated"
-        stages:
-          - {id: J1_A, title: A}
-          - {id: J2_B, title: B}
-          - {id: J3_C, title: C, enter_from_previous: false}
-        edges:
-          - {from: J1_A, to: J3_C, kind: skip, reason: invited, criteria: [role == invited]}
-        """)
+        let rules = try Fixture.rules(
+            """
+            version: "gated"
+            stages:
+              - {id: J1_A, title: A}
+              - {id: J2_B, title: B}
+              - {id: J3_C, title: C, enter_from_previous: false}
+            edges:
+              - {from: J1_A, to: J3_C, kind: skip, reason: invited, criteria: [role == invited]}
+            """)
 
         // When J2→J3 is requested
         // Then there is no such edge
@@ -213,19 +252,20 @@ struct TransitionRequestTests {
     @Test("unmet criteria leave out the members of an any-of group that holds")
     func unmetLeavesOutSatisfiedGroups() throws {
         // Given J2 needs posts >= 10 and any of (followers >= 5, following >= 5)
-        let rules = try Fixture.rules("""
-        version: "any"
-        stages:
-          - id: J1_A
-            title: A
-          - id: J2_B
-            title: B
-            criteria:
-              - posts >= 10
-              - any:
-                  - followers >= 5
-                  - following >= 5
-        """)
+        let rules = try Fixture.rules(
+            """
+            version: "any"
+            stages:
+              - id: J1_A
+                title: A
+              - id: J2_B
+                title: B
+                criteria:
+                  - posts >= 10
+                  - any:
+                      - followers >= 5
+                      - following >= 5
+            """)
         // And a user with no posts whose followers already satisfy the group
         let metrics = UserMetrics(posts: 0, followers: 9, following: 0)
 
@@ -251,13 +291,13 @@ struct TransitionRequestTests {
 @Suite("Aliases map legacy stored values to stages")
 struct AliasTests {
     static let yaml = """
-    version: "aliased"
-    stages:
-      - {id: J1_NEW_USER, title: New}
-      - {id: J2_ACTIVE_USER, title: Active, criteria: [posts >= 1]}
-      - {id: J3_POWER_USER, title: Power, criteria: [posts >= 50]}
-    aliases: {J1: J1_NEW_USER, J2: J2_ACTIVE_USER}
-    """
+        version: "aliased"
+        stages:
+          - {id: J1_NEW_USER, title: New}
+          - {id: J2_ACTIVE_USER, title: Active, criteria: [posts >= 1]}
+          - {id: J3_POWER_USER, title: Power, criteria: [posts >= 50]}
+        aliases: {J1: J1_NEW_USER, J2: J2_ACTIVE_USER}
+        """
 
     @Test("the rules keep the declared aliases")
     func loaded() throws {
@@ -274,9 +314,11 @@ struct AliasTests {
         }
     }
 
-    @Test("an explicit request from a legacy 'J1' is validated from J1_NEW_USER", arguments: [
-        ("J2_ACTIVE_USER", true), ("J3_POWER_USER", false),
-    ])
+    @Test(
+        "an explicit request from a legacy 'J1' is validated from J1_NEW_USER",
+        arguments: [
+            ("J2_ACTIVE_USER", true), ("J3_POWER_USER", false),
+        ])
     func requestFromAlias(target: String, allowed: Bool) throws {
         // Given rules with aliases and a user stored as the legacy 'J1' who fits J3
         let rules = try Fixture.rules(Self.yaml)
@@ -305,8 +347,9 @@ struct AliasTests {
 
         // Then the evaluation starts from J2_ACTIVE_USER and moves to J3 in one next step
         #expect(evaluation.start == "J2_ACTIVE_USER")
-        #expect(evaluation.transitions == [
-            Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "graduated to J3_POWER_USER"),
-        ])
+        #expect(
+            evaluation.transitions == [
+                Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "graduated to J3_POWER_USER")
+            ])
     }
 }

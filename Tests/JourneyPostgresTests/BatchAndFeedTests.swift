@@ -1,8 +1,9 @@
 import Foundation
-import JourneyStorage
 import JourneyCore
+import JourneyStorage
 import PostgresNIO
 import Testing
+
 @testable import JourneyPostgres
 
 @Suite("PostgreSQL sharded batch and feed", .enabled(if: TestServer.isAvailable, TestServer.skipNote))
@@ -47,8 +48,9 @@ struct BatchAndFeedTests {
                 try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
                     for (worker, database) in [("worker-a", store), ("worker-b", other)] {
                         group.addTask {
-                            try await database.work(run: run.id, owner: worker, chunkSize: 10, leaseSeconds: 60,
-                                                    clock: { TestServer.now }, decide: Self.decide(rules))
+                            try await database.work(
+                                run: run.id, owner: worker, chunkSize: 10, leaseSeconds: 60,
+                                clock: { TestServer.now }, decide: Self.decide(rules))
                         }
                     }
                     return try await group.reduce(into: []) { $0.append($1) }
@@ -66,7 +68,8 @@ struct BatchAndFeedTests {
             // The next run starts anew, and finds nothing to move.
             let next = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 100, now: TestServer.now)
             #expect(next.id != run.id)
-            let again = try await store.work(run: next.id, owner: "worker-c", chunkSize: 50, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
+            let again = try await store.work(
+                run: next.id, owner: "worker-c", chunkSize: 50, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
             #expect(again.transitions == 0 && again.usersSeen == 200)
         }
     }
@@ -85,7 +88,8 @@ struct BatchAndFeedTests {
                 "INSERT INTO events (organizer_id) SELECT u FROM unnest(ARRAY[30, 60, 90]) u, generate_series(1, 3) n")
             _ = try await store.pin(user: 99, reason: "held", now: TestServer.now)
             func outcome() async throws -> [String] {
-                try await scratch.values("""
+                try await scratch.values(
+                    """
                     SELECT u.id || ':' || u.customer_journey_state || ':' || COALESCE(string_agg(t.seq || t.from_state || '>' || t.to_state, ',' ORDER BY t.seq), '')
                     FROM users u LEFT JOIN journey_transitions t ON t.user_id = u.id GROUP BY u.id ORDER BY u.id
                     """, as: String.self)
@@ -106,7 +110,8 @@ struct BatchAndFeedTests {
             let summaries = try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
                 for (index, pool) in pools.enumerated() {
                     group.addTask {
-                        try await pool.work(run: run.id, owner: "worker-\(index)", chunkSize: 7, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
+                        try await pool.work(
+                            run: run.id, owner: "worker-\(index)", chunkSize: 7, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -130,8 +135,9 @@ struct BatchAndFeedTests {
             #expect(dead.shard == 0 && dead.lowID == 1 && dead.highID == 100)
             // One chunk of the dead worker commits, with its progress.
             let first = try await store.chunk(after: 0, through: dead.highID, limit: 10, now: TestServer.now)
-            let committed = try await store.persist(try PostgresStore.decide(rules, first, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: TestServer.now,
-                                                    progress: ShardProgress(shard: dead, lastUserID: 10, usersSeen: 10, leaseSeconds: 30))
+            let committed = try await store.persist(
+                try PostgresStore.decide(rules, first, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: TestServer.now,
+                progress: ShardProgress(shard: dead, lastUserID: 10, usersSeen: 10, leaseSeconds: 30))
             #expect(committed.recorded.count == 3)
 
             // While the lease runs, the other worker gets the other shard, then nothing.
@@ -147,8 +153,9 @@ struct BatchAndFeedTests {
             // The dead worker wakes up: its chunk is rolled back whole.
             let second = try await store.chunk(after: 10, through: dead.highID, limit: 10, now: TestServer.now)
             await #expect {
-                _ = try await store.persist(try PostgresStore.decide(rules, second, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: later,
-                                            progress: ShardProgress(shard: dead, lastUserID: 20, usersSeen: 10, leaseSeconds: 30))
+                _ = try await store.persist(
+                    try PostgresStore.decide(rules, second, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: later,
+                    progress: ShardProgress(shard: dead, lastUserID: 20, usersSeen: 10, leaseSeconds: 30))
             } throws: { error in
                 guard case .leaseLost(let id) = error as? StorageError else { return false }
                 return id == run.id
@@ -164,8 +171,9 @@ struct BatchAndFeedTests {
                 while true {
                     let snapshots = try await store.chunk(after: after, through: shard.highID, limit: 10, now: later)
                     guard let last = snapshots.last else { break }
-                    _ = try await store.persist(try PostgresStore.decide(rules, snapshots, now: later), rulesVersion: rules.version, source: .batch, now: later,
-                                                progress: ShardProgress(shard: shard, lastUserID: last.userID, usersSeen: snapshots.count, leaseSeconds: 30))
+                    _ = try await store.persist(
+                        try PostgresStore.decide(rules, snapshots, now: later), rulesVersion: rules.version, source: .batch, now: later,
+                        progress: ShardProgress(shard: shard, lastUserID: last.userID, usersSeen: snapshots.count, leaseSeconds: 30))
                     after = last.userID
                 }
                 try await store.finishShard(shard, now: later)
@@ -194,7 +202,8 @@ struct BatchAndFeedTests {
             #expect(try await scratch.value("SELECT count(*) FROM journey_transitions", as: Int64.self) == 6)
             #expect(try await scratch.value("SELECT last_user_id FROM journey_batch_shards", as: Int64.self) == 20)
             // Nobody else may take the shard before the lease ends.
-            let early = try await store.work(run: run.id, owner: "early", chunkSize: 10, leaseSeconds: 30, clock: { TestServer.now.addingTimeInterval(29) }, decide: Self.decide(rules))
+            let early = try await store.work(
+                run: run.id, owner: "early", chunkSize: 10, leaseSeconds: 30, clock: { TestServer.now.addingTimeInterval(29) }, decide: Self.decide(rules))
             #expect(early.shards.isEmpty)
             let later = TestServer.now.addingTimeInterval(31)
             let summary = try await store.work(run: run.id, owner: "heir", chunkSize: 10, leaseSeconds: 30, clock: { later }, decide: Self.decide(rules))
@@ -202,11 +211,15 @@ struct BatchAndFeedTests {
             let finished = try #require(try await store.batchRun(id: run.id))
             #expect(finished.status == "finished" && finished.usersSeen == 200 && finished.transitions == 66)
             // No move recorded twice, no stage without its transition row.
-            #expect(try await scratch.value("SELECT count(*) FROM (SELECT user_id FROM journey_transitions GROUP BY user_id HAVING count(*) > 1) d", as: Int64.self) == 0)
-            #expect(try await scratch.value("""
-                SELECT count(*) FROM users u
-                WHERE (u.customer_journey_state = 'J2_ACTIVE_USER') <> EXISTS (SELECT 1 FROM journey_transitions t WHERE t.user_id = u.id)
-                """, as: Int64.self) == 0)
+            #expect(
+                try await scratch.value("SELECT count(*) FROM (SELECT user_id FROM journey_transitions GROUP BY user_id HAVING count(*) > 1) d", as: Int64.self)
+                    == 0)
+            #expect(
+                try await scratch.value(
+                    """
+                    SELECT count(*) FROM users u
+                    WHERE (u.customer_journey_state = 'J2_ACTIVE_USER') <> EXISTS (SELECT 1 FROM journey_transitions t WHERE t.user_id = u.id)
+                    """, as: Int64.self) == 0)
         }
     }
 
@@ -216,8 +229,9 @@ struct BatchAndFeedTests {
         try await Self.withPopulation { scratch, store in
             let toActive = Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "active")
             let metrics = try await store.snapshot(user: 1, now: TestServer.now).metrics
-            let earlier = try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics)],
-                                                  rulesVersion: "v", source: .api, now: TestServer.now)
+            let earlier = try await store.persist(
+                [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics)],
+                rulesVersion: "v", source: .api, now: TestServer.now)
             #expect(try await store.transitions(after: 0, limit: 10) == earlier.recorded)
 
             // Polling only every 60 s: a delivery within seconds can only come from NOTIFY.
@@ -230,9 +244,12 @@ struct BatchAndFeedTests {
 
             let started = ContinuousClock.now
             try await scratch.withStore(mode: .requireMigrated) { other in
-                _ = try await other.persist([PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics),
-                                             PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics)],
-                                            rulesVersion: "v", source: .batch, now: TestServer.now)
+                _ = try await other.persist(
+                    [
+                        PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics),
+                        PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics),
+                    ],
+                    rulesVersion: "v", source: .batch, now: TestServer.now)
             }
             try await Self.waitUntil { await received.rows.count == 3 }
             #expect(ContinuousClock.now - started < .seconds(5))
@@ -253,8 +270,9 @@ struct BatchAndFeedTests {
             let consumer = Task { for try await transition in feed { await received.append(transition) } }
             let metrics = try await store.snapshot(user: 5, now: TestServer.now).metrics
             let toActive = Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "active")
-            _ = try await store.persist([PendingMove(userID: 5, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics)],
-                                        rulesVersion: "v", source: .cli, now: TestServer.now)
+            _ = try await store.persist(
+                [PendingMove(userID: 5, expectedStage: "J1_NEW_USER", transitions: [toActive], metrics: metrics)],
+                rulesVersion: "v", source: .cli, now: TestServer.now)
             try await Self.waitUntil { await received.rows.count == 1 }
             consumer.cancel()
             #expect(await received.rows.map(\.userID) == [5])
@@ -276,8 +294,9 @@ struct BatchAndFeedTests {
                     for user in Int64(1)...120 {
                         let database = user % 2 == 0 ? store : other
                         group.addTask {
-                            _ = try await database.persist([PendingMove(userID: user, expectedStage: "J1_NEW_USER", transitions: [toActive, toPower], metrics: metrics)],
-                                                           rulesVersion: "v", source: .api, now: TestServer.now)
+                            _ = try await database.persist(
+                                [PendingMove(userID: user, expectedStage: "J1_NEW_USER", transitions: [toActive, toPower], metrics: metrics)],
+                                rulesVersion: "v", source: .api, now: TestServer.now)
                         }
                     }
                     try await group.waitForAll()

@@ -1,7 +1,8 @@
 import Foundation
-import JourneyStorage
 import JourneyCore
+import JourneyStorage
 import Testing
+
 @testable import JourneyPostgres
 
 @Suite("PostgreSQL URLs")

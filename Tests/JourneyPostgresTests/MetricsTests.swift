@@ -1,8 +1,9 @@
 import Foundation
-import JourneyStorage
 import JourneyCore
+import JourneyStorage
 import PostgresNIO
 import Testing
+
 @testable import JourneyPostgres
 
 @Suite("PostgreSQL follower_count and metrics", .enabled(if: TestServer.isAvailable, TestServer.skipNote))
@@ -24,13 +25,15 @@ struct MetricsTests {
             try await scratch.execute("UPDATE follows SET following_id = 3 WHERE follower_id = 2")
             #expect(try await counts() == [0, 1, 1])
             // Follows written before their user; the user inserted after them is recounted.
-            try await scratch.execute("INSERT INTO follows (follower_id, following_id) VALUES (1, 4), (2, 4)",
-                                      "INSERT INTO users (id, email) VALUES (4, 'd')")
+            try await scratch.execute(
+                "INSERT INTO follows (follower_id, following_id) VALUES (1, 4), (2, 4)",
+                "INSERT INTO users (id, email) VALUES (4, 'd')")
             #expect(try await counts() == [0, 1, 1, 2])
             // A user row replaced: deleted and inserted again, then upserted.
             try await scratch.execute("DELETE FROM users WHERE id = 4", "INSERT INTO users (id, email) VALUES (4, 'd2')")
             #expect(try await counts() == [0, 1, 1, 2])
-            try await scratch.execute("""
+            try await scratch.execute(
+                """
                 INSERT INTO users (id, email, follower_count) VALUES (4, 'd3', 0)
                 ON CONFLICT (id) DO UPDATE SET email = excluded.email, follower_count = excluded.follower_count
                 """)
@@ -70,10 +73,12 @@ struct MetricsTests {
             try await scratch.withStore(mode: .migrate) { store in
                 let one = try await store.snapshot(user: 1, now: TestServer.now)
                 #expect(one.storedStage == "J1_NEW_USER")
-                #expect(one.metrics == UserMetrics(
-                    posts: 5, postsLast30Days: 3, followers: 1, following: 2, eventsOrganized: 2, eventsAttended: 1,
-                    onboardingComplete: true, subscriptionTier: "basic", role: "user",
-                    signedUpAt: Date(timeIntervalSince1970: 1_748_779_200), stageEnteredAt: Date(timeIntervalSince1970: 1_748_779_200)))
+                #expect(
+                    one.metrics
+                        == UserMetrics(
+                            posts: 5, postsLast30Days: 3, followers: 1, following: 2, eventsOrganized: 2, eventsAttended: 1,
+                            onboardingComplete: true, subscriptionTier: "basic", role: "user",
+                            signedUpAt: Date(timeIntervalSince1970: 1_748_779_200), stageEnteredAt: Date(timeIntervalSince1970: 1_748_779_200)))
                 #expect(one.pin == nil && one.unreadableTimestamps.isEmpty)
                 #expect(one.metrics.value(of: .daysSinceSignup, now: TestServer.now) == .integer(14))
 
@@ -148,17 +153,24 @@ struct MetricsTests {
                 "INSERT INTO posts (user_id, visibility, created_at) SELECT 1 + (n * 7919) % 20000, 'public', now() - (n % 90) * interval '1 day' FROM generate_series(1, 100000) n",
                 "INSERT INTO follows (follower_id, following_id) SELECT 1 + n % 20000, 1 + (n * 31) % 20000 FROM generate_series(1, 100000) n ON CONFLICT DO NOTHING",
                 "INSERT INTO events (organizer_id, city, start_date) SELECT 1 + (n * 13) % 20000, 'x', now() - (n % 60 - 30) * interval '1 day' FROM generate_series(1, 20000) n",
-                "INSERT INTO event_rsvps (event_id, user_id, status) SELECT 1 + n % 20000, 1 + (n * 17) % 20000, CASE WHEN n % 3 = 0 THEN 'maybe' ELSE 'going' END FROM generate_series(1, 100000) n")
+                "INSERT INTO event_rsvps (event_id, user_id, status) SELECT 1 + n % 20000, 1 + (n * 17) % 20000, CASE WHEN n % 3 = 0 THEN 'maybe' ELSE 'going' END FROM generate_series(1, 100000) n"
+            )
             _ = try await PostgresStore.migrate(url: scratch.url, now: TestServer.now)
             try await scratch.execute("VACUUM ANALYZE")
             let binds = PostgresMetricsSQL.binds([4242], now: TestServer.now)
-            let plan = try await scratch.connection.query(PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + PostgresMetricsSQL.snapshot, binds: binds), logger: TestServer.logger).collect()
+            let plan = try await scratch.connection.query(
+                PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + PostgresMetricsSQL.snapshot, binds: binds), logger: TestServer.logger
+            ).collect()
             let json = try #require(plan.first).decode(String.self)
             let scanned = Self.sequentialScans(in: try JSONSerialization.jsonObject(with: Data(json.utf8)))
             #expect(scanned.isDisjoint(with: ["posts", "follows", "events", "event_rsvps"]), "sequential scans on \(scanned): \(json)")
 
             // The batch's statement over a chunk of 500 users reads each table by its index range.
-            let chunkPlan = try await scratch.connection.query(PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + PostgresMetricsSQL.chunk, binds: PostgresMetricsSQL.binds([1000, 1499], now: TestServer.now)), logger: TestServer.logger).collect()
+            let chunkPlan = try await scratch.connection.query(
+                PostgresQuery(
+                    unsafeSQL: "EXPLAIN (FORMAT JSON) " + PostgresMetricsSQL.chunk, binds: PostgresMetricsSQL.binds([1000, 1499], now: TestServer.now)),
+                logger: TestServer.logger
+            ).collect()
             let chunkJSON = try #require(chunkPlan.first).decode(String.self)
             let chunkScanned = Self.sequentialScans(in: try JSONSerialization.jsonObject(with: Data(chunkJSON.utf8)))
             #expect(chunkScanned.isDisjoint(with: ["posts", "follows", "event_rsvps"]), "sequential scans on \(chunkScanned)")

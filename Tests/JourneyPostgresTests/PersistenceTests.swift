@@ -1,8 +1,9 @@
 import Foundation
-import JourneyStorage
 import JourneyCore
+import JourneyStorage
 import PostgresNIO
 import Testing
+
 @testable import JourneyPostgres
 
 @Suite("PostgreSQL persistence", .enabled(if: TestServer.isAvailable, TestServer.skipNote))
@@ -36,7 +37,10 @@ struct PersistenceTests {
             #expect(try await store.snapshot(user: 1, now: TestServer.now).metrics.stageEnteredAt == TestServer.now)
             // The metrics are a jsonb object keyed by metric name.
             #expect(try await scratch.value("SELECT (metrics->>'posts')::int FROM journey_transitions WHERE seq = 1", as: Int32.self) == 1)
-            #expect(try await scratch.value("SELECT metrics ? 'subscription_tier' AND metrics->'subscription_tier' = 'null'::jsonb FROM journey_transitions WHERE seq = 1", as: Bool.self))
+            #expect(
+                try await scratch.value(
+                    "SELECT metrics ? 'subscription_tier' AND metrics->'subscription_tier' = 'null'::jsonb FROM journey_transitions WHERE seq = 1",
+                    as: Bool.self))
             #expect(try await store.history(user: 2).isEmpty)
             await #expect(throws: StorageError.unknownUser(id: 99)) { try await store.history(user: 99) }
         }
@@ -48,11 +52,14 @@ struct PersistenceTests {
         try await Self.withUsers { scratch, store in
             let stale = try await store.snapshot(user: 1, now: TestServer.now)
             // Another writer moves user 1 first.
-            _ = try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: stale.metrics)],
-                                        rulesVersion: "test-1", source: .api, now: TestServer.now)
+            _ = try await store.persist(
+                [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: stale.metrics)],
+                rulesVersion: "test-1", source: .api, now: TestServer.now)
             let result = try await store.persist(
-                [PendingMove(userID: 1, expectedStage: stale.storedStage, transitions: [Self.toActive], metrics: stale.metrics),
-                 PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: stale.metrics)],
+                [
+                    PendingMove(userID: 1, expectedStage: stale.storedStage, transitions: [Self.toActive], metrics: stale.metrics),
+                    PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: stale.metrics),
+                ],
                 rulesVersion: "test-1", source: .batch, now: TestServer.now)
             #expect(result.conflicted == [1])
             #expect(result.recorded.map(\.userID) == [2])
@@ -68,12 +75,14 @@ struct PersistenceTests {
     /// A stored stage of NULL is "never evaluated" (SPEC §8): compared as "".
     @Test func aNullStageIsComparedAsEmpty() async throws {
         try await Self.withUsers { scratch, store in
-            try await scratch.execute("ALTER TABLE users ALTER COLUMN customer_journey_state DROP NOT NULL",
-                                      "UPDATE users SET customer_journey_state = NULL WHERE id = 3")
+            try await scratch.execute(
+                "ALTER TABLE users ALTER COLUMN customer_journey_state DROP NOT NULL",
+                "UPDATE users SET customer_journey_state = NULL WHERE id = 3")
             let snapshot = try await store.snapshot(user: 3, now: TestServer.now)
             #expect(snapshot.storedStage == "")
-            let result = try await store.persist([PendingMove(userID: 3, expectedStage: "", transitions: [Self.toActive], metrics: snapshot.metrics)],
-                                                 rulesVersion: "test-1", source: .api, now: TestServer.now)
+            let result = try await store.persist(
+                [PendingMove(userID: 3, expectedStage: "", transitions: [Self.toActive], metrics: snapshot.metrics)],
+                rulesVersion: "test-1", source: .api, now: TestServer.now)
             #expect(result.recorded.count == 1)
         }
     }
@@ -83,8 +92,9 @@ struct PersistenceTests {
             #expect(try await store.pin(user: 1, reason: "VIP", now: TestServer.now) == "J1_NEW_USER")
             let snapshot = try await store.snapshot(user: 1, now: TestServer.now)
             #expect(snapshot.pin == Pin(stage: "J1_NEW_USER", reason: "VIP", createdAt: TestServer.now))
-            let result = try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)],
-                                                 rulesVersion: "test-1", source: .batch, now: TestServer.now)
+            let result = try await store.persist(
+                [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)],
+                rulesVersion: "test-1", source: .batch, now: TestServer.now)
             #expect(result.pinned == [1] && result.recorded.isEmpty)
             await #expect(throws: StorageError.self) { try await store.pin(user: 1, reason: "", now: TestServer.now) }
             await #expect(throws: StorageError.unknownUser(id: 99)) { try await store.pin(user: 99, reason: "x", now: TestServer.now) }
@@ -98,11 +108,13 @@ struct PersistenceTests {
     @Test func aPinCommittedWhileAMoveWaitsHoldsTheUser() async throws {
         try await Self.withUsers { scratch, store in
             let snapshot = try await store.snapshot(user: 1, now: TestServer.now)
-            try await scratch.execute("BEGIN", "SELECT 1 FROM users WHERE id = 1 FOR UPDATE",
-                                      "INSERT INTO journey_pins (user_id, stage, reason, created_at) VALUES (1, 'J1_NEW_USER', 'hold', now())")
+            try await scratch.execute(
+                "BEGIN", "SELECT 1 FROM users WHERE id = 1 FOR UPDATE",
+                "INSERT INTO journey_pins (user_id, stage, reason, created_at) VALUES (1, 'J1_NEW_USER', 'hold', now())")
             let move = Task {
-                try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)],
-                                        rulesVersion: "test-1", source: .batch, now: TestServer.now)
+                try await store.persist(
+                    [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)],
+                    rulesVersion: "test-1", source: .batch, now: TestServer.now)
             }
             try await Task.sleep(for: .milliseconds(300))
             try await scratch.execute("COMMIT")
@@ -116,14 +128,16 @@ struct PersistenceTests {
     @Test func aTimestampWithoutTimeZoneIsWrittenAsUTC() async throws {
         try await ScratchDatabase.with { scratch in
             try await scratch.createPlatformSchema()
-            try await scratch.execute("ALTER TABLE users ADD COLUMN last_journey_update timestamp",
-                                      "INSERT INTO users (id, email, created_at, customer_journey_state) VALUES (1, 'a', '2025-01-01 10:00:00', 'J1_NEW_USER')",
-                                      "SET TimeZone = 'America/New_York'")
+            try await scratch.execute(
+                "ALTER TABLE users ADD COLUMN last_journey_update timestamp",
+                "INSERT INTO users (id, email, created_at, customer_journey_state) VALUES (1, 'a', '2025-01-01 10:00:00', 'J1_NEW_USER')",
+                "SET TimeZone = 'America/New_York'")
             try await scratch.withStore { store in
                 let before = try await store.snapshot(user: 1, now: TestServer.now)
                 #expect(before.metrics.stageEnteredAt == Date(timeIntervalSince1970: 1_735_725_600))  // backfilled from created_at, UTC
-                _ = try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: before.metrics)],
-                                            rulesVersion: "test-1", source: .cli, now: TestServer.now)
+                _ = try await store.persist(
+                    [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: before.metrics)],
+                    rulesVersion: "test-1", source: .cli, now: TestServer.now)
                 #expect(try await store.snapshot(user: 1, now: TestServer.now).metrics.stageEnteredAt == TestServer.now)
             }
             #expect(try await scratch.value("SELECT last_journey_update::text FROM users WHERE id = 1", as: String.self) == "2025-06-15 12:00:00")
@@ -134,10 +148,12 @@ struct PersistenceTests {
     @Test func uniqueUserSeqRefusesADuplicate() async throws {
         try await Self.withUsers { scratch, store in
             let snapshot = try await store.snapshot(user: 1, now: TestServer.now)
-            _ = try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)],
-                                        rulesVersion: "test-1", source: .api, now: TestServer.now)
+            _ = try await store.persist(
+                [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)],
+                rulesVersion: "test-1", source: .api, now: TestServer.now)
             await #expect {
-                try await scratch.execute("""
+                try await scratch.execute(
+                    """
                     INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
                     VALUES (1, 1, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'again', 'test-1', '{}', 'api', now())
                     """)
@@ -145,12 +161,16 @@ struct PersistenceTests {
                 PostgresStoreError.sqlState(of: error) == "23505"
             }
             // The CHECKs too: a move to the same stage, a seq of 0, an unknown source, metrics that are not an object.
-            for values in ["(1, 2, 'J2_ACTIVE_USER', 'J2_ACTIVE_USER', 'r', 'v', '{}', 'api', now())",
-                           "(1, 0, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', '{}', 'api', now())",
-                           "(1, 2, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', '{}', 'cron', now())",
-                           "(1, 2, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', '[1]', 'api', now())"] {
+            for values in [
+                "(1, 2, 'J2_ACTIVE_USER', 'J2_ACTIVE_USER', 'r', 'v', '{}', 'api', now())",
+                "(1, 0, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', '{}', 'api', now())",
+                "(1, 2, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', '{}', 'cron', now())",
+                "(1, 2, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', '[1]', 'api', now())",
+            ] {
                 await #expect {
-                    try await scratch.execute("INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at) VALUES \(values)")
+                    try await scratch.execute(
+                        "INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at) VALUES \(values)"
+                    )
                 } throws: { error in
                     PostgresStoreError.sqlState(of: error) == "23514"
                 }

@@ -4,6 +4,7 @@ import JourneyStorage
 import PostgresNIO
 import Synchronization
 import Testing
+
 @testable import JourneyPostgres
 
 /// What the storage protocol promises, on PostgreSQL: one decision one write, compare-and-set with
@@ -108,16 +109,20 @@ struct StoreProtocolTests {
             // A second move of a refused user, decided on the stage the first would have entered, finds it unchanged.
             let toPower = Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "power")
             let chained = try await store.persist(
-                [PendingMove(userID: 7, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics),
-                 PendingMove(userID: 7, expectedStage: "J2_ACTIVE_USER", transitions: [toPower], metrics: metrics)],
+                [
+                    PendingMove(userID: 7, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics),
+                    PendingMove(userID: 7, expectedStage: "J2_ACTIVE_USER", transitions: [toPower], metrics: metrics),
+                ],
                 rulesVersion: "v", source: .batch, now: TestServer.now)
             #expect(chained.recorded.isEmpty && chained.refused.keys.contains(7) && chained.conflicted == [7])
             // The platform's varchar(50) refuses a stage too long for it, for that user alone.
             try await scratch.execute("ALTER TABLE users ALTER COLUMN customer_journey_state TYPE varchar(50)")
             let long = Transition(from: "J1_NEW_USER", to: StageID(String(repeating: "X", count: 60)), kind: .next, reason: "long")
             let mixed = try await store.persist(
-                [PendingMove(userID: 9, expectedStage: "J1_NEW_USER", transitions: [long], metrics: metrics),
-                 PendingMove(userID: 10, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics)],
+                [
+                    PendingMove(userID: 9, expectedStage: "J1_NEW_USER", transitions: [long], metrics: metrics),
+                    PendingMove(userID: 10, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics),
+                ],
                 rulesVersion: "v", source: .batch, now: TestServer.now)
             #expect(mixed.recorded.map(\.userID) == [10] && mixed.refused.keys.contains(9))
         }
@@ -130,14 +135,17 @@ struct StoreProtocolTests {
             let metrics = try await store.snapshot(user: 1, now: TestServer.now).metrics
             let toPower = Transition(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", kind: .next, reason: "power")
             let result = try await store.persist(
-                [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics),
-                 PendingMove(userID: 1, expectedStage: "J2_ACTIVE_USER", transitions: [toPower], metrics: metrics)],
+                [
+                    PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics),
+                    PendingMove(userID: 1, expectedStage: "J2_ACTIVE_USER", transitions: [toPower], metrics: metrics),
+                ],
                 rulesVersion: "v", source: .batch, now: TestServer.now)
             #expect(result.recorded.map(\.seq) == [1, 2] && result.conflicted.isEmpty)
             #expect(try await store.snapshot(user: 1, now: TestServer.now).storedStage == "J3_POWER_USER")
             // Rows come back, and get their ids, in the moves' order.
-            let shuffled = try await store.persist([5, 3, 4].map { PendingMove(userID: $0, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics) },
-                                                   rulesVersion: "v", source: .batch, now: TestServer.now)
+            let shuffled = try await store.persist(
+                [5, 3, 4].map { PendingMove(userID: $0, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics) },
+                rulesVersion: "v", source: .batch, now: TestServer.now)
             #expect(shuffled.recorded.map(\.userID) == [5, 3, 4] && shuffled.recorded.map(\.id) == shuffled.recorded.map(\.id).sorted())
         }
     }
@@ -154,7 +162,9 @@ struct StoreProtocolTests {
                 #expect(try await store.funnel().map(\.count) == [10])
                 let refused = StorageError.readOnly(location: store.location)
                 let move = PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: snapshot.metrics)
-                await #expect(throws: refused) { _ = try await store.decide(user: 1, now: TestServer.now, rulesVersion: "v", source: .api) { _ in ([Self.toActive], ()) } }
+                await #expect(throws: refused) {
+                    _ = try await store.decide(user: 1, now: TestServer.now, rulesVersion: "v", source: .api) { _ in ([Self.toActive], ()) }
+                }
                 await #expect(throws: refused) { _ = try await store.persist([move], rulesVersion: "v", source: .batch, now: TestServer.now) }
                 await #expect(throws: refused) { _ = try await store.pin(user: 1, reason: "x", now: TestServer.now) }
                 await #expect(throws: refused) { _ = try await store.unpin(user: 1) }
@@ -263,8 +273,9 @@ struct StoreProtocolTests {
             _ = try await store.decide(user: 2, now: TestServer.now, rulesVersion: "v", source: .api) { _ in ([], ()) }  // no write
             _ = try await store.pin(user: 3, reason: "x", now: TestServer.now)
             let metrics = try await store.snapshot(user: 4, now: TestServer.now).metrics
-            _ = try await store.persist([4, 5].map { PendingMove(userID: $0, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics) },
-                                        rulesVersion: "v", source: .batch, now: TestServer.now)
+            _ = try await store.persist(
+                [4, 5].map { PendingMove(userID: $0, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics) },
+                rulesVersion: "v", source: .batch, now: TestServer.now)
             try await scratch.execute("UPDATE users SET follower_count = 7 WHERE id = 6")
             #expect(try await store.repairCounters() == [6])
             #expect(seen.withLock { $0 } == [[1], [3], [4, 5], [6]])
@@ -275,25 +286,32 @@ struct StoreProtocolTests {
     /// and marked interrupted; the old owner's renewals, progress and finish refused, its chunk unwritten.
     @Test func theBatchLeaseHoldsAndIsTakenOverWhenExpired() async throws {
         try await Self.withUsers { scratch, store in
-            let first = try await store.beginBatchRun(rulesVersion: "v", owner: "a", holder: "host-a pid 1", now: TestServer.now, leaseSeconds: 30, takeOver: false)
+            let first = try await store.beginBatchRun(
+                rulesVersion: "v", owner: "a", holder: "host-a pid 1", now: TestServer.now, leaseSeconds: 30, takeOver: false)
             await #expect {
-                _ = try await store.beginBatchRun(rulesVersion: "v", owner: "b", holder: "host-b pid 2", now: TestServer.now.addingTimeInterval(10), leaseSeconds: 30, takeOver: false)
+                _ = try await store.beginBatchRun(
+                    rulesVersion: "v", owner: "b", holder: "host-b pid 2", now: TestServer.now.addingTimeInterval(10), leaseSeconds: 30, takeOver: false)
             } throws: { error in
                 guard case .batchRunning(first.runID, "host-a pid 1", _, let until) = error as? StorageError else { return false }
                 return until == TestServer.now.addingTimeInterval(30).formatted(.iso8601)
             }
             // A sharded run may not start beside it either.
-            await #expect(throws: StorageError.self) { _ = try await store.joinOrStartRun(rulesVersion: "v", shardSize: 5, now: TestServer.now.addingTimeInterval(10)) }
+            await #expect(throws: StorageError.self) {
+                _ = try await store.joinOrStartRun(rulesVersion: "v", shardSize: 5, now: TestServer.now.addingTimeInterval(10))
+            }
             let metrics = try await store.snapshot(user: 1, now: TestServer.now).metrics
-            let chunk = try await store.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics)],
-                                                rulesVersion: "v", source: .batch, now: TestServer.now,
-                                                progress: BatchProgress(lease: first, lastUserID: 5, usersSeen: 5, transitions: 0, now: TestServer.now.addingTimeInterval(20)))
+            let chunk = try await store.persist(
+                [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics)],
+                rulesVersion: "v", source: .batch, now: TestServer.now,
+                progress: BatchProgress(lease: first, lastUserID: 5, usersSeen: 5, transitions: 0, now: TestServer.now.addingTimeInterval(20)))
             #expect(chunk.recorded.count == 1)
             // Renewed by the chunk until now + 50 s: still held at + 45 s, taken over at + 51 s.
             await #expect(throws: StorageError.self) {
-                _ = try await store.beginBatchRun(rulesVersion: "v", owner: "b", holder: "h", now: TestServer.now.addingTimeInterval(45), leaseSeconds: 30, takeOver: false)
+                _ = try await store.beginBatchRun(
+                    rulesVersion: "v", owner: "b", holder: "h", now: TestServer.now.addingTimeInterval(45), leaseSeconds: 30, takeOver: false)
             }
-            let second = try await store.beginBatchRun(rulesVersion: "v", owner: "b", holder: "host-b pid 2", now: TestServer.now.addingTimeInterval(51), leaseSeconds: 30, takeOver: false)
+            let second = try await store.beginBatchRun(
+                rulesVersion: "v", owner: "b", holder: "host-b pid 2", now: TestServer.now.addingTimeInterval(51), leaseSeconds: 30, takeOver: false)
             let runs = try await store.batchRuns(limit: 10)
             #expect(runs.map(\.id) == [second.runID, first.runID])
             #expect(runs[1].status == "interrupted" && runs[1].lastUserID == 5 && runs[1].usersSeen == 5 && runs[1].transitions == 1)
@@ -301,18 +319,22 @@ struct StoreProtocolTests {
             #expect(runs[0].isLive(at: TestServer.now.addingTimeInterval(60)) && runs[0].holder == "host-b pid 2" && runs[0].owner == "b")
 
             // The old owner wakes up: nothing of it is written any more.
-            await #expect(throws: StorageError.leaseLost(runID: first.runID)) { try await store.renewBatchLease(first, now: TestServer.now.addingTimeInterval(52)) }
             await #expect(throws: StorageError.leaseLost(runID: first.runID)) {
-                _ = try await store.persist([PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics)],
-                                            rulesVersion: "v", source: .batch, now: TestServer.now,
-                                            progress: BatchProgress(lease: first, lastUserID: 10, usersSeen: 10, transitions: 1, now: TestServer.now.addingTimeInterval(52)))
+                try await store.renewBatchLease(first, now: TestServer.now.addingTimeInterval(52))
+            }
+            await #expect(throws: StorageError.leaseLost(runID: first.runID)) {
+                _ = try await store.persist(
+                    [PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics)],
+                    rulesVersion: "v", source: .batch, now: TestServer.now,
+                    progress: BatchProgress(lease: first, lastUserID: 10, usersSeen: 10, transitions: 1, now: TestServer.now.addingTimeInterval(52)))
             }
             #expect(try await store.history(user: 2).isEmpty)
             await #expect(throws: StorageError.leaseLost(runID: first.runID)) {
                 try await store.finishBatchRun(first, failed: nil, usersSeen: 10, transitions: 1, now: TestServer.now.addingTimeInterval(52))
             }
             // Taken over by hand while the lease holds.
-            let third = try await store.beginBatchRun(rulesVersion: "v", owner: "c", holder: "h", now: TestServer.now.addingTimeInterval(55), leaseSeconds: 30, takeOver: true)
+            let third = try await store.beginBatchRun(
+                rulesVersion: "v", owner: "c", holder: "h", now: TestServer.now.addingTimeInterval(55), leaseSeconds: 30, takeOver: true)
             try await store.finishBatchRun(third, failed: nil, usersSeen: 10, transitions: 0, now: TestServer.now.addingTimeInterval(56))
             let closed = try await store.batchRuns(limit: 3)
             #expect(closed.map(\.status) == ["finished", "interrupted", "interrupted"])
@@ -329,20 +351,25 @@ struct StoreProtocolTests {
             let shard = try #require(try await store.claimShard(run: sharded.id, owner: "w1", leaseSeconds: 60, now: TestServer.now.addingTimeInterval(10)))
             // Alive until the shard's lease ends (+ 70 s), beyond the run's own (+ 30 s).
             await #expect(throws: StorageError.self) {
-                _ = try await store.beginBatchRun(rulesVersion: "v", owner: "s", holder: "h", now: TestServer.now.addingTimeInterval(60), leaseSeconds: 30, takeOver: false)
+                _ = try await store.beginBatchRun(
+                    rulesVersion: "v", owner: "s", holder: "h", now: TestServer.now.addingTimeInterval(60), leaseSeconds: 30, takeOver: false)
             }
             let listed = try #require(try await store.batchRuns(limit: 1).first)
             #expect(listed.holder == "sharded workers" && listed.owner == nil)
             #expect(listed.leaseExpiresAt == TestServer.now.addingTimeInterval(70))  // its shard's lease
-            let single = try await store.beginBatchRun(rulesVersion: "v", owner: "s", holder: "h", now: TestServer.now.addingTimeInterval(71), leaseSeconds: 30, takeOver: false)
+            let single = try await store.beginBatchRun(
+                rulesVersion: "v", owner: "s", holder: "h", now: TestServer.now.addingTimeInterval(71), leaseSeconds: 30, takeOver: false)
             #expect(try await store.batchRun(id: sharded.id)?.status == "interrupted")
             let snapshots = try await store.chunk(after: 0, through: shard.highID, limit: 5, now: TestServer.now)
             await #expect(throws: StorageError.leaseLost(runID: sharded.id)) {
-                _ = try await store.persist([], rulesVersion: "v", source: .batch, now: TestServer.now.addingTimeInterval(72),
-                                            progress: ShardProgress(shard: shard, lastUserID: snapshots.last!.userID, usersSeen: 5, leaseSeconds: 60))
+                _ = try await store.persist(
+                    [], rulesVersion: "v", source: .batch, now: TestServer.now.addingTimeInterval(72),
+                    progress: ShardProgress(shard: shard, lastUserID: snapshots.last!.userID, usersSeen: 5, leaseSeconds: 60))
             }
             // And a sharded run waits for the single one.
-            await #expect(throws: StorageError.self) { _ = try await store.joinOrStartRun(rulesVersion: "v", shardSize: 5, now: TestServer.now.addingTimeInterval(80)) }
+            await #expect(throws: StorageError.self) {
+                _ = try await store.joinOrStartRun(rulesVersion: "v", shardSize: 5, now: TestServer.now.addingTimeInterval(80))
+            }
             try await store.finishBatchRun(single, failed: "stopped", usersSeen: 0, transitions: 0, now: TestServer.now.addingTimeInterval(81))
             #expect(try await store.batchRuns(limit: 1).first?.status == "failed")
         }
@@ -356,30 +383,36 @@ struct StoreProtocolTests {
             // Users 1 and 2 enter J2 (1 day and 3 days after signup), then user 1 enters J3 a day later.
             let signup = try #require(metrics.signedUpAt)
             for (user, days) in [(Int64(1), 1.0), (2, 3)] {
-                _ = try await store.persist([PendingMove(userID: user, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics)],
-                                            rulesVersion: "v", source: .batch, now: signup.addingTimeInterval(days * 86_400))
+                _ = try await store.persist(
+                    [PendingMove(userID: user, expectedStage: "J1_NEW_USER", transitions: [Self.toActive], metrics: metrics)],
+                    rulesVersion: "v", source: .batch, now: signup.addingTimeInterval(days * 86_400))
             }
-            _ = try await store.persist([PendingMove(userID: 1, expectedStage: "J2_ACTIVE_USER", transitions: [toPower], metrics: metrics)],
-                                        rulesVersion: "v", source: .batch, now: signup.addingTimeInterval(2 * 86_400))
+            _ = try await store.persist(
+                [PendingMove(userID: 1, expectedStage: "J2_ACTIVE_USER", transitions: [toPower], metrics: metrics)],
+                rulesVersion: "v", source: .batch, now: signup.addingTimeInterval(2 * 86_400))
             let funnel = Dictionary(uniqueKeysWithValues: try await store.funnel().map { ($0.stage, $0.count) })
             #expect(funnel == ["J1_NEW_USER": 8, "J2_ACTIVE_USER": 1, "J3_POWER_USER": 1])
             let edges = try await store.edgeReports(now: signup.addingTimeInterval(5 * 86_400))
-            #expect(edges == [
-                EdgeReport(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", last7Days: 2, last30Days: 2, total: 2, medianSeconds: 2 * 86_400),
-                EdgeReport(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", last7Days: 1, last30Days: 1, total: 1, medianSeconds: 86_400),
-            ])
+            #expect(
+                edges == [
+                    EdgeReport(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", last7Days: 2, last30Days: 2, total: 2, medianSeconds: 2 * 86_400),
+                    EdgeReport(from: "J2_ACTIVE_USER", to: "J3_POWER_USER", last7Days: 1, last30Days: 1, total: 1, medianSeconds: 86_400),
+                ])
 
             let stages: Set<String> = ["J1_NEW_USER", "J2_ACTIVE_USER", "J3_POWER_USER"]
             let healthy = try await store.doctor(stages: stages, aliases: [:], initialStage: "J1_NEW_USER")
             #expect(healthy.isHealthy, "\(healthy)")
-            #expect(healthy.timestamps.map(\.column) == ["users.created_at", "users.last_journey_update", "posts.created_at",
-                                                         "follows.created_at", "events.start_date", "event_rsvps.created_at"])
+            #expect(
+                healthy.timestamps.map(\.column) == [
+                    "users.created_at", "users.last_journey_update", "posts.created_at",
+                    "follows.created_at", "events.start_date", "event_rsvps.created_at",
+                ])
 
             // Break things the way other writers do.
             try await scratch.execute(
-                "UPDATE users SET customer_journey_state = 'LEGACY_ACTIVE' WHERE id = 2",           // an alias: fine
-                "UPDATE users SET customer_journey_state = 'J9_GONE' WHERE id = 3",                 // unknown, and no history
-                "UPDATE users SET customer_journey_state = 'J2_ACTIVE_USER' WHERE id = 4",          // no history
+                "UPDATE users SET customer_journey_state = 'LEGACY_ACTIVE' WHERE id = 2",  // an alias: fine
+                "UPDATE users SET customer_journey_state = 'J9_GONE' WHERE id = 3",  // unknown, and no history
+                "UPDATE users SET customer_journey_state = 'J2_ACTIVE_USER' WHERE id = 4",  // no history
                 "UPDATE journey_transitions SET from_state = 'J1_NEW_USER' WHERE user_id = 1 AND seq = 2",  // broken chain
                 "UPDATE users SET follower_count = 3 WHERE id = 5",
                 "ALTER TABLE events ALTER COLUMN start_date TYPE text",

@@ -4,6 +4,7 @@ import JourneyStorage
 import Logging
 import PostgresNIO
 import Testing
+
 @testable import JourneyPostgres
 
 /// The server the suites run against: `JOURNEY_TEST_POSTGRES_URL`, set from
@@ -68,8 +69,9 @@ struct ScratchDatabase {
 
     static func connect(_ location: PostgresLocation) async throws -> PostgresConnection {
         try await PostgresConnection.connect(
-            configuration: .init(host: location.host, port: location.port, username: location.user,
-                                 password: location.password, database: location.database, tls: .disable),
+            configuration: .init(
+                host: location.host, port: location.port, username: location.user,
+                password: location.password, database: location.database, tls: .disable),
             id: 1, logger: TestServer.logger)
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// The "v2 batch lease" migration upgrades a database whose batch lock trusted process ids.
@@ -17,12 +18,13 @@ struct BatchLeaseMigrationTests {
         let queue = try DatabaseQueue(path: path)
         try JourneyMigrations.migrator(now: Date()).migrate(queue, upTo: "v1 journey tables")
         try await queue.write { db in
-            try db.execute(sql: """
-                INSERT INTO journey_batch_runs(id, started_at, status, rules_version, pid) VALUES
-                    (1, '2026-01-01 00:00:00', 'finished', 'x', 10),
-                    (2, '2026-01-02 00:00:00', 'running', 'x', 1),
-                    (3, '2026-01-03 00:00:00', 'running', 'x', 1)
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO journey_batch_runs(id, started_at, status, rules_version, pid) VALUES
+                        (1, '2026-01-01 00:00:00', 'finished', 'x', 10),
+                        (2, '2026-01-02 00:00:00', 'running', 'x', 1),
+                        (3, '2026-01-03 00:00:00', 'running', 'x', 1)
+                    """)
         }
         try queue.close()
 

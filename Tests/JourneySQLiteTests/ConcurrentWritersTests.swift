@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import JourneyCore
 import JourneyFixtures
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// SPEC §3: persisting is compare-and-set on the stage the evaluation started from, so two
@@ -31,8 +32,9 @@ struct ConcurrentWritersTests {
                 let snapshot = try await first.snapshot(user: user, now: Fixture.now)
                 #expect(snapshot.storedStage == "J1_NEW_USER")
                 let moves = (0..<2).map { writer in
-                    PendingMove(userID: user, expectedStage: snapshot.storedStage,
-                                transitions: [move(.j1, .j2, "writer \(writer)")], metrics: snapshot.metrics)
+                    PendingMove(
+                        userID: user, expectedStage: snapshot.storedStage,
+                        transitions: [move(.j1, .j2, "writer \(writer)")], metrics: snapshot.metrics)
                 }
 
                 // When they persist at the same time
@@ -92,9 +94,10 @@ struct ConcurrentWritersTests {
                         do {
                             let snapshot = try await database.snapshot(user: user, now: Fixture.now)
                             guard let target = next[snapshot.storedStage] else { return }
-                            let pending = PendingMove(userID: user, expectedStage: snapshot.storedStage,
-                                                      transitions: [move(StageID(snapshot.storedStage), target, "writer \(writer)")],
-                                                      metrics: snapshot.metrics)
+                            let pending = PendingMove(
+                                userID: user, expectedStage: snapshot.storedStage,
+                                transitions: [move(StageID(snapshot.storedStage), target, "writer \(writer)")],
+                                metrics: snapshot.metrics)
                             let result = try await database.persist([pending], rulesVersion: "test-1", source: .batch, now: Fixture.now)
                             result.recorded.forEach(recorded.append)
                         } catch {

@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import JourneyCore
 import JourneyFixtures
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// SPEC §3: `users.follower_count` is kept exact by triggers on `follows`, for every writer in
@@ -51,7 +52,8 @@ struct FollowerCountTests {
                                 try db.execute(sql: "INSERT OR IGNORE INTO follows(follower_id, following_id) VALUES (?, ?)", arguments: [a, b])
                                 if db.changesCount == 0 { counts.ignored += 1 } else { counts.inserts += 1 }
                             } else if try !pairExists(db, a, b) {
-                                try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [a, b, Fixture.now])
+                                try db.execute(
+                                    sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [a, b, Fixture.now])
                                 counts.inserts += 1
                             }
                         } else if roll < 70 {
@@ -63,16 +65,18 @@ struct FollowerCountTests {
                         } else if roll < 92 {
                             // move: the row now points at another user
                             if let id = try someFollow(db, &random),
-                               let follower = try Int64.fetchOne(db, sql: "SELECT follower_id FROM follows WHERE id = ?", arguments: [id]),
-                               try !pairExists(db, follower, b) {
+                                let follower = try Int64.fetchOne(db, sql: "SELECT follower_id FROM follows WHERE id = ?", arguments: [id]),
+                                try !pairExists(db, follower, b)
+                            {
                                 try db.execute(sql: "UPDATE follows SET following_id = ? WHERE id = ?", arguments: [b, id])
                                 counts.moves += 1
                             }
                         } else if roll < 94 {
                             // a change of follower only: no follower count changes
                             if let id = try someFollow(db, &random),
-                               let following = try Int64.fetchOne(db, sql: "SELECT following_id FROM follows WHERE id = ?", arguments: [id]),
-                               try !pairExists(db, a, following) {
+                                let following = try Int64.fetchOne(db, sql: "SELECT following_id FROM follows WHERE id = ?", arguments: [id]),
+                                try !pairExists(db, a, following)
+                            {
                                 try db.execute(sql: "UPDATE follows SET follower_id = ? WHERE id = ?", arguments: [a, id])
                                 counts.followerMoves += 1
                             }
@@ -82,11 +86,12 @@ struct FollowerCountTests {
                             counts.bulkDeletes += 1
                         } else if roll < 98 {
                             // a merge: several follows of a move to b in one statement (pairs kept unique)
-                            try db.execute(sql: """
-                                UPDATE follows SET following_id = ?
-                                WHERE following_id = ? AND follower_id % 3 = 0
-                                  AND follower_id NOT IN (SELECT follower_id FROM follows WHERE following_id = ?)
-                                """, arguments: [b, a, b])
+                            try db.execute(
+                                sql: """
+                                    UPDATE follows SET following_id = ?
+                                    WHERE following_id = ? AND follower_id % 3 = 0
+                                      AND follower_id NOT IN (SELECT follower_id FROM follows WHERE following_id = ?)
+                                    """, arguments: [b, a, b])
                             counts.bulkMoves += 1
                         } else {
                             // an update that sets the same value: nothing to count
@@ -115,7 +120,8 @@ struct FollowerCountTests {
             try database.writer.readNow { db in
                 let drift = try followerCountDrift(db)
                 #expect(drift.isEmpty, "follower_count drifted for \(drift.count) users: \(drift.prefix(10))")
-                #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows WHERE following_id BETWEEN 1 AND ?", arguments: [userCount])
+                #expect(
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows WHERE following_id BETWEEN 1 AND ?", arguments: [userCount])
                         == Int.fetchOne(db, sql: "SELECT SUM(follower_count) FROM users"))
                 #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows")! > 0)
             }

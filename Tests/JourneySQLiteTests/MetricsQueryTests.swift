@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import JourneyCore
 import JourneyFixtures
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// SPEC §2: every metric of one user in one statement, checked against values computed by
@@ -41,20 +42,25 @@ struct MetricsQueryTests {
     static let expectations: [Expected] = [
         // alice: 6 posts (one undated), 3 in the window; followed by 2, 3, 4; follows 2, 3;
         // organized 1 and 2; attended 1 and 3 (3 starts exactly at now); signed up 164 d 23:59:59 ago.
-        Expected(user: 1, posts: 6, postsLast30Days: 3, followers: 3, following: 2, eventsOrganized: 2, eventsAttended: 2,
-                 daysSinceSignup: 164, daysInStage: 164, onboarding: true, tier: "basic", role: "user"),
+        Expected(
+            user: 1, posts: 6, postsLast30Days: 3, followers: 3, following: 2, eventsOrganized: 2, eventsAttended: 2,
+            daysSinceSignup: 164, daysInStage: 164, onboarding: true, tier: "basic", role: "user"),
         // bob: 5 d 12 h since signup.
-        Expected(user: 2, posts: 1, postsLast30Days: 1, followers: 1, following: 2, eventsOrganized: 1, eventsAttended: 1,
-                 daysSinceSignup: 5, daysInStage: 5, onboarding: false, tier: "free", role: "admin"),
+        Expected(
+            user: 2, posts: 1, postsLast30Days: 1, followers: 1, following: 2, eventsOrganized: 1, eventsAttended: 1,
+            daysSinceSignup: 5, daysInStage: 5, onboarding: false, tier: "free", role: "admin"),
         // carol: signed up on a leap day, 1933 d 4 h ago.
-        Expected(user: 3, posts: 2, postsLast30Days: 0, followers: 2, following: 1, eventsOrganized: 1, eventsAttended: 1,
-                 daysSinceSignup: 1933, daysInStage: 1933, onboarding: true, tier: "professional", role: "super-admin"),
+        Expected(
+            user: 3, posts: 2, postsLast30Days: 0, followers: 2, following: 1, eventsOrganized: 1, eventsAttended: 1,
+            daysSinceSignup: 1933, daysInStage: 1933, onboarding: true, tier: "professional", role: "super-admin"),
         // user 4: NULL everywhere; the stage was entered at the migration (10 d 6 h ago).
-        Expected(user: 4, posts: 0, postsLast30Days: 0, followers: 0, following: 1, eventsOrganized: 0, eventsAttended: 0,
-                 daysSinceSignup: nil, daysInStage: 10, onboarding: nil, tier: nil, role: nil),
+        Expected(
+            user: 4, posts: 0, postsLast30Days: 0, followers: 0, following: 1, eventsOrganized: 0, eventsAttended: 0,
+            daysSinceSignup: nil, daysInStage: 10, onboarding: nil, tier: nil, role: nil),
         // erin: signed up an hour ago, no activity.
-        Expected(user: 5, posts: 0, postsLast30Days: 0, followers: 0, following: 0, eventsOrganized: 0, eventsAttended: 0,
-                 daysSinceSignup: 0, daysInStage: 0, onboarding: true, tier: "free", role: "user"),
+        Expected(
+            user: 5, posts: 0, postsLast30Days: 0, followers: 0, following: 0, eventsOrganized: 0, eventsAttended: 0,
+            daysSinceSignup: 0, daysInStage: 0, onboarding: true, tier: "free", role: "user"),
     ]
 
     @Test("Metrics equal the hand-computed values, NULLs as missing", arguments: expectations)
@@ -135,11 +141,12 @@ struct MetricsQueryTests {
             // events that start exactly at now, in both formats
             let database = try Fixture.smallMigratedDatabase(in: directory)
             try database.writer.writeNow { db in
-                try db.execute(sql: """
-                    INSERT INTO posts(user_id, content, created_at) VALUES (5, 'short', '2025-05-16 12:00:00'), (5, 'long', '2025-05-16 12:00:00.000');
-                    INSERT INTO events(id, organizer_id, title, start_date) VALUES (6, 2, 'short', '2025-06-15 12:00:00'), (7, 2, 'long', '2025-06-15 12:00:00.000');
-                    INSERT INTO event_rsvps(event_id, user_id, status) VALUES (6, 5, 'going'), (7, 5, 'going');
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO posts(user_id, content, created_at) VALUES (5, 'short', '2025-05-16 12:00:00'), (5, 'long', '2025-05-16 12:00:00.000');
+                        INSERT INTO events(id, organizer_id, title, start_date) VALUES (6, 2, 'short', '2025-06-15 12:00:00'), (7, 2, 'long', '2025-06-15 12:00:00.000');
+                        INSERT INTO event_rsvps(event_id, user_id, status) VALUES (6, 5, 'going'), (7, 5, 'going');
+                        """)
             }
 
             // When her metrics are read at now (a whole second)
@@ -195,8 +202,10 @@ struct MetricsQueryTests {
             var arguments = SQLiteStore.windowArguments(now: Fixture.now)
             arguments["user"] = Int64(1)
             let plan = try database.writer.readNow { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.snapshotSQL(TimestampForms.read(db)),
-                                 arguments: StatementArguments(arguments)).map { $0["detail"] as String }
+                try Row.fetchAll(
+                    db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.snapshotSQL(TimestampForms.read(db)),
+                    arguments: StatementArguments(arguments)
+                ).map { $0["detail"] as String }
             }
             let planText = plan.joined(separator: "\n")
 

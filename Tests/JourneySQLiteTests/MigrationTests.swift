@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import JourneyFixtures
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// SPEC §3: the migrator creates the whole schema on an empty file, brings an existing
@@ -44,14 +45,19 @@ struct MigrationTests {
                 try expectSpecIndexes(db)
 
                 let triggers = try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-                #expect(triggers.map { $0["name"] as String } == [
-                    "journey_events_start_date_form_insert", "journey_events_start_date_form_update",
-                    "journey_follows_delete", "journey_follows_insert", "journey_follows_update",
-                    "journey_pins_delete_event", "journey_pins_insert_event", "journey_pins_update_event",
-                    "journey_posts_created_at_form_insert", "journey_posts_created_at_form_update",
-                    "journey_users_id_update", "journey_users_insert"])
-                #expect(triggers.map { $0["tbl_name"] as String } == ["events", "events", "follows", "follows", "follows",
-                                                                      "journey_pins", "journey_pins", "journey_pins", "posts", "posts", "users", "users"])
+                #expect(
+                    triggers.map { $0["name"] as String } == [
+                        "journey_events_start_date_form_insert", "journey_events_start_date_form_update",
+                        "journey_follows_delete", "journey_follows_insert", "journey_follows_update",
+                        "journey_pins_delete_event", "journey_pins_insert_event", "journey_pins_update_event",
+                        "journey_posts_created_at_form_insert", "journey_posts_created_at_form_update",
+                        "journey_users_id_update", "journey_users_insert",
+                    ])
+                #expect(
+                    triggers.map { $0["tbl_name"] as String } == [
+                        "events", "events", "follows", "follows", "follows",
+                        "journey_pins", "journey_pins", "journey_pins", "posts", "posts", "users", "users",
+                    ])
                 #expect(try platformCounts(db).values.allSatisfy { $0 == 0 })
             }
             let before = try DatabaseDump.read(database.writer)
@@ -80,12 +86,17 @@ struct MigrationTests {
                 try db.execute(sql: "UPDATE users SET created_at = NULL WHERE id IN (5, 50, 150)")
                 #expect(try db.columns(in: "users").map(\.name).contains("customer_journey_state") == false)
                 #expect(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index'").isEmpty)
-                return try (platformCounts(db), platformRows(db),
-                            Int64.fetchAll(db, sql: "SELECT id FROM users WHERE created_at IS NULL ORDER BY id"))
+                return try (
+                    platformCounts(db), platformRows(db),
+                    Int64.fetchAll(db, sql: "SELECT id FROM users WHERE created_at IS NULL ORDER BY id")
+                )
             }
             try platform.close()
-            #expect(countsBefore == ["users": generated.users, "posts": generated.posts, "follows": generated.follows,
-                                     "events": generated.events, "event_rsvps": generated.rsvps])
+            #expect(
+                countsBefore == [
+                    "users": generated.users, "posts": generated.posts, "follows": generated.follows,
+                    "events": generated.events, "event_rsvps": generated.rsvps,
+                ])
             #expect(generated.follows > 300 && generated.posts > 300 && generated.rsvps > 300)
             #expect(nullSignups.count >= 3)
 
@@ -101,9 +112,12 @@ struct MigrationTests {
                 let columns = try Set(db.columns(in: "users").map(\.name))
                 #expect(columns.isSuperset(of: ["customer_journey_state", "last_journey_update", "follower_count"]))
                 #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE customer_journey_state IS NOT 'J1_NEW_USER'") == 0)
-                #expect(try Int.fetchOne(db, sql: """
-                    SELECT COUNT(*) FROM users WHERE created_at IS NOT NULL AND last_journey_update IS NOT created_at
-                    """) == 0)
+                #expect(
+                    try Int.fetchOne(
+                        db,
+                        sql: """
+                            SELECT COUNT(*) FROM users WHERE created_at IS NOT NULL AND last_journey_update IS NOT created_at
+                            """) == 0)
                 let backfilled = try Row.fetchAll(db, sql: "SELECT id, last_journey_update FROM users WHERE created_at IS NULL ORDER BY id")
                 #expect(backfilled.map { $0["id"] as Int64 } == nullSignups)
                 for row in backfilled {
@@ -159,9 +173,11 @@ struct MigrationTests {
 /// Every row of the five platform tables, users restricted to the platform's own columns.
 private func platformRows(_ db: Database) throws -> [String: [Row]] {
     var rows: [String: [Row]] = [:]
-    rows["users"] = try Row.fetchAll(db, sql: """
-        SELECT id, email, city, country, role, subscription_tier, is_onboarding_complete, created_at FROM users ORDER BY id
-        """)
+    rows["users"] = try Row.fetchAll(
+        db,
+        sql: """
+            SELECT id, email, city, country, role, subscription_tier, is_onboarding_complete, created_at FROM users ORDER BY id
+            """)
     for table in ["posts", "follows", "events", "event_rsvps"] {
         rows[table] = try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY id")
     }
@@ -173,7 +189,8 @@ private func expectSpecIndexes(_ db: Database, sourceLocation: SourceLocation = 
     for spec in Fixture.specIndexes {
         let shapes = try indexShapes(db, table: spec.table)
         let found = shapes.values.contains { $0.columns == spec.columns && $0.descending == spec.descending }
-        #expect(found, "no index on \(spec.table)(\(spec.columns.joined(separator: ", "))) desc \(spec.descending); have \(shapes.mapValues(\.columns))",
-                sourceLocation: sourceLocation)
+        #expect(
+            found, "no index on \(spec.table)(\(spec.columns.joined(separator: ", "))) desc \(spec.descending); have \(shapes.mapValues(\.columns))",
+            sourceLocation: sourceLocation)
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import JourneyFixtures
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// Issue 4, "Errors": each bad file is refused with the error naming it, and nothing is

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import JourneyCore
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// SPEC §3 "Persisting a stage": the new stage, `last_journey_update` and one history row per
@@ -15,9 +16,10 @@ struct PersistenceTests {
             // Given alice in J1 since her signup
             let database = try Fixture.smallMigratedDatabase(in: directory)
             let snapshot = try await database.snapshot(user: 1, now: Fixture.now)
-            let pending = PendingMove(userID: 1, expectedStage: snapshot.storedStage,
-                                      transitions: [move(.j1, .j2, "posted and followed"), move(.j2, .j3, "organizes events")],
-                                      metrics: snapshot.metrics)
+            let pending = PendingMove(
+                userID: 1, expectedStage: snapshot.storedStage,
+                transitions: [move(.j1, .j2, "posted and followed"), move(.j2, .j3, "organizes events")],
+                metrics: snapshot.metrics)
 
             // When the evaluation's two moves are persisted
             let result = try await database.persist([pending], rulesVersion: "mundo-tango@3", source: .cli, now: Fixture.now)
@@ -72,8 +74,9 @@ struct PersistenceTests {
             let snapshot = try await database.snapshot(user: 4, now: Fixture.now)
 
             // When a move is persisted for them
-            _ = try await database.persist([PendingMove(userID: 4, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: snapshot.metrics)],
-                                     rulesVersion: "v", source: .api, now: Fixture.now)
+            _ = try await database.persist(
+                [PendingMove(userID: 4, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: snapshot.metrics)],
+                rulesVersion: "v", source: .api, now: Fixture.now)
 
             // Then the missing metrics are null, the present ones numbers
             let text = try #require(try await database.history(user: 4).first?.metrics)
@@ -93,8 +96,9 @@ struct PersistenceTests {
             // Given bob in J1, and a move whose second row breaks a CHECK (to_state <> from_state)
             let database = try Fixture.smallMigratedDatabase(in: directory)
             let before = try database.writer.readNow { try Row.fetchOne($0, sql: "SELECT * FROM users WHERE id = 2") }
-            let broken = PendingMove(userID: 2, expectedStage: "J1_NEW_USER",
-                                     transitions: [move(.j1, .j2), move(.j2, .j2)], metrics: UserMetrics())
+            let broken = PendingMove(
+                userID: 2, expectedStage: "J1_NEW_USER",
+                transitions: [move(.j1, .j2), move(.j2, .j2)], metrics: UserMetrics())
 
             // When it is persisted
             let alone = try await database.persist([broken], rulesVersion: "v", source: .api, now: Fixture.now)
@@ -121,16 +125,18 @@ struct PersistenceTests {
         try await withTemporaryDirectory { directory in
             // Given carol was moved to J2 by someone else
             let database = try Fixture.smallMigratedDatabase(in: directory)
-            _ = try await database.persist([PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
-                                     rulesVersion: "v", source: .api, now: Fixture.now)
+            _ = try await database.persist(
+                [PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
+                rulesVersion: "v", source: .api, now: Fixture.now)
 
             // When a move decided on the old stage is persisted, together with a valid one for bob
             let later = Fixture.now.addingTimeInterval(60)
-            let result = try await database.persist([
-                PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2, "stale")], metrics: UserMetrics()),
-                PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics()),
-                PendingMove(userID: 5, expectedStage: "J1_NEW_USER", transitions: [], metrics: UserMetrics()),
-            ], rulesVersion: "v", source: .batch, now: later)
+            let result = try await database.persist(
+                [
+                    PendingMove(userID: 3, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2, "stale")], metrics: UserMetrics()),
+                    PendingMove(userID: 2, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics()),
+                    PendingMove(userID: 5, expectedStage: "J1_NEW_USER", transitions: [], metrics: UserMetrics()),
+                ], rulesVersion: "v", source: .batch, now: later)
 
             // Then carol is reported as conflicted and untouched; bob moved; erin (no move) is neither
             #expect(result.conflicted == [3])
@@ -180,12 +186,15 @@ struct PersistenceTests {
             // Given rows written out of seq order (ids ascending, seq 3, 1, 2) and another user's row in between
             let database = try Fixture.smallMigratedDatabase(in: directory)
             try database.writer.writeNow { db in
-                for (user, seq, from, to) in [(1, 3, "J3_POWER_USER", "J2_ACTIVE_USER"), (2, 1, "J1_NEW_USER", "J2_ACTIVE_USER"),
-                                              (1, 1, "J1_NEW_USER", "J2_ACTIVE_USER"), (1, 2, "J2_ACTIVE_USER", "J3_POWER_USER")] {
-                    try db.execute(sql: """
-                        INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
-                        VALUES (?, ?, ?, ?, 'r', 'v', '{}', 'batch', ?)
-                        """, arguments: [user, seq, from, to, Fixture.now.addingTimeInterval(Double(seq))])
+                for (user, seq, from, to) in [
+                    (1, 3, "J3_POWER_USER", "J2_ACTIVE_USER"), (2, 1, "J1_NEW_USER", "J2_ACTIVE_USER"),
+                    (1, 1, "J1_NEW_USER", "J2_ACTIVE_USER"), (1, 2, "J2_ACTIVE_USER", "J3_POWER_USER"),
+                ] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
+                            VALUES (?, ?, ?, ?, 'r', 'v', '{}', 'batch', ?)
+                            """, arguments: [user, seq, from, to, Fixture.now.addingTimeInterval(Double(seq))])
                 }
             }
 
@@ -202,32 +211,36 @@ struct PersistenceTests {
             // And a second row with the same (user, seq) is refused by SQLite itself
             #expect(throws: DatabaseError.self) {
                 try database.writer.writeNow { db in
-                    try db.execute(sql: """
-                        INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
-                        VALUES (1, 2, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'again', 'v', '{}', 'api', '2025-06-15 12:00:00')
-                        """)
+                    try db.execute(
+                        sql: """
+                            INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
+                            VALUES (1, 2, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'again', 'v', '{}', 'api', '2025-06-15 12:00:00')
+                            """)
                 }
             }
             // and so is metrics that are not JSON, or an unknown source
             #expect(throws: DatabaseError.self) {
                 try database.writer.writeNow { db in
-                    try db.execute(sql: """
-                        INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
-                        VALUES (1, 4, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', 'not json', 'api', '2025-06-15 12:00:00')
-                        """)
+                    try db.execute(
+                        sql: """
+                            INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
+                            VALUES (1, 4, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', 'not json', 'api', '2025-06-15 12:00:00')
+                            """)
                 }
             }
             #expect(throws: DatabaseError.self) {
                 try database.writer.writeNow { db in
-                    try db.execute(sql: """
-                        INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
-                        VALUES (1, 4, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', '{}', 'cron', '2025-06-15 12:00:00')
-                        """)
+                    try db.execute(
+                        sql: """
+                            INSERT INTO journey_transitions(user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
+                            VALUES (1, 4, 'J1_NEW_USER', 'J2_ACTIVE_USER', 'r', 'v', '{}', 'cron', '2025-06-15 12:00:00')
+                            """)
                 }
             }
             // And the next persisted move continues after the highest seq
-            let next = try await database.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
-                                            rulesVersion: "v", source: .api, now: Fixture.now)
+            let next = try await database.persist(
+                [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
+                rulesVersion: "v", source: .api, now: Fixture.now)
             #expect(next.recorded.map(\.seq) == [4])
         }
     }
@@ -245,8 +258,9 @@ struct PersistenceTests {
             await expectUnknownUser(404) { () async throws(StorageError) in _ = try await database.pin(user: 404, reason: "r", now: Fixture.now) }
             await expectUnknownUser(404) { () async throws(StorageError) in _ = try await database.unpin(user: 404) }
             // and a move for them is a conflict (re-reading reports the unknown user), writing nothing
-            let result = try await database.persist([PendingMove(userID: 404, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
-                                              rulesVersion: "v", source: .api, now: Fixture.now)
+            let result = try await database.persist(
+                [PendingMove(userID: 404, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
+                rulesVersion: "v", source: .api, now: Fixture.now)
             #expect(result.conflicted == [404] && result.recorded.isEmpty)
             #expect(try database.writer.readNow { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM journey_transitions") } == 0)
             #expect(try database.writer.readNow { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM journey_pins") } == 0)
@@ -263,8 +277,9 @@ struct PersistenceTests {
 
             // When a move is persisted through it
             await #expect(throws: StorageError.readOnly(location: migrated.path)) {
-                try await readOnly.persist([PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
-                                     rulesVersion: "v", source: .cli, now: Fixture.now)
+                try await readOnly.persist(
+                    [PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [move(.j1, .j2)], metrics: UserMetrics())],
+                    rulesVersion: "v", source: .cli, now: Fixture.now)
             }
 
             // Then nothing was written
@@ -296,9 +311,10 @@ struct MetricsJSONTests {
         // Given metrics whose texts hold everything JSON must escape, and NULLs
         let now = Date(timeIntervalSince1970: 1_780_000_000)
         let hostile = "a\"b\\c\nd\re\tf\u{01}g\u{1F}h é 🎉"
-        let metrics = UserMetrics(posts: 7, followers: 2, following: 3, onboardingComplete: true,
-                                  subscriptionTier: hostile, role: nil,
-                                  signedUpAt: now.addingTimeInterval(-10 * 86_400), stageEnteredAt: nil)
+        let metrics = UserMetrics(
+            posts: 7, followers: 2, following: 3, onboardingComplete: true,
+            subscriptionTier: hostile, role: nil,
+            signedUpAt: now.addingTimeInterval(-10 * 86_400), stageEnteredAt: nil)
 
         // When it is written and parsed back
         let text = metrics.json(now: now)

@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import JourneyCore
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// SPEC §3 and §8 on real files: the users table rebuilt losslessly where its journey columns
@@ -50,10 +51,12 @@ struct PlatformSchemaTests {
 
     /// Every column of every user, as stored, without the two journey columns that change.
     static func platformUserRows(_ db: Database) throws -> [Row] {
-        try Row.fetchAll(db, sql: """
-            SELECT id, email, city, country, role, subscription_tier, is_onboarding_complete, created_at, "display, name", score, bio
-            FROM users ORDER BY id
-            """)
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, email, city, country, role, subscription_tier, is_onboarding_complete, created_at, "display, name", score, bio
+                FROM users ORDER BY id
+                """)
     }
 
     @Test("nullable stage and count columns: users is rebuilt with the fresh schema, losing no row, column, constraint, index, trigger or view")
@@ -88,14 +91,17 @@ struct PlatformSchemaTests {
                 #expect(try Self.platformUserRows(db) == rowsBefore)
                 #expect(try Row.fetchAll(db, sql: "SELECT * FROM posts ORDER BY id") == postsBefore)
                 // NULL, '' and blank stages became the first stage; the known one stayed
-                #expect(try String.fetchAll(db, sql: "SELECT customer_journey_state FROM users ORDER BY id")
+                #expect(
+                    try String.fetchAll(db, sql: "SELECT customer_journey_state FROM users ORDER BY id")
                         == ["J1_NEW_USER", "J1_NEW_USER", "J2_ACTIVE_USER", "J1_NEW_USER"])
                 // the counts are exact
                 #expect(try Int.fetchAll(db, sql: "SELECT follower_count FROM users ORDER BY id") == [2, 0, 1, 0])
                 // the platform's index, trigger and view are there, with their own SQL
                 let objects = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master"))
                 #expect(objects.isSuperset(of: ["users_by_country", "users_email_audit", "admins", "idx_users_journey_state", "journey_users_insert"]))
-                #expect(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'users'")?.contains("\"display, name\" TEXT DEFAULT 'a (b), c'") == true)
+                #expect(
+                    try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'users'")?.contains("\"display, name\" TEXT DEFAULT 'a (b), c'")
+                        == true)
                 #expect(try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok")
                 #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
                 // AUTOINCREMENT still remembers the deleted id 90
@@ -136,22 +142,27 @@ struct PlatformSchemaTests {
 
             // When user 1 is read and a move from what was read is persisted
             let snapshot = try await database.snapshot(user: 1, now: Fixture.now)
-            let move = PendingMove(userID: 1, expectedStage: snapshot.storedStage,
-                                   transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "test")],
-                                   metrics: snapshot.metrics)
+            let move = PendingMove(
+                userID: 1, expectedStage: snapshot.storedStage,
+                transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "test")],
+                metrics: snapshot.metrics)
             let result = try await database.persist([move], rulesVersion: "v", source: .api, now: Fixture.now)
 
             // Then the snapshot read '' and the compare-and-set matched the NULL: one row, no conflict
             #expect(snapshot.storedStage == "")
             #expect(result.conflicted.isEmpty && result.recorded.count == 1)
-            #expect(try await database.writer.read { db in try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = 1") } == "J2_ACTIVE_USER")
+            #expect(
+                try await database.writer.read { db in try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = 1") }
+                    == "J2_ACTIVE_USER")
         }
     }
 
-    @Test("stored stages of other types read as their text", arguments: [
-        (DatabaseValue.null, ""), ("".databaseValue, ""), (2.databaseValue, "2"), (2.5.databaseValue, "2.5"),
-        (Data("J2_ACTIVE_USER".utf8).databaseValue, "J2_ACTIVE_USER"),
-    ])
+    @Test(
+        "stored stages of other types read as their text",
+        arguments: [
+            (DatabaseValue.null, ""), ("".databaseValue, ""), (2.databaseValue, "2"), (2.5.databaseValue, "2.5"),
+            (Data("J2_ACTIVE_USER".utf8).databaseValue, "J2_ACTIVE_USER"),
+        ])
     func storedStageReading(_ value: DatabaseValue, _ text: String) {
         #expect(UserSnapshot.storedStage(value) == text)
     }
@@ -168,12 +179,13 @@ struct PlatformSchemaTests {
             let path = directory.appending(path: "f.sqlite").path
             if write == .idChangedWithCascade {
                 try await DatabaseQueue(path: path).write { db in
-                    try db.execute(sql: """
-                        CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, city TEXT, country TEXT, role TEXT, subscription_tier TEXT,
-                                            is_onboarding_complete INTEGER, created_at TEXT);
-                        CREATE TABLE follows (id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL,
-                                              following_id INTEGER NOT NULL REFERENCES users(id) ON UPDATE CASCADE, created_at TEXT);
-                        """)
+                    try db.execute(
+                        sql: """
+                            CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, city TEXT, country TEXT, role TEXT, subscription_tier TEXT,
+                                                is_onboarding_complete INTEGER, created_at TEXT);
+                            CREATE TABLE follows (id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL,
+                                                  following_id INTEGER NOT NULL REFERENCES users(id) ON UPDATE CASCADE, created_at TEXT);
+                            """)
                 }
             }
             let database = try SQLiteStore.open(path: path, mode: .migrate, now: Fixture.migrationNow)
@@ -253,11 +265,12 @@ struct PlatformSchemaTests {
             let path = directory.appending(path: "old.sqlite").path
             let database = try SQLiteStore.open(path: path, mode: .migrate, now: Fixture.migrationNow)
             try database.writer.write { db in
-                try db.execute(sql: """
-                    CREATE INDEX idx_follows_pair ON follows(follower_id, following_id);
-                    CREATE INDEX posts_user_created ON posts(user_id, created_at DESC);
-                    DELETE FROM grdb_migrations WHERE identifier = 'v2 reuse equivalent indexes';
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE INDEX idx_follows_pair ON follows(follower_id, following_id);
+                        CREATE INDEX posts_user_created ON posts(user_id, created_at DESC);
+                        DELETE FROM grdb_migrations WHERE identifier = 'v2 reuse equivalent indexes';
+                        """)
             }
             try (database.writer as? DatabasePool)?.close()
 

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JourneyCore
 import JourneyStorage
+
 @testable import JourneySQLite
 
 /// Shared fixtures for the store tests: fixed instants, temporary directories, schema dumps.
@@ -15,9 +16,9 @@ enum Fixture {
 
     /// The repository root, found from this file: …/Tests/JourneySQLiteTests/Support.swift.
     static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent() // JourneySQLiteTests
-        .deletingLastPathComponent() // Tests
-        .deletingLastPathComponent() // repository root
+        .deletingLastPathComponent()  // JourneySQLiteTests
+        .deletingLastPathComponent()  // Tests
+        .deletingLastPathComponent()  // repository root
 
     /// A UTC timestamp in the database's own format (`YYYY-MM-DD HH:MM:SS[.SSS]`), as a date.
     static func utc(_ text: String) -> Date {
@@ -100,7 +101,8 @@ struct DatabaseDump: Equatable, CustomStringConvertible {
         for table in tables {
             counts[table] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table.quotedDatabaseIdentifier)")
         }
-        migrations = try db.tableExists("grdb_migrations")
+        migrations =
+            try db.tableExists("grdb_migrations")
             ? String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") : []
         users = try db.tableExists("users") ? Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY id") : []
     }
@@ -133,11 +135,13 @@ func indexShapes(_ db: Database, table: String) throws -> [String: (columns: [St
 
 /// Users whose `follower_count` differs from the real count of `follows` rows pointing at them.
 func followerCountDrift(_ db: Database) throws -> [Row] {
-    try Row.fetchAll(db, sql: """
-        SELECT id, follower_count, (SELECT COUNT(*) FROM follows WHERE following_id = users.id) AS real
-        FROM users WHERE follower_count <> (SELECT COUNT(*) FROM follows WHERE following_id = users.id)
-        ORDER BY id
-        """)
+    try Row.fetchAll(
+        db,
+        sql: """
+            SELECT id, follower_count, (SELECT COUNT(*) FROM follows WHERE following_id = users.id) AS real
+            FROM users WHERE follower_count <> (SELECT COUNT(*) FROM follows WHERE following_id = users.id)
+            ORDER BY id
+            """)
 }
 
 /// A transition between two stages of the default journey, with a reason.

@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import JourneyCore
 import JourneyFixtures
-import Testing
 import JourneyStorage
+import Testing
+
 @testable import JourneySQLite
 
 /// SPEC §8 on real files: a table of timestamp forms × metrics, each checked against the answer
@@ -79,18 +80,21 @@ struct TimestampFormsTests {
     }
 
     /// Writes the platform tables with `type` timestamp columns and one user's rows in `form`, migrates, and reads.
-    static func snapshots(form: Form, columnType: String, instants: Instants, in directory: URL, name: String = "data") async throws -> (one: UserSnapshot, chunk: UserSnapshot, stored: DatabaseValue) {
+    static func snapshots(form: Form, columnType: String, instants: Instants, in directory: URL, name: String = "data") async throws -> (
+        one: UserSnapshot, chunk: UserSnapshot, stored: DatabaseValue
+    ) {
         let path = directory.appending(path: "\(name).sqlite").path
         let queue = try DatabaseQueue(path: path)
         try await queue.write { db in
-            try db.execute(sql: """
-                CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, city TEXT, country TEXT, role TEXT,
-                    subscription_tier TEXT, is_onboarding_complete INTEGER, created_at \(columnType));
-                CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, visibility TEXT, created_at \(columnType));
-                CREATE TABLE follows (id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL, following_id INTEGER NOT NULL, created_at \(columnType));
-                CREATE TABLE events (id INTEGER PRIMARY KEY, organizer_id INTEGER, title TEXT, city TEXT, start_date \(columnType));
-                CREATE TABLE event_rsvps (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL, user_id INTEGER NOT NULL, status TEXT, created_at \(columnType));
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, city TEXT, country TEXT, role TEXT,
+                        subscription_tier TEXT, is_onboarding_complete INTEGER, created_at \(columnType));
+                    CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, visibility TEXT, created_at \(columnType));
+                    CREATE TABLE follows (id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL, following_id INTEGER NOT NULL, created_at \(columnType));
+                    CREATE TABLE events (id INTEGER PRIMARY KEY, organizer_id INTEGER, title TEXT, city TEXT, start_date \(columnType));
+                    CREATE TABLE event_rsvps (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL, user_id INTEGER NOT NULL, status TEXT, created_at \(columnType));
+                    """)
             try db.execute(sql: "INSERT INTO users(id, role, created_at) VALUES (1, 'user', ?)", arguments: [form.value(instants.signup)])
             for date in [instants.postOut, instants.postIn] {
                 try db.execute(sql: "INSERT INTO posts(user_id, created_at) VALUES (1, ?)", arguments: [form.value(date)])
@@ -116,7 +120,8 @@ struct TimestampFormsTests {
             for near in [true, false] {
                 let instants = Instants(near: near)
                 guard [instants.signup, instants.postOut, instants.postIn, instants.eventPast, instants.eventFuture].allSatisfy(form.holds) else { continue }
-                let (one, chunk, stored) = try await Self.snapshots(form: form, columnType: columnType, instants: instants, in: directory, name: near ? "near" : "far")
+                let (one, chunk, stored) = try await Self.snapshots(
+                    form: form, columnType: columnType, instants: instants, in: directory, name: near ? "near" : "far")
                 for snapshot in [one, chunk] {
                     let values = Dictionary(uniqueKeysWithValues: snapshot.metrics.values(now: Self.now))
                     #expect(values[.posts] == .integer(2))
@@ -189,8 +194,9 @@ struct TimestampFormsTests {
 struct CanonicalFastPathTests {
     static func counts(_ database: SQLiteStore) throws -> [String: Int] {
         try database.writer.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT table_name || '.' || column_name AS c, noncanonical FROM journey_timestamp_columns")
-                .map { ($0["c"] as String, $0["noncanonical"] as Int) })
+            Dictionary(
+                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT table_name || '.' || column_name AS c, noncanonical FROM journey_timestamp_columns")
+                    .map { ($0["c"] as String, $0["noncanonical"] as Int) })
         }
     }
 
@@ -208,8 +214,10 @@ struct CanonicalFastPathTests {
                 try db.execute(sql: "INSERT INTO posts(user_id, created_at) VALUES (1, NULL)")
             }
             #expect(try Self.counts(database)["posts.created_at"] == 0)
-            let odd: [DatabaseValue] = ["2026-10-30T07:03:19Z".databaseValue, "2026-02-30 10:00:00".databaseValue, "2026-10-30 24:00:00".databaseValue,
-                                        "2026-10-30 07:03:19.25".databaseValue, 1_793_343_799.databaseValue, "0000-00-00 00:00:00".databaseValue]
+            let odd: [DatabaseValue] = [
+                "2026-10-30T07:03:19Z".databaseValue, "2026-02-30 10:00:00".databaseValue, "2026-10-30 24:00:00".databaseValue,
+                "2026-10-30 07:03:19.25".databaseValue, 1_793_343_799.databaseValue, "0000-00-00 00:00:00".databaseValue,
+            ]
             try other.write { db in
                 for value in odd { try db.execute(sql: "INSERT INTO posts(user_id, created_at) VALUES (2, ?)", arguments: [value]) }
                 try db.execute(sql: "UPDATE events SET start_date = '2026-10-30' WHERE id = 1")
@@ -260,14 +268,16 @@ struct CanonicalFastPathTests {
     /// event 2's future start as epoch seconds (`<= :now_text` would be true).
     static func writeEpochValues(_ writer: any DatabaseWriter) throws {
         try writer.write { db in
-            try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (1, 'epoch', ?)",
-                           arguments: [Int64(Fixture.now.timeIntervalSince1970) - 3_600])
+            try db.execute(
+                sql: "INSERT INTO posts(user_id, content, created_at) VALUES (1, 'epoch', ?)",
+                arguments: [Int64(Fixture.now.timeIntervalSince1970) - 3_600])
             try db.execute(sql: "UPDATE events SET start_date = ? WHERE id = 2", arguments: [Int64(Fixture.utc("2025-07-01 20:00:00").timeIntervalSince1970)])
         }
     }
 
-    @Test("A non-canonical value written by another connection (another process's writer) is read right by the next read",
-          arguments: [SQLiteStore.OpenMode.migrate, .requireMigrated, .readOnly])
+    @Test(
+        "A non-canonical value written by another connection (another process's writer) is read right by the next read",
+        arguments: [SQLiteStore.OpenMode.migrate, .requireMigrated, .readOnly])
     func otherWriterSeen(mode: SQLiteStore.OpenMode) async throws {
         try await withTemporaryDirectory { directory in
             let path = try Fixture.smallMigratedDatabase(in: directory).path
@@ -303,8 +313,9 @@ struct CanonicalFastPathTests {
 
             // Inside the transaction that writes, before it commits
             let inside = try await database.writer.write { db in
-                try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (1, 'epoch', ?)",
-                               arguments: [Int64(Fixture.now.timeIntervalSince1970) - 3_600])
+                try db.execute(
+                    sql: "INSERT INTO posts(user_id, content, created_at) VALUES (1, 'epoch', ?)",
+                    arguments: [Int64(Fixture.now.timeIntervalSince1970) - 3_600])
                 return try SQLiteStore.snapshot(db, user: 1, now: Fixture.now).metrics
             }
             #expect(inside.posts == 7 && inside.postsLast30Days == 4)
@@ -341,9 +352,11 @@ struct CanonicalFastPathTests {
         try await withTemporaryDirectory { directory in
             let database = try Fixture.smallMigratedDatabase(in: directory)
             let plan = try database.writer.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.snapshotSQL(TimestampForms.read(db)),
-                                 arguments: StatementArguments(SQLiteStore.windowArguments(now: Fixture.now).merging(["user": 1]) { $1 }))
-                    .map { $0["detail"] as String }
+                try Row.fetchAll(
+                    db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.snapshotSQL(TimestampForms.read(db)),
+                    arguments: StatementArguments(SQLiteStore.windowArguments(now: Fixture.now).merging(["user": 1]) { $1 })
+                )
+                .map { $0["detail"] as String }
             }
             #expect(plan.contains { $0.contains("posts") && $0.contains("user_id=? AND created_at>?") }, "\(plan)")
         }

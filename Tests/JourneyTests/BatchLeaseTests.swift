@@ -1,11 +1,12 @@
 import Foundation
 import GRDB
-import Synchronization
-import Testing
-@testable import Journey
 import JourneyCore
 import JourneySQLite
 import JourneyStorage
+import Synchronization
+import Testing
+
+@testable import Journey
 
 /// The batch lock is a lease: an owner token and an expiry, renewed as the run goes; no process id is trusted.
 @Suite("The batch lease: held, renewed, expired and taken over, lost")
@@ -20,7 +21,8 @@ struct BatchLeaseTests {
         // Given two rows left `running` by killed batches: one from before leases, carrying this test's own
         // live pid, and one whose lease (held as process 1, as cron in a container would) expired
         let database = try TemporaryDatabase(users: 3)
-        try database.execute("""
+        try database.execute(
+            """
             INSERT INTO journey_batch_runs(started_at, status, rules_version, pid) VALUES (?, 'interrupted', 'x', ?);
             """, [testNow.addingTimeInterval(-7_200), getpid()])
         try database.execute("UPDATE journey_batch_runs SET status = 'running'")
@@ -36,8 +38,9 @@ struct BatchLeaseTests {
         #expect(try await Self.statuses(database)[try #require(first.runID)] == "finished")
 
         // And given a run holding a lease as "pid 1" that expired a minute ago
-        let expired = try await database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "container pid 1",
-                                                          now: testNow.addingTimeInterval(-120), leaseSeconds: 60, takeOver: false)
+        let expired = try await database.database.beginBatchRun(
+            rulesVersion: "x", owner: "other", holder: "container pid 1",
+            now: testNow.addingTimeInterval(-120), leaseSeconds: 60, takeOver: false)
         // When the next batch starts, Then it takes over at once
         let second = try await service.runBatch()
         let runs = try await Self.statuses(database)
@@ -53,8 +56,9 @@ struct BatchLeaseTests {
         let database = try TemporaryDatabase(users: 3)
         let clock = ManualClock(testNow)
         let service = try await database.service(clock: clock)
-        let held = try await database.database.beginBatchRun(rulesVersion: "x", owner: "other", holder: "host-b pid 7",
-                                                       now: testNow, leaseSeconds: 60, takeOver: false)
+        let held = try await database.database.beginBatchRun(
+            rulesVersion: "x", owner: "other", holder: "host-b pid 7",
+            now: testNow, leaseSeconds: 60, takeOver: false)
 
         // When a batch starts 59 s later, Then it is refused, naming the run, its holder and the lease's end
         clock.advance(by: 59)
@@ -77,23 +81,27 @@ struct BatchLeaseTests {
         // Given user 1 fits J2, and a run A holds the lease
         let database = try TemporaryDatabase(users: 3)
         try makeActive(1, followedBy: 2, in: database)
-        let a = try await database.database.beginBatchRun(rulesVersion: "x", owner: "A", holder: "host-a pid 1",
-                                                    now: testNow, leaseSeconds: 60, takeOver: false)
+        let a = try await database.database.beginBatchRun(
+            rulesVersion: "x", owner: "A", holder: "host-a pid 1",
+            now: testNow, leaseSeconds: 60, takeOver: false)
 
         // When run B takes the lease over by hand
-        let b = try await database.database.beginBatchRun(rulesVersion: "x", owner: "B", holder: "host-b pid 1",
-                                                    now: testNow, leaseSeconds: 60, takeOver: true)
+        let b = try await database.database.beginBatchRun(
+            rulesVersion: "x", owner: "B", holder: "host-b pid 1",
+            now: testNow, leaseSeconds: 60, takeOver: true)
 
         // Then A is interrupted, B running
         #expect(try await Self.statuses(database) == [a.runID: "interrupted", b.runID: "running"])
 
         // And A's next chunk commit is refused whole: no transition, no stage change
-        let move = PendingMove(userID: 1, expectedStage: "J1_NEW_USER",
-                               transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "r")],
-                               metrics: UserMetrics())
+        let move = PendingMove(
+            userID: 1, expectedStage: "J1_NEW_USER",
+            transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "r")],
+            metrics: UserMetrics())
         await #expect(throws: StorageError.leaseLost(runID: a.runID)) {
-            try await database.database.persist([move], rulesVersion: "x", source: .batch, now: testNow,
-                                          progress: BatchProgress(lease: a, lastUserID: 1, usersSeen: 1, transitions: 0, now: testNow))
+            try await database.database.persist(
+                [move], rulesVersion: "x", source: .batch, now: testNow,
+                progress: BatchProgress(lease: a, lastUserID: 1, usersSeen: 1, transitions: 0, now: testNow))
         }
         #expect(try await database.database.history(user: 1).isEmpty)
         // And A can neither renew nor close its row, which stays interrupted
@@ -118,13 +126,16 @@ struct BatchLeaseTests {
         let service = try await database.service()
         let store = database.database
         let tookOver = Mutex<Int64?>(nil)
-        let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in
-            // When, after the first chunk, an operator's run takes the lease over
-            guard done == 2 else { return }
-            let lease = try? await store.beginBatchRun(rulesVersion: "x", owner: "operator", holder: "host-b pid 9",
-                                                             now: testNow, leaseSeconds: 60, takeOver: true)
-            tookOver.withLock { $0 = lease?.runID }
-        })
+        let options = BatchOptions(
+            chunkSize: 2,
+            onChunk: { done, _ in
+                // When, after the first chunk, an operator's run takes the lease over
+                guard done == 2 else { return }
+                let lease = try? await store.beginBatchRun(
+                    rulesVersion: "x", owner: "operator", holder: "host-b pid 9",
+                    now: testNow, leaseSeconds: 60, takeOver: true)
+                tookOver.withLock { $0 = lease?.runID }
+            })
 
         // Then the batch stops with leaseLost
         await #expect {
@@ -151,24 +162,27 @@ struct BatchLeaseTests {
         let service = try await database.service(clock: clock)
         let refused = Mutex<Bool?>(nil)
         let store = database.database
-        let options = BatchOptions(chunkSize: 2, onChunk: { done, _ in
-            guard done == 2 else { return }
-            clock.advance(by: 5)
-            // The renewal task ticks every third of the lease: wait (up to 20 s on a loaded machine)
-            // until it has renewed past the advanced clock, as it does while a real chunk is slow.
-            for _ in 0..<200 {
-                if let expiry = try? await store.batchRuns(limit: 1).first?.leaseExpiresAt, expiry > clock.now() { break }
-                try? await Task.sleep(for: .milliseconds(100))
-            }
-            // When another run tries to start meanwhile
-            do {
-                _ = try await store.beginBatchRun(rulesVersion: "x", owner: "other", holder: "h", now: clock.now(),
-                                                        leaseSeconds: 1, takeOver: false)
-                refused.withLock { $0 = false }
-            } catch {
-                refused.withLock { $0 = true }
-            }
-        }, leaseSeconds: 1)
+        let options = BatchOptions(
+            chunkSize: 2,
+            onChunk: { done, _ in
+                guard done == 2 else { return }
+                clock.advance(by: 5)
+                // The renewal task ticks every third of the lease: wait (up to 20 s on a loaded machine)
+                // until it has renewed past the advanced clock, as it does while a real chunk is slow.
+                for _ in 0..<200 {
+                    if let expiry = try? await store.batchRuns(limit: 1).first?.leaseExpiresAt, expiry > clock.now() { break }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                // When another run tries to start meanwhile
+                do {
+                    _ = try await store.beginBatchRun(
+                        rulesVersion: "x", owner: "other", holder: "h", now: clock.now(),
+                        leaseSeconds: 1, takeOver: false)
+                    refused.withLock { $0 = false }
+                } catch {
+                    refused.withLock { $0 = true }
+                }
+            }, leaseSeconds: 1)
 
         // Then it was refused (the lease had been renewed past the advanced clock), and the batch finished
         let summary = try await service.runBatch(options)

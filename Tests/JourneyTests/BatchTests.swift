@@ -1,22 +1,25 @@
 import Foundation
 import GRDB
-import Synchronization
-import Testing
-@testable import Journey
 import JourneyCore
 import JourneyFixtures
 import JourneySQLite
 import JourneyStorage
+import Synchronization
+import Testing
+
+@testable import Journey
 
 /// Every user's stage equals the `to_state` of their last transition, or J1 with none.
 func stagesMatchHistory(_ writer: any DatabaseWriter) throws -> [Int64] {
     try writer.read { db in
-        try Int64.fetchAll(db, sql: """
-            SELECT u.id FROM users u
-            LEFT JOIN journey_transitions t ON t.user_id = u.id
-                AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
-            WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
-            """)
+        try Int64.fetchAll(
+            db,
+            sql: """
+                SELECT u.id FROM users u
+                LEFT JOIN journey_transitions t ON t.user_id = u.id
+                    AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
+                WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
+                """)
     }
 }
 
@@ -53,12 +56,14 @@ struct BatchTests {
 
         // Then every user has the same stage and the same moves
         let read: @Sendable (Database) throws -> [Row] = { db in
-            try Row.fetchAll(db, sql: """
-                SELECT u.id, u.customer_journey_state,
-                       (SELECT group_concat(from_state || '>' || to_state, ',') FROM
-                          (SELECT from_state, to_state FROM journey_transitions WHERE user_id = u.id ORDER BY seq)) AS moves
-                FROM users u ORDER BY u.id
-                """)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT u.id, u.customer_journey_state,
+                           (SELECT group_concat(from_state || '>' || to_state, ',') FROM
+                              (SELECT from_state, to_state FROM journey_transitions WHERE user_id = u.id ORDER BY seq)) AS moves
+                    FROM users u ORDER BY u.id
+                    """)
         }
         let batched = try batchService.sqlite.writer.read(read)
         let looped = try loopService.sqlite.writer.read(read)
@@ -88,14 +93,15 @@ struct BatchTests {
         #expect(preview.runID == nil)
 
         // A stricter rule set (J2 needs 5 posts) would move fewer users
-        let stricter = try RuleSetLoader.load(yaml: """
-            version: strict
-            stages:
-              - {id: J1_NEW_USER, title: New}
-              - id: J2_ACTIVE_USER
-                title: Active
-                criteria: [onboarding_complete, posts >= 5, connections >= 1, days_since_signup >= 7]
-            """, source: "strict.yaml")
+        let stricter = try RuleSetLoader.load(
+            yaml: """
+                version: strict
+                stages:
+                  - {id: J1_NEW_USER, title: New}
+                  - id: J2_ACTIVE_USER
+                    title: Active
+                    criteria: [onboarding_complete, posts >= 5, connections >= 1, days_since_signup >= 7]
+                """, source: "strict.yaml")
         let whatIf = try await JourneyService(store: readOnly, rules: stricter, clock: ManualClock(testNow)).runBatch(BatchOptions(dryRun: true))
         #expect(whatIf.edges["J1_NEW_USER->J2_ACTIVE_USER", default: 0] < preview.edges["J1_NEW_USER->J2_ACTIVE_USER", default: 0])
 
@@ -115,7 +121,10 @@ struct BatchTests {
         #expect(summary.unknownStages == ["J9_LEGACY": 1])
         #expect(summary.transitions == 3)
         let stages = try await database.database.writer.read { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, customer_journey_state FROM users").map { ($0["id"] as Int64, $0["customer_journey_state"] as String) })
+            try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, customer_journey_state FROM users").map {
+                    ($0["id"] as Int64, $0["customer_journey_state"] as String)
+                })
         }
         #expect(stages[2] == "J1_NEW_USER")
         #expect(stages[3] == "J9_LEGACY")
@@ -137,7 +146,8 @@ struct BatchTests {
             }
             if moves.contains(where: { $0.userID == 5 }) { _ = try await other.pin(user: 5, reason: "support ticket 9", now: testNow) }
         }
-        let service = try await JourneyService(store: store, rules: try Rules.bundledDefault(), options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
+        let service = try await JourneyService(
+            store: store, rules: try Rules.bundledDefault(), options: JourneyOptions(source: .batch), clock: ManualClock(testNow))
 
         // When the batch runs in chunks of four
         let summary = try await service.runBatch(BatchOptions(chunkSize: 4))
@@ -186,7 +196,7 @@ struct BatchTests {
                         try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'live', ?)", arguments: [user, testNow])
                         try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
                     }
-                } catch where Task.isCancelled {
+                } catch  where Task.isCancelled {
                     return
                 }
                 written.add(1, ordering: .relaxed)

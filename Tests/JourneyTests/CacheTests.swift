@@ -1,10 +1,11 @@
 import Foundation
 import GRDB
-import Testing
-@testable import Journey
 import JourneyCore
 import JourneySQLite
 import JourneyStorage
+import Testing
+
+@testable import Journey
 
 @Suite("The service's cache")
 struct CacheTests {
@@ -51,10 +52,16 @@ struct CacheTests {
 
     static let writes: [WriteCase] = [
         WriteCase(name: "a post", sql: "INSERT INTO posts(user_id, content, created_at) VALUES (1, 'x', '2026-05-30 10:00:00')", invalidated: [1]),
-        WriteCase(name: "a follow (both users)", sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (2, 3, '2026-05-30 10:00:00')", invalidated: [2, 3]),
+        WriteCase(
+            name: "a follow (both users)", sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (2, 3, '2026-05-30 10:00:00')",
+            invalidated: [2, 3]),
         WriteCase(name: "an unfollow (both users)", sql: "DELETE FROM follows WHERE follower_id = 4 AND following_id = 5", invalidated: [4, 5]),
-        WriteCase(name: "an RSVP", sql: "INSERT INTO event_rsvps(event_id, user_id, status, created_at) VALUES (1, 6, 'going', '2026-05-30 10:00:00')", invalidated: [6]),
-        WriteCase(name: "an event organized", sql: "INSERT INTO events(organizer_id, title, start_date) VALUES (7, 'Milonga', '2026-05-01 20:00:00')", invalidated: [7]),
+        WriteCase(
+            name: "an RSVP", sql: "INSERT INTO event_rsvps(event_id, user_id, status, created_at) VALUES (1, 6, 'going', '2026-05-30 10:00:00')",
+            invalidated: [6]),
+        WriteCase(
+            name: "an event organized", sql: "INSERT INTO events(organizer_id, title, start_date) VALUES (7, 'Milonga', '2026-05-01 20:00:00')",
+            invalidated: [7]),
         WriteCase(name: "a change of the user row", sql: "UPDATE users SET subscription_tier = 'basic' WHERE id = 8", invalidated: [8]),
         WriteCase(name: "a deleted post", sql: "DELETE FROM posts WHERE user_id = 9", invalidated: [9]),
     ]

@@ -1,10 +1,11 @@
 import Foundation
 import GRDB
-import Testing
-@testable import Journey
 import JourneyCore
 import JourneySQLite
 import JourneyStorage
+import Testing
+
+@testable import Journey
 
 /// SPEC §9: the durable feed, and a cache that hears what other processes commit. "Another
 /// process" is a second connection to the file here (the CLI tests use a real one); the change

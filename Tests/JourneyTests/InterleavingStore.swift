@@ -37,8 +37,10 @@ struct InterleavingStore: JourneyStore {
         try await base.decide(user: user, now: now, rulesVersion: rulesVersion, source: source, decide)
     }
 
-    func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
-                 progress: BatchProgress?) async throws(StorageError) -> PersistResult {
+    func persist(
+        _ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date,
+        progress: BatchProgress?
+    ) async throws(StorageError) -> PersistResult {
         do {
             try await beforePersist(moves)
         } catch {
@@ -79,8 +81,10 @@ struct InterleavingStore: JourneyStore {
         try await base.rulesVersions(since: since)
     }
 
-    func beginBatchRun(rulesVersion: String, owner: String, holder: String, now: Date,
-                       leaseSeconds: TimeInterval, takeOver: Bool) async throws(StorageError) -> BatchLease {
+    func beginBatchRun(
+        rulesVersion: String, owner: String, holder: String, now: Date,
+        leaseSeconds: TimeInterval, takeOver: Bool
+    ) async throws(StorageError) -> BatchLease {
         try await base.beginBatchRun(rulesVersion: rulesVersion, owner: owner, holder: holder, now: now, leaseSeconds: leaseSeconds, takeOver: takeOver)
     }
 

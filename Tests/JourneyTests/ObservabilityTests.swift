@@ -1,10 +1,11 @@
 import Foundation
 import InMemoryLogging
+import JourneyCore
 import Logging
 import MetricsTestKit
 import Testing
+
 @testable import Journey
-import JourneyCore
 
 @Suite("Metrics and logs reach the host's backends")
 struct ObservabilityTests {

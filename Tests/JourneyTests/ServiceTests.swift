@@ -1,12 +1,13 @@
 import Foundation
 import GRDB
-import MetricsTestKit
-import Testing
-@testable import Journey
 import JourneyCore
 import JourneyFixtures
 import JourneySQLite
 import JourneyStorage
+import MetricsTestKit
+import Testing
+
+@testable import Journey
 
 @Suite("The service: moves, announcements, concurrency")
 struct ServiceTests {
@@ -42,10 +43,12 @@ struct ServiceTests {
         let database = try TemporaryDatabase(users: 1)
         let service = try await database.service()
         let updates = service.transitionUpdates()
-        let broken = PendingMove(userID: 1, expectedStage: "J1_NEW_USER", transitions: [
-            Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "ok"),
-            Transition(from: "J2_ACTIVE_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "refused by CHECK"),
-        ], metrics: UserMetrics())
+        let broken = PendingMove(
+            userID: 1, expectedStage: "J1_NEW_USER",
+            transitions: [
+                Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "ok"),
+                Transition(from: "J2_ACTIVE_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "refused by CHECK"),
+            ], metrics: UserMetrics())
 
         // When it is persisted
         let result = try await service.persist([broken], now: testNow)
@@ -146,7 +149,9 @@ struct ServiceTests {
     /// One decision, one write (issue 14): the one-user path reads, decides and writes in one
     /// transaction under the write lock, so it has no retry loop to exhaust; what replaced the loop
     /// is checked here under the same pressure that used to make it retry.
-    @Test("evaluateAndPersist from tasks on two services and another connection's compare-and-set writes: each move once, none from a stale stage, one evaluation per call")
+    @Test(
+        "evaluateAndPersist from tasks on two services and another connection's compare-and-set writes: each move once, none from a stale stage, one evaluation per call"
+    )
     func oneDecisionOneWriteUnderConcurrency() async throws {
         // Given users with two posts each, under rules where one post makes J2 and two make J3
         let users = 30
@@ -154,19 +159,21 @@ struct ServiceTests {
         for user in Int64(1)...Int64(users) {
             try database.execute("INSERT INTO posts(user_id, content, created_at) VALUES (?, 'a', ?), (?, 'b', ?)", [user, testNow, user, testNow])
         }
-        let rules = try RuleSetLoader.load(yaml: """
-            version: two-steps
-            stages:
-              - {id: J1_NEW_USER, title: New}
-              - {id: J2_ACTIVE_USER, title: Active, criteria: [posts >= 1]}
-              - {id: J3_POWER_USER, title: Power, criteria: [posts >= 2]}
-            """, source: "two-steps.yaml")
+        let rules = try RuleSetLoader.load(
+            yaml: """
+                version: two-steps
+                stages:
+                  - {id: J1_NEW_USER, title: New}
+                  - {id: J2_ACTIVE_USER, title: Active, criteria: [posts >= 1]}
+                  - {id: J3_POWER_USER, title: Power, criteria: [posts >= 2]}
+                """, source: "two-steps.yaml")
         // and two services, the second on its own connection (as another process), each counting its evaluations
         let metrics = [TestMetrics(), TestMetrics()]
         let services = [
             try await JourneyService(store: database.database, rules: rules, options: JourneyOptions(metricsFactory: metrics[0]), clock: ManualClock(testNow)),
-            try await JourneyService(store: try SQLiteStore.open(path: database.path, mode: .requireMigrated), rules: rules,
-                                     options: JourneyOptions(metricsFactory: metrics[1]), clock: ManualClock(testNow)),
+            try await JourneyService(
+                store: try SQLiteStore.open(path: database.path, mode: .requireMigrated), rules: rules,
+                options: JourneyOptions(metricsFactory: metrics[1]), clock: ManualClock(testNow)),
         ]
         // and a third connection that moves users J1→J2 with compare-and-set, as a batch elsewhere would
         let batch = try SQLiteStore.open(path: database.path, mode: .requireMigrated)
@@ -185,7 +192,8 @@ struct ServiceTests {
             }
             group.addTask {
                 for user in Int64(1)...Int64(users) {
-                    let result = try await batch.persist([pendingMove(user, "J1_NEW_USER", "J2_ACTIVE_USER")], rulesVersion: "two-steps", source: .batch, now: testNow)
+                    let result = try await batch.persist(
+                        [pendingMove(user, "J1_NEW_USER", "J2_ACTIVE_USER")], rulesVersion: "two-steps", source: .batch, now: testNow)
                     result.recorded.forEach(batchMoves.append)
                 }
             }
@@ -241,7 +249,9 @@ struct ServiceTests {
                         try await service.sqlite.writer.write { db in
                             try db.execute(sql: "INSERT INTO posts(user_id, content, created_at) VALUES (?, 'p', ?)", arguments: [user, testNow])
                             if user != other {
-                                try db.execute(sql: "INSERT OR IGNORE INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [user, other, testNow])
+                                try db.execute(
+                                    sql: "INSERT OR IGNORE INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)",
+                                    arguments: [user, other, testNow])
                             }
                         }
                         _ = try await service.evaluateAndPersist(user: user)

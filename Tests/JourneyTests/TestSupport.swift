@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
-@testable import Journey
 import JourneyCore
 import JourneySQLite
 import JourneyStorage
+
+@testable import Journey
 
 /// A fixed "now" for every test: 2026-06-01 12:00:00 UTC.
 let testNow = Date(timeIntervalSince1970: 1_780_315_200)
@@ -28,10 +29,12 @@ final class TemporaryDatabase {
     func addUsers(_ ids: ClosedRange<Int64>, tier: String = "free", role: String = "user") throws {
         try database.writer.write { db in
             for id in ids {
-                try db.execute(sql: """
-                    INSERT INTO users(id, email, role, subscription_tier, is_onboarding_complete, created_at, last_journey_update)
-                    VALUES (?, ?, ?, ?, 1, ?, ?)
-                    """, arguments: [id, "u\(id)@example.org", role, tier, testNow.addingTimeInterval(-100 * 86_400), testNow.addingTimeInterval(-100 * 86_400)])
+                try db.execute(
+                    sql: """
+                        INSERT INTO users(id, email, role, subscription_tier, is_onboarding_complete, created_at, last_journey_update)
+                        VALUES (?, ?, ?, ?, 1, ?, ?)
+                        """,
+                    arguments: [id, "u\(id)@example.org", role, tier, testNow.addingTimeInterval(-100 * 86_400), testNow.addingTimeInterval(-100 * 86_400)])
             }
         }
     }
@@ -76,8 +79,9 @@ final class ManualSignal: ChangeSignal {
 
 /// A transition from `from` to `to` for `user`, as another process's writer would store it.
 func pendingMove(_ user: Int64, _ from: StageID, _ to: StageID) -> PendingMove {
-    PendingMove(userID: user, expectedStage: from.rawValue,
-                transitions: [Transition(from: from, to: to, kind: .next, reason: "moved elsewhere")], metrics: UserMetrics())
+    PendingMove(
+        userID: user, expectedStage: from.rawValue,
+        transitions: [Transition(from: from, to: to, kind: .next, reason: "moved elsewhere")], metrics: UserMetrics())
 }
 
 extension JourneyService {

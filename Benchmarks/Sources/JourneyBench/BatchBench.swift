@@ -36,8 +36,9 @@ enum BatchChild {
         }
         // As `journey batch` opens the file: a pool, whose readers read chunks while its writer writes.
         let database = try SQLiteStore.open(path: path, mode: .requireMigrated, concurrentReads: true, now: dataNow)
-        let service = try await JourneyService(store: database, rules: Rules.bundledDefault(),
-                                         options: JourneyOptions(cacheCapacity: 16, source: .batch), clock: ManualClock(dataNow))
+        let service = try await JourneyService(
+            store: database, rules: Rules.bundledDefault(),
+            options: JourneyOptions(cacheCapacity: 16, source: .batch), clock: ManualClock(dataNow))
         if mode == "steady" { _ = try await service.runBatch(BatchOptions()) }
         let rssBefore = memoryStatus().rssKB
         let clock = ContinuousClock()
@@ -50,8 +51,10 @@ enum BatchChild {
             let summary = try await service.runBatch(BatchOptions(dryRun: mode.hasPrefix("set-dry"), readers: mode.hasSuffix("-r1") ? 1 : 2))
             users = summary.usersSeen
             transitions = summary.transitions
-            phases = ["waiting_for_reads": summary.phases.waitingForReads, "evaluating": summary.phases.evaluating,
-                      "writing": summary.phases.writing, "conflicts": summary.phases.conflicts]
+            phases = [
+                "waiting_for_reads": summary.phases.waitingForReads, "evaluating": summary.phases.evaluating,
+                "writing": summary.phases.writing, "conflicts": summary.phases.conflicts,
+            ]
         case "loop":
             // The one-user path for every user: ids read a page at a time (bounded memory).
             var after: Int64 = 0
@@ -74,10 +77,14 @@ enum BatchChild {
         let seconds = (clock.now - start).seconds
         let peak = memoryStatus().hwmKB
         let funnel = try await database.writer.read { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT customer_journey_state, COUNT(*) FROM users GROUP BY 1").map { ($0[0] as String, $0[1] as Int) })
+            try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT customer_journey_state, COUNT(*) FROM users GROUP BY 1").map {
+                    ($0[0] as String, $0[1] as Int)
+                })
         }
-        let result = BatchChildResult(mode: mode, users: users, transitions: transitions, seconds: seconds,
-                                      usersPerSecond: Double(users) / seconds, rssKBBefore: rssBefore, peakKB: peak, funnel: funnel, phases: phases)
+        let result = BatchChildResult(
+            mode: mode, users: users, transitions: transitions, seconds: seconds,
+            usersPerSecond: Double(users) / seconds, rssKBBefore: rssBefore, peakKB: peak, funnel: funnel, phases: phases)
         let data = try JSONEncoder().encode(result)
         print(String(decoding: data, as: UTF8.self))
     }
@@ -98,9 +105,11 @@ struct BatchBench {
         defer { removeDatabase(path) }
         report.note("batch \(mode) on \(dataset.label) users (child process)")
         let limited = mode == "loop" && dataset.users > loopLimit
-        let (status, output, _) = try spawnCapturing(selfExecutable(), ["batch-child", "--mode", mode, "--db", path] + (limited ? ["--limit", "\(loopLimit)"] : []))
+        let (status, output, _) = try spawnCapturing(
+            selfExecutable(), ["batch-child", "--mode", mode, "--db", path] + (limited ? ["--limit", "\(loopLimit)"] : []))
         guard status == 0, let line = output.split(separator: "\n").last,
-              let result = try? JSONDecoder().decode(BatchChildResult.self, from: Data(line.utf8)) else {
+            let result = try? JSONDecoder().decode(BatchChildResult.self, from: Data(line.utf8))
+        else {
             throw SpawnError(description: "batch child \(mode) failed (\(status)): \(output)")
         }
         return result
@@ -108,7 +117,8 @@ struct BatchBench {
 
     /// Runs the sides for each data set; returns the set-based results by label, for the 1M-vs-100k check.
     @discardableResult
-    func run(datasets: [Dataset], modes: [String] = ["set", "set-r1", "steady", "set-dry", "set-dry-r1", "loop"]) throws -> [String: [String: BatchChildResult]] {
+    func run(datasets: [Dataset], modes: [String] = ["set", "set-r1", "steady", "set-dry", "set-dry-r1", "loop"]) throws -> [String: [String: BatchChildResult]]
+    {
         var all: [String: [String: BatchChildResult]] = [:]
         for dataset in datasets {
             var results: [String: BatchChildResult] = [:]
@@ -117,7 +127,9 @@ struct BatchBench {
         }
         report.say("## 3. Batch: every user, set-based against a per-user loop")
         report.say()
-        report.say("Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch)`). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-r1` the same with one reader; `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-r1` dry runs (read and evaluate, write nothing) with two readers and one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak is the child's VmHWM; \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run). The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing (commit and checkpoints included).")
+        report.say(
+            "Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch)`). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-r1` the same with one reader; `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-r1` dry runs (read and evaluate, write nothing) with two readers and one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak is the child's VmHWM; \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run). The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing (commit and checkpoints included)."
+        )
         report.say()
         var rows: [[String]] = []
         for dataset in datasets {
@@ -126,20 +138,27 @@ struct BatchBench {
                 guard let r = results[mode] else { continue }
                 let vsLoop = results["loop"].map { fmtRatio(r.usersPerSecond / $0.usersPerSecond) } ?? "–"
                 let phase = { (key: String) in r.phases.map { String(format: "%.2f s", $0[key] ?? 0) } ?? "–" }
-                rows.append([dataset.label, mode, fmtCount(r.users), fmtCount(r.transitions), String(format: "%.2f s", r.seconds),
-                             fmtCount(Int(r.usersPerSecond)) + "/s", vsLoop, phase("waiting_for_reads"), phase("evaluating"), phase("writing"),
-                             String(format: "%.1f MB", Double(r.rssKBBefore) / 1024), String(format: "%.1f MB", Double(r.peakKB) / 1024)])
+                rows.append([
+                    dataset.label, mode, fmtCount(r.users), fmtCount(r.transitions), String(format: "%.2f s", r.seconds),
+                    fmtCount(Int(r.usersPerSecond)) + "/s", vsLoop, phase("waiting_for_reads"), phase("evaluating"), phase("writing"),
+                    String(format: "%.1f MB", Double(r.rssKBBefore) / 1024), String(format: "%.1f MB", Double(r.peakKB) / 1024),
+                ])
             }
             if let set = results["set"], let loop = results["loop"] {
                 report.note("funnel set \(set.funnel) loop \(loop.funnel)")
             }
         }
         if datasets.contains(where: { $0.users > loopLimit }) {
-            report.say("On files of more than \(fmtCount(loopLimit)) users the loop runs over the first \(fmtCount(loopLimit)) users only (it commits once per moving user; its users/s is over those); the set-based sides run over every user.")
+            report.say(
+                "On files of more than \(fmtCount(loopLimit)) users the loop runs over the first \(fmtCount(loopLimit)) users only (it commits once per moving user; its users/s is over those); the set-based sides run over every user."
+            )
             report.say()
         }
-        report.table(["users", "side", "users seen", "transitions", "time", "users/s", "÷ loop", "waiting for reads", "evaluating", "writing",
-                      "RSS before", "peak RSS"], rows)
+        report.table(
+            [
+                "users", "side", "users seen", "transitions", "time", "users/s", "÷ loop", "waiting for reads", "evaluating", "writing",
+                "RSS before", "peak RSS",
+            ], rows)
         for dataset in datasets {
             guard let results = all[dataset.label] else { continue }
             if let two = results["set"], let one = results["set-r1"] {
@@ -149,39 +168,49 @@ struct BatchBench {
                 report.say("Two readers against one (\(dataset.label), dry run): \(fmtRatio(two.usersPerSecond / one.usersPerSecond)).")
             }
             if let set = results["set"], let phases = set.phases, set.transitions > 0 {
-                report.say("Writing (\(dataset.label), first run): \(fmtCount(Int(Double(set.transitions) / max(phases["writing"] ?? 0, 1e-9)))) transition rows/s inside the batch's write transactions.")
+                report.say(
+                    "Writing (\(dataset.label), first run): \(fmtCount(Int(Double(set.transitions) / max(phases["writing"] ?? 0, 1e-9)))) transition rows/s inside the batch's write transactions."
+                )
             }
             report.say()
         }
         for dataset in datasets {
             if let set = all[dataset.label]?["set"], let loop = all[dataset.label]?["loop"], loop.users == set.users {
-                report.say(set.funnel == loop.funnel
-                    ? "Check (\(dataset.label)): both sides leave the same users in each stage: \(set.funnel.sorted { $0.key < $1.key }.map { "\($0.key) \(fmtCount($0.value))" }.joined(separator: ", "))."
-                    : "**Check (\(dataset.label)): the sides disagree**: set \(set.funnel), loop \(loop.funnel).")
+                report.say(
+                    set.funnel == loop.funnel
+                        ? "Check (\(dataset.label)): both sides leave the same users in each stage: \(set.funnel.sorted { $0.key < $1.key }.map { "\($0.key) \(fmtCount($0.value))" }.joined(separator: ", "))."
+                        : "**Check (\(dataset.label)): the sides disagree**: set \(set.funnel), loop \(loop.funnel).")
                 report.say()
             }
         }
         for dataset in datasets {
             guard let results = all[dataset.label], let set = results["set"] else { continue }
             if dataset.users >= 1_000_000 {
-                targets.check("batch ≥ 100k users/s at \(dataset.label) users (set-based)", set.usersPerSecond, atLeast: 100_000, format: { fmtCount(Int($0)) + "/s" })
+                targets.check(
+                    "batch ≥ 100k users/s at \(dataset.label) users (set-based)", set.usersPerSecond, atLeast: 100_000, format: { fmtCount(Int($0)) + "/s" })
                 targets.check("batch: \(dataset.label) users in ≤ 10 s", set.seconds, atMost: 10, format: { String(format: "%.1f s", $0) })
                 if let steady = results["steady"] {
-                    targets.check("batch steady state ≥ 250k users/s at \(dataset.label) users", steady.usersPerSecond, atLeast: 250_000, format: { fmtCount(Int($0)) + "/s" })
+                    targets.check(
+                        "batch steady state ≥ 250k users/s at \(dataset.label) users", steady.usersPerSecond, atLeast: 250_000,
+                        format: { fmtCount(Int($0)) + "/s" })
                 }
             }
             if let phases = set.phases, set.transitions > 0 {
-                targets.check("transitions written ≥ 200k rows/s (\(dataset.label))", Double(set.transitions) / max(phases["writing"] ?? 0, 1e-9), atLeast: 200_000,
-                              format: { fmtCount(Int($0)) + "/s" })
+                targets.check(
+                    "transitions written ≥ 200k rows/s (\(dataset.label))", Double(set.transitions) / max(phases["writing"] ?? 0, 1e-9), atLeast: 200_000,
+                    format: { fmtCount(Int($0)) + "/s" })
             }
             if let loop = results["loop"] {
                 targets.check("batch ≥ 4× the per-user loop (\(dataset.label))", set.usersPerSecond / loop.usersPerSecond, atLeast: 4, format: fmtRatio)
             }
-            targets.check("batch peak RSS ≤ 64 MB (set-based, \(dataset.label))", Double(set.peakKB) / 1024, atMost: 64, format: { String(format: "%.1f MB", $0) })
+            targets.check(
+                "batch peak RSS ≤ 64 MB (set-based, \(dataset.label))", Double(set.peakKB) / 1024, atMost: 64, format: { String(format: "%.1f MB", $0) })
         }
         let labels = datasets.map(\.label)
         if labels.count >= 2, let small = all[labels[0]]?["set"], let large = all[labels[labels.count - 1]]?["set"] {
-            targets.check("batch peak RSS at \(labels[labels.count - 1]) within 1.2× of \(labels[0])", Double(large.peakKB) / Double(small.peakKB), atMost: 1.2, format: fmtRatio)
+            targets.check(
+                "batch peak RSS at \(labels[labels.count - 1]) within 1.2× of \(labels[0])", Double(large.peakKB) / Double(small.peakKB), atMost: 1.2,
+                format: fmtRatio)
         }
         return all
     }

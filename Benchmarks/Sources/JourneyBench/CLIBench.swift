@@ -1,8 +1,8 @@
 import Foundation
-import JourneyCore
 import GRDB
 import GRDBSQLite
 import Journey
+import JourneyCore
 import JourneySQLite
 
 /// `journey-bench probe --db PATH --user N`: the least a `journey`-like process does —
@@ -74,7 +74,9 @@ extension Probe {
         if cached {
             try database.writer.read { db in
                 let statement = try db.cachedStatement(sql: SQLText.snapshot)
-                print("cached statement \(ObjectIdentifier(statement)): reprepared \(sqlite3_stmt_status(statement.sqliteStatement, SQLITE_STMTSTATUS_REPREPARE, 0)) times, run \(sqlite3_stmt_status(statement.sqliteStatement, SQLITE_STMTSTATUS_RUN, 0)) times")
+                print(
+                    "cached statement \(ObjectIdentifier(statement)): reprepared \(sqlite3_stmt_status(statement.sqliteStatement, SQLITE_STMTSTATUS_REPREPARE, 0)) times, run \(sqlite3_stmt_status(statement.sqliteStatement, SQLITE_STMTSTATUS_RUN, 0)) times"
+                )
             }
         }
         print("\(n) snapshots in \(fmt(ns: elapsed.nanoseconds)), \(fmt(ns: elapsed.nanoseconds / Double(n))) each (checksum \(checksum))")
@@ -116,7 +118,10 @@ struct CLIBench {
             ("`journey --version` (process floor: no database)", journeyBinary, ["--version"]),
             ("`journey-bench probe`: open (`.requireMigrated`) + one `snapshot`", selfExecutable(), ["probe", "--db", path, "--user", "\(user)"]),
             ("`journey-bench probe --rules`: + load the bundled rules (YAML)", selfExecutable(), ["probe", "--db", path, "--user", "\(user)", "--rules"]),
-            ("`journey-bench probe --service`: + `JourneyService` + `evaluateAndPersist` (no ArgumentParser, no output)", selfExecutable(), ["probe", "--db", path, "--user", "\(user)", "--service"]),
+            (
+                "`journey-bench probe --service`: + `JourneyService` + `evaluateAndPersist` (no ArgumentParser, no output)", selfExecutable(),
+                ["probe", "--db", path, "--user", "\(user)", "--service"]
+            ),
         ]
         if let sqlite3 {
             commands.append(("`sqlite3` shell, the metrics statement (random user)", sqlite3, [path, literalSQL(user)]))
@@ -139,34 +144,47 @@ struct CLIBench {
         }
         report.say("## 4. The command line: one process per evaluation (\(dataset.label) users)")
         report.say()
-        report.say("Wall time from `posix_spawn` to `waitpid`, \(runs) runs each, interleaved, after 3 warm-up runs; stdout to /dev/null. `journey` is `\(journeyBinary)`, built as README's Install section says (`swift build -c release --static-swift-stdlib --product journey`). The random user is \(user); the heaviest is \(heavy). The sqlite3 shell runs the library's one-user statement (`snapshotSQL(.canonical)`) with the bounds as literals.")
+        report.say(
+            "Wall time from `posix_spawn` to `waitpid`, \(runs) runs each, interleaved, after 3 warm-up runs; stdout to /dev/null. `journey` is `\(journeyBinary)`, built as README's Install section says (`swift build -c release --static-swift-stdlib --product journey`). The random user is \(user); the heaviest is \(heavy). The sqlite3 shell runs the library's one-user statement (`snapshotSQL(.canonical)`) with the bounds as literals."
+        )
         report.say()
         let base = samples[commands.firstIndex { $0.name.hasPrefix("`sqlite3` shell, the metrics statement (random") } ?? 0]
-        report.table(["command", "n", "median", "p99", "min", "÷ sqlite3 shell"], commands.indices.map { i in
-            [commands[i].name, "\(samples[i].count)", fmt(ns: samples[i].median), fmt(ns: samples[i].p99), fmt(ns: samples[i].min),
-             sqlite3 == nil ? "–" : fmtRatio(samples[i].median / base.median)]
-        })
-        targets.check("(issue 16) `journey evaluate` as a whole process ≤ 10 ms median (\(dataset.label))", samples[0].median, atMost: 10_000_000, format: { fmt(ns: $0) })
+        report.table(
+            ["command", "n", "median", "p99", "min", "÷ sqlite3 shell"],
+            commands.indices.map { i in
+                [
+                    commands[i].name, "\(samples[i].count)", fmt(ns: samples[i].median), fmt(ns: samples[i].p99), fmt(ns: samples[i].min),
+                    sqlite3 == nil ? "–" : fmtRatio(samples[i].median / base.median),
+                ]
+            })
+        targets.check(
+            "(issue 16) `journey evaluate` as a whole process ≤ 10 ms median (\(dataset.label))", samples[0].median, atMost: 10_000_000, format: { fmt(ns: $0) }
+        )
         if sqlite3 != nil {
-            targets.check("(issue 16) `journey evaluate` ≤ 3× the sqlite3 shell running the same statement (medians, \(dataset.label))",
-                          samples[0].median / base.median, atMost: 3, format: fmtRatio)
+            targets.check(
+                "(issue 16) `journey evaluate` ≤ 3× the sqlite3 shell running the same statement (medians, \(dataset.label))",
+                samples[0].median / base.median, atMost: 3, format: fmtRatio)
         }
 
         // hyperfine, where installed, as a second opinion on the same commands.
         if !quick, let hyperfine = which("hyperfine") {
             let json = directory.work + "/hyperfine.json"
             let quoted = commands.map { ([$0.path] + $0.arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ") }
-            let (status, _) = try spawn(hyperfine, ["-N", "--warmup", "5", "--runs", "40", "--export-json", json] + quoted, stdout: directory.work + "/hyperfine.txt")
+            let (status, _) = try spawn(
+                hyperfine, ["-N", "--warmup", "5", "--runs", "40", "--export-json", json] + quoted, stdout: directory.work + "/hyperfine.txt")
             if status == 0, let data = FileManager.default.contents(atPath: json),
-               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               let results = object["results"] as? [[String: Any]] {
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let results = object["results"] as? [[String: Any]]
+            {
                 report.say("hyperfine (`hyperfine -N --warmup 5 --runs 40`), same commands:")
                 report.say()
-                report.table(["command", "median", "mean ± σ", "min"], zip(commands, results).map { command, r in
-                    let median = (r["median"] as? Double ?? .nan) * 1e9, mean = (r["mean"] as? Double ?? .nan) * 1e9
-                    let sd = (r["stddev"] as? Double ?? .nan) * 1e9, least = (r["min"] as? Double ?? .nan) * 1e9
-                    return [command.name, fmt(ns: median), "\(fmt(ns: mean)) ± \(fmt(ns: sd))", fmt(ns: least)]
-                })
+                report.table(
+                    ["command", "median", "mean ± σ", "min"],
+                    zip(commands, results).map { command, r in
+                        let median = (r["median"] as? Double ?? .nan) * 1e9, mean = (r["mean"] as? Double ?? .nan) * 1e9
+                        let sd = (r["stddev"] as? Double ?? .nan) * 1e9, least = (r["min"] as? Double ?? .nan) * 1e9
+                        return [command.name, fmt(ns: median), "\(fmt(ns: mean)) ± \(fmt(ns: sd))", fmt(ns: least)]
+                    })
             } else {
                 report.say("(hyperfine failed with status \(status); see \(directory.work)/hyperfine.txt)")
                 report.say()

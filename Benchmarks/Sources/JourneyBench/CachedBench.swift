@@ -47,7 +47,9 @@ struct CachedBench {
             let answer = try await service.journey(of: user).evaluation.metrics
             let stored = try await database.snapshot(user: user, now: dataNow).metrics
             let read = try Self.poolRead(database, user).metrics
-            guard answer == stored, stored == read else { throw SpawnError(description: "miss latency: user \(user): service \(answer), store \(stored), pool read \(read)") }
+            guard answer == stored, stored == read else {
+                throw SpawnError(description: "miss latency: user \(user): service \(answer), store \(stored), pool read \(read)")
+            }
         }
         for round in 0..<rounds {
             for way in Array(0..<3).rotated(by: round) {
@@ -74,16 +76,33 @@ struct CachedBench {
         report.say()
         report.say("### A miss: `service.journey(of:)` with no cached answer (\(dataset.label) users)")
         report.say()
-        report.say("The service as a server opens it (`.migrate` pool, default options). \(users.count) random users (fixed seed), \(rounds) interleaved rounds after one untimed pass in which the three ways returned the same metrics for every user; before each service call the user's answer is dropped (`invalidate(user:)`, outside the timed region), so every call reads and evaluates.")
+        report.say(
+            "The service as a server opens it (`.migrate` pool, default options). \(users.count) random users (fixed seed), \(rounds) interleaved rounds after one untimed pass in which the three ways returned the same metrics for every user; before each service call the user's answer is dropped (`invalidate(user:)`, outside the timed region), so every call reads and evaluates."
+        )
         report.say()
         let base = viaRead.median
-        report.table(["way", "n", "median", "p99", "mean", "median ÷ sync pool read"], [
-            ["`service.journey(of:)`, a miss: the store's async read, evaluation, cache store", "\(viaService.count)", fmt(ns: viaService.median), fmt(ns: viaService.p99), fmt(ns: viaService.mean), fmtRatio(viaService.median / base)],
-            ["`database.snapshot(user:now:)` (async, on the store's read queue)", "\(viaStore.count)", fmt(ns: viaStore.median), fmt(ns: viaStore.p99), fmt(ns: viaStore.mean), fmtRatio(viaStore.median / base)],
-            ["`pool.read { SQLiteStore.snapshot($0, …) }` (sync)", "\(viaRead.count)", fmt(ns: viaRead.median), fmt(ns: viaRead.p99), fmt(ns: viaRead.mean), "1×"],
-        ])
-        targets.check("(issue 16) uncached evaluate through the service, median ≤ 40 µs (random, \(dataset.label))", viaService.median, atMost: 40_000, format: { fmt(ns: $0) })
-        targets.check("(issue 16) uncached evaluate through the service, p99 ≤ 150 µs (random, \(dataset.label))", viaService.p99, atMost: 150_000, format: { fmt(ns: $0) })
+        report.table(
+            ["way", "n", "median", "p99", "mean", "median ÷ sync pool read"],
+            [
+                [
+                    "`service.journey(of:)`, a miss: the store's async read, evaluation, cache store", "\(viaService.count)", fmt(ns: viaService.median),
+                    fmt(ns: viaService.p99), fmt(ns: viaService.mean), fmtRatio(viaService.median / base),
+                ],
+                [
+                    "`database.snapshot(user:now:)` (async, on the store's read queue)", "\(viaStore.count)", fmt(ns: viaStore.median), fmt(ns: viaStore.p99),
+                    fmt(ns: viaStore.mean), fmtRatio(viaStore.median / base),
+                ],
+                [
+                    "`pool.read { SQLiteStore.snapshot($0, …) }` (sync)", "\(viaRead.count)", fmt(ns: viaRead.median), fmt(ns: viaRead.p99),
+                    fmt(ns: viaRead.mean), "1×",
+                ],
+            ])
+        targets.check(
+            "(issue 16) uncached evaluate through the service, median ≤ 40 µs (random, \(dataset.label))", viaService.median, atMost: 40_000,
+            format: { fmt(ns: $0) })
+        targets.check(
+            "(issue 16) uncached evaluate through the service, p99 ≤ 150 µs (random, \(dataset.label))", viaService.p99, atMost: 150_000,
+            format: { fmt(ns: $0) })
         report.note("miss checksum \(checksum)")
     }
 
@@ -139,19 +158,29 @@ struct CachedBench {
         let after = service.cacheStatistics
         report.say("### A cache hit against a bare `Mutex<[Int64: UserJourney]>` lookup (\(dataset.label) users)")
         report.say()
-        report.say("1,000 users warmed, then \(rounds) rounds over them in a new order each round. \"Batched\": \(batch) calls timed together, divided by \(batch) (no clock in the loop). \"Alone\": each call timed by itself (includes one clock read, ~\(fmt(ns: empty.median)) measured empty). Hits during the runs: \(fmtCount(after.hits - before.hits)), misses: \(after.misses - before.misses).")
+        report.say(
+            "1,000 users warmed, then \(rounds) rounds over them in a new order each round. \"Batched\": \(batch) calls timed together, divided by \(batch) (no clock in the loop). \"Alone\": each call timed by itself (includes one clock read, ~\(fmt(ns: empty.median)) measured empty). Hits during the runs: \(fmtCount(after.hits - before.hits)), misses: \(after.misses - before.misses)."
+        )
         report.say()
         let rows: [[String]] = [
-            ["`service.journey(of:)` hit (async API), batched", "\(serviceBatched.count)", fmt(ns: serviceBatched.median), fmt(ns: serviceBatched.p99), fmtRatio(serviceBatched.median / dictionaryBatched.median)],
+            [
+                "`service.journey(of:)` hit (async API), batched", "\(serviceBatched.count)", fmt(ns: serviceBatched.median), fmt(ns: serviceBatched.p99),
+                fmtRatio(serviceBatched.median / dictionaryBatched.median),
+            ],
             ["bare `Mutex` dictionary lookup, batched", "\(dictionaryBatched.count)", fmt(ns: dictionaryBatched.median), fmt(ns: dictionaryBatched.p99), "1×"],
-            ["`service.journey(of:)` hit, alone", "\(serviceSingle.count)", fmt(ns: serviceSingle.median), fmt(ns: serviceSingle.p99), fmtRatio(serviceSingle.median / dictionarySingle.median)],
+            [
+                "`service.journey(of:)` hit, alone", "\(serviceSingle.count)", fmt(ns: serviceSingle.median), fmt(ns: serviceSingle.p99),
+                fmtRatio(serviceSingle.median / dictionarySingle.median),
+            ],
             ["bare `Mutex` dictionary lookup, alone", "\(dictionarySingle.count)", fmt(ns: dictionarySingle.median), fmt(ns: dictionarySingle.p99), "1×"],
             ["(empty timed region)", "\(empty.count)", fmt(ns: empty.median), fmt(ns: empty.p99), ""],
         ]
         report.table(["what", "n", "median", "p99", "÷ dictionary"], rows)
-        targets.check("cache hit through the public async API ≤ 1 µs median (batched, \(dataset.label))", serviceBatched.median, atMost: 1_000, format: { fmt(ns: $0) })
-        targets.check("cache hit within 3× of a bare Mutex-guarded dictionary (batched medians, \(dataset.label))",
-                      serviceBatched.median / dictionaryBatched.median, atMost: 3, format: fmtRatio)
+        targets.check(
+            "cache hit through the public async API ≤ 1 µs median (batched, \(dataset.label))", serviceBatched.median, atMost: 1_000, format: { fmt(ns: $0) })
+        targets.check(
+            "cache hit within 3× of a bare Mutex-guarded dictionary (batched medians, \(dataset.label))",
+            serviceBatched.median / dictionaryBatched.median, atMost: 3, format: fmtRatio)
         report.note("cache checksum \(checksum)")
     }
 
@@ -185,8 +214,10 @@ struct CachedBench {
 
     /// `readers` tasks read Zipf-distributed users; every 100th read (counted over all tasks)
     /// first writes a post or a follow through `writer`, then records the counts it committed.
-    func load(service: JourneyService, writer: any DatabaseWriter, ranks: Zipf, userOfRank: [Int64], readers: Int, reads: Int,
-              seed: UInt64, seen: Set<Int64>) async throws -> LoadResult {
+    func load(
+        service: JourneyService, writer: any DatabaseWriter, ranks: Zipf, userOfRank: [Int64], readers: Int, reads: Int,
+        seed: UInt64, seen: Set<Int64>
+    ) async throws -> LoadResult {
         let shared = Shared(seen: seen)
         let before = service.cacheStatistics
         let clock = ContinuousClock()
@@ -210,9 +241,13 @@ struct CachedBench {
                         let answer = try await service.journey(of: user)
                         latencies.append((clock.now - t0).nanoseconds)
                         let metrics = answer.evaluation.metrics
-                        if let posts = expected.0, metrics.posts < posts { shared.stale.add(1, ordering: .relaxed) }
-                        else if let following = expected.1, metrics.following < following { shared.stale.add(1, ordering: .relaxed) }
-                        else if let followers = expected.2, metrics.followers < followers { shared.stale.add(1, ordering: .relaxed) }
+                        if let posts = expected.0, metrics.posts < posts {
+                            shared.stale.add(1, ordering: .relaxed)
+                        } else if let following = expected.1, metrics.following < following {
+                            shared.stale.add(1, ordering: .relaxed)
+                        } else if let followers = expected.2, metrics.followers < followers {
+                            shared.stale.add(1, ordering: .relaxed)
+                        }
                     }
                     return latencies
                 }
@@ -223,10 +258,11 @@ struct CachedBench {
         }
         let elapsed = clock.now - start
         let after = service.cacheStatistics
-        return LoadResult(reads: shared.reads.load(ordering: .relaxed), writes: shared.writes.load(ordering: .relaxed),
-                          stale: shared.stale.load(ordering: .relaxed), firstSights: shared.firstSights.load(ordering: .relaxed),
-                          seen: shared.expected.withLock { $0.seen }, seconds: elapsed.seconds,
-                          hits: after.hits - before.hits, misses: after.misses - before.misses, latency: latencies)
+        return LoadResult(
+            reads: shared.reads.load(ordering: .relaxed), writes: shared.writes.load(ordering: .relaxed),
+            stale: shared.stale.load(ordering: .relaxed), firstSights: shared.firstSights.load(ordering: .relaxed),
+            seen: shared.expected.withLock { $0.seen }, seconds: elapsed.seconds,
+            hits: after.hits - before.hits, misses: after.misses - before.misses, latency: latencies)
     }
 
     static func write(writer: any DatabaseWriter, shared: Shared, ranks: Zipf, userOfRank: [Int64], rng: inout SplitMix64, kind: Int) throws {
@@ -243,8 +279,10 @@ struct CachedBench {
         } else {
             let (following, followers) = try writer.write { db -> (Int, Int) in
                 try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (?, ?, ?)", arguments: [a, b, at])
-                return (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows WHERE follower_id = ?", arguments: [a]) ?? 0,
-                        try Int.fetchOne(db, sql: "SELECT follower_count FROM users WHERE id = ?", arguments: [b]) ?? 0)
+                return (
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows WHERE follower_id = ?", arguments: [a]) ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT follower_count FROM users WHERE id = ?", arguments: [b]) ?? 0
+                )
             }
             shared.expected.withLock {
                 $0.following[a] = max($0.following[a] ?? 0, following)
@@ -264,43 +302,67 @@ struct CachedBench {
         let warmup = quick ? 20_000 : 300_000
         let measured = quick ? 60_000 : 1_200_000
         report.note("zipf load: warm-up \(warmup) reads, measured \(measured) reads, \(readers) tasks")
-        let first = try await load(service: service, writer: database.writer, ranks: ranks, userOfRank: userOfRank,
-                                   readers: readers, reads: warmup, seed: 1, seen: [])
-        let second = try await load(service: service, writer: database.writer, ranks: ranks, userOfRank: userOfRank,
-                                    readers: readers, reads: measured, seed: 2, seen: first.seen)
+        let first = try await load(
+            service: service, writer: database.writer, ranks: ranks, userOfRank: userOfRank,
+            readers: readers, reads: warmup, seed: 1, seen: [])
+        let second = try await load(
+            service: service, writer: database.writer, ranks: ranks, userOfRank: userOfRank,
+            readers: readers, reads: measured, seed: 2, seen: first.seen)
         // Control: the same load with the writes made through another connection the service cannot see.
         // The stale-answer check must catch these (the TTL, five minutes, is what bounds them).
-        let otherWriter = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.busyMode = .timeout(10); return c }())
-        let control = try await load(service: service, writer: otherWriter, ranks: ranks, userOfRank: userOfRank,
-                                     readers: readers, reads: quick ? 20_000 : 200_000, seed: 3, seen: second.seen)
+        let otherWriter = try DatabaseQueue(
+            path: path,
+            configuration: {
+                var c = Configuration(); c.busyMode = .timeout(10); return c
+            }())
+        let control = try await load(
+            service: service, writer: otherWriter, ranks: ranks, userOfRank: userOfRank,
+            readers: readers, reads: quick ? 20_000 : 200_000, seed: 3, seen: second.seen)
         let stats = service.cacheStatistics
 
         report.say("### Zipf load with writes (\(dataset.label) users)")
         report.say()
-        report.say("\(readers) tasks call `service.journey(of:)` for Zipf-distributed users (exponent \(exponent) over all \(fmtCount(users)) users, ranks shuffled over ids); every 100th read (over all tasks) first writes, alternately, a post by a Zipf user or a follow between two, through the service's own `DatabasePool` (the served `SQLiteStore`'s `writer`; the service is opened as a server opens it, `.migrate`). A read is **stale** when its posts, following or followers are below what the last committed write to that user left (the writer records the counts inside its transaction, after commit). The clock is fixed, so the five-minute TTL never expires during the run: every miss is a first sight or an invalidation. Cache capacity: the default 100,000.")
+        report.say(
+            "\(readers) tasks call `service.journey(of:)` for Zipf-distributed users (exponent \(exponent) over all \(fmtCount(users)) users, ranks shuffled over ids); every 100th read (over all tasks) first writes, alternately, a post by a Zipf user or a follow between two, through the service's own `DatabasePool` (the served `SQLiteStore`'s `writer`; the service is opened as a server opens it, `.migrate`). A read is **stale** when its posts, following or followers are below what the last committed write to that user left (the writer records the counts inside its transaction, after commit). The clock is fixed, so the five-minute TTL never expires during the run: every miss is a first sight or an invalidation. Cache capacity: the default 100,000."
+        )
         report.say()
         func row(_ name: String, _ r: LoadResult) -> [String] {
             let hitRate = Double(r.hits) / Double(max(1, r.hits + r.misses))
             let warmRate = Double(r.hits) / Double(max(1, r.reads - r.firstSights))
-            return [name, fmtCount(r.reads), fmtCount(r.writes), String(format: "%.2f s", r.seconds), fmtCount(Int(Double(r.reads) / r.seconds)) + "/s",
-                    String(format: "%.1f%%", hitRate * 100), fmtCount(r.firstSights), String(format: "%.1f%%", warmRate * 100),
-                    "\(r.stale)", fmt(ns: r.latency.median), fmt(ns: r.latency.p99)]
+            return [
+                name, fmtCount(r.reads), fmtCount(r.writes), String(format: "%.2f s", r.seconds), fmtCount(Int(Double(r.reads) / r.seconds)) + "/s",
+                String(format: "%.1f%%", hitRate * 100), fmtCount(r.firstSights), String(format: "%.1f%%", warmRate * 100),
+                "\(r.stale)", fmt(ns: r.latency.median), fmt(ns: r.latency.p99),
+            ]
         }
-        report.table(["phase", "reads", "writes", "wall", "throughput", "hit rate", "first sights", "hit rate on users seen before", "stale answers", "read median", "read p99"], [
-            row("warm-up (cold cache)", first),
-            row("measured (after warm-up)", second),
-            row("control: writes through another connection", control),
-        ])
-        report.say("\"First sights\": reads of a user no earlier read had asked for (a miss no cache can avoid); \"hit rate on users seen before\" leaves them out, so its misses are the invalidations by writes (and concurrent first reads).")
+        report.table(
+            [
+                "phase", "reads", "writes", "wall", "throughput", "hit rate", "first sights", "hit rate on users seen before", "stale answers", "read median",
+                "read p99",
+            ],
+            [
+                row("warm-up (cold cache)", first),
+                row("measured (after warm-up)", second),
+                row("control: writes through another connection", control),
+            ])
+        report.say(
+            "\"First sights\": reads of a user no earlier read had asked for (a miss no cache can avoid); \"hit rate on users seen before\" leaves them out, so its misses are the invalidations by writes (and concurrent first reads)."
+        )
         report.say()
-        report.say("Cache after the runs: \(fmtCount(stats.count)) entries, \(fmtCount(stats.invalidations)) invalidations, \(fmtCount(stats.loads)) loads, \(stats.evictions) evictions.")
+        report.say(
+            "Cache after the runs: \(fmtCount(stats.count)) entries, \(fmtCount(stats.invalidations)) invalidations, \(fmtCount(stats.loads)) loads, \(stats.evictions) evictions."
+        )
         report.say()
         let hitRate = Double(second.hits) / Double(max(1, second.hits + second.misses))
-        targets.check("hit rate ≥ 95% in the Zipf load with 1% writes (measured phase, all reads, \(dataset.label))", hitRate * 100, atLeast: 95, format: { String(format: "%.1f%%", $0) })
-        targets.check("(same, leaving out first sights of a user, \(dataset.label))",
-                      Double(second.hits) / Double(max(1, second.reads - second.firstSights)) * 100, atLeast: 95, format: { String(format: "%.1f%%", $0) })
-        targets.record("0 stale answers for writes through the service's database handle (\(dataset.label))",
-                       measured: "\(first.stale + second.stale) of \(fmtCount(first.reads + second.reads)) (control through another connection: \(control.stale))",
-                       met: first.stale + second.stale == 0)
+        targets.check(
+            "hit rate ≥ 95% in the Zipf load with 1% writes (measured phase, all reads, \(dataset.label))", hitRate * 100, atLeast: 95,
+            format: { String(format: "%.1f%%", $0) })
+        targets.check(
+            "(same, leaving out first sights of a user, \(dataset.label))",
+            Double(second.hits) / Double(max(1, second.reads - second.firstSights)) * 100, atLeast: 95, format: { String(format: "%.1f%%", $0) })
+        targets.record(
+            "0 stale answers for writes through the service's database handle (\(dataset.label))",
+            measured: "\(first.stale + second.stale) of \(fmtCount(first.reads + second.reads)) (control through another connection: \(control.stale))",
+            met: first.stale + second.stale == 0)
     }
 }

@@ -1,6 +1,6 @@
-import JourneyFixtures
 import Foundation
 import GRDB
+import JourneyFixtures
 import JourneySQLite
 
 /// The fixed instant the data is generated as of, and every in-process evaluation's "now":
@@ -22,7 +22,9 @@ struct Dataset: Codable {
 
     var platformBytes: Int64 { fileSize(platformPath) }
     var migratedBytes: Int64 { fileSize(migratedPath) + fileSize(migratedPath + "-wal") }
-    var label: String { users >= 1_000_000 && users % 1_000_000 == 0 ? "\(users / 1_000_000)M" : users >= 1_000 && users % 1_000 == 0 ? "\(users / 1_000)k" : "\(users)" }
+    var label: String {
+        users >= 1_000_000 && users % 1_000_000 == 0 ? "\(users / 1_000_000)M" : users >= 1_000 && users % 1_000 == 0 ? "\(users / 1_000)k" : "\(users)"
+    }
 }
 
 /// Where the data and scratch copies live: `Benchmarks/.data/` (gitignored).
@@ -56,8 +58,9 @@ struct DataDirectory {
         let manifestPath = base + ".json"
         var dataset: Dataset
         if let data = FileManager.default.contents(atPath: manifestPath),
-           let cached = try? JSONDecoder().decode(Dataset.self, from: data),
-           FileManager.default.fileExists(atPath: cached.platformPath) {
+            let cached = try? JSONDecoder().decode(Dataset.self, from: data),
+            FileManager.default.fileExists(atPath: cached.platformPath)
+        {
             dataset = cached
         } else {
             report.note("generating \(fmtCount(users)) users (seed \(dataSeed)); cached in \(root)")
@@ -67,15 +70,17 @@ struct DataDirectory {
                 try PlatformDataGenerator(users: users, seed: dataSeed, now: dataNow).write(to: temporary)
             }
             try FileManager.default.moveItem(atPath: temporary, toPath: base + ".sqlite")
-            dataset = Dataset(users: users, seed: dataSeed, counts: counts, generationSeconds: elapsed.seconds,
-                              platformPath: base + ".sqlite", migratedPath: "\(root)/migrated-\(users)-s\(dataSeed).sqlite")
+            dataset = Dataset(
+                users: users, seed: dataSeed, counts: counts, generationSeconds: elapsed.seconds,
+                platformPath: base + ".sqlite", migratedPath: "\(root)/migrated-\(users)-s\(dataSeed).sqlite")
             try JSONEncoder().encode(dataset).write(to: URL(fileURLWithPath: manifestPath))
             report.note("generated in \(String(format: "%.1f", elapsed.seconds)) s: \(counts)")
         }
         // A copy migrated by an older library lacks the newer migrations (its tables, triggers and
         // counts): migrate it again from the platform file, as the library would a fresh file.
         if migrate && FileManager.default.fileExists(atPath: dataset.migratedPath),
-           (try? SQLiteStore.open(path: dataset.migratedPath, mode: .requireMigrated, now: dataNow)) == nil {
+            (try? SQLiteStore.open(path: dataset.migratedPath, mode: .requireMigrated, now: dataNow)) == nil
+        {
             report.note("the migrated copy \(dataset.migratedPath) lacks the library's newer migrations: migrating again")
             removeDatabase(dataset.migratedPath)
         }

@@ -19,8 +19,9 @@ struct EvaluateBench {
     }
 
     var config: Config {
-        quick ? Config(randomUsers: 200, rounds: 3, heavyRounds: 10, unmigratedRandom: 20, unmigratedHeavy: 5)
-              : Config(randomUsers: 1_000, rounds: 5, heavyRounds: 30, unmigratedRandom: 10, unmigratedHeavy: 3)
+        quick
+            ? Config(randomUsers: 200, rounds: 3, heavyRounds: 10, unmigratedRandom: 20, unmigratedHeavy: 5)
+            : Config(randomUsers: 1_000, rounds: 5, heavyRounds: 30, unmigratedRandom: 10, unmigratedHeavy: 3)
     }
 
     /// One way of reading a user's counts; returns a checksum so nothing is optimized away.
@@ -83,8 +84,9 @@ struct EvaluateBench {
             Counts(posts: row["posts"], followers: row["follower_count"], following: row["following"], organized: row["organized"], attended: row["attended"])
         }
         func fromSnapshot(_ s: UserSnapshot) -> Counts {
-            Counts(posts: Int64(s.metrics.posts), followers: Int64(s.metrics.followers), following: Int64(s.metrics.following),
-                   organized: Int64(s.metrics.eventsOrganized), attended: Int64(s.metrics.eventsAttended))
+            Counts(
+                posts: Int64(s.metrics.posts), followers: Int64(s.metrics.followers), following: Int64(s.metrics.following),
+                organized: Int64(s.metrics.eventsOrganized), attended: Int64(s.metrics.eventsAttended))
         }
         let rawSnapshot = try raw.prepare(SQLText.snapshot)
         let rawCounting = try raw.prepare(try SQLText.snapshotCountingFollowers)
@@ -96,18 +98,20 @@ struct EvaluateBench {
             statement.bind(rawUserIndex, user)
             defer { statement.reset() }
             guard try statement.step() else { throw SpawnError(description: "no user \(user)") }
-            return Counts(posts: statement.int64(SQLText.Column.posts), followers: statement.int64(SQLText.Column.followerCount),
-                          following: statement.int64(SQLText.Column.following), organized: statement.int64(SQLText.Column.organized),
-                          attended: statement.int64(SQLText.Column.attended))
+            return Counts(
+                posts: statement.int64(SQLText.Column.posts), followers: statement.int64(SQLText.Column.followerCount),
+                following: statement.int64(SQLText.Column.following), organized: statement.int64(SQLText.Column.organized),
+                attended: statement.int64(SQLText.Column.attended))
         }
         func rawPreparedEachTime(_ user: Int64) throws -> Counts {
             let statement = try raw.prepare(SQLText.snapshot)
             try statement.bind(window, later: ["user"])
             statement.bind(statement.index(":user"), user)
             guard try statement.step() else { throw SpawnError(description: "no user \(user)") }
-            return Counts(posts: statement.int64(SQLText.Column.posts), followers: statement.int64(SQLText.Column.followerCount),
-                          following: statement.int64(SQLText.Column.following), organized: statement.int64(SQLText.Column.organized),
-                          attended: statement.int64(SQLText.Column.attended))
+            return Counts(
+                posts: statement.int64(SQLText.Column.posts), followers: statement.int64(SQLText.Column.followerCount),
+                following: statement.int64(SQLText.Column.following), organized: statement.int64(SQLText.Column.organized),
+                attended: statement.int64(SQLText.Column.attended))
         }
         let pool = journey.writer
 
@@ -135,12 +139,16 @@ struct EvaluateBench {
             Way(name: Names.platformMigrated) { user in try migratedQueue.read { try platform($0, user).posts } },
             Way(name: Names.platformSeparate) { user in try platformSeparate(migratedQueue, user).posts },
             Way(name: Names.snapshotPool) { user in Int64(try journey.writer.read { db in try SQLiteStore.snapshot(db, user: user, now: now) }.metrics.posts) },
-            Way(name: Names.snapshotQueue) { user in Int64(try journeyQueue.writer.unsafeRead { db in try SQLiteStore.snapshot(db, user: user, now: now) }.metrics.posts) },
+            Way(name: Names.snapshotQueue) { user in
+                Int64(try journeyQueue.writer.unsafeRead { db in try SQLiteStore.snapshot(db, user: user, now: now) }.metrics.posts)
+            },
             Way(name: Names.cachedPool) { user in
                 try pool.read { db in try Int64(Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: snapshotArguments(user))!["posts"] as Int) }
             },
             Way(name: Names.cachedQueue) { user in
-                try queueWriter.read { db in try Int64(Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: snapshotArguments(user))!["posts"] as Int) }
+                try queueWriter.read { db in
+                    try Int64(Row.fetchOne(db.cachedStatement(sql: SQLText.snapshot), arguments: snapshotArguments(user))!["posts"] as Int)
+                }
             },
             Way(name: Names.rawOnce) { user in try rawRead(rawSnapshot, user).posts },
             Way(name: Names.rawEach) { user in try rawPreparedEachTime(user).posts },
@@ -201,14 +209,20 @@ struct EvaluateBench {
         // --- report ---
         report.say("## 1. Evaluate one user, uncached (\(dataset.label) users)")
         report.say()
-        report.say("Same process, same files. Random users: \(random.count) (fixed seed), \(config.rounds) interleaved rounds; the ten heaviest users (followers: \(heavy.map { fmtCount(Int($0.1)) }.joined(separator: ", "))), \(config.heavyRounds) rounds. The un-migrated file is asked for \(config.unmigratedRandom) random and \(config.unmigratedHeavy) heavy users (each scans whole tables).")
+        report.say(
+            "Same process, same files. Random users: \(random.count) (fixed seed), \(config.rounds) interleaved rounds; the ten heaviest users (followers: \(heavy.map { fmtCount(Int($0.1)) }.joined(separator: ", "))), \(config.heavyRounds) rounds. The un-migrated file is asked for \(config.unmigratedRandom) random and \(config.unmigratedHeavy) heavy users (each scans whole tables)."
+        )
         report.say()
-        report.say(disagreements.isEmpty
-            ? "Check: every way returned the same posts, followers, following, events organized and events attended for \(min(200, random.count) + heavyIDs.count) users (and the library's statement through the raw C API equals `snapshot(user:now:)`)."
-            : "**Disagreements (\(disagreements.count))**: " + disagreements.prefix(5).joined(separator: "; "))
+        report.say(
+            disagreements.isEmpty
+                ? "Check: every way returned the same posts, followers, following, events organized and events attended for \(min(200, random.count) + heavyIDs.count) users (and the library's statement through the raw C API equals `snapshot(user:now:)`)."
+                : "**Disagreements (\(disagreements.count))**: " + disagreements.prefix(5).joined(separator: "; "))
         report.say()
-        let order = [Names.platformUnmigrated, Names.platformMigrated, Names.platformSeparate, Names.snapshotPool, Names.snapshotQueue, Names.cachedPool, Names.cachedQueue,
-                     Names.batchedInside, Names.batchedWhole, Names.rawOnce, Names.rawEach, Names.rawCounting, Names.emptyPool, Names.emptyQueue]
+        let order = [
+            Names.platformUnmigrated, Names.platformMigrated, Names.platformSeparate, Names.snapshotPool, Names.snapshotQueue, Names.cachedPool,
+            Names.cachedQueue,
+            Names.batchedInside, Names.batchedWhole, Names.rawOnce, Names.rawEach, Names.rawCounting, Names.emptyPool, Names.emptyQueue,
+        ]
         let journeyName = Names.snapshotPool
         for group in ["random", "heavy"] {
             let base = samples[group]![journeyName]!
@@ -225,28 +239,37 @@ struct EvaluateBench {
         let r = samples["random"]!, h = samples["heavy"]!
         let pub = r[journeyName]!, rawOnce = r[Names.rawOnce]!
         let label = dataset.label
-        targets.check("uncached evaluate ≥ 10,000× the platform's way on the un-migrated file (random, medians, \(label))",
-                      r[Names.platformUnmigrated]!.median / pub.median, atLeast: 10_000, format: fmtRatio)
-        targets.check("uncached evaluate ≥ 4× the platform's way on the migrated file (random, medians, \(label))",
-                      r[Names.platformMigrated]!.median / pub.median, atLeast: 4, format: fmtRatio)
-        targets.check("(same, against the 6 queries each its own read, prepared each time, \(label))",
-                      r[Names.platformSeparate]!.median / pub.median, atLeast: 4, format: fmtRatio)
+        targets.check(
+            "uncached evaluate ≥ 10,000× the platform's way on the un-migrated file (random, medians, \(label))",
+            r[Names.platformUnmigrated]!.median / pub.median, atLeast: 10_000, format: fmtRatio)
+        targets.check(
+            "uncached evaluate ≥ 4× the platform's way on the migrated file (random, medians, \(label))",
+            r[Names.platformMigrated]!.median / pub.median, atLeast: 4, format: fmtRatio)
+        targets.check(
+            "(same, against the 6 queries each its own read, prepared each time, \(label))",
+            r[Names.platformSeparate]!.median / pub.median, atLeast: 4, format: fmtRatio)
         targets.check("uncached evaluate median ≤ 50 µs (`snapshot`, server pool, random, \(label))", pub.median, atMost: 50_000, format: { fmt(ns: $0) })
         targets.check("uncached evaluate p99 ≤ 250 µs (`snapshot`, server pool, random, \(label))", pub.p99, atMost: 250_000, format: { fmt(ns: $0) })
-        targets.check("heaviest users ≤ 1 ms (`snapshot`, server pool, p99 over the ten, \(label))", h[journeyName]!.p99, atMost: 1_000_000, format: { fmt(ns: $0) })
+        targets.check(
+            "heaviest users ≤ 1 ms (`snapshot`, server pool, p99 over the ten, \(label))", h[journeyName]!.p99, atMost: 1_000_000, format: { fmt(ns: $0) })
         targets.check("(same, the slowest single call of the ten, \(label))", h[journeyName]!.max, atMost: nil, format: { fmt(ns: $0) })
-        targets.check("GRDB path within 1.3× of the raw statement (`snapshot` pool ÷ raw prepared once, medians, \(label))",
-                      pub.median / rawOnce.median, atMost: 1.3, format: fmtRatio)
-        targets.check("(diagnostic) GRDB pool with a cached statement, one read each, ÷ raw prepared once (medians, \(label))",
-                      r[Names.cachedPool]!.median / rawOnce.median, atMost: 1.3, format: fmtRatio)
-        targets.check("(command-line path) `snapshot` through `.requireMigrated`'s DatabaseQueue, median (random, \(label))",
-                      r[Names.snapshotQueue]!.median, atMost: 50_000, format: { fmt(ns: $0) })
+        targets.check(
+            "GRDB path within 1.3× of the raw statement (`snapshot` pool ÷ raw prepared once, medians, \(label))",
+            pub.median / rawOnce.median, atMost: 1.3, format: fmtRatio)
+        targets.check(
+            "(diagnostic) GRDB pool with a cached statement, one read each, ÷ raw prepared once (medians, \(label))",
+            r[Names.cachedPool]!.median / rawOnce.median, atMost: 1.3, format: fmtRatio)
+        targets.check(
+            "(command-line path) `snapshot` through `.requireMigrated`'s DatabaseQueue, median (random, \(label))",
+            r[Names.snapshotQueue]!.median, atMost: 50_000, format: { fmt(ns: $0) })
         if let batched = r[Names.batchedWhole] {
-            targets.check("GRDB, several reads in one access, within 1.3× of raw (whole read ÷ users vs raw median, \(label))",
-                          batched.median / rawOnce.median, atMost: 1.3, format: fmtRatio)
+            targets.check(
+                "GRDB, several reads in one access, within 1.3× of raw (whole read ÷ users vs raw median, \(label))",
+                batched.median / rawOnce.median, atMost: 1.3, format: fmtRatio)
         }
-        targets.check("follower_count vs COUNT(follows) on the heaviest users (COUNT ÷ column, medians, \(label)): what the counter buys",
-                      h[Names.rawCounting]!.median / h[Names.rawOnce]!.median, atLeast: nil, format: fmtRatio)
+        targets.check(
+            "follower_count vs COUNT(follows) on the heaviest users (COUNT ÷ column, medians, \(label)): what the counter buys",
+            h[Names.rawCounting]!.median / h[Names.rawOnce]!.median, atLeast: nil, format: fmtRatio)
         report.note("evaluate checksum \(checksum)")
 
         // --- where the time goes ---

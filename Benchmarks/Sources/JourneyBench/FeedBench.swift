@@ -4,6 +4,7 @@ import Journey
 import JourneyCore
 import JourneySQLite
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,7 +24,8 @@ struct FeedBench {
         defer { removeDatabase(path) }
         report.say("## 8. The transition feed")
         report.say()
-        report.say("""
+        report.say(
+            """
             `JourneyService.run()` polls `PRAGMA data_version` on a connection of its own and reads new \
             rows by id after a change. **Idle cost**: CPU time (user + system, `getrusage`) of this \
             process over wall time, with `run()` polling and nothing written, minus the same process \
@@ -37,16 +39,19 @@ struct FeedBench {
         let baseline = try await cpuPerSecond(for: seconds) {}
         for interval in [50, 200] as [Int] {
             let options = JourneyOptions(feedPollInterval: .milliseconds(interval))
-            let service = try await JourneyService(store: try SQLiteStore.open(path: path, mode: .migrate, now: dataNow),
-                                             rules: Rules.bundledDefault(), options: options, clock: ManualClock(dataNow))
+            let service = try await JourneyService(
+                store: try SQLiteStore.open(path: path, mode: .migrate, now: dataNow),
+                rules: Rules.bundledDefault(), options: options, clock: ManualClock(dataNow))
             let following = Task { try await service.run() }
             let cpu = try await cpuPerSecond(for: seconds) {}
             let lags = try await lag(service: service, path: path, moves: quick ? 10 : 150)
             following.cancel()
             _ = try? await following.value
             let idle = max(0, cpu - baseline)
-            rows.append(["\(interval) ms", String(format: "%.5f", idle), fmt(ns: idle * 1e9 / (1_000.0 / Double(interval))),
-                         fmt(ns: lags.median), fmt(ns: lags.p99), fmt(ns: lags.max), "\(lags.count)"])
+            rows.append([
+                "\(interval) ms", String(format: "%.5f", idle), fmt(ns: idle * 1e9 / (1_000.0 / Double(interval))),
+                fmt(ns: lags.median), fmt(ns: lags.p99), fmt(ns: lags.max), "\(lags.count)",
+            ])
             if interval == 200 {
                 targets.check("feed lag p99 at the default 200 ms poll (SPEC §9: within a couple of seconds)", lags.p99, atMost: 2e9, format: { fmt(ns: $0) })
             }
@@ -89,9 +94,10 @@ struct FeedBench {
         var random = SplitMix64(seed: 8)
         for user in users {
             try await Task.sleep(for: .milliseconds(50 + random.below(300)))
-            let move = PendingMove(userID: user, expectedStage: "J1_NEW_USER",
-                                   transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "feed benchmark")],
-                                   metrics: UserMetrics())
+            let move = PendingMove(
+                userID: user, expectedStage: "J1_NEW_USER",
+                transitions: [Transition(from: "J1_NEW_USER", to: "J2_ACTIVE_USER", kind: .next, reason: "feed benchmark")],
+                metrics: UserMetrics())
             let result = try await writer.persist([move], rulesVersion: "feed-bench", source: .cli, now: dataNow)
             let now = ContinuousClock.now
             committed.withLock { for record in result.recorded { $0[record.id] = now } }

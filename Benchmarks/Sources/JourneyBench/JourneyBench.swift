@@ -1,6 +1,6 @@
-import JourneyFixtures
 import Foundation
 import GRDB
+import JourneyFixtures
 import JourneySQLite
 
 /// `journey-bench [--quick] [--only evaluate,cached,feed,cli,batch,migrate,forms] [--no-1m] [--users N] [--large N] [--journey PATH]`
@@ -82,7 +82,9 @@ struct JourneyBench {
             if let journey {
                 try CLIBench(dataset: main, quick: quick, report: report, targets: targets, directory: directory, journeyBinary: journey).run()
             } else {
-                report.say("## 4. The command line\n\n(skipped: no `journey` binary; build it with `swift build -c release --package-path Benchmarks --product journey`)\n")
+                report.say(
+                    "## 4. The command line\n\n(skipped: no `journey` binary; build it with `swift build -c release --package-path Benchmarks --product journey`)\n"
+                )
             }
         }
         if sections.contains("forms") {
@@ -107,15 +109,21 @@ struct JourneyBench {
 
         report.say("## Data")
         report.say()
-        report.table(["users", "posts", "follows", "events", "RSVPs", "platform file", "migrated file", "generated in"], datasets.map { d in
-            [fmtCount(d.counts.users), fmtCount(d.counts.posts), fmtCount(d.counts.follows), fmtCount(d.counts.events), fmtCount(d.counts.rsvps),
-             fmtBytes(d.platformBytes), FileManager.default.fileExists(atPath: d.migratedPath) ? fmtBytes(d.migratedBytes) : "–",
-             String(format: "%.0f s", d.generationSeconds)]
-        })
+        report.table(
+            ["users", "posts", "follows", "events", "RSVPs", "platform file", "migrated file", "generated in"],
+            datasets.map { d in
+                [
+                    fmtCount(d.counts.users), fmtCount(d.counts.posts), fmtCount(d.counts.follows), fmtCount(d.counts.events), fmtCount(d.counts.rsvps),
+                    fmtBytes(d.platformBytes), FileManager.default.fileExists(atPath: d.migratedPath) ? fmtBytes(d.migratedBytes) : "–",
+                    String(format: "%.0f s", d.generationSeconds),
+                ]
+            })
         targets.render(report)
         let libraryAtEnd = libraryDescription(directory)
         if libraryAtEnd != libraryAtStart {
-            report.say("**Warning: the library changed during the run** (start: \(libraryAtStart) end: \(libraryAtEnd)). This binary measured the sources as they were at start.")
+            report.say(
+                "**Warning: the library changed during the run** (start: \(libraryAtStart) end: \(libraryAtEnd)). This binary measured the sources as they were at start."
+            )
             report.say()
         }
         report.say("Total run time: \(String(format: "%.0f", (ContinuousClock.now - started).seconds)) s.")
@@ -126,20 +134,24 @@ struct JourneyBench {
 
     static func machineDescription() -> String {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
+        let model =
+            cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
             .trimmingCharacters(in: .whitespaces) ?? "unknown"
-        let memory = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8))?.split(separator: "\n").first?
+        let memory =
+            (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8))?.split(separator: "\n").first?
             .split(whereSeparator: { $0 == " " }).dropFirst().first.flatMap { Double($0) }.map { String(format: "%.0f GiB", $0 / 1_048_576) } ?? "?"
         let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: " ")
-        return "Machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(model), \(memory); SQLite \(RawDatabase.version) (the libsqlite3 GRDB links); load average at start: \(load)."
+        return
+            "Machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(model), \(memory); SQLite \(RawDatabase.version) (the libsqlite3 GRDB links); load average at start: \(load)."
     }
 
     /// The commit of the library being measured.
     static func libraryDescription(_ directory: DataDirectory) -> String {
         let root = URL(fileURLWithPath: directory.packageRoot).deletingLastPathComponent().path
         guard let git = which("git"),
-              let head = try? spawnCapturing(git, ["-C", root, "rev-parse", "--short", "HEAD"]).output.trimmingCharacters(in: .whitespacesAndNewlines),
-              let dirty = try? spawnCapturing(git, ["-C", root, "status", "--porcelain", "--", "Sources", "Package.swift"]).output else {
+            let head = try? spawnCapturing(git, ["-C", root, "rev-parse", "--short", "HEAD"]).output.trimmingCharacters(in: .whitespacesAndNewlines),
+            let dirty = try? spawnCapturing(git, ["-C", root, "status", "--porcelain", "--", "Sources", "Package.swift"]).output
+        else {
             return "Library: \(root) (no git)."
         }
         let changed = dirty.split(separator: "\n").count
@@ -208,11 +220,22 @@ struct HeavyAtScale {
         report.say()
         report.say("Followers: \(heavy.map { fmtCount($0.1) }.joined(separator: ", ")). 5 timed rounds after one warm-up round (checksum \(checksum)).")
         report.say()
-        report.table(["way", "n", "median", "p99", "÷ column"], [
-            ["Journey `snapshot(user:now:)` (`.migrate` pool, reads `follower_count`)", "\(publicAPI.count)", fmt(ns: publicAPI.median), fmt(ns: publicAPI.p99), fmtRatio(publicAPI.median / viaColumn.median)],
-            ["Journey statement, raw C, `follower_count` column", "\(viaColumn.count)", fmt(ns: viaColumn.median), fmt(ns: viaColumn.p99), "1×"],
-            ["Journey statement, raw C, COUNT(*) on follows instead", "\(viaCount.count)", fmt(ns: viaCount.median), fmt(ns: viaCount.p99), fmtRatio(viaCount.median / viaColumn.median)],
-            ["the platform's follower COUNT alone (raw C, indexed)", "\(platformCount.count)", fmt(ns: platformCount.median), fmt(ns: platformCount.p99), fmtRatio(platformCount.median / viaColumn.median)],
-        ])
+        report.table(
+            ["way", "n", "median", "p99", "÷ column"],
+            [
+                [
+                    "Journey `snapshot(user:now:)` (`.migrate` pool, reads `follower_count`)", "\(publicAPI.count)", fmt(ns: publicAPI.median),
+                    fmt(ns: publicAPI.p99), fmtRatio(publicAPI.median / viaColumn.median),
+                ],
+                ["Journey statement, raw C, `follower_count` column", "\(viaColumn.count)", fmt(ns: viaColumn.median), fmt(ns: viaColumn.p99), "1×"],
+                [
+                    "Journey statement, raw C, COUNT(*) on follows instead", "\(viaCount.count)", fmt(ns: viaCount.median), fmt(ns: viaCount.p99),
+                    fmtRatio(viaCount.median / viaColumn.median),
+                ],
+                [
+                    "the platform's follower COUNT alone (raw C, indexed)", "\(platformCount.count)", fmt(ns: platformCount.median), fmt(ns: platformCount.p99),
+                    fmtRatio(platformCount.median / viaColumn.median),
+                ],
+            ])
     }
 }

@@ -49,24 +49,36 @@ struct LeversBench {
             _ = try readAll(database)  // warm
             let (elapsed, count) = try readAll(database)
             if base == 0 { base = elapsed.nanoseconds }
-            rows.append([name, fmtCount(count), fmt(ns: elapsed.nanoseconds), fmtCount(Int(Double(count) / elapsed.seconds)) + "/s", fmtRatio(base / elapsed.nanoseconds)])
+            rows.append([
+                name, fmtCount(count), fmt(ns: elapsed.nanoseconds), fmtCount(Int(Double(count) / elapsed.seconds)) + "/s",
+                fmtRatio(base / elapsed.nanoseconds),
+            ])
         }
         // A covering index for the RSVP count: the rows' status and event are read from the index.
         let database = try RawDatabase(path: path)
         let (_, build) = try timed { try database.execute("CREATE INDEX bench_rsvps_user_status_event ON event_rsvps(user_id, status, event_id)") }
-        for (name, pragmas) in [("+ covering index `event_rsvps(user_id, status, event_id)`", [String]()),
-                                ("+ covering index and `mmap_size` (whole file)", ["PRAGMA mmap_size = 8589934592"])] {
+        for (name, pragmas) in [
+            ("+ covering index `event_rsvps(user_id, status, event_id)`", [String]()),
+            ("+ covering index and `mmap_size` (whole file)", ["PRAGMA mmap_size = 8589934592"]),
+        ] {
             let database = try RawDatabase(path: path)
             for pragma in pragmas { try database.execute(pragma) }
             _ = try readAll(database)
             let (elapsed, count) = try readAll(database)
-            rows.append([name, fmtCount(count), fmt(ns: elapsed.nanoseconds), fmtCount(Int(Double(count) / elapsed.seconds)) + "/s", fmtRatio(base / elapsed.nanoseconds)])
+            rows.append([
+                name, fmtCount(count), fmt(ns: elapsed.nanoseconds), fmtCount(Int(Double(count) / elapsed.seconds)) + "/s",
+                fmtRatio(base / elapsed.nanoseconds),
+            ])
         }
-        let plan = try database.rows("EXPLAIN QUERY PLAN " + SQLText.chunk).map { $0.last ?? "" }.filter { $0.contains("event_rsvps") || $0.hasPrefix("SEARCH r ") }
+        let plan = try database.rows("EXPLAIN QUERY PLAN " + SQLText.chunk).map { $0.last ?? "" }.filter {
+            $0.contains("event_rsvps") || $0.hasPrefix("SEARCH r ")
+        }
 
         report.say("### What would make the batch faster (\(dataset.label) users, what-if, library unchanged)")
         report.say()
-        report.say("The batch's read side alone: the chunk statement (`chunkSQL`) over every user in chunks of 2,000, raw C API, prepared once, on a fresh copy of the migrated file; one warm pass, then one timed pass. The covering index took \(fmt(ns: build.nanoseconds)) to build; with it the RSVP part of the plan is: `\(plan.joined(separator: "`, `"))`.")
+        report.say(
+            "The batch's read side alone: the chunk statement (`chunkSQL`) over every user in chunks of 2,000, raw C API, prepared once, on a fresh copy of the migrated file; one warm pass, then one timed pass. The covering index took \(fmt(ns: build.nanoseconds)) to build; with it the RSVP part of the plan is: `\(plan.joined(separator: "`, `"))`."
+        )
         report.say()
         report.table(["read side", "rows", "time", "users/s", "speed-up"], rows)
     }

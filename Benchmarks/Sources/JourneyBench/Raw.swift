@@ -84,8 +84,9 @@ final class RawStatement {
         let unbound = Set(names).subtracting(arguments.keys).subtracting(later)
         let unknown = Set(arguments.keys).subtracting(names)
         guard unbound.isEmpty, unknown.isEmpty else {
-            throw SpawnError(description: "binding \(arguments.keys.sorted()): the statement's parameters are \(names)"
-                + (unbound.isEmpty ? "" : "; none given for \(unbound.sorted())") + (unknown.isEmpty ? "" : "; it has no \(unknown.sorted())"))
+            throw SpawnError(
+                description: "binding \(arguments.keys.sorted()): the statement's parameters are \(names)"
+                    + (unbound.isEmpty ? "" : "; none given for \(unbound.sorted())") + (unknown.isEmpty ? "" : "; it has no \(unknown.sorted())"))
         }
         for (name, value) in arguments {
             let index = self.index(":" + name)

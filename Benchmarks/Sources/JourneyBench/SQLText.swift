@@ -19,9 +19,11 @@ enum SQLText {
     /// - throws: when the followers expression is not found exactly once in `snapshot`.
     static var snapshotCountingFollowers: String {
         get throws {
-            try replacingOnce(in: snapshot, what: "snapshotSQL's followers expression",
-                              pattern: #"CASE WHEN typeof\(u\.follower_count\) = 'integer' THEN u\.follower_count\s+ELSE \(SELECT COUNT\(\*\) FROM follows WHERE following_id = u\.id\) END AS follower_count,"#,
-                              with: "(SELECT COUNT(*) FROM follows fw WHERE fw.following_id = u.id) AS follower_count,")
+            try replacingOnce(
+                in: snapshot, what: "snapshotSQL's followers expression",
+                pattern:
+                    #"CASE WHEN typeof\(u\.follower_count\) = 'integer' THEN u\.follower_count\s+ELSE \(SELECT COUNT\(\*\) FROM follows WHERE following_id = u\.id\) END AS follower_count,"#,
+                with: "(SELECT COUNT(*) FROM follows fw WHERE fw.following_id = u.id) AS follower_count,")
         }
     }
 
@@ -40,7 +42,10 @@ enum SQLText {
     static func replacingOnce(in sql: String, what: String, pattern: String, with replacement: String) throws -> String {
         let matches = sql.matches(of: try Regex(pattern))
         guard matches.count == 1, let match = matches.first else {
-            throw SpawnError(description: "SQLText: \(what) (/\(pattern)/) occurs \(matches.count) times in the library's statement (expected once); update Benchmarks/Sources/JourneyBench/SQLText.swift:\n\(sql)")
+            throw SpawnError(
+                description:
+                    "SQLText: \(what) (/\(pattern)/) occurs \(matches.count) times in the library's statement (expected once); update Benchmarks/Sources/JourneyBench/SQLText.swift:\n\(sql)"
+            )
         }
         return sql.replacingCharacters(in: match.range, with: replacement)
     }
@@ -109,7 +114,10 @@ enum SQLText {
         ("followers", "SELECT COUNT(*) FROM follows WHERE following_id = ?"),
         ("following", "SELECT COUNT(*) FROM follows WHERE follower_id = ?"),
         ("events_organized", "SELECT COUNT(*) FROM events WHERE organizer_id = ?"),
-        ("events_attended", "SELECT COUNT(*) FROM event_rsvps r JOIN events e ON e.id = r.event_id WHERE r.user_id = ? AND r.status = 'going' AND e.start_date <= ?"),
+        (
+            "events_attended",
+            "SELECT COUNT(*) FROM event_rsvps r JOIN events e ON e.id = r.event_id WHERE r.user_id = ? AND r.status = 'going' AND e.start_date <= ?"
+        ),
     ]
 
     /// The migrator's statements (`JourneyMigrations`), in its transactions (less the schema repair and index reuse, no-ops on a generated file), for the sqlite3

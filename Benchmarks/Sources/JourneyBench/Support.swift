@@ -1,5 +1,6 @@
 import Foundation
 import JourneyCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -141,8 +142,10 @@ struct SpawnError: Error, CustomStringConvertible {
 /// Runs `path` with `arguments` and waits; stdin/stdout/stderr go to the given files.
 /// The duration runs from just before `posix_spawn` to just after `waitpid`.
 @discardableResult
-func spawn(_ path: String, _ arguments: [String], stdin: String = "/dev/null", stdout: String = "/dev/null",
-           stderr: String? = nil) throws -> (status: Int32, elapsed: Duration) {
+func spawn(
+    _ path: String, _ arguments: [String], stdin: String = "/dev/null", stdout: String = "/dev/null",
+    stderr: String? = nil
+) throws -> (status: Int32, elapsed: Duration) {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }

@@ -110,7 +110,8 @@ struct TimestampFormsBench {
             // What the file now holds: the storage class and the form `journey_timestamp_form` reads, per column.
             var storage: [String] = []
             for (table, column) in Self.columns {
-                let rows = try database.rows("SELECT typeof(\(column)), journey_timestamp_form(\(column)), COUNT(*) FROM \(table) GROUP BY 1, 2 ORDER BY 3 DESC")
+                let rows = try database.rows(
+                    "SELECT typeof(\(column)), journey_timestamp_form(\(column)), COUNT(*) FROM \(table) GROUP BY 1, 2 ORDER BY 3 DESC")
                 storage.append("\(table).\(column): " + rows.map { "\($0[0]) \($0[1]) \(fmtCount(Int($0[2]) ?? 0))" }.joined(separator: ", "))
                 if rows.contains(where: { $0[1] == "unreadable" }) {
                     throw SpawnError(description: "forms: the \(forms[index].name) rewrite left unreadable values in \(table).\(column): \(rows)")
@@ -127,8 +128,10 @@ struct TimestampFormsBench {
                 }
                 let expectCanonical = forms[index].rewrite == nil
                 guard expectCanonical ? count == 0 : count > 0 else {
-                    throw SpawnError(description: "forms: \(forms[index].name): journey_timestamp_columns counts \(count) non-canonical values in \(table).\(column), expected "
-                        + (expectCanonical ? "0 (the text variant)" : "more than 0 (the triggers did not count the rewrite)"))
+                    throw SpawnError(
+                        description:
+                            "forms: \(forms[index].name): journey_timestamp_columns counts \(count) non-canonical values in \(table).\(column), expected "
+                            + (expectCanonical ? "0 (the text variant)" : "more than 0 (the triggers did not count the rewrite)"))
                 }
                 counted.append("\(table).\(column): \(fmtCount(count))")
             }
@@ -141,7 +144,10 @@ struct TimestampFormsBench {
         func way(_ name: String, _ form: Form, legacy: Bool) throws -> Way {
             let database = try RawDatabase(path: form.path, readOnly: true)
             // The library's variant for the file's own counts, as `snapshot(user:now:)` and `chunk` pick it.
-            let counts = Dictionary(uniqueKeysWithValues: try database.rows("SELECT table_name || '.' || column_name, noncanonical FROM journey_timestamp_columns").map { ($0[0], $0[1]) })
+            let counts = Dictionary(
+                uniqueKeysWithValues: try database.rows("SELECT table_name || '.' || column_name, noncanonical FROM journey_timestamp_columns").map {
+                    ($0[0], $0[1])
+                })
             let forms = TimestampForms(postsCreatedAt: counts["posts.created_at"] == "0", eventsStartDate: counts["events.start_date"] == "0")
             let window = SQLiteStore.windowArguments(now: dataNow, forms: forms)
             let oneUser = try database.prepare(legacy ? SQLText.legacySnapshot : SQLiteStore.snapshotSQL(forms))
@@ -159,14 +165,16 @@ struct TimestampFormsBench {
         // --- a. one user ---
         let random = Array((1...Int64(dataset.counts.users)).shuffled(seed: dataSeed).prefix(config.randomUsers))
         let heavy: [(Int64, Int)] = try ways[0].database.rows(
-            "SELECT user_id, COUNT(*) FROM posts GROUP BY user_id ORDER BY 2 DESC, 1 LIMIT 10").map { (Int64($0[0])!, Int($0[1])!) }
+            "SELECT user_id, COUNT(*) FROM posts GROUP BY user_id ORDER BY 2 DESC, 1 LIMIT 10"
+        ).map { (Int64($0[0])!, Int($0[1])!) }
         func read(_ way: Way, _ user: Int64) throws -> Counts {
             let s = way.oneUser
             s.bind(s.index(":user"), user)
             defer { s.reset() }
             guard try s.step() else { throw SpawnError(description: "forms: no user \(user) in \(way.data)") }
-            return Counts(followers: s.int64(SQLText.Column.followerCount), posts: s.int64(SQLText.Column.posts), recent: s.int64(SQLText.Column.recent),
-                          following: s.int64(SQLText.Column.following), organized: s.int64(SQLText.Column.organized), attended: s.int64(SQLText.Column.attended))
+            return Counts(
+                followers: s.int64(SQLText.Column.followerCount), posts: s.int64(SQLText.Column.posts), recent: s.int64(SQLText.Column.recent),
+                following: s.int64(SQLText.Column.following), organized: s.int64(SQLText.Column.organized), attended: s.int64(SQLText.Column.attended))
         }
         // Check (and warm): every way, every user measured, the same counts as the statement before SPEC §8 on canonical data.
         var recentUsers = 0, attendedUsers = 0
@@ -177,7 +185,8 @@ struct TimestampFormsBench {
             for way in ways.dropFirst() {
                 let got = try read(way, user)
                 guard got == expected else {
-                    throw SpawnError(description: "forms: user \(user): \(way.name) on \(way.data) gives \(got), the statement before SPEC §8 on canonical data \(expected)")
+                    throw SpawnError(
+                        description: "forms: user \(user): \(way.name) on \(way.data) gives \(got), the statement before SPEC §8 on canonical data \(expected)")
                 }
             }
         }
@@ -239,8 +248,11 @@ struct TimestampFormsBench {
             let (_, got) = try readAll(way)
             guard got == expected else {
                 let first = stride(from: 0, to: min(got.count, expected.count), by: 4).first { got[$0..<$0 + 4] != expected[$0..<$0 + 4] }
-                throw SpawnError(description: "forms: the library's chunk statement on \(way.data) disagrees with the statement before SPEC §8 on canonical data"
-                    + (first.map { " at user \(expected[$0]): (id, recent, attended, unreadable) \(Array(got[$0..<$0 + 4])) vs \(Array(expected[$0..<$0 + 4]))" } ?? " (\(got.count / 4) rows)"))
+                throw SpawnError(
+                    description: "forms: the library's chunk statement on \(way.data) disagrees with the statement before SPEC §8 on canonical data"
+                        + (first.map {
+                            " at user \(expected[$0]): (id, recent, attended, unreadable) \(Array(got[$0..<$0 + 4])) vs \(Array(expected[$0..<$0 + 4]))"
+                        } ?? " (\(got.count / 4) rows)"))
             }
         }
         var passes: [Int: Samples] = [:]
@@ -254,48 +266,84 @@ struct TimestampFormsBench {
         // --- report ---
         report.say("## Timestamps in every form (SPEC §8): the text variant on canonical data, `journey_instant` on the others (\(dataset.label) users)")
         report.say()
-        report.say("`--only forms`. Copies of the migrated file (\(fmtBytes(dataset.migratedBytes)); \(fmtCount(dataset.counts.posts)) posts, \(fmtCount(dataset.counts.events)) events, \(fmtCount(dataset.counts.rsvps)) RSVPs). On each copy but the first, `posts.created_at`, `events.start_date` and `users.created_at` were rewritten in one transaction by `UPDATE … SET c = <expr>(c)` (the library's triggers firing on every row), then checkpointed. The platform declares these columns `TEXT`, so the epoch-millisecond integers are stored as **digits in TEXT** (TEXT affinity converts them). `journey_timestamp_form` was run over every value afterwards (none unreadable), and `journey_timestamp_columns` read (0 on the canonical copy, more than 0 on the others, or the section fails):")
+        report.say(
+            "`--only forms`. Copies of the migrated file (\(fmtBytes(dataset.migratedBytes)); \(fmtCount(dataset.counts.posts)) posts, \(fmtCount(dataset.counts.events)) events, \(fmtCount(dataset.counts.rsvps)) RSVPs). On each copy but the first, `posts.created_at`, `events.start_date` and `users.created_at` were rewritten in one transaction by `UPDATE … SET c = <expr>(c)` (the library's triggers firing on every row), then checkpointed. The platform declares these columns `TEXT`, so the epoch-millisecond integers are stored as **digits in TEXT** (TEXT affinity converts them). `journey_timestamp_form` was run over every value afterwards (none unreadable), and `journey_timestamp_columns` read (0 on the canonical copy, more than 0 on the others, or the section fails):"
+        )
         report.say()
-        report.table(["file", "`posts.created_at` of post 1", "rewrite", "size after", "`journey_timestamp_columns.noncanonical`", "what the columns hold (storage class, form, values)"], forms.map { form in
-            [form.name, "`\(form.example)`", form.rewrite == nil ? "–" : fmt(ns: form.rewriteTime.nanoseconds), fmtBytes(fileSize(form.path) + fileSize(form.path + "-wal")), form.counted, form.storage]
-        })
-        report.say("Ways: the statements **before SPEC §8** (`SQLText.legacySnapshot`, `legacyChunk`: the library's `snapshotSQL` and `chunkSQL` at commit f9e1598, kept as literal text) compare the stored text with text bounds (\(shown(legacyWindow))). The **library**'s statements are the variant of `snapshotSQL(_:)` and `chunkSQL(_:)` that it picks for the file's own counts (one text per `TimestampForms` value, written from one definition of each metric): text comparisons where a column's count is 0, `journey_instant(…)` where it is not, each binding the bounds it names (`windowArguments(now:forms:)`, from \(shown(window))). Raw SQLite C API, one connection per way, statements prepared once (so the library's per-read choice of the variant is not in these figures; EvaluateBench's `snapshot(user:now:)` rows include it).")
+        report.table(
+            [
+                "file", "`posts.created_at` of post 1", "rewrite", "size after", "`journey_timestamp_columns.noncanonical`",
+                "what the columns hold (storage class, form, values)",
+            ],
+            forms.map { form in
+                [
+                    form.name, "`\(form.example)`", form.rewrite == nil ? "–" : fmt(ns: form.rewriteTime.nanoseconds),
+                    fmtBytes(fileSize(form.path) + fileSize(form.path + "-wal")), form.counted, form.storage,
+                ]
+            })
+        report.say(
+            "Ways: the statements **before SPEC §8** (`SQLText.legacySnapshot`, `legacyChunk`: the library's `snapshotSQL` and `chunkSQL` at commit f9e1598, kept as literal text) compare the stored text with text bounds (\(shown(legacyWindow))). The **library**'s statements are the variant of `snapshotSQL(_:)` and `chunkSQL(_:)` that it picks for the file's own counts (one text per `TimestampForms` value, written from one definition of each metric): text comparisons where a column's count is 0, `journey_instant(…)` where it is not, each binding the bounds it names (`windowArguments(now:forms:)`, from \(shown(window))). Raw SQLite C API, one connection per way, statements prepared once (so the library's per-read choice of the variant is not in these figures; EvaluateBench's `snapshot(user:now:)` rows include it)."
+        )
         report.say()
-        report.say("Check: every way returned the same followers, posts, recent posts, following, events organized and events attended for each of the \(fmtCount(random.count + heavy.count)) users measured (\(fmtCount(recentUsers)) with recent posts, \(fmtCount(attendedUsers)) with events attended), and the chunk statements the same recent posts and events attended for all \(fmtCount(Int(users))) users, with no unreadable value.")
+        report.say(
+            "Check: every way returned the same followers, posts, recent posts, following, events organized and events attended for each of the \(fmtCount(random.count + heavy.count)) users measured (\(fmtCount(recentUsers)) with recent posts, \(fmtCount(attendedUsers)) with events attended), and the chunk statements the same recent posts and events attended for all \(fmtCount(Int(users))) users, with no unreadable value."
+        )
         report.say()
         for (group, title, detail) in [
-            ("random", "One user, \(fmtCount(random.count)) random users", "\(config.rounds) interleaved rounds (rotated order), after one untimed checking pass"),
-            ("heavy", "One user, the ten users with the most posts", "posts: \(heavy.map { fmtCount($0.1) }.joined(separator: ", ")); \(config.heavyRounds) interleaved rounds"),
+            (
+                "random", "One user, \(fmtCount(random.count)) random users",
+                "\(config.rounds) interleaved rounds (rotated order), after one untimed checking pass"
+            ),
+            (
+                "heavy", "One user, the ten users with the most posts",
+                "posts: \(heavy.map { fmtCount($0.1) }.joined(separator: ", ")); \(config.heavyRounds) interleaved rounds"
+            ),
         ] {
             let base = samples[group]![0]!
             report.say("**\(title)** (\(detail))")
             report.say()
-            report.table(["statement", "data", "n", "median", "p99", "mean", "median ÷ before SPEC §8"], ways.indices.map { index in
-                let s = samples[group]![index]!
-                return [ways[index].name, ways[index].data, "\(s.count)", fmt(ns: s.median), fmt(ns: s.p99), fmt(ns: s.mean), fmtRatio(s.median / base.median)]
-            })
+            report.table(
+                ["statement", "data", "n", "median", "p99", "mean", "median ÷ before SPEC §8"],
+                ways.indices.map { index in
+                    let s = samples[group]![index]!
+                    return [
+                        ways[index].name, ways[index].data, "\(s.count)", fmt(ns: s.median), fmt(ns: s.p99), fmt(ns: s.mean), fmtRatio(s.median / base.median),
+                    ]
+                })
         }
-        report.say("**The batch's read side** (the chunk statement over all \(fmtCount(Int(users))) users in chunks of 2,000, as `LeversBench.readAll`; one checking pass each, then \(config.chunkPasses) timed passes interleaved; median pass)")
+        report.say(
+            "**The batch's read side** (the chunk statement over all \(fmtCount(Int(users))) users in chunks of 2,000, as `LeversBench.readAll`; one checking pass each, then \(config.chunkPasses) timed passes interleaved; median pass)"
+        )
         report.say()
         let base = passes[0]!.median
-        report.table(["statement", "data", "passes", "time (median)", "min", "users/s", "time ÷ before SPEC §8"], ways.indices.map { index in
-            let s = passes[index]!
-            return [ways[index].name, ways[index].data, "\(s.count)", fmt(ns: s.median), fmt(ns: s.min), fmtCount(Int(Double(users) / (s.median / 1e9))) + "/s", fmtRatio(s.median / base)]
-        })
+        report.table(
+            ["statement", "data", "passes", "time (median)", "min", "users/s", "time ÷ before SPEC §8"],
+            ways.indices.map { index in
+                let s = passes[index]!
+                return [
+                    ways[index].name, ways[index].data, "\(s.count)", fmt(ns: s.median), fmt(ns: s.min), fmtCount(Int(Double(users) / (s.median / 1e9))) + "/s",
+                    fmtRatio(s.median / base),
+                ]
+            })
         func plan(_ sql: String) throws -> [String] {
             try ways[0].database.rows("EXPLAIN QUERY PLAN " + sql).map { $0.last ?? "" }
                 .filter { $0.contains("idx_posts") }
         }
-        report.say("The posts counts in the one-user plans (canonical file): before SPEC §8 (all posts, then recent posts) `\(try plan(SQLText.legacySnapshot).joined(separator: "`, `"))`; library, text variant (all posts, then recent posts) `\(try plan(SQLText.snapshot).joined(separator: "`, `"))`; library, `journey_instant` variant `\(try plan(SQLiteStore.snapshotSQL(TimestampForms(postsCreatedAt: false, eventsStartDate: false))).joined(separator: "`, `"))`.")
+        report.say(
+            "The posts counts in the one-user plans (canonical file): before SPEC §8 (all posts, then recent posts) `\(try plan(SQLText.legacySnapshot).joined(separator: "`, `"))`; library, text variant (all posts, then recent posts) `\(try plan(SQLText.snapshot).joined(separator: "`, `"))`; library, `journey_instant` variant `\(try plan(SQLiteStore.snapshotSQL(TimestampForms(postsCreatedAt: false, eventsStartDate: false))).joined(separator: "`, `"))`."
+        )
         report.say()
         // Issue 11: the canonical-data figures unchanged or better (shown, not judged: ratios near 1 are within this machine's noise).
         let label = dataset.label
-        targets.check("(issue 11) canonical data, one user: library statement (text variant) ÷ statement before SPEC §8 (raw C, random users, medians, \(label))",
-                      samples["random"]![1]!.median / samples["random"]![0]!.median, format: fmtRatio)
-        targets.check("(issue 11) canonical data, one user: the same, the ten users with the most posts (medians, \(label))",
-                      samples["heavy"]![1]!.median / samples["heavy"]![0]!.median, format: fmtRatio)
-        targets.check("(issue 11) canonical data, batch read side: library chunk statement (text variant) ÷ chunk statement before SPEC §8 (median pass, \(label))",
-                      passes[1]!.median / passes[0]!.median, format: fmtRatio)
+        targets.check(
+            "(issue 11) canonical data, one user: library statement (text variant) ÷ statement before SPEC §8 (raw C, random users, medians, \(label))",
+            samples["random"]![1]!.median / samples["random"]![0]!.median, format: fmtRatio)
+        targets.check(
+            "(issue 11) canonical data, one user: the same, the ten users with the most posts (medians, \(label))",
+            samples["heavy"]![1]!.median / samples["heavy"]![0]!.median, format: fmtRatio)
+        targets.check(
+            "(issue 11) canonical data, batch read side: library chunk statement (text variant) ÷ chunk statement before SPEC §8 (median pass, \(label))",
+            passes[1]!.median / passes[0]!.median, format: fmtRatio)
         report.note("forms checksum \(checksum)")
     }
 }

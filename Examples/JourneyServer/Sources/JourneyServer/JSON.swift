@@ -14,9 +14,12 @@ struct TransitionRequest: Decodable {
 // `transitions` are the moves an evaluate would record now (no `seq`, no `id`).
 // `POST /users/{id}/journey/evaluate` answers one with `persisted: true`: its `transitions` are the
 // rows this request wrote, each with its `seq` and its `id` (the event stream's `id:`).
+// swift-format-ignore: AvoidRetroactiveConformances
+// The example owns neither type; declaring the conformance here keeps Journey free of Hummingbird.
 extension EvaluationReport: @retroactive ResponseEncodable {}
 
 /// A committed row of `journey_transitions`: the 201 answer to an explicit move, and the `data:` of each event.
+// swift-format-ignore: AvoidRetroactiveConformances
 extension TransitionReport: @retroactive ResponseEncodable {}
 
 /// One `text/event-stream` frame: `event:`, `id:` (the transition id, which a client sends back

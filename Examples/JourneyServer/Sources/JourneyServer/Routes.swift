@@ -22,8 +22,9 @@ func makeRouter(journey: JourneyService, registry: PrometheusCollectorRegistry) 
 
     // Every swift-metrics instrument (the service's, the requests'), in Prometheus text format.
     router.get("metrics") { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
     }
 
     // The stage and the checklist toward the next one, from the five-minute cache.
@@ -59,16 +60,17 @@ func makeRouter(journey: JourneyService, registry: PrometheusCollectorRegistry) 
             after = try await journey.lastTransitionID()
         }
         let moves = journey.transitions(after: after)
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                        body: ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: ": subscribed after \(after)\n\n"))
-            try await request.body.consumeWithCancellationOnInboundClose { _ in
-                for try await move in moves.cancelOnGracefulShutdown() {
-                    try await writer.write(ServerSentEvent(name: "transition", data: TransitionReport(move)).buffer)
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: ": subscribed after \(after)\n\n"))
+                try await request.body.consumeWithCancellationOnInboundClose { _ in
+                    for try await move in moves.cancelOnGracefulShutdown() {
+                        try await writer.write(ServerSentEvent(name: "transition", data: TransitionReport(move)).buffer)
+                    }
                 }
-            }
-            try await writer.finish(nil)
-        })
+                try await writer.finish(nil)
+            })
     }
     return router
 }

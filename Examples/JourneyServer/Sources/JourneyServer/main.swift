@@ -57,9 +57,10 @@ let logger = Logger(label: "JourneyServer")
 // A mistyped --db must not serve an empty platform: the database must exist (no createIfMissing).
 let journey: JourneyService
 do throws(JourneyError) {
-    journey = try await JourneyService.open(database: options.databasePath, access: .migrate,
-                                            rules: RulesChoice.resolve(explicit: options.rulesPath),
-                                            options: JourneyOptions(logger: logger))
+    journey = try await JourneyService.open(
+        database: options.databasePath, access: .migrate,
+        rules: RulesChoice.resolve(explicit: options.rulesPath),
+        options: JourneyOptions(logger: logger))
 } catch .store(.databaseMissing(let location)) {
     // The server's own advice, at its own command line; an HTTP answer never carries any.
     fail("There is no database at \(location); pass --db PATH or set JOURNEY_DATABASE (journey migrate --create --db PATH creates one).")
@@ -76,8 +77,9 @@ let app = Application(
     },
     logger: logger
 )
-let services = ServiceGroup(configuration: .init(
-    services: [.init(service: app), .init(service: JourneyFollower(journey: journey))],
-    gracefulShutdownSignals: [.sigterm, .sigint],
-    logger: logger))
+let services = ServiceGroup(
+    configuration: .init(
+        services: [.init(service: app), .init(service: JourneyFollower(journey: journey))],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
 try await services.run()

@@ -13,10 +13,11 @@ func platformDatabase() throws -> String {
     let database = try SQLiteStore.open(path: path, mode: .migrate)
     let signup = Date().addingTimeInterval(-10 * 86_400)
     try database.writer.write { db in
-        try db.execute(sql: """
-            INSERT INTO users(id, email, role, subscription_tier, is_onboarding_complete, created_at)
-            VALUES (42, 'ana@example.org', 'user', 'free', 1, ?), (7, 'bo@example.org', 'user', 'free', 1, ?)
-            """, arguments: [signup, signup])
+        try db.execute(
+            sql: """
+                INSERT INTO users(id, email, role, subscription_tier, is_onboarding_complete, created_at)
+                VALUES (42, 'ana@example.org', 'user', 'free', 1, ?), (7, 'bo@example.org', 'user', 'free', 1, ?)
+                """, arguments: [signup, signup])
         try db.execute(sql: "INSERT INTO posts(user_id, visibility, created_at) VALUES (42, 'public', ?)", arguments: [Date()])
         try db.execute(sql: "INSERT INTO follows(follower_id, following_id, created_at) VALUES (7, 42, ?)", arguments: [Date()])
     }
