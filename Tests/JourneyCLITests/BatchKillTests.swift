@@ -3,16 +3,8 @@ import GRDB
 import Testing
 
 /// Starts `journey arguments` in the workspace without waiting for it.
-private func launch(_ arguments: [String], in workspace: Workspace) throws -> Process {
-    let process = Process()
-    process.executableURL = try JourneyBinary.require()
-    process.arguments = arguments
-    process.currentDirectoryURL = workspace.url
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    return process
+private func launch(_ arguments: [String], in workspace: Workspace) throws -> Subprocess {
+    try Subprocess(JourneyBinary.require(), arguments, in: workspace.url)
 }
 
 /// The highest `journey_batch_runs` id (0 with none).
@@ -22,7 +14,7 @@ private func lastRunID(_ path: String) throws -> Int64 {
 
 /// Waits (bounded, generously: a loaded machine starts a debug binary slowly) until `batch` has
 /// recorded a run after `previous`, or has exited (a small run may finish between two looks).
-private func waitForBatch(_ batch: Process, after previous: Int64, _ path: String) async throws {
+private func waitForBatch(_ batch: Subprocess, after previous: Int64, _ path: String) async throws {
     for _ in 0..<2_400 {
         if !batch.isRunning { return }
         if let last = try? lastRunID(path), last > previous { return }
@@ -34,12 +26,14 @@ private func waitForBatch(_ batch: Process, after previous: Int64, _ path: Strin
 /// Users whose stage is not the `to_state` of their last transition (J1 with none).
 private func mismatches(_ path: String) throws -> Int {
     try DatabaseQueue(path: path).read { db in
-        try Int.fetchOne(db, sql: """
-            SELECT COUNT(*) FROM users u
-            LEFT JOIN journey_transitions t ON t.user_id = u.id
-                AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
-            WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
-            """) ?? -1
+        try Int.fetchOne(
+            db,
+            sql: """
+                SELECT COUNT(*) FROM users u
+                LEFT JOIN journey_transitions t ON t.user_id = u.id
+                    AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
+                WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
+                """) ?? -1
     }
 }
 
@@ -62,11 +56,8 @@ struct BatchKillTests {
                 let batch = try launch(["batch", "--db", path, "--chunk-size", "150", "--lease-seconds", "1"], in: workspace)
                 try await waitForBatch(batch, after: previous, path)
                 try await Task.sleep(for: .milliseconds(Int.random(in: 20...600, using: &random)))
-                if batch.isRunning {
-                    kill(batch.processIdentifier, SIGKILL)
-                    kills += 1
-                }
-                batch.waitUntilExit()
+                if batch.terminate(SIGKILL) { kills += 1 }
+                _ = await batch.waitForExit()
 
                 // Then the file is sound and every stage matches its history
                 let integrity = try await DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
@@ -83,9 +74,11 @@ struct BatchKillTests {
             let again = try await workspace.journey(["batch", "--db", path, "--json"])
             #expect(try again.jsonObject()["transitions"] as? Int == 0)
             let duplicates = try await DatabaseQueue(path: path).read { db in
-                try Int.fetchOne(db, sql: """
-                    SELECT COUNT(*) FROM (SELECT user_id, to_state FROM journey_transitions GROUP BY user_id, to_state HAVING COUNT(*) > 1)
-                    """)
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM (SELECT user_id, to_state FROM journey_transitions GROUP BY user_id, to_state HAVING COUNT(*) > 1)
+                        """)
             }
             #expect(duplicates == 0, "forward-only rules: no user entered a stage twice")
 
@@ -112,8 +105,8 @@ struct BatchKillTests {
                 #expect(second.status == 75, "\(second)")
                 #expect(second.stderr.contains("Another batch"))
             }
-            first.waitUntilExit()
-            #expect(first.terminationStatus == 0)
+            let exit = await first.waitForExit()
+            #expect(exit.status == 0 && exit.exitedNormally)
         }
     }
 
@@ -127,8 +120,8 @@ struct BatchKillTests {
             let previous = try lastRunID(path)
             let batch = try launch(["batch", "--db", path, "--chunk-size", "50", "--lease-seconds", "1"], in: workspace)
             try await waitForBatch(batch, after: previous, path)
-            kill(batch.processIdentifier, SIGKILL)
-            batch.waitUntilExit()
+            batch.terminate(SIGKILL)
+            _ = await batch.waitForExit()
             // The killed run holds its lease until it expires (1 s); after that status calls it interrupted
             try await Task.sleep(for: .milliseconds(1_100))
             let status = try await workspace.journey(["status", "--db", path, "--json"])

@@ -8,7 +8,9 @@ struct BatchLeaseCLITests {
     /// Three users and one `running` row as a killed batch left it (`lease` NULL for a pre-lease row).
     static func database(_ workspace: Workspace, lease: String?, pid: Int32 = 1) throws -> String {
         let path = workspace.path("lease.sqlite")
-        try SmallDatabase.create(path, """
+        try SmallDatabase.create(
+            path,
+            """
             INSERT INTO users(id, email, created_at) VALUES (1, 'a@x', '2025-01-01 00:00:00'), (2, 'b@x', '2025-01-01 00:00:00'),
                 (3, 'c@x', '2025-01-01 00:00:00');
             INSERT INTO journey_batch_runs(id, started_at, status, rules_version, pid, owner, holder, lease_expires_at)
@@ -25,8 +27,9 @@ struct BatchLeaseCLITests {
         return runs.first { $0["id"] as? Int == id }?["status"] as? String
     }
 
-    @Test("the reported case: a running row whose pid is a live process (1, or this test's own) does not block once its lease expired",
-          arguments: [Int32(1), getpid()])
+    @Test(
+        "the reported case: a running row whose pid is a live process (1, or this test's own) does not block once its lease expired",
+        arguments: [Int32(1), getpid()])
     func pidReuse(pid: Int32) async throws {
         try await withWorkspace { workspace in
             // Given a row left running by a killed batch, held as a pid that is alive now, its lease long expired
@@ -43,7 +46,8 @@ struct BatchLeaseCLITests {
             #expect(batch.status == 0, "\(batch)")
             let run = try #require(try batch.jsonObject()["run_id"] as? Int)
             #expect(try await Self.shownStatus(workspace, db, run: run) == "finished")
-            #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE id = 7 AND status = 'interrupted' AND error LIKE '%lease expired%'") == 1)
+            #expect(
+                try Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE id = 7 AND status = 'interrupted' AND error LIKE '%lease expired%'") == 1)
         }
     }
 
@@ -80,7 +84,8 @@ struct BatchLeaseCLITests {
             let db = try Self.database(workspace, lease: "2099-01-01 00:00:00")
             let batch = try await workspace.journey(["batch", "--db", db, "--take-over", "--json"])
             #expect(batch.status == 0, "\(batch)")
-            #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE id = 7 AND status = 'interrupted' AND error LIKE '%--take-over%'") == 1)
+            #expect(
+                try Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE id = 7 AND status = 'interrupted' AND error LIKE '%--take-over%'") == 1)
             let run = try #require(try batch.jsonObject()["run_id"] as? Int)
             #expect(try await Self.shownStatus(workspace, db, run: run) == "finished")
         }
@@ -94,39 +99,39 @@ struct BatchLeaseCLITests {
             #expect(try await workspace.journey(["generate", "--users", "6000", "--seed", "21", "--output", db]).status == 0)
             #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
             let errors = workspace.path("first.err")
-            _ = FileManager.default.createFile(atPath: errors, contents: nil)
-            let first = Process()
-            first.executableURL = try JourneyBinary.require()
-            first.arguments = ["batch", "--db", db, "--chunk-size", "10"]
-            first.currentDirectoryURL = workspace.url
-            first.standardOutput = FileHandle.nullDevice
-            first.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-            try first.run()
+            let first = try Subprocess(
+                JourneyBinary.require(), ["batch", "--db", db, "--chunk-size", "10"], in: workspace.url, stderr: URL(fileURLWithPath: errors))
             for _ in 0..<400 where (try? Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE status = 'running'")) != 1 {
                 try await Task.sleep(for: .milliseconds(25))
             }
 
             // When another batch takes the lease over
             let second = try await workspace.journey(["batch", "--db", db, "--take-over", "--json"])
-            first.waitUntilExit()
+            let exit = await first.waitForExit()
 
             // Then the second finished; the first (unless it had already finished) stopped with 75, saying why
             #expect(second.status == 0, "\(second)")
             let message = try String(contentsOfFile: errors, encoding: .utf8)
-            if first.terminationStatus != 0 {
-                #expect(first.terminationStatus == 75, "\(message)")
+            if exit.status != 0 {
+                #expect(exit.status == 75 && exit.exitedNormally, "\(message)")
                 #expect(message.contains("lost its lease"), "\(message)")
                 #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_batch_runs WHERE id = 1 AND status = 'interrupted'") == 1)
             }
             // And every stage still matches its history, with no move recorded twice
-            #expect(try Direct.integer(db, """
-                SELECT COUNT(*) FROM users u LEFT JOIN journey_transitions t ON t.user_id = u.id
-                    AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
-                WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
-                """) == 0)
-            #expect(try Direct.integer(db, """
-                SELECT COUNT(*) FROM (SELECT user_id, to_state FROM journey_transitions GROUP BY user_id, to_state HAVING COUNT(*) > 1)
-                """) == 0)
+            #expect(
+                try Direct.integer(
+                    db,
+                    """
+                    SELECT COUNT(*) FROM users u LEFT JOIN journey_transitions t ON t.user_id = u.id
+                        AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
+                    WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
+                    """) == 0)
+            #expect(
+                try Direct.integer(
+                    db,
+                    """
+                    SELECT COUNT(*) FROM (SELECT user_id, to_state FROM journey_transitions GROUP BY user_id, to_state HAVING COUNT(*) > 1)
+                    """) == 0)
         }
     }
 

@@ -65,30 +65,13 @@ private final class SoakLedger: @unchecked Sendable {
 
 /// A `journey batch` subprocess whose stderr goes to a file.
 private struct BatchProcess {
-    let process: Process
+    let process: Subprocess
     let stderrURL: URL
-    let exited: Task<(Int32, Bool), Never>
 
     static func start(_ arguments: [String], in workspace: Workspace) throws -> BatchProcess {
         let stderrURL = workspace.url.appendingPathComponent("batch-stderr-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: stderrURL)
-        let process = Process()
-        process.executableURL = try JourneyBinary.require()
-        process.arguments = arguments
-        process.currentDirectoryURL = workspace.url
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = handle
-        let (stream, continuation) = AsyncStream.makeStream(of: (Int32, Bool).self)
-        process.terminationHandler = { finished in
-            try? handle.close()
-            continuation.yield((finished.terminationStatus, finished.terminationReason == .exit))
-            continuation.finish()
-        }
-        try process.run()
-        let exited = Task { await stream.first { _ in true } ?? (-1, false) }
-        return BatchProcess(process: process, stderrURL: stderrURL, exited: exited)
+        let process = try Subprocess(JourneyBinary.require(), arguments, in: workspace.url, stderr: stderrURL)
+        return BatchProcess(process: process, stderrURL: stderrURL)
     }
 
     var stderr: String {
@@ -106,8 +89,9 @@ private func connection(_ path: String, readOnly: Bool = false) throws -> Databa
 
 @Suite("Soak: readers, writers and a killed batch on one database", .serialized)
 struct SoakTests {
-    @Test("soak for JOURNEY_SOAK_SECONDS: no error, no lock surfaced, every stage matches its history and a fresh evaluation",
-          .enabled(if: SoakSettings.seconds != nil, "set JOURNEY_SOAK_SECONDS (scripts/soak.sh) to run the soak"))
+    @Test(
+        "soak for JOURNEY_SOAK_SECONDS: no error, no lock surfaced, every stage matches its history and a fresh evaluation",
+        .enabled(if: SoakSettings.seconds != nil, "set JOURNEY_SOAK_SECONDS (scripts/soak.sh) to run the soak"))
     func soak() async throws {
         let seconds = try #require(SoakSettings.seconds)
         let users = SoakSettings.users
@@ -130,7 +114,9 @@ struct SoakTests {
             // When: readers, writers and the killed batch run together until the deadline
             await withTaskGroup(of: Void.self) { group in
                 for reader in 0..<SoakSettings.readers {
-                    group.addTask { await Self.read(db: db, service: service, users: users, until: deadline, workspace: workspace, ledger: ledger, seed: reader) }
+                    group.addTask {
+                        await Self.read(db: db, service: service, users: users, until: deadline, workspace: workspace, ledger: ledger, seed: reader)
+                    }
                 }
                 group.addTask { await Self.writePosts(db: db, users: users, until: deadline, ledger: ledger) }
                 group.addTask { await Self.writeFollows(db: db, users: users, until: deadline, ledger: ledger) }
@@ -148,12 +134,14 @@ struct SoakTests {
             let integrity = try await queue.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
             #expect(integrity == ["ok"])
             let mismatches = try await queue.read { db in
-                try Int.fetchOne(db, sql: """
-                    SELECT COUNT(*) FROM users u
-                    LEFT JOIN journey_transitions t ON t.user_id = u.id
-                        AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
-                    WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
-                    """)
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) FROM users u
+                        LEFT JOIN journey_transitions t ON t.user_id = u.id
+                            AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
+                        WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
+                        """)
             }
             #expect(mismatches == 0, "users whose stage is not their last transition's")
             let twice = try await queue.read { db in
@@ -192,7 +180,8 @@ struct SoakTests {
                 }
             }
             #expect(checked == users)
-            let sampled = await Self.evaluateThroughCLI(db: db, users: Array(stride(from: 1, through: users, by: max(1, users / 200))), workspace: workspace, ledger: ledger)
+            let sampled = await Self.evaluateThroughCLI(
+                db: db, users: Array(stride(from: 1, through: users, by: max(1, users / 200))), workspace: workspace, ledger: ledger)
             #expect(sampled == (users + max(1, users / 200) - 1) / max(1, users / 200))
 
             // And: nothing failed and no "database is locked" surfaced anywhere
@@ -206,13 +195,17 @@ struct SoakTests {
             try? Data((summary + "\n").utf8).write(to: URL(fileURLWithPath: ProcessInfo.processInfo.environment["JOURNEY_SOAK_REPORT"] ?? "/dev/null"))
             #expect(ledger.failures.isEmpty, "\(ledger.failures.joined(separator: "\n"))")
             #expect(ledger.lockedMessages == 0)
-            #expect(ledger["reads.service"] > 0 && ledger["reads.cli"] > 0 && ledger["reads.direct"] > 0 && ledger["posts.inserted"] > 0 && ledger["follows.inserted"] > 0)
+            #expect(
+                ledger["reads.service"] > 0 && ledger["reads.cli"] > 0 && ledger["reads.direct"] > 0 && ledger["posts.inserted"] > 0
+                    && ledger["follows.inserted"] > 0)
             #expect(ledger["batch.started"] > 0)
         }
     }
 
     /// One reader: service reads, dry-run evaluations, consistency reads, and now and then a persisting evaluation.
-    private static func read(db: String, service: JourneyService, users: Int, until deadline: ContinuousClock.Instant, workspace: Workspace, ledger: SoakLedger, seed: Int) async {
+    private static func read(
+        db: String, service: JourneyService, users: Int, until deadline: ContinuousClock.Instant, workspace: Workspace, ledger: SoakLedger, seed: Int
+    ) async {
         var random = SystemRandomNumberGenerator()
         let queue: DatabaseQueue
         do { queue = try connection(db, readOnly: true) } catch { return ledger.fail("reader \(seed): \(error)") }
@@ -241,10 +234,15 @@ struct SoakTests {
                 } else if roll < 18 {
                     // A read through GRDB: the stage and the last transition, in one snapshot, agree
                     let (stage, last) = try await queue.read { db in
-                        (try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = ?", arguments: [user]),
-                         try String.fetchOne(db, sql: "SELECT to_state FROM journey_transitions WHERE user_id = ? ORDER BY seq DESC LIMIT 1", arguments: [user]))
+                        (
+                            try String.fetchOne(db, sql: "SELECT customer_journey_state FROM users WHERE id = ?", arguments: [user]),
+                            try String.fetchOne(
+                                db, sql: "SELECT to_state FROM journey_transitions WHERE user_id = ? ORDER BY seq DESC LIMIT 1", arguments: [user])
+                        )
                     }
-                    guard stage == (last ?? "J1_NEW_USER") else { ledger.fail("user \(user): stage \(stage ?? "nil") but last transition \(last ?? "none")"); continue }
+                    guard stage == (last ?? "J1_NEW_USER") else {
+                        ledger.fail("user \(user): stage \(stage ?? "nil") but last transition \(last ?? "none")"); continue
+                    }
                     ledger.count("reads.direct")
                 } else if roll == 18 {
                     // The service's evaluate-and-persist, racing the batch's compare-and-set
@@ -289,7 +287,8 @@ struct SoakTests {
             do {
                 let changed = try await write(queue) { db in
                     if insert {
-                        try db.execute(sql: "INSERT INTO posts(user_id, content, visibility, created_at) VALUES (?, 'soak', 'public', ?)", arguments: [user, Date()])
+                        try db.execute(
+                            sql: "INSERT INTO posts(user_id, content, visibility, created_at) VALUES (?, 'soak', 'public', ?)", arguments: [user, Date()])
                     } else {
                         try db.execute(sql: "DELETE FROM posts WHERE id = (SELECT id FROM posts WHERE user_id = ? ORDER BY id DESC LIMIT 1)", arguments: [user])
                     }
@@ -318,12 +317,15 @@ struct SoakTests {
             do {
                 let changed = try await write(queue) { db in
                     if insert {
-                        try db.execute(sql: """
-                            INSERT INTO follows(follower_id, following_id, created_at) SELECT ?1, ?2, ?3
-                            WHERE ?1 <> ?2 AND NOT EXISTS (SELECT 1 FROM follows WHERE follower_id = ?1 AND following_id = ?2)
-                            """, arguments: [follower, followee, Date()])
+                        try db.execute(
+                            sql: """
+                                INSERT INTO follows(follower_id, following_id, created_at) SELECT ?1, ?2, ?3
+                                WHERE ?1 <> ?2 AND NOT EXISTS (SELECT 1 FROM follows WHERE follower_id = ?1 AND following_id = ?2)
+                                """, arguments: [follower, followee, Date()])
                     } else {
-                        try db.execute(sql: "DELETE FROM follows WHERE id = (SELECT id FROM follows WHERE follower_id = ? ORDER BY id DESC LIMIT 1)", arguments: [follower])
+                        try db.execute(
+                            sql: "DELETE FROM follows WHERE id = (SELECT id FROM follows WHERE follower_id = ? ORDER BY id DESC LIMIT 1)", arguments: [follower]
+                        )
                     }
                     return db.changesCount
                 }
@@ -345,8 +347,8 @@ struct SoakTests {
                 let batch = try BatchProcess.start(["batch", "--db", db, "--chunk-size", "250"], in: workspace)
                 ledger.count("batch.started")
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 50...2_500, using: &random)))
-                let killed = batch.process.isRunning && kill(batch.process.processIdentifier, SIGKILL) == 0
-                let (status, normally) = await batch.exited.value
+                let killed = batch.process.terminate(SIGKILL)
+                let (status, normally) = await batch.process.waitForExit()
                 let stderr = batch.stderr
                 try? FileManager.default.removeItem(at: batch.stderrURL)
                 ledger.scan(stderr, "batch")
@@ -379,7 +381,8 @@ struct SoakTests {
                         let report = try result.jsonObject()
                         let pending = (report["transitions"] as? [Any])?.count ?? -1
                         guard result.status == 0, report["pin"] is NSNull, pending == 0,
-                              report["stored_stage"] as? String == report["stage"] as? String else {
+                            report["stored_stage"] as? String == report["stage"] as? String
+                        else {
                             ledger.fail("user \(user) differs from a fresh evaluation: \(result)")
                             return false
                         }
