@@ -100,12 +100,14 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // What the test targets share (a thread-safe list); no product of the package.
+        .target(name: "JourneyTestSupport", path: "Tests/JourneyTestSupport", swiftSettings: upcoming),
         .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"], resources: [.copy("Rules")], swiftSettings: upcoming),
-        .testTarget(name: "JourneySQLiteTests", dependencies: ["JourneySQLite", "JourneyStorage", "JourneyCore", "JourneyFixtures", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
+        .testTarget(name: "JourneySQLiteTests", dependencies: ["JourneySQLite", "JourneyStorage", "JourneyCore", "JourneyFixtures", "JourneyTestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: upcoming),
         .testTarget(
             name: "JourneyTests",
             dependencies: [
-                "Journey", "JourneyStorage", "JourneySQLite", "JourneyCore", "JourneyFixtures", "JourneyRules",
+                "Journey", "JourneyStorage", "JourneySQLite", "JourneyCore", "JourneyFixtures", "JourneyRules", "JourneyTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
@@ -117,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "JourneyContractTests",
             dependencies: [
-                "JourneyStorage", "JourneySQLite", "JourneyPostgres", "JourneyCore",
+                "JourneyStorage", "JourneySQLite", "JourneyPostgres", "JourneyCore", "JourneyTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyStorage
+import JourneyTestSupport
 import Testing
 
 /// Several writers on one database, in one process and through another connection (as another

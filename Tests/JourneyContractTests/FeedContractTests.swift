@@ -1,6 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyStorage
+import JourneyTestSupport
 import Testing
 
 /// SPEC §9: the transitions table as an ordered, durable feed; what changed past a cursor; the

@@ -2,6 +2,7 @@ import Foundation
 import JourneyCore
 import JourneyPostgres
 import JourneyStorage
+import JourneyTestSupport
 import Logging
 import PostgresNIO
 

@@ -1,6 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyStorage
+import JourneyTestSupport
 import Testing
 
 /// A store opened read-only (dry runs, reports) answers every read and refuses every write with

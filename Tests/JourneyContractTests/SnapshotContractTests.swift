@@ -1,6 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyStorage
+import JourneyTestSupport
 import Testing
 
 /// SPEC §2: every metric of one user, read at an injected now, checked against values computed by

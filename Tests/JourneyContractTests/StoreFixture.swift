@@ -1,6 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyStorage
+import JourneyTestSupport
 import Testing
 
 // The contract suite holds every `JourneyStore` to the same behaviour. Each test takes a `Backend`
@@ -251,22 +252,4 @@ func funnelCounts(_ store: any JourneyStore, sourceLocation: SourceLocation = #_
         counts[stage, default: 0] += count
     }
     return counts
-}
-
-/// A thread-safe list, to collect what concurrent tasks and callbacks saw.
-final class Collected<Element: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Element] = []
-
-    func append(_ element: Element) {
-        lock.lock()
-        defer { lock.unlock() }
-        storage.append(element)
-    }
-
-    var elements: [Element] {
-        lock.lock()
-        defer { lock.unlock() }
-        return storage
-    }
 }

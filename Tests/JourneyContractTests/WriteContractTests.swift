@@ -1,6 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyStorage
+import JourneyTestSupport
 import Testing
 
 /// SPEC §3 "Persisting a stage": the new stage, `last_journey_update` and one history row per move,

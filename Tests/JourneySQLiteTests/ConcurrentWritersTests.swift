@@ -3,6 +3,7 @@ import GRDB
 import JourneyCore
 import JourneyFixtures
 import JourneyStorage
+import JourneyTestSupport
 import Testing
 
 @testable import JourneySQLite

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import JourneyCore
 import JourneyStorage
+import JourneyTestSupport
 
 @testable import JourneySQLite
 
@@ -153,24 +154,6 @@ extension StageID {
     static let j1: StageID = "J1_NEW_USER"
     static let j2: StageID = "J2_ACTIVE_USER"
     static let j3: StageID = "J3_POWER_USER"
-}
-
-/// A thread-safe list, to collect what concurrent writers got.
-final class Collected<Element: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Element] = []
-
-    func append(_ element: Element) {
-        lock.lock()
-        defer { lock.unlock() }
-        storage.append(element)
-    }
-
-    var elements: [Element] {
-        lock.lock()
-        defer { lock.unlock() }
-        return storage
-    }
 }
 
 /// Runs `body(0)`, …, `body(count - 1)` at the same time in a task group; the results in index order.

@@ -170,22 +170,6 @@ struct TimestampFormsTests {
             #expect(!findings.isHealthy)
         }
     }
-
-    @Test("doctor counts each form per column, with samples, and stays healthy when every value is readable")
-    func doctorCountsForms() async throws {
-        try await withTemporaryDirectory { directory in
-            _ = try await Self.snapshots(form: .epochMilliseconds, columnType: "", instants: Instants(near: true), in: directory)
-            let path = directory.appending(path: "data.sqlite").path
-            let database = try SQLiteStore.open(path: path, mode: .readOnly)
-            let findings = try await database.doctor(stages: ["J1_NEW_USER"], aliases: [:], initialStage: "J1_NEW_USER")
-            let posts = try #require(findings.timestamps.first { $0.column == "posts.created_at" })
-            #expect(posts.forms == ["epoch_milliseconds": 2])
-            #expect(posts.samples["epoch_milliseconds"]?.count == 2)
-            let stage = try #require(findings.timestamps.first { $0.column == "users.last_journey_update" })
-            #expect(stage.forms == ["canonical": 1])
-            #expect(findings.isHealthy)
-        }
-    }
 }
 
 /// The canonical fast path (``TimestampForms``): text comparisons only while a column holds

@@ -4,6 +4,7 @@ import JourneyCore
 import JourneyFixtures
 import JourneySQLite
 import JourneyStorage
+import JourneyTestSupport
 import MetricsTestKit
 import Testing
 

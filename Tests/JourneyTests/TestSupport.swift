@@ -3,6 +3,7 @@ import GRDB
 import JourneyCore
 import JourneySQLite
 import JourneyStorage
+import JourneyTestSupport
 
 @testable import Journey
 
@@ -87,22 +88,4 @@ func pendingMove(_ user: Int64, _ from: StageID, _ to: StageID) -> PendingMove {
 extension JourneyService {
     /// The SQLite store behind the service, for the raw SQL of the tests in this package.
     var sqlite: SQLiteStore { store as! SQLiteStore }
-}
-
-/// A thread-safe list, to collect what concurrent tasks got.
-final class Collected<Element: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Element] = []
-
-    func append(_ element: Element) {
-        lock.lock()
-        defer { lock.unlock() }
-        storage.append(element)
-    }
-
-    var elements: [Element] {
-        lock.lock()
-        defer { lock.unlock() }
-        return storage
-    }
 }
