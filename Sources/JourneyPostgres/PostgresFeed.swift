@@ -1,5 +1,5 @@
 import Foundation
-import JourneyStorage
+public import JourneyStorage
 import PostgresNIO
 
 extension PostgresStore {
@@ -169,6 +169,7 @@ public struct PostgresChangeSignal: ChangeSignal {
     /// - throws: ``StorageError`` when the head cannot be read.
     public func watch(_ changed: @Sendable () async -> Void) async throws(StorageError) {
         var last = try await store.feedHead()
+        await changed()  // what committed before the baseline (ChangeSignal's contract)
         let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         var failure: StorageError?
         await withTaskGroup(of: Void.self) { group in

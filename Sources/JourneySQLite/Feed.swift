@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import JourneyStorage
+public import JourneyStorage
 
 /// The SQLite ``ChangeSignal``: one dedicated connection asks `PRAGMA data_version` at an interval.
 ///
@@ -20,23 +20,32 @@ public struct DataVersionPoller: ChangeSignal {
         self.interval = interval
     }
 
-    /// Opens the feed's connection, notes `data_version`, then polls every ``interval`` and calls
-    /// `changed` when the value moved; returns when the task is cancelled.
+    /// Opens the feed's connection, notes `data_version` and calls `changed` once, then polls every
+    /// ``interval`` and calls `changed` when the value moved; returns when the task is cancelled. An open or a poll that
+    /// finds the file busy is tried again after an interval.
     ///
-    /// - throws: ``StorageError`` when the connection cannot be opened or a poll fails.
+    /// - throws: ``StorageError`` when the connection cannot be opened or a poll fails otherwise.
     public func watch(_ changed: @Sendable () async -> Void) async throws(StorageError) {
-        let connection: DatabaseQueue
-        var last: Int
-        do {
-            var configuration = Configuration()
-            configuration.readonly = !FileManager.default.isWritableFile(atPath: path)
-            configuration.busyMode = .timeout(SQLiteStore.busyTimeout)
-            configuration.label = "journey.feed"
-            connection = try DatabaseQueue(path: path, configuration: configuration)
-            last = try await Self.version(connection)
-        } catch {
-            throw StorageError.wrap(error, path: path)
+        var opened: (connection: DatabaseQueue, version: Int)?
+        while opened == nil {
+            do {
+                var configuration = Configuration()
+                configuration.readonly = !FileManager.default.isWritableFile(atPath: path)
+                configuration.busyMode = .timeout(SQLiteStore.busyTimeout)
+                configuration.label = "journey.feed"
+                let connection = try DatabaseQueue(path: path, configuration: configuration)
+                opened = (connection, try await Self.version(connection))
+            } catch {
+                // Busy past the timeout (another process recovering the WAL or switching the journal
+                // mode): tried again after an interval, like a poll.
+                let failure = StorageError.wrap(error, path: path)
+                guard failure.category == .busy else { throw failure }
+                do { try await Task.sleep(for: interval) } catch { return }  // cancelled
+            }
         }
+        guard let (connection, first) = opened else { return }
+        var last = first
+        await changed()  // what committed before the baseline (ChangeSignal's contract)
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)
@@ -49,7 +58,12 @@ public struct DataVersionPoller: ChangeSignal {
             } catch is CancellationError {
                 return
             } catch {
-                throw StorageError.wrap(error, path: path)
+                // A poll that found the file busy past the timeout (a checkpoint or WAL recovery by
+                // another process on a loaded machine) is tried again at the next interval: a reader
+                // whose feed stopped here would wait for a signal that never comes.
+                let failure = StorageError.wrap(error, path: path)
+                if failure.category == .busy { continue }
+                throw failure
             }
             if version != last {
                 last = version

@@ -9,8 +9,11 @@ import JourneyCore
 /// PostgreSQL store would `LISTEN` on a channel that a trigger on `journey_transitions`,
 /// `journey_pin_events` and `journey_rules` `NOTIFY`s, and call `changed` for each notification.
 public protocol ChangeSignal: Sendable {
-    /// Calls `changed` after each change it detects, one call at a time, until the calling task
-    /// is cancelled; then returns.
+    /// Calls `changed` once as soon as it is watching, then after each change it detects, one call
+    /// at a time, until the calling task is cancelled; then returns. The first call covers what
+    /// committed between the caller's last read and the moment the watch took its own baseline:
+    /// without it, a commit in that window would never be signalled (on a loaded machine, the
+    /// last commit of a batch could be, and a reader waiting for it would wait forever).
     ///
     /// - throws: ``StorageError`` when the database cannot be watched at all (the file vanished,
     ///   a connection cannot be opened).

@@ -37,7 +37,7 @@ private func mismatches(_ path: String) throws -> Int {
     }
 }
 
-@Suite("journey batch killed, locked and reported", .serialized)
+@Suite("journey batch killed, locked and reported", .serialized, .timeLimit(.minutes(10)))
 struct BatchKillTests {
     @Test("SIGKILL at random moments never leaves a stage without its transition; the next run completes")
     func killedAtRandom() async throws {

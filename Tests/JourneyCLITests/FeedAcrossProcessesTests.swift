@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 
 /// SPEC §9 across real processes: the service's feed follows what a separate `journey batch` commits.
-@Suite("The transition feed across processes")
+@Suite("The transition feed across processes", .timeLimit(.minutes(5)))
 struct FeedAcrossProcessesTests {
     @Test("A reader gets exactly the batch's moves, in order, once, within 2 s of commit; it disconnects halfway and resumes with no gap")
     func batchInAnotherProcess() async throws {

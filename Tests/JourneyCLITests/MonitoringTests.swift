@@ -4,7 +4,7 @@ import Testing
 
 /// Issue 12: exit statuses cron and monitoring can trust (`status --check`, `batch --strict`), and
 /// machine output (`--json`: one line per object, errors as JSON on stderr, ISO-8601 `Z` timestamps).
-@Suite("journey for machines: status --check, batch --strict, JSON Lines")
+@Suite("journey for machines: status --check, batch --strict, JSON Lines", .timeLimit(.minutes(10)))
 struct MonitoringTests {
     /// Three users; a batch run that finished an hour ago (#1), then `runs` (SQL values for
     /// `journey_batch_runs(id, started_at, finished_at, status, error, lease_expires_at)`), then `sql`.

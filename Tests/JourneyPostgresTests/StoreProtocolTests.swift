@@ -184,9 +184,10 @@ struct StoreProtocolTests {
                 #expect(try await store.feedHead() == FeedCursor())
                 let heard = Mutex(0)
                 let watcher = Task { try await store.changeSignal(interval: .seconds(60)).watch { heard.withLock { $0 += 1 } } }
+                try await Self.waitUntil { heard.withLock { $0 } == 1 }  // the call a watch makes as it starts
                 try await Task.sleep(for: .milliseconds(300))
                 try await scratch.execute("INSERT INTO journey_pins (user_id, stage, reason, created_at) VALUES (1, 'J1_NEW_USER', 'hold', now())")
-                try await Self.waitUntil { heard.withLock { $0 } == 1 }
+                try await Self.waitUntil { heard.withLock { $0 } == 2 }
                 watcher.cancel()
                 try await watcher.value
             }
@@ -236,14 +237,15 @@ struct StoreProtocolTests {
             let watcher = Task {
                 try await store.changeSignal(interval: .seconds(60)).watch { heard.withLock { $0 += 1 } }
             }
+            try await Self.waitUntil { heard.withLock { $0 } == 1 }  // the call a watch makes as it starts
             try await Task.sleep(for: .milliseconds(300))  // LISTEN is in place
             try await scratch.withStore(mode: .requireMigrated) { other in
                 _ = try await other.decide(user: 1, now: TestServer.now, rulesVersion: "v", source: .api) { _ in ([Self.toActive], ()) }
-                try await Self.waitUntil { heard.withLock { $0 } >= 1 }
-                _ = try await other.pin(user: 2, reason: "hold", now: TestServer.now)
                 try await Self.waitUntil { heard.withLock { $0 } >= 2 }
-                _ = try await other.adoptRules(version: "v2", text: "t", source: "s", now: TestServer.now)
+                _ = try await other.pin(user: 2, reason: "hold", now: TestServer.now)
                 try await Self.waitUntil { heard.withLock { $0 } >= 3 }
+                _ = try await other.adoptRules(version: "v2", text: "t", source: "s", now: TestServer.now)
+                try await Self.waitUntil { heard.withLock { $0 } >= 4 }
             }
             watcher.cancel()
             try await watcher.value
@@ -256,9 +258,10 @@ struct StoreProtocolTests {
             try await scratch.execute("DROP TRIGGER journey_transitions_changes_notify ON journey_transitions")
             let heard = Mutex(0)
             let watcher = Task { try await store.changeSignal(interval: .milliseconds(100)).watch { heard.withLock { $0 += 1 } } }
+            try await Self.waitUntil { heard.withLock { $0 } == 1 }  // the call a watch makes as it starts
             try await Task.sleep(for: .milliseconds(200))
             _ = try await store.decide(user: 1, now: TestServer.now, rulesVersion: "v", source: .api) { _ in ([Self.toActive], ()) }
-            try await Self.waitUntil { heard.withLock { $0 } >= 1 }
+            try await Self.waitUntil { heard.withLock { $0 } >= 2 }
             watcher.cancel()
             try await watcher.value
         }
