@@ -3,6 +3,8 @@ import PackageDescription
 
 let upcoming: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    // An import is internal unless it says `public import`: a module's public face names what it exposes.
+    .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 let package = Package(

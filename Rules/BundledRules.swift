@@ -1,4 +1,4 @@
-import JourneyCore
+public import JourneyCore
 
 /// The rule files of `Rules/`, compiled into the binary: at build time the EmbedRules plugin
 /// (`Plugins/EmbedRules`, running `embed-rules`) turns each YAML file of this folder into a string

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Where the service reads "now": the wall clock in production, a manual one in tests.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 internal import JourneyFixtures
 
 /// Seeded platform data for demos, trials and benchmarks (`journey demo`, `journey generate`),

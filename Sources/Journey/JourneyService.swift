@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 import JourneyCore
 import JourneyStorage
-import Logging
-import Metrics
+public import Logging
+public import Metrics
 import Synchronization
 
 /// What the service needs beyond a database and rules.

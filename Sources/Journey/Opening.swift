@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+public import Foundation
 internal import JourneySQLite
 
 #if PostgreSQL

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 // What an operator does besides evaluating: pins, histories, the funnel and the reports of
 // `journey status`, the checks of `journey doctor`, adopting rules. The command line reaches the

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 internal import JourneySQLite
 
 // The JSON shapes every front end shares: `journey evaluate --json` and the example server's

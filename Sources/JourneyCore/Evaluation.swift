@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// One criterion checked against one user: the progress line `posts 12 / 50`.
 public struct CriterionCheck: Hashable, Sendable, Codable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A value the criteria can test (SPEC §2).
 public enum Metric: String, CaseIterable, Hashable, Sendable, Codable {

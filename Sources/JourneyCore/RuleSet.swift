@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A validated rule set: the ordered stages, every edge between them, aliases and the cache TTL.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// One instant as another application may have stored it (SPEC §8), read one way everywhere.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// One user as a store reads them for the journey: the stored stage, the metrics, and any
 /// operator pin. Both stores (SQLite and PostgreSQL) produce it; evaluation takes it as values.

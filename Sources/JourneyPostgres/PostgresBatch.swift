@@ -1,6 +1,6 @@
-import Foundation
-import JourneyCore
-import JourneyStorage
+public import Foundation
+public import JourneyCore
+public import JourneyStorage
 import PostgresNIO
 
 // Two ways to run the nightly batch on one `journey_batch_runs` table, at most one `running` run at a time:

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import JourneyCore
-import JourneyStorage
+public import JourneyStorage
 import PostgresNIO
 
 // Rules adopted into the database, and the reports and repairs of `journey status` and `journey doctor`.

@@ -1,6 +1,6 @@
-import Foundation
-import JourneyCore
-import JourneyStorage
+public import Foundation
+public import JourneyCore
+public import JourneyStorage
 import PostgresNIO
 
 /// The metrics statements: one user, and one id range for the batch.

@@ -1,6 +1,6 @@
-import Foundation
-import JourneyStorage
-import Logging
+public import Foundation
+public import JourneyStorage
+public import Logging
 import PostgresNIO
 import Synchronization
 

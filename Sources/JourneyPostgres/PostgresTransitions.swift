@@ -1,6 +1,6 @@
-import Foundation
-import JourneyCore
-import JourneyStorage
+public import Foundation
+public import JourneyCore
+public import JourneyStorage
 import PostgresNIO
 
 extension PostgresStore {

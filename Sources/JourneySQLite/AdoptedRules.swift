@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import GRDB
-import JourneyStorage
+public import JourneyStorage
 
 extension SQLiteStore {
     /// Records `text` (already validated by the caller) as the rule set every caller uses from now on.

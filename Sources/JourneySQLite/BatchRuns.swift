@@ -1,7 +1,7 @@
-import Foundation
+public import Foundation
 import GRDB
-import JourneyCore
-import JourneyStorage
+public import JourneyCore
+public import JourneyStorage
 
 extension SQLiteStore {
     /// Takes the batch lock: records a `running` run holding a lease of `leaseSeconds` for `owner`.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import JourneyCore
-import JourneyStorage
+public import JourneyStorage
 
 extension SQLiteStore {
     /// Checks the file, every stage against the rules and its history, and the counters.

@@ -1,7 +1,7 @@
-import Foundation
+public import Foundation
 import GRDB
 import JourneyCore
-import JourneyStorage
+public import JourneyStorage
 
 extension SQLiteStore {
     /// Users per stored stage value, in no particular order: only the rules know the journey's

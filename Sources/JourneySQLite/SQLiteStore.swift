@@ -1,6 +1,6 @@
-import Foundation
-import GRDB
-import JourneyStorage
+public import Foundation
+public import GRDB
+public import JourneyStorage
 import Synchronization
 
 /// The journey's home in SQLite: one `DatabaseWriter` on one file, and one method per use case.

@@ -1,6 +1,6 @@
-import GRDB
+public import GRDB
 import JourneyCore
-import JourneyStorage
+public import JourneyStorage
 
 // The storage protocol's records, read from their SQLite rows through their `Codable` column names.
 

@@ -1,7 +1,7 @@
-import Foundation
+public import Foundation
 import GRDB
-import JourneyCore
-import JourneyStorage
+public import JourneyCore
+public import JourneyStorage
 
 extension SQLiteStore {
     /// One decision, one write (``JourneyStore/decide(user:now:rulesVersion:source:_:)``): the

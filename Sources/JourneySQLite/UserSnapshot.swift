@@ -1,7 +1,7 @@
-import Foundation
-import GRDB
-import JourneyCore
-import JourneyStorage
+public import Foundation
+public import GRDB
+public import JourneyCore
+public import JourneyStorage
 import Synchronization
 
 extension SQLiteStore {

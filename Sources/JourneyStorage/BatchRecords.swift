@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import JourneyCore
 
 /// One row of `journey_batch_runs`.

@@ -1,5 +1,5 @@
-import Foundation
-import JourneyCore
+public import Foundation
+public import JourneyCore
 
 /// Where the journey keeps every user's stage and every move: the seam between the service and a
 /// database. `SQLiteStore` (JourneySQLite) and `PostgresStore` (JourneyPostgres) implement it; the

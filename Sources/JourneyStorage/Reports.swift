@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import JourneyCore
 
 /// One row of `journey_rules`: a rule set adopted for every caller of the database (SPEC §9).

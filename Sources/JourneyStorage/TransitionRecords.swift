@@ -1,5 +1,5 @@
-import Foundation
-import JourneyCore
+public import Foundation
+public import JourneyCore
 
 /// Who asked for a move; stored in `journey_transitions.source`.
 public enum TransitionSource: String, Sendable, Codable {

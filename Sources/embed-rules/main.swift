@@ -24,7 +24,7 @@ func identifier(forFile path: String) -> String {
 }
 
 var source = "// Generated at build time by embed-rules (the EmbedRules plugin) from Rules/*.yaml. Do not edit: edit the YAML.\n\n"
-source += "import JourneyCore\n\n"
+source += "public import JourneyCore\n\n"
 source += "extension BundledRules {\n"
 for path in arguments.dropFirst() {
     let name = URL(fileURLWithPath: path).lastPathComponent
