@@ -1,5 +1,5 @@
-import Foundation
-import JourneyCore
+public import Foundation
+public import JourneyCore
 
 /// A store whose nightly batch can be shared by many workers, in any number of processes or
 /// machines: the users' id space split into shards that workers claim one at a time, each under a
