@@ -301,21 +301,6 @@ extension PostgresStore: ShardedBatchStore {
         }
     }
 
-    /// Closes a running sharded run as `failed`, with `error` and the shards' sums so far; its
-    /// unfinished shards are left for no one (the next run starts over).
-    public func failRun(_ run: Int64, error: String, now: Date) async throws(StorageError) {
-        try await transaction { connection in
-            _ = try await connection.query(
-                """
-                UPDATE journey_batch_runs r
-                SET status = 'failed', finished_at = \(now), error = \(error),
-                    users_seen = (SELECT COALESCE(sum(users_seen), 0) FROM journey_batch_shards WHERE run_id = r.id),
-                    transitions = (SELECT COALESCE(sum(transitions), 0) FROM journey_batch_shards WHERE run_id = r.id)
-                WHERE r.id = \(run) AND r.status = 'running' AND r.owner IS NULL
-                """, logger: self.logger)
-        }
-    }
-
     /// The run `id` with its shards' progress, or nil when there is no such run.
     public func batchRun(id: Int64) async throws(StorageError) -> ShardedRun? {
         try await shardedRuns(where: "r.id = \(id)").first
