@@ -245,7 +245,7 @@ enum PostgresBench {
                 let pipeline =
                     "\(shellQuote(sqlite3)) -csv \(shellQuote(dataset.platformPath)) \(shellQuote("SELECT \(columns) FROM \(table) ORDER BY id"))"
                     + " | PGTZ=UTC \(shellQuote(psql)) \(shellQuote(url(base))) -X -q -v ON_ERROR_STOP=1 -c \(shellQuote("\\copy \(table) (\(columns)) FROM STDIN WITH (FORMAT csv)"))"
-                let ((status, _), elapsed) = try timed { try spawn("/bin/bash", ["-c", "set -o pipefail; " + pipeline], stderr: "/dev/stderr") }
+                let ((status, _), elapsed) = try timed { try spawn(which("bash") ?? "/usr/bin/bash", ["-c", "set -o pipefail; " + pipeline]) }
                 guard status == 0 else { throw SpawnError(description: "loading \(table) failed (\(status))") }
                 phases["copy \(table)"] = elapsed.seconds
             }
