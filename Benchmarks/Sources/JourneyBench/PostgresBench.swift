@@ -54,7 +54,8 @@ enum PostgresBench {
         let journey = value("--journey") ?? (URL(fileURLWithPath: selfExecutable()).deletingLastPathComponent().path + "/journey")
         guard FileManager.default.isExecutableFile(atPath: journey) else {
             throw SpawnError(
-                description: "postgres: no journey binary at \(journey): build it with `swift build -c release --package-path Benchmarks --product journey`, or pass --journey PATH"
+                description:
+                    "postgres: no journey binary at \(journey): build it with `swift build -c release --package-path Benchmarks --product journey`, or pass --journey PATH"
             )
         }
         let sizes = [value("--users").flatMap(Int.init) ?? 100_000] + (arguments.contains("--no-1m") ? [] : [value("--large").flatMap(Int.init) ?? 1_000_000])
@@ -255,7 +256,8 @@ enum PostgresBench {
             phases["journey migrate"] = migrateElapsed.seconds
             phases["VACUUM ANALYZE"] = try timed { try psql(base, "VACUUM ANALYZE") }.1.seconds
             let total = (clock.now - start).seconds
-            try psql(base, "CREATE TABLE journey_bench_loaded (users integer, seed bigint); INSERT INTO journey_bench_loaded VALUES (\(dataset.users), \(dataSeed))")
+            try psql(
+                base, "CREATE TABLE journey_bench_loaded (users integer, seed bigint); INSERT INTO journey_bench_loaded VALUES (\(dataset.users), \(dataSeed))")
             var result = LoadResult(
                 users: dataset.users, label: dataset.label, phases: phases, total: total,
                 databaseBytes: Int64(try psql(base, "SELECT pg_database_size(current_database())")) ?? 0, tableBytes: [:])
@@ -446,7 +448,8 @@ enum PostgresBench {
             var rows: [[String]] = []
             for (dataset, m) in metrics {
                 rows.append([
-                    dataset.label, "random (\(m.randomUsers) users × \(m.rounds))", "\(m.storeRandom.count)", fmt(ns: m.storeRandom.median), fmt(ns: m.storeRandom.p99),
+                    dataset.label, "random (\(m.randomUsers) users × \(m.rounds))", "\(m.storeRandom.count)", fmt(ns: m.storeRandom.median),
+                    fmt(ns: m.storeRandom.p99),
                     fmt(ns: m.platformRandom.median), fmt(ns: m.platformRandom.p99), fmtRatio(m.platformRandom.median / m.storeRandom.median),
                 ])
                 rows.append([
@@ -454,7 +457,8 @@ enum PostgresBench {
                     fmt(ns: m.platformHeavy.median), fmt(ns: m.platformHeavy.p99), fmtRatio(m.platformHeavy.median / m.storeHeavy.median),
                 ])
             }
-            report.table(["users", "users measured", "n", "store median", "store p99", "separate counts median", "separate counts p99", "separate ÷ store"], rows)
+            report.table(
+                ["users", "users measured", "n", "store median", "store p99", "separate counts median", "separate counts p99", "separate ÷ store"], rows)
             for (dataset, m) in metrics {
                 report.say(
                     "\(dataset.label): heaviest users' followers \(m.heavy.map { fmtCount($0.1) }.joined(separator: ", ")); "
@@ -481,7 +485,8 @@ enum PostgresBench {
                     for (label, run) in [("first", r.first), ("steady", r.steady)] {
                         let base = label == "first" ? baseline?.first : baseline?.steady
                         batchRows.append([
-                            dataset.label, r.name, label, run.statuses.map(String.init).joined(separator: ","), fmtCount(run.usersSeen), fmtCount(run.transitions),
+                            dataset.label, r.name, label, run.statuses.map(String.init).joined(separator: ","), fmtCount(run.usersSeen),
+                            fmtCount(run.transitions),
                             String(format: "%.2f s", run.wallSeconds), String(format: "%.2f s", run.durationSeconds), fmtCount(Int(run.usersPerSecond)) + "/s",
                             base.map { fmtRatio(run.usersPerSecond / $0.usersPerSecond) } ?? "–",
                             String(format: "%.1f MB", Double(run.peakHWMKB) / 1024), String(format: "%.1f MB", Double(run.peakAnonKB) / 1024),
