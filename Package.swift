@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(
             name: "JourneyPostgresTests",
             dependencies: [
-                "JourneyPostgres", "JourneyCore", "JourneyStorage",
+                "JourneyPostgres", "JourneyCore", "JourneyStorage", "Journey",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -19,6 +19,15 @@ public struct BatchOptions: Sendable {
     /// Chunks read at once, each on a connection of its own, while the writer writes: the cores the
     /// run may use for reading (the default, 2, is the number the benchmark's machine has).
     public var readers: Int
+    /// Workers in this process (`journey batch --workers N`). On a store that shares its batch
+    /// (``ShardedBatchStore``: PostgreSQL), each claims shards of the run this process joins or starts,
+    /// beside any other process's workers. On SQLite, one writer per file, it sets how many chunks are
+    /// read and decided at once instead: ``readers`` becomes at least `workers`.
+    public var workers: Int
+    /// Users per shard of a sharded run (``ShardedBatchStore``): the unit a worker claims, holds
+    /// under its lease, and another worker resumes after its last committed chunk if it dies. Only
+    /// the process that starts a run chooses it; nil is ten chunks.
+    public var shardSize: Int?
 
     /// The lease bound: a run renews with every chunk and every third of this on a timer, so only a
     /// run that stopped (killed, frozen, its machine gone) lets it expire; the next run then takes over.
@@ -27,7 +36,8 @@ public struct BatchOptions: Sendable {
     /// Options for ``JourneyService/runBatch(_:)``; the defaults are those of `journey batch`.
     public init(
         chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) async -> Void)? = nil,
-        leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false, readers: Int = 2
+        leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false, readers: Int = 2,
+        workers: Int = 1, shardSize: Int? = nil
     ) {
         self.chunkSize = chunkSize
         self.dryRun = dryRun
@@ -35,6 +45,8 @@ public struct BatchOptions: Sendable {
         self.leaseSeconds = leaseSeconds
         self.takeOver = takeOver
         self.readers = readers
+        self.workers = workers
+        self.shardSize = shardSize
     }
 }
 
@@ -73,6 +85,12 @@ public struct BatchSummary: Sendable, Encodable {
     public var durationSeconds = 0.0
     /// Where the run's time went, in seconds (``BatchPhases``).
     public var phases = BatchPhases()
+    /// Workers this process ran (``BatchOptions/workers``; 1 on a store without shards).
+    public var workers = 1
+    /// A sharded run's (``ShardedBatchStore``) totals over every shard, whoever worked on them; nil for
+    /// a single-lease run or a dry run, whose own counts above are the run's. The counts above are
+    /// this process's part.
+    public var run: ShardedRunTotals?
 
     /// Users evaluated per second of ``durationSeconds``.
     public var usersPerSecond: Double { durationSeconds > 0 ? Double(usersSeen) / durationSeconds : 0 }
@@ -82,7 +100,7 @@ public struct BatchSummary: Sendable, Encodable {
         case transitions, edges, unknownStages = "unknown_stages", pinned, conflicts, noLongerMeeting = "no_longer_meeting"
         case unreadableTimestamps = "unreadable_timestamps", failedUsers = "failed_users"
         case failedUserSamples = "failed_user_samples", durationSeconds = "duration_seconds", phases
-        case usersPerSecond = "users_per_second"
+        case usersPerSecond = "users_per_second", workers, run
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -103,6 +121,8 @@ public struct BatchSummary: Sendable, Encodable {
         try container.encode(durationSeconds, forKey: .durationSeconds)
         try container.encode(phases, forKey: .phases)
         try container.encode(usersPerSecond, forKey: .usersPerSecond)
+        try container.encode(workers, forKey: .workers)
+        try container.encode(run, forKey: .run)
     }
 
     /// Why the batch could not move one user (the keys of ``failedUsers``).
@@ -133,6 +153,49 @@ public struct BatchSummary: Sendable, Encodable {
     mutating func count(_ from: StageID, _ to: StageID) {
         transitions += 1
         edges["\(from)->\(to)", default: 0] += 1
+    }
+
+    /// Adds what another worker of the same process counted (its phases too: worker-seconds).
+    mutating func merge(_ other: BatchSummary) {
+        usersSeen += other.usersSeen
+        transitions += other.transitions
+        edges.merge(other.edges, uniquingKeysWith: +)
+        unknownStages.merge(other.unknownStages, uniquingKeysWith: +)
+        pinned += other.pinned
+        conflicts += other.conflicts
+        unreadableTimestamps.merge(other.unreadableTimestamps, uniquingKeysWith: +)
+        noLongerMeeting.merge(other.noLongerMeeting) { mine, theirs in
+            StageShortfall(users: mine.users + theirs.users, sample: Array((mine.sample + theirs.sample).sorted().prefix(StageShortfall.sampleSize)))
+        }
+        failedUsers.merge(other.failedUsers, uniquingKeysWith: +)
+        failedUserSamples.merge(other.failedUserSamples) { Array(($0 + $1).sorted().prefix(10)) }
+        phases.waitingForReads += other.phases.waitingForReads
+        phases.evaluating += other.phases.evaluating
+        phases.writing += other.phases.writing
+        phases.conflicts += other.phases.conflicts
+    }
+}
+
+/// A sharded run's totals, summed over every shard by the database: what every worker of every
+/// process that joined it did together.
+public struct ShardedRunTotals: Sendable, Encodable, Equatable {
+    /// `running` while shards are left (other processes still work on them), then `finished`.
+    public var status: String
+    /// Shards the id space was split into.
+    public var shards: Int
+    /// Shards done.
+    public var shardsDone: Int
+    /// Users evaluated in the committed chunks of every shard.
+    public var usersSeen: Int
+    /// Moves recorded in the committed chunks of every shard.
+    public var transitions: Int
+
+    enum CodingKeys: String, CodingKey {
+        case status, shards, shardsDone = "shards_done", usersSeen = "users_seen", transitions
+    }
+
+    init(_ run: ShardedRun) {
+        (status, shards, shardsDone, usersSeen, transitions) = (run.status, run.shardCount, run.shardsDone, run.usersSeen, run.transitions)
     }
 }
 
@@ -188,6 +251,9 @@ extension JourneyService {
     /// Pinned users, unknown stages and users whose move fails alone (``BatchSummary/failedUsers``)
     /// are counted, not moved, and the run goes on.
     public func runBatch(_ batch: BatchOptions = BatchOptions()) async throws(JourneyError) -> BatchSummary {
+        if !batch.dryRun, let sharded = store as? any ShardedBatchStore {
+            return try await runShardedBatch(on: sharded, batch)
+        }
         let started = ContinuousClock.now
         let now = clock.now()
         let rules = self.rules  // one rule set for the whole run, even if another is adopted meanwhile
@@ -210,53 +276,18 @@ extension JourneyService {
         // The next chunks are read while this one is evaluated and written, `readers` at a time,
         // each on a connection of its own (WAL: readers never wait for the writer), so the run
         // uses every core it is given. Chunks hold disjoint id ranges, and every read uses the
-        // same `now`, so the answer is the one a single reader would give.
-        var reads = ChunkReads(store: store, rules: rules, chunkSize: max(1, batch.chunkSize), readers: max(1, batch.readers), now: now)
+        // same `now`, so the answer is the one a single reader would give. One writer per file:
+        // more workers here are more readers.
+        let readers = max(1, batch.readers, batch.workers)
+        var reads = ChunkReads(store: store, rules: rules, chunkSize: max(1, batch.chunkSize), readers: readers, now: now)
         defer { reads.cancel() }
         do throws(JourneyError) {
-            while true {
-                if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
-                var phase = ContinuousClock.now
-                func lap() -> Double {
-                    let now = ContinuousClock.now
-                    defer { phase = now }
-                    return (now - phase).seconds
-                }
-                guard let chunk = try await reads.next() else { break }
-                summary.phases.waitingForReads += lap()
-                guard let last = chunk.lastUserID else { continue }
-                summary.add(chunk)
-                let moves = chunk.moves
-                if let lease {
-                    let progress = BatchProgress(
-                        lease: lease, lastUserID: last, usersSeen: summary.usersSeen,
-                        transitions: summary.transitions, now: clock.now())
-                    let result = try await persist(moves, rules: rules, now: now, progress: progress)
-                    summary.phases.writing += lap()
-                    for record in result.recorded { summary.count(record.from, record.to) }
-                    summary.pinned += result.pinned.count
-                    for user in result.refused.keys.sorted() { summary.count(.writeRefused, user: user) }
-                    // Another writer changed these users since the chunk was read: re-read, re-evaluate.
-                    for user in result.conflicted {
-                        // Taken over since the chunk committed: write nothing more.
-                        if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: lease.runID)) }
-                        summary.conflicts += 1
-                        do {
-                            for record in try await evaluateAndPersist(user: user).recorded { summary.count(record.from, record.to) }
-                        } catch .refused(_, .unknownStage(let value, _)) {
-                            summary.unknownStages[value, default: 0] += 1
-                        } catch .store(.unknownUser) {
-                            continue  // deleted meanwhile: nothing to move
-                        } catch .store(.writeRefused) {
-                            summary.count(.writeRefused, user: user)
-                        }
-                    }
-                    summary.phases.conflicts += lap()
-                } else {
-                    for move in moves { for transition in move.transitions { summary.count(transition.from, transition.to) } }
-                }
-                await batch.onChunk?(summary.usersSeen, max(total, summary.usersSeen))
-            }
+            try await runChunks(
+                &reads, rules: rules, now: now, write: lease.map(ChunkWrite.run) ?? .nothing, summary: &summary,
+                stillHeld: { () throws(JourneyError) in
+                    if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
+                },
+                afterChunk: { summary in await batch.onChunk?(summary.usersSeen, max(total, summary.usersSeen)) })
         } catch {
             summary.durationSeconds = (ContinuousClock.now - started).seconds
             if let lease {
@@ -276,6 +307,188 @@ extension JourneyService {
             metadata: [
                 "users": "\(summary.usersSeen)", "transitions": "\(summary.transitions)", "seconds": "\(summary.durationSeconds)",
             ])
+        return summary
+    }
+
+    /// How ``runChunks(_:rules:now:write:summary:stillHeld:afterChunk:)`` writes a chunk's moves.
+    enum ChunkWrite {
+        /// A dry run: count what would move, write nothing.
+        case nothing
+        /// The single-lease run: each chunk renews the run's lease and records its progress.
+        case run(BatchLease)
+        /// One shard of a sharded run: each chunk renews the worker's lease on the shard and records its progress.
+        case shard(BatchShard, leaseSeconds: Double, store: any ShardedBatchStore)
+    }
+
+    /// The chunk loop every batch runs, single-lease or one worker's shard: read a chunk (decided in
+    /// the task that read it), persist its moves with compare-and-set and the run's or the shard's
+    /// progress in one transaction, count it into `summary`, and re-evaluate the users another
+    /// writer moved meanwhile. Ends after the last chunk `reads` hands out.
+    ///
+    /// - parameter stillHeld: throws when the run's lease was taken over; checked before each chunk
+    ///   and each re-evaluation.
+    /// - throws: ``JourneyError/store(_:)`` (`leaseLost` when the lease or the shard was taken over:
+    ///   the chunk in flight was rolled back).
+    func runChunks(
+        _ reads: inout ChunkReads, rules: RuleSet, now: Date, write: ChunkWrite, summary: inout BatchSummary,
+        stillHeld: () throws(JourneyError) -> Void, afterChunk: (BatchSummary) async -> Void
+    ) async throws(JourneyError) {
+        while true {
+            try stillHeld()
+            var phase = ContinuousClock.now
+            func lap() -> Double {
+                let now = ContinuousClock.now
+                defer { phase = now }
+                return (now - phase).seconds
+            }
+            guard let chunk = try await reads.next() else { break }
+            summary.phases.waitingForReads += lap()
+            guard let last = chunk.lastUserID else { continue }
+            let result: PersistResult
+            switch write {
+            case .nothing:
+                summary.add(chunk)
+                for move in chunk.moves { for transition in move.transitions { summary.count(transition.from, transition.to) } }
+                await afterChunk(summary)
+                continue
+            case .run(let lease):
+                let progress = BatchProgress(
+                    lease: lease, lastUserID: last, usersSeen: summary.usersSeen + chunk.users, transitions: summary.transitions, now: clock.now())
+                result = try await persist(chunk.moves, rules: rules, now: now, progress: progress)
+            case .shard(let shard, let seconds, let store):
+                let progress = ShardProgress(shard: shard, lastUserID: last, usersSeen: chunk.users, leaseSeconds: seconds, now: clock.now())
+                result = try await persist(chunk.moves, rules: rules, now: now) { () async throws(StorageError) in
+                    try await store.persist(chunk.moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
+                }
+            }
+            // Counted once committed: a chunk rolled back (its lease lost) counts nowhere.
+            summary.add(chunk)
+            summary.phases.writing += lap()
+            for record in result.recorded { summary.count(record.from, record.to) }
+            summary.pinned += result.pinned.count
+            for user in result.refused.keys.sorted() { summary.count(.writeRefused, user: user) }
+            // Another writer changed these users since the chunk was read: re-read, re-evaluate.
+            for user in result.conflicted {
+                try stillHeld()  // taken over since the chunk committed: write nothing more
+                summary.conflicts += 1
+                do {
+                    for record in try await evaluateAndPersist(user: user).recorded { summary.count(record.from, record.to) }
+                } catch .refused(_, .unknownStage(let value, _)) {
+                    summary.unknownStages[value, default: 0] += 1
+                } catch .store(.unknownUser) {
+                    continue  // deleted meanwhile: nothing to move
+                } catch .store(.writeRefused) {
+                    summary.count(.writeRefused, user: user)
+                }
+            }
+            summary.phases.conflicts += lap()
+            await afterChunk(summary)
+        }
+    }
+
+    /// The sharded batch (``ShardedBatchStore``): joins the running run of these rules or starts one,
+    /// then runs ``BatchOptions/workers`` workers that each claim shards until none is left, running
+    /// the chunk loop of the single-lease batch over each shard (resuming a dead worker's shard after
+    /// its last committed chunk). A worker whose shard was taken over (it stalled past its lease)
+    /// drops it and claims the next.
+    ///
+    /// - returns: this process's part, and in ``BatchSummary/run`` the run's totals over every shard
+    ///   (`finished` once this process or another did the last one).
+    private func runShardedBatch(on sharded: any ShardedBatchStore, _ batch: BatchOptions) async throws(JourneyError) -> BatchSummary {
+        let started = ContinuousClock.now
+        let now = clock.now()
+        let rules = self.rules
+        let workers = max(1, batch.workers)
+        let chunkSize = max(1, batch.chunkSize)
+        let run = try await storeCall { () async throws(StorageError) in
+            try await sharded.joinOrStartRun(
+                rulesVersion: rules.version, shardSize: max(1, batch.shardSize ?? chunkSize * 10), leaseSeconds: batch.leaseSeconds,
+                holder: Self.holderName(), takeOver: batch.takeOver, now: now)
+        }
+        let total = (try? await store.funnel().reduce(0) { $0 + $1.count }) ?? 0
+        let done = UsersDone()
+        let process = String(UUID().uuidString.prefix(8))
+        // The pool's connections are shared by the workers: each reads ahead by one chunk at most
+        // when there are several, so that reads and writes never wait long for a connection.
+        let readers = workers == 1 ? max(1, batch.readers) : 1
+        let result = await withTaskGroup(of: Result<BatchSummary, JourneyError>.self) { group in
+            for worker in 0..<workers {
+                group.addTask { [self] in
+                    do throws(JourneyError) {
+                        return .success(
+                            try await work(
+                                run: run.id, owner: "\(Self.holderName()) \(process) worker \(worker)", on: sharded, rules: rules, now: now,
+                                chunkSize: chunkSize, readers: readers, leaseSeconds: batch.leaseSeconds
+                            ) { users in
+                                let sum = done.add(users)
+                                await batch.onChunk?(sum, max(total, sum))
+                            })
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var summary = BatchSummary(dryRun: false, rulesVersion: rules.version)
+            var failure: JourneyError?
+            for await outcome in group {
+                switch outcome {
+                case .success(let part): summary.merge(part)
+                case .failure(let error): failure = failure ?? error
+                }
+            }
+            return failure.map { Result<BatchSummary, JourneyError>.failure($0) } ?? .success(summary)
+        }
+        // A process that fails leaves its shards to the others (or to the next `journey batch`) once
+        // their leases expire: the run is shared, so one process does not close it as failed.
+        var summary = try result.get()
+        summary.runID = run.id
+        summary.workers = workers
+        summary.durationSeconds = (ContinuousClock.now - started).seconds
+        if let after = try await storeCall({ () async throws(StorageError) in try await sharded.batchRun(id: run.id) }) {
+            summary.run = ShardedRunTotals(after)
+        }
+        options.logger.info(
+            "journey batch finished",
+            metadata: [
+                "run": "\(run.id)", "workers": "\(workers)", "users": "\(summary.usersSeen)", "transitions": "\(summary.transitions)",
+                "seconds": "\(summary.durationSeconds)", "run_status": "\(summary.run?.status ?? "unknown")",
+            ])
+        return summary
+    }
+
+    /// One worker of a sharded run: claims shards until none is left, and runs the chunk loop over each.
+    private func work(
+        run: Int64, owner: String, on sharded: any ShardedBatchStore, rules: RuleSet, now: Date, chunkSize: Int, readers: Int,
+        leaseSeconds: Double, afterChunk: @escaping @Sendable (Int) async -> Void
+    ) async throws(JourneyError) -> BatchSummary {
+        var summary = BatchSummary(dryRun: false, rulesVersion: rules.version)
+        while let shard = try await storeCall({ () async throws(StorageError) in
+            try await sharded.claimShard(run: run, owner: owner, leaseSeconds: leaseSeconds, now: clock.now())
+        }) {
+            var reads = ChunkReads(
+                store: store, rules: rules, chunkSize: chunkSize, readers: readers, now: now,
+                after: shard.lastUserID ?? (shard.lowID - 1), through: shard.highID)
+            defer { reads.cancel() }
+            var part = BatchSummary(dryRun: false, rulesVersion: rules.version)
+            var reported = 0
+            do throws(JourneyError) {
+                try await runChunks(
+                    &reads, rules: rules, now: now, write: .shard(shard, leaseSeconds: leaseSeconds, store: sharded), summary: &part,
+                    stillHeld: {},
+                    afterChunk: { part in
+                        let users = part.usersSeen - reported
+                        reported = part.usersSeen
+                        await afterChunk(users)
+                    })
+                try await storeCall { () async throws(StorageError) in try await sharded.finishShard(shard, now: clock.now()) }
+            } catch .store(.leaseLost) {
+                // Stalled past the lease: another worker holds the shard now, and this one's last
+                // chunk was rolled back. What committed before counts; the rest is the other's.
+                summary.merge(part)
+                continue
+            }
+            summary.merge(part)
+        }
         return summary
     }
 
@@ -352,13 +565,19 @@ struct ChunkReads {
     private var scheduled: Int64 = 0
     private var exhausted = false
     private var inFlight: [Task<ChunkDecision, any Error>] = []
+    /// The last id to read (a shard's end); nil reads to the end of `users`.
+    private let through: Int64?
 
-    init(store: any JourneyStore, rules: RuleSet, chunkSize: Int, readers: Int, now: Date) {
+    /// Reads the users with ids above `after`, up to `through` (inclusive) when given.
+    init(store: any JourneyStore, rules: RuleSet, chunkSize: Int, readers: Int, now: Date, after: Int64 = 0, through: Int64? = nil) {
         self.store = store
         self.rules = rules
         self.chunkSize = chunkSize
         self.readers = readers
         self.now = now
+        self.scheduled = after
+        self.through = through
+        exhausted = through.map { after >= $0 } ?? false
     }
 
     /// The next chunk in id order, decided (possibly empty: its users were deleted meanwhile), or nil after the last.
@@ -384,6 +603,11 @@ struct ChunkReads {
                 ends = try await storeCall { () async throws(StorageError) in
                     try await store.chunkEnds(after: after, limit: limit, count: 16)
                 }
+                if let through {
+                    // A shard's end cuts the chunk it falls in (that chunk holds fewer users), and the reads stop there.
+                    let within = ends.filter { $0 <= through }
+                    ends = within.count < ends.count && within.last != through ? within + [through] : within
+                }
                 if ends.isEmpty {
                     exhausted = true
                     return
@@ -391,6 +615,10 @@ struct ChunkReads {
             }
             let range = (scheduled + 1)...ends.removeFirst()
             scheduled = range.upperBound
+            if let through, scheduled >= through {
+                exhausted = true
+                ends = []
+            }
             let (store, rules, now) = (self.store, self.rules, self.now)
             inFlight.append(Task { ChunkDecision(try await store.chunk(range, now: now), rules: rules, now: now) })
         }
@@ -399,6 +627,19 @@ struct ChunkReads {
     /// Cancels the reads in flight (a run that stops early).
     func cancel() {
         for read in inFlight { read.cancel() }
+    }
+}
+
+/// Users done by every worker of a process, for the progress bar.
+final class UsersDone: Sendable {
+    private let value = Mutex(0)
+
+    /// Adds `count`; returns the new total.
+    func add(_ count: Int) -> Int {
+        value.withLock { total in
+            total += count
+            return total
+        }
     }
 }
 

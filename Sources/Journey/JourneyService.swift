@@ -346,9 +346,17 @@ public final class JourneyService: Sendable {
     ///
     /// Users the compare-and-set found moved or pinned by another writer are dropped from the cache.
     func persist(_ moves: [PendingMove], rules: RuleSet, now: Date, progress: BatchProgress? = nil) async throws(JourneyError) -> PersistResult {
-        let result = try await storeCall { () async throws(StorageError) in
+        try await persist(moves, rules: rules, now: now) { () async throws(StorageError) in
             try await store.persist(moves, rulesVersion: rules.version, source: options.source, now: now, progress: progress)
         }
+    }
+
+    /// Stores moves by `write` (the store's persist with a run's or a shard's progress), then
+    /// announces what committed, as ``persist(_:rules:now:progress:)`` does.
+    func persist(
+        _ moves: [PendingMove], rules: RuleSet, now: Date, writing write: () async throws(StorageError) -> PersistResult
+    ) async throws(JourneyError) -> PersistResult {
+        let result = try await storeCall(write)
         invalidate(users: result.conflicted + result.pinned)
         announce(result.recorded)
         return result

@@ -13,12 +13,21 @@ struct BatchCommand: AsyncParsableCommand {
             a lease not renewed for --lease-seconds is taken over, and that run is marked interrupted). \
             With --strict, exit 1 after the summary when users were left behind: stages unknown to the rules, \
             failed users, or unreadable timestamps. See the README for cron and systemd.
+
+            On PostgreSQL the run is shared: `journey batch` joins the running run of the same rules, \
+            or starts one, and its --workers claim shards of it beside any other process's workers, on \
+            any machine. A process prints its own part, and the run's totals over every shard. On \
+            SQLite (one writer per file) --workers N reads and decides N chunks at once beside the one writer.
             """)
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var rules: RulesOptions
     @Flag(name: .long, help: "Count what would move; write nothing.") var dryRun = false
     @Option(name: .long, help: "Users per chunk (one transaction each).") var chunkSize = 2_000
+    @Option(name: .long, help: "Workers in this process: PostgreSQL, shards claimed at once; SQLite, chunks read at once.")
+    var workers = 1
+    @Option(name: .long, help: ArgumentHelp("PostgreSQL: users per shard of a run this process starts (default: 10 chunks).", valueName: "users"))
+    var shardSize: Int?
     @Flag(name: .long, inversion: .prefixedNo, help: "Show a progress bar on stderr (default: when stderr is a terminal).") var progress: Bool?
     @Option(name: .long, help: ArgumentHelp("How long the batch lease holds without a renewal.", valueName: "seconds"))
     var leaseSeconds = BatchOptions.defaultLeaseSeconds
@@ -32,6 +41,8 @@ struct BatchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("Please specify a '--chunk-size' of at least 1.") }
+        guard workers >= 1, workers <= 64 else { throw ValidationError("Please specify '--workers' from 1 to 64.") }
+        guard (shardSize ?? 1) >= 1 else { throw ValidationError("Please specify a '--shard-size' of at least 1.") }
         guard leaseSeconds >= 1, leaseSeconds.isFinite else { throw ValidationError("Please specify a '--lease-seconds' of at least 1.") }
         guard !(dryRun && takeOver) else { throw ValidationError("'--take-over' takes a lease; a '--dry-run' takes none.") }
     }
@@ -42,7 +53,8 @@ struct BatchCommand: AsyncParsableCommand {
             concurrentReads: true, source: .batch)
         let showProgress = progress ?? (isatty(STDERR_FILENO) == 1)
         let bar = showProgress ? ProgressBar() : nil
-        var options = BatchOptions(chunkSize: chunkSize, dryRun: dryRun, leaseSeconds: leaseSeconds, takeOver: takeOver)
+        var options = BatchOptions(
+            chunkSize: chunkSize, dryRun: dryRun, leaseSeconds: leaseSeconds, takeOver: takeOver, workers: workers, shardSize: shardSize)
         if let bar {
             options.onChunk = { done, total in bar.update(done, of: total) }
         }
@@ -76,7 +88,10 @@ struct BatchCommand: AsyncParsableCommand {
         print(
             dryRun
                 ? "Dry run with rules \(summary.rulesVersion): nothing written."
-                : "Batch run \(summary.runID ?? 0) with rules \(summary.rulesVersion) finished.")
+                : summary.run.map {
+                    "Batch run \(summary.runID ?? 0) with rules \(summary.rulesVersion) \($0.status == "finished" ? "finished" : "goes on: this process's workers are done")."
+                }
+                    ?? "Batch run \(summary.runID ?? 0) with rules \(summary.rulesVersion) finished.")
         print("  users seen       \(summary.usersSeen)")
         print("  \(dryRun ? "would move" : "transitions")      \(summary.transitions)")
         // Edges and stages in the rules' order (J10 after J9), not text order
@@ -109,6 +124,15 @@ struct BatchCommand: AsyncParsableCommand {
         print(
             "  failed users     \(summary.failedUsers.values.reduce(0, +))" + (failures.isEmpty ? "" : " (\(failures); left untouched, e.g. users \(samples))"))
         print(String(format: "  duration         %.2f s, %.0f users/s", summary.durationSeconds, summary.usersPerSecond))
+        if let run = summary.run {
+            // A shared (sharded) run: the lines above are this process's part.
+            print("  workers          \(summary.workers) in this process (the counts above are theirs)")
+            print(
+                run.status == "finished"
+                    ? "  run \(summary.runID ?? 0) finished: \(run.usersSeen) users seen, \(run.transitions) transitions over its \(run.shards) shards"
+                    : "  run \(summary.runID ?? 0) \(run.status): \(run.shardsDone) of \(run.shards) shards done, other workers hold the rest; so far \(run.usersSeen) users seen, \(run.transitions) transitions"
+            )
+        }
     }
 }
 

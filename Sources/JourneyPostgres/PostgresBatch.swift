@@ -6,80 +6,14 @@ import PostgresNIO
 // Two ways to run the nightly batch on one `journey_batch_runs` table, at most one `running` run at a time:
 // - the protocol's single-process run (``PostgresStore/beginBatchRun(rulesVersion:owner:holder:now:leaseSeconds:takeOver:)``):
 //   one lease on the run's row for an owner token, renewed by every chunk, as in SQLite;
-// - the sharded run (``PostgresStore/joinOrStartRun(rulesVersion:shardSize:leaseSeconds:holder:now:)``), PostgreSQL's own:
+// - the sharded run (``PostgresStore/joinOrStartRun(rulesVersion:shardSize:leaseSeconds:holder:takeOver:now:)``), PostgreSQL's own
+//   (``ShardedBatchStore``, driven by the service's `runBatch`):
 //   the id space split into shards that any number of workers claim with `FOR UPDATE SKIP LOCKED`,
 //   each holding a lease on its shard. Its row has no owner.
 // Each kind sees the other: a live run of either kind refuses the other, and one whose leases all
 // expired is marked `interrupted` by the next run, of either kind.
 
-/// A sharded run: its ``BatchRun`` row (users and transitions summed over its shards), and how far its shards came.
-@dynamicMemberLookup
-public struct ShardedRun: Hashable, Sendable {
-    /// The run, as ``PostgresStore/batchRuns(limit:)`` lists it.
-    public var run: BatchRun
-    /// How many shards the id space was split into (0 for a run of the single-process lease).
-    public var shardCount: Int
-    /// Shards done so far.
-    public var shardsDone: Int
-
-    /// The run's own properties: `id`, `status`, `usersSeen`, `transitions`, …
-    public subscript<Value>(dynamicMember keyPath: KeyPath<BatchRun, Value>) -> Value { run[keyPath: keyPath] }
-}
-
-/// A shard a worker holds: an inclusive range of user ids, and how far it came.
-public struct BatchShard: Hashable, Sendable {
-    /// The run the shard belongs to.
-    public let runID: Int64
-    /// The shard's number, from 0.
-    public let shard: Int
-    /// The first user id of the range.
-    public let lowID: Int64
-    /// The last user id of the range (inclusive).
-    public let highID: Int64
-    /// The last user whose chunk committed, when an earlier worker started the shard: resume after it.
-    public let lastUserID: Int64?
-    /// The worker holding the lease.
-    public let owner: String
-    /// When the lease ends unless renewed; another worker may claim the shard after it.
-    public let leaseExpiresAt: Date
-}
-
-/// A chunk's progress within a shard, written in the same transaction as the chunk's moves
-/// (``PostgresStore/persist(_:rulesVersion:source:now:progress:)``, with a `ShardProgress`).
-public struct ShardProgress: Sendable {
-    /// The shard being worked on.
-    public let shard: BatchShard
-    /// The chunk's last user id.
-    public let lastUserID: Int64
-    /// The users the chunk evaluated.
-    public let usersSeen: Int
-    /// How long the renewed lease lasts from the chunk's commit time, in seconds.
-    public let leaseSeconds: Double
-
-    /// Creates a chunk's progress.
-    public init(shard: BatchShard, lastUserID: Int64, usersSeen: Int, leaseSeconds: Double) {
-        self.shard = shard
-        self.lastUserID = lastUserID
-        self.usersSeen = usersSeen
-        self.leaseSeconds = leaseSeconds
-    }
-}
-
-/// What one worker did in ``PostgresStore/work(run:owner:chunkSize:leaseSeconds:clock:decide:)``.
-public struct WorkerSummary: Hashable, Sendable {
-    /// The shards this worker finished.
-    public var shards: [Int] = []
-    /// Users this worker evaluated.
-    public var usersSeen = 0
-    /// Transitions this worker recorded.
-    public var transitions = 0
-    /// Moves refused by compare-and-set (another writer moved the user first) or by a pin.
-    public var skipped = 0
-    /// Moves the database refused (a constraint of the platform's), by user, with its message.
-    public var refused: [Int64: String] = [:]
-}
-
-extension PostgresStore {
+extension PostgresStore: ShardedBatchStore {
     /// The advisory lock taken to start, join or take over a run, so two callers never both create one.
     static let batchLockKey: Int64 = 0x6A6F_7572_6E65_62
 
@@ -237,16 +171,17 @@ extension PostgresStore {
     /// - parameter leaseSeconds: how long the new run counts as alive before a worker claims a shard.
     /// - parameter holder: who started it, for people (`journey status`).
     /// - throws: ``StorageError/batchRunning(runID:holder:startedAt:leaseExpiresAt:)`` while a
-    ///   single-process run, or a sharded run of another rule set, is alive.
+    ///   single-process run, or a sharded run of another rule set, is alive; with `takeOver` such a run
+    ///   is marked `interrupted` instead (a sharded run of the same rules is always joined).
     public func joinOrStartRun(
         rulesVersion: String, shardSize: Int, leaseSeconds: Double = 60, holder: String = "sharded workers",
-        now: Date
+        takeOver: Bool = false, now: Date
     ) async throws(StorageError) -> ShardedRun {
         let runID: Int64 = try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.batchLockKey))", logger: self.logger)
             if let running = try await RunningRun.fetch(connection, logger: self.logger) {
                 if running.isSharded, running.rulesVersion == rulesVersion { return running.id }
-                if running.isLive(at: now) { throw running.busy }
+                if running.isLive(at: now), !takeOver { throw running.busy }
                 try await running.interrupt(by: holder, now: now, connection, logger: self.logger)
             }
             let size = Int64(max(1, shardSize))
@@ -419,48 +354,6 @@ extension PostgresStore {
             }
             return runs
         }
-    }
-
-    /// One worker of a sharded run: claims shards until none is left, and for each reads chunks of
-    /// `chunkSize` users, asks `decide` for their moves, and persists each chunk's moves with the
-    /// shard's progress in one transaction (renewing the lease). A shard an earlier worker started is
-    /// resumed after its last committed chunk.
-    ///
-    /// - parameter clock: the time for each step (lease, `now` of the metrics, `created_at` of the moves).
-    /// - parameter decide: the evaluation: the moves for a chunk's snapshots (pinned users left out by it or by
-    ///   persist). It counts and skips a user it cannot evaluate (an unknown stage); an error it throws
-    ///   stops this worker, and its shard is claimed again once the lease expires.
-    /// - returns: what this worker did; the run's summary is ``batchRun(id:)``.
-    /// - throws: a ``StorageError`` (``StorageError/leaseLost(runID:)`` when this worker stalled past its
-    ///   lease and another took its shard: its last chunk was rolled back), or what `decide` threw.
-    public func work(
-        run: Int64, owner: String, chunkSize: Int, leaseSeconds: Double, clock: @Sendable () -> Date,
-        decide: @Sendable ([UserSnapshot], Date) throws -> [PendingMove]
-    ) async throws -> WorkerSummary {
-        var summary = WorkerSummary()
-        guard let found = try await batchRun(id: run), found.status == "running" else {
-            throw PostgresStoreError.runNotRunning(runID: run).storageError(at: location)
-        }
-        while let shard = try await claimShard(run: run, owner: owner, leaseSeconds: leaseSeconds, now: clock()) {
-            var after = shard.lastUserID ?? (shard.lowID - 1)
-            while true {
-                let now = clock()
-                let snapshots = try await chunk(after: after, through: shard.highID, limit: chunkSize, now: now)
-                guard let last = snapshots.last else { break }
-                let moves = try decide(snapshots, now)
-                let result = try await persist(
-                    moves, rulesVersion: found.rulesVersion, source: .batch, now: now,
-                    progress: ShardProgress(shard: shard, lastUserID: last.userID, usersSeen: snapshots.count, leaseSeconds: leaseSeconds))
-                summary.usersSeen += snapshots.count
-                summary.transitions += result.recorded.count
-                summary.skipped += result.conflicted.count + result.pinned.count
-                summary.refused.merge(result.refused) { _, new in new }
-                after = last.userID
-            }
-            try await finishShard(shard, now: clock())
-            summary.shards.append(shard.shard)
-        }
-        return summary
     }
 }
 

@@ -153,7 +153,7 @@ extension PostgresStore {
             }
             switch progress {
             case .run(let progress)?: try await self.record(progress, recorded: result.recorded.count, connection)
-            case .shard(let progress)?: try await self.record(progress, transitions: result.recorded.count, connection, now: now)
+            case .shard(let progress)?: try await self.record(progress, transitions: result.recorded.count, connection, now: progress.now ?? now)
             case nil: break
             }
             return result

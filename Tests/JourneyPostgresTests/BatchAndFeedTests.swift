@@ -1,4 +1,5 @@
 import Foundation
+import Journey
 import JourneyCore
 import JourneyStorage
 import PostgresNIO
@@ -24,12 +25,14 @@ struct BatchAndFeedTests {
         }
     }
 
-    static func decide(_ rules: RuleSet) -> @Sendable ([UserSnapshot], Date) throws -> [PendingMove] {
-        { snapshots, now in try PostgresStore.decide(rules, snapshots, now: now) }
+    /// A service on `store` whose clock stands at `now`, as `journey batch` makes it (source `batch`).
+    static func service(_ store: PostgresStore, _ rules: RuleSet, at now: Date = TestServer.now) async throws -> JourneyService {
+        try await JourneyService(store: store, rules: rules, options: JourneyOptions(source: .batch), clock: At(date: now))
     }
 
-    /// Two workers on one run claim disjoint shards, every user is evaluated once, and the run's
-    /// summary adds up the shards: exactly what one worker alone produces.
+    /// Two processes (two services, each on a pool of its own) on one run claim disjoint shards,
+    /// every user is evaluated once, and the run's summary adds up the shards: exactly what one
+    /// worker alone produces.
     @Test func twoConcurrentWorkersShareARun() async throws {
         let rules = try TestServer.defaultRules()
         try await Self.withPopulation { scratch, store in
@@ -43,40 +46,34 @@ struct BatchAndFeedTests {
                 guard case .batchRunning(let id, _, _, _) = error as? StorageError else { return false }
                 return id == run.id && (error as? StorageError)?.category == .busy
             }
-            // The second worker has a connection pool of its own, as another process would.
+            // The second process has a connection pool of its own.
             let summaries = try await scratch.withStore(mode: .requireMigrated) { other in
-                try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
-                    for (worker, database) in [("worker-a", store), ("worker-b", other)] {
-                        group.addTask {
-                            try await database.work(
-                                run: run.id, owner: worker, chunkSize: 10, leaseSeconds: 60,
-                                clock: { TestServer.now }, decide: Self.decide(rules))
-                        }
-                    }
+                let services = [try await Self.service(store, rules), try await Self.service(other, rules)]
+                return try await withThrowingTaskGroup(of: BatchSummary.self) { group in
+                    for service in services { group.addTask { try await service.runBatch(BatchOptions(chunkSize: 10)) } }
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
             }
-            let shards = summaries.flatMap(\.shards)
-            #expect(shards.sorted() == Array(0..<8), "every shard once: \(summaries)")
+            #expect(summaries.allSatisfy { $0.runID == run.id })
             #expect(summaries.map(\.usersSeen).reduce(0, +) == 200)
+            #expect(summaries.map(\.transitions).reduce(0, +) == 66)
             let finished = try #require(try await store.batchRun(id: run.id))
             #expect(finished.status == "finished" && finished.shardsDone == 8)
-            #expect(finished.usersSeen == 200)
-            #expect(finished.transitions == 66 && summaries.map(\.transitions).reduce(0, +) == 66)
+            #expect(finished.usersSeen == 200 && finished.transitions == 66)
+            // The one that finished last reports the run's totals.
+            #expect(summaries.contains { $0.run?.status == "finished" && $0.run?.usersSeen == 200 && $0.run?.transitions == 66 })
             #expect(try await scratch.value("SELECT count(*) FROM users WHERE customer_journey_state = 'J2_ACTIVE_USER'", as: Int64.self) == 66)
-            #expect(try await scratch.value("SELECT count(DISTINCT owner) FROM journey_batch_shards", as: Int64.self) >= 1)
             // The next run starts anew, and finds nothing to move.
-            let next = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 100, now: TestServer.now)
-            #expect(next.id != run.id)
-            let again = try await store.work(
-                run: next.id, owner: "worker-c", chunkSize: 50, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
-            #expect(again.transitions == 0 && again.usersSeen == 200)
+            let again = try await Self.service(store, rules).runBatch(BatchOptions(chunkSize: 50, shardSize: 100))
+            #expect(again.runID != run.id)
+            #expect(again.transitions == 0 && again.usersSeen == 200 && again.run?.shards == 2)
         }
     }
 
-    /// Four workers on four pools produce exactly what one worker alone produces: the same stages
-    /// and the same transition rows (by user and seq), on a population where some users take two
-    /// hops (J1→J2→J3), one takes the declared skip to J4, and one is pinned.
+    /// Four workers in one service, and four services on four pools, produce exactly what one worker
+    /// alone produces: the same stages and the same transition rows (by user and seq), on a
+    /// population where some users take two hops (J1→J2→J3), one takes the declared skip to J4,
+    /// and one is pinned.
     @Test func fourWorkersEqualOne() async throws {
         let rules = try TestServer.defaultRules()
         try await Self.withPopulation { scratch, store in
@@ -97,30 +94,36 @@ struct BatchAndFeedTests {
             func reset() async throws {
                 try await scratch.execute("DELETE FROM journey_transitions", "UPDATE users SET customer_journey_state = 'J1_NEW_USER'")
             }
-            let single = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 16, now: TestServer.now)
-            _ = try await store.work(run: single.id, owner: "alone", chunkSize: 7, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
+            let options = BatchOptions(chunkSize: 7, shardSize: 16)
+            let single = try await Self.service(store, rules).runBatch(options)
             let alone = try await outcome()
-            let aloneRun = try #require(try await store.batchRun(id: single.id))
-            #expect(aloneRun.transitions == 66 + 3 + 1 - 1)  // three second hops, the super-admin, minus the pinned user 99
+            #expect(single.transitions == 66 + 3 + 1 - 1)  // three second hops, the super-admin, minus the pinned user 99
+            #expect(single.run?.status == "finished" && single.run?.shards == 13 && single.run?.transitions == single.transitions)
             try await reset()
 
-            let run = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 16, now: TestServer.now)
+            var four = options
+            four.workers = 4
+            let together = try await Self.service(store, rules).runBatch(four)
+            #expect(together.workers == 4 && together.run?.shardsDone == 13)
+            #expect(try await outcome() == alone)
+            #expect(together.usersSeen == single.usersSeen && together.transitions == single.transitions && together.edges == single.edges)
+            #expect(together.run?.usersSeen == single.run?.usersSeen && together.run?.transitions == single.run?.transitions)
+            try await reset()
+
             var pools: [PostgresStore] = []
             for _ in 0..<4 { pools.append(try await PostgresStore.open(url: scratch.url)) }
-            let summaries = try await withThrowingTaskGroup(of: WorkerSummary.self) { group in
-                for (index, pool) in pools.enumerated() {
-                    group.addTask {
-                        try await pool.work(
-                            run: run.id, owner: "worker-\(index)", chunkSize: 7, leaseSeconds: 60, clock: { TestServer.now }, decide: Self.decide(rules))
-                    }
-                }
+            var services: [JourneyService] = []
+            for pool in pools { services.append(try await Self.service(pool, rules)) }
+            let summaries = try await withThrowingTaskGroup(of: BatchSummary.self) { group in
+                for service in services { group.addTask { try await service.runBatch(options) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             for pool in pools { await pool.close() }
-            #expect(summaries.flatMap(\.shards).sorted() == Array(0..<13))
             #expect(try await outcome() == alone)
-            let shared = try #require(try await store.batchRun(id: run.id))
-            #expect(shared.usersSeen == aloneRun.usersSeen && shared.transitions == aloneRun.transitions)
+            #expect(summaries.map(\.transitions).reduce(0, +) == single.transitions)
+            let runs = try await scratch.values(
+                "SELECT users_seen || ' ' || transitions FROM journey_batch_runs WHERE transitions > 0 ORDER BY id", as: String.self)
+            #expect(runs.last == "\(single.usersSeen) \(single.transitions)")
         }
     }
 
@@ -163,9 +166,9 @@ struct BatchAndFeedTests {
             #expect(try await scratch.value("SELECT count(*) FROM journey_transitions", as: Int64.self) == 3)
             await #expect(throws: StorageError.leaseLost(runID: run.id)) { try await store.finishShard(dead, now: later) }
 
-            // The live worker finishes the run; the summary counts the dead worker's committed chunk once.
-            let summary = try await store.work(run: run.id, owner: "alive", chunkSize: 10, leaseSeconds: 30, clock: { later }, decide: Self.decide(rules))
-            #expect(summary.shards == [])  // both of its shards are claimed already; finish them by hand
+            // A service joining now finds both shards held: it does nothing, and says the run goes on.
+            let idle = try await Self.service(store, rules, at: later).runBatch(BatchOptions(chunkSize: 10))
+            #expect(idle.runID == run.id && idle.usersSeen == 0 && idle.run?.status == "running" && idle.run?.shardsDone == 0)
             for shard in [reclaimed, other] {
                 var after = shard.lastUserID ?? (shard.lowID - 1)
                 while true {
@@ -184,30 +187,32 @@ struct BatchAndFeedTests {
         }
     }
 
-    /// A worker killed in the middle of a shard (its evaluation fails on the third chunk): its
-    /// committed chunks stay, the chunk in flight leaves nothing, and after its lease another worker
+    /// A worker killed in the middle of a shard (two chunks committed, the third in flight): its
+    /// committed chunks stay, the chunk in flight leaves nothing, and after its lease the service
     /// resumes the shard and finishes the run with exactly the single-worker result.
     @Test func aKilledWorkersRunIsFinishedByAnother() async throws {
         let rules = try TestServer.defaultRules()
-        struct Killed: Error {}
         try await Self.withPopulation { scratch, store in
             let run = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 200, now: TestServer.now)
-            await #expect(throws: Killed.self) {
-                try await store.work(run: run.id, owner: "killed", chunkSize: 10, leaseSeconds: 30, clock: { TestServer.now }) { snapshots, now in
-                    if snapshots.first?.userID == 21 { throw Killed() }
-                    return try PostgresStore.decide(rules, snapshots, now: now)
-                }
+            let killed = try #require(try await store.claimShard(run: run.id, owner: "killed", leaseSeconds: 30, now: TestServer.now))
+            var after: Int64 = 0
+            for _ in 0..<2 {
+                let snapshots = try await store.chunk(after: after, through: killed.highID, limit: 10, now: TestServer.now)
+                let last = try #require(snapshots.last).userID
+                _ = try await store.persist(
+                    try PostgresStore.decide(rules, snapshots, now: TestServer.now), rulesVersion: rules.version, source: .batch, now: TestServer.now,
+                    progress: ShardProgress(shard: killed, lastUserID: last, usersSeen: snapshots.count, leaseSeconds: 30))
+                after = last
             }
             // Two chunks of ten committed: users 3, 6, …, 18 moved, with the shard's progress.
             #expect(try await scratch.value("SELECT count(*) FROM journey_transitions", as: Int64.self) == 6)
             #expect(try await scratch.value("SELECT last_user_id FROM journey_batch_shards", as: Int64.self) == 20)
             // Nobody else may take the shard before the lease ends.
-            let early = try await store.work(
-                run: run.id, owner: "early", chunkSize: 10, leaseSeconds: 30, clock: { TestServer.now.addingTimeInterval(29) }, decide: Self.decide(rules))
-            #expect(early.shards.isEmpty)
-            let later = TestServer.now.addingTimeInterval(31)
-            let summary = try await store.work(run: run.id, owner: "heir", chunkSize: 10, leaseSeconds: 30, clock: { later }, decide: Self.decide(rules))
-            #expect(summary.shards == [0] && summary.usersSeen == 180 && summary.transitions == 60)
+            let early = try await Self.service(store, rules, at: TestServer.now.addingTimeInterval(29)).runBatch(BatchOptions(chunkSize: 10))
+            #expect(early.runID == run.id && early.usersSeen == 0)
+            let summary = try await Self.service(store, rules, at: TestServer.now.addingTimeInterval(31)).runBatch(BatchOptions(chunkSize: 10))
+            #expect(summary.usersSeen == 180 && summary.transitions == 60)
+            #expect(summary.run == nil || (summary.run?.status == "finished" && summary.run?.usersSeen == 200 && summary.run?.transitions == 66))
             let finished = try #require(try await store.batchRun(id: run.id))
             #expect(finished.status == "finished" && finished.usersSeen == 200 && finished.transitions == 66)
             // No move recorded twice, no stage without its transition row.
@@ -328,4 +333,11 @@ actor Received {
     private(set) var rows: [RecordedTransition] = []
 
     func append(_ row: RecordedTransition) { rows.append(row) }
+}
+
+/// A clock that stands still at `date`.
+struct At: JourneyClock {
+    let date: Date
+
+    func now() -> Date { date }
 }
