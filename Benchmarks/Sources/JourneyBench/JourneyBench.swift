@@ -3,7 +3,8 @@ import GRDB
 import JourneyFixtures
 import JourneySQLite
 
-/// `journey-bench [--quick] [--only evaluate,cached,feed,cli,batch,migrate,forms] [--no-1m] [--users N] [--large N] [--journey PATH]`
+/// `journey-bench [--quick] [--only evaluate,cached,feed,cli,batch,migrate,forms] [--no-1m] [--users N] [--large N] [--journey PATH]`,
+/// and `journey-bench postgres --url postgresql://…` (``PostgresBench``).
 ///
 /// Journey against the platform's own approach, on the same data, in one run. See BENCHMARKS.md.
 @main
@@ -14,6 +15,7 @@ struct JourneyBench {
             switch arguments.first {
             case "batch-child": try await BatchChild.run(arguments: arguments)
             case "probe": try await Probe.run(arguments: arguments)
+            case "postgres": try await PostgresBench.run(arguments: Array(arguments.dropFirst()))
             case "profile-snapshot": try Probe.profileSnapshot(arguments: arguments)
             case "--help", "-h": print(usage)
             default: try await runAll(arguments)
@@ -33,6 +35,7 @@ struct JourneyBench {
           --large N        users of the large data set (default 1,000,000)
           --journey PATH   the `journey` binary to time (default: next to this one; built if missing)
         Data is generated once with a fixed seed and kept in Benchmarks/.data/.
+        PostgreSQL: journey-bench postgres --url postgresql://… (journey-bench postgres --help).
         """
 
     static func runAll(_ arguments: [String]) async throws {
