@@ -1,5 +1,5 @@
 public import Foundation
-public import JourneyCore
+import JourneyCore
 public import JourneyStorage
 import PostgresNIO
 
