@@ -20,11 +20,11 @@ public struct BatchOptions: Sendable {
     /// run may use for reading (the default, 2, is the number the benchmark's machine has).
     public var readers: Int
     /// Workers in this process (`journey batch --workers N`). On a store that shares its batch
-    /// (``ShardedBatchStore``: PostgreSQL), each claims shards of the run this process joins or starts,
+    /// (`ShardedBatchStore`: PostgreSQL), each claims shards of the run this process joins or starts,
     /// beside any other process's workers. On SQLite, one writer per file, it sets how many chunks are
     /// read and decided at once instead: ``readers`` becomes at least `workers`.
     public var workers: Int
-    /// Users per shard of a sharded run (``ShardedBatchStore``): the unit a worker claims, holds
+    /// Users per shard of a sharded run (`ShardedBatchStore`): the unit a worker claims, holds
     /// under its lease, and another worker resumes after its last committed chunk if it dies. Only
     /// the process that starts a run chooses it; nil is ten chunks.
     public var shardSize: Int?
@@ -87,7 +87,7 @@ public struct BatchSummary: Sendable, Encodable {
     public var phases = BatchPhases()
     /// Workers this process ran (``BatchOptions/workers``; 1 on a store without shards).
     public var workers = 1
-    /// A sharded run's (``ShardedBatchStore``) totals over every shard, whoever worked on them; nil for
+    /// A sharded run's (`ShardedBatchStore`) totals over every shard, whoever worked on them; nil for
     /// a single-lease run or a dry run, whose own counts above are the run's. The counts above are
     /// this process's part.
     public var run: ShardedRunTotals?
@@ -386,7 +386,7 @@ extension JourneyService {
         }
     }
 
-    /// The sharded batch (``ShardedBatchStore``): joins the running run of these rules or starts one,
+    /// The sharded batch (`ShardedBatchStore`): joins the running run of these rules or starts one,
     /// then runs ``BatchOptions/workers`` workers that each claim shards until none is left, running
     /// the chunk loop of the single-lease batch over each shard (resuming a dead worker's shard after
     /// its last committed chunk). A worker whose shard was taken over (it stalled past its lease)
