@@ -26,14 +26,7 @@ private func waitForBatch(_ batch: Subprocess, after previous: Int64, _ path: St
 /// Users whose stage is not the `to_state` of their last transition (J1 with none).
 private func mismatches(_ path: String) throws -> Int {
     try DatabaseQueue(path: path).read { db in
-        try Int.fetchOne(
-            db,
-            sql: """
-                SELECT COUNT(*) FROM users u
-                LEFT JOIN journey_transitions t ON t.user_id = u.id
-                    AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
-                WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
-                """) ?? -1
+        try Int.fetchOne(db, sql: stagesWithoutHistorySQL) ?? -1
     }
 }
 

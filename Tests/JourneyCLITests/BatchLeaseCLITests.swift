@@ -119,13 +119,7 @@ struct BatchLeaseCLITests {
             }
             // And every stage still matches its history, with no move recorded twice
             #expect(
-                try Direct.integer(
-                    db,
-                    """
-                    SELECT COUNT(*) FROM users u LEFT JOIN journey_transitions t ON t.user_id = u.id
-                        AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
-                    WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
-                    """) == 0)
+                try Direct.integer(db, stagesWithoutHistorySQL) == 0)
             #expect(
                 try Direct.integer(
                     db,

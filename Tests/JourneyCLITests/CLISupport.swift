@@ -361,6 +361,15 @@ func fileMode(_ path: String) throws -> Int {
     return try #require(attributes[.posixPermissions] as? NSNumber).intValue & 0o7777
 }
 
+/// Counts the users whose stored stage is not the `to_state` of their last transition (the first
+/// stage when they have none): 0 on a database every writer left consistent.
+let stagesWithoutHistorySQL = """
+    SELECT COUNT(*) FROM users u
+    LEFT JOIN journey_transitions t ON t.user_id = u.id
+        AND t.seq = (SELECT MAX(seq) FROM journey_transitions WHERE user_id = u.id)
+    WHERE u.customer_journey_state IS NOT COALESCE(t.to_state, 'J1_NEW_USER')
+    """
+
 // MARK: - Child processes
 
 /// A child process started with `posix_spawn`, in place of Foundation's `Process`.
