@@ -71,9 +71,15 @@ public struct SQLiteStore: Sendable {
                 // Readers beside the writer: more connections of the same kind, not a pool, which
                 // writes to the file as it opens (GRDB creates and drops a table to make the WAL
                 // exist), and only on a file in WAL mode, where readers never wait for the writer.
+                // They map the file as a pool's readers do (``readerMapSize``): the batch's read
+                // side reads most of the file's pages once each.
                 let readers =
                     concurrentReads && journalMode?.lowercased() == "wal"
-                    ? try (0..<concurrentReaders).map { _ in try DatabaseQueue(path: path, configuration: config) } : []
+                    ? try (0..<concurrentReaders).map { _ -> DatabaseQueue in
+                        let reader = try DatabaseQueue(path: path, configuration: config)
+                        try reader.inDatabase { db in try db.execute(sql: "PRAGMA mmap_size = \(readerMapSize)") }
+                        return reader
+                    } : []
                 return SQLiteStore(writer: queue, path: path, isReadOnly: mode == .readOnly, migration: nil, readers: readers)
             }
             if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }

@@ -1,5 +1,6 @@
 public import Foundation
 import GRDB
+import GRDBSQLite
 public import JourneyCore
 public import JourneyStorage
 
@@ -21,7 +22,7 @@ extension SQLiteStore {
             let move = PendingMove(userID: user, expectedStage: snapshot.storedStage, transitions: transitions, metrics: snapshot.metrics)
             do {
                 let recorder = try MoveWriter(db)
-                let seq = try recorder.lastSeq(of: user)
+                let seq = try recorder.lastSeq(of: user, db)
                 return (snapshot, decision, try recorder.record(move, after: seq, rulesVersion: rulesVersion, source: source, now: now, db))
             } catch let error as DatabaseError where Self.refusesOneRow(error) {
                 throw StorageError.writeRefused(userID: user, message: error.message ?? "\(error.resultCode)")
@@ -95,8 +96,21 @@ extension SQLiteStore {
         }
 
         /// The user's last recorded `seq` (0 before any move).
-        func lastSeq(of user: Int64) throws -> Int {
-            try Row.fetchOne(current, arguments: [user])?[2] ?? 0
+        func lastSeq(of user: Int64, _ db: Database) throws -> Int {
+            try read(user, db: db)?.lastSeq ?? 0
+        }
+
+        /// The compare-and-set's read of `user`: the stored stage as ``UserSnapshot/storedStage``
+        /// gives it, whether a pin holds the user, the last `seq`; nil when there is no such user.
+        func read(_ user: Int64, db: Database) throws -> (stage: String, pinned: Bool, lastSeq: Int)? {
+            let statement = RawStep(current, db)
+            defer { statement.reset() }
+            statement.bind(1, user)
+            guard try statement.step() else { return nil }
+            return (
+                UserSnapshot.storedStage(DatabaseValue(sqliteStatement: statement.handle, index: 0)),
+                sqlite3_column_int64(statement.handle, 1) != 0, Int(sqlite3_column_int64(statement.handle, 2))
+            )
         }
 
         /// The compare-and-set of every move, then its writes. With `eachInSavepoint`, each user's
@@ -111,17 +125,15 @@ extension SQLiteStore {
             let release = try db.cachedStatement(sql: "RELEASE journey_user")
             let rollback = try db.cachedStatement(sql: "ROLLBACK TO journey_user")
             for move in moves where !move.transitions.isEmpty {
-                guard let row = try Row.fetchOne(current, arguments: [move.userID]),
-                    UserSnapshot.storedStage(row[0]) == move.expectedStage
-                else {
+                guard let row = try read(move.userID, db: db), row.stage == move.expectedStage else {
                     result.conflicted.append(move.userID)
                     continue
                 }
-                if row[1] as Bool {
+                if row.pinned {
                     result.pinned.append(move.userID)
                     continue
                 }
-                let seq: Int = row[2]
+                let seq = row.lastSeq
                 guard eachInSavepoint else {
                     result.recorded += try record(move, after: seq, rulesVersion: rulesVersion, source: source, now: now, db)
                     continue
@@ -153,21 +165,80 @@ extension SQLiteStore {
             let nowText = SQLTimestamp.text(now, milliseconds: true)
             var records: [RecordedTransition] = []
             records.reserveCapacity(move.transitions.count)
+            let insert = RawStep(self.insert, db)
+            defer { insert.reset() }
             for transition in move.transitions {
                 seq += 1
                 var record = RecordedTransition(
                     id: 0, userID: move.userID, seq: seq, from: transition.from, to: transition.to,
                     reason: transition.reason, rulesVersion: rulesVersion, metrics: metrics, source: source, createdAt: now)
-                try insert.execute(arguments: [
-                    record.userID, record.seq, record.from, record.to, record.reason,
-                    record.rulesVersion, record.metrics, record.source.rawValue, nowText,
-                ])
-                record.id = db.lastInsertedRowID
+                insert.reset()
+                insert.bind(1, record.userID)
+                insert.bind(2, Int64(record.seq))
+                insert.bind(3, record.from.rawValue)
+                insert.bind(4, record.to.rawValue)
+                insert.bind(5, record.reason)
+                insert.bind(6, record.rulesVersion)
+                insert.bind(7, record.metrics)
+                insert.bind(8, record.source.rawValue)
+                insert.bind(9, nowText)
+                _ = try insert.step()
+                record.id = sqlite3_last_insert_rowid(insert.connection)
                 records.append(record)
             }
-            if let last = move.transitions.last { try update.execute(arguments: [last.to.rawValue, nowText, move.userID]) }
+            if let last = move.transitions.last {
+                let update = RawStep(self.update, db)
+                defer { update.reset() }
+                update.bind(1, last.to.rawValue)
+                update.bind(2, nowText)
+                update.bind(3, move.userID)
+                _ = try update.step()
+            }
             return records
         }
+    }
+
+    /// A cached GRDB statement bound and stepped through SQLite's C API, for the batch's per-row
+    /// writes: GRDB's `execute(arguments:)` boxes every argument into a `DatabaseValue` array and
+    /// checks it against the statement on each call, which was a third of the writer's time beside
+    /// SQLite's own (perf of `journey batch`, 100k users; BENCHMARKS.md, "Where the batch's time
+    /// goes"). Text is bound as a copy (`SQLITE_TRANSIENT`).
+    private struct RawStep {
+        let handle: OpaquePointer
+        let connection: OpaquePointer
+
+        init(_ statement: Statement, _ db: Database) {
+            handle = statement.sqliteStatement
+            connection = db.sqliteConnection!
+        }
+
+        /// SQLite's `SQLITE_TRANSIENT`: copy the bound bytes before returning.
+        private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+        func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
+        /// Binds the text's UTF-8 bytes with their length (a C string would be copied first for a
+        /// small or bridged string).
+        func bind(_ index: Int32, _ value: String) {
+            var value = value
+            value.withUTF8 { bytes in _ = sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), Self.transient) }
+        }
+
+        /// Steps once: true with a row ready, false when done.
+        ///
+        /// - throws: `DatabaseError` with SQLite's code and message when the step fails (a
+        ///   constraint, a trigger's `RAISE`, I/O).
+        func step() throws -> Bool {
+            switch sqlite3_step(handle) {
+            case SQLITE_ROW: return true
+            case SQLITE_DONE: return false
+            case let code:
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)),
+                    sql: String(cString: sqlite3_sql(handle)))
+            }
+        }
+
+        /// Ready for the next execution; bindings are replaced by the next ones.
+        func reset() { sqlite3_reset(handle) }
     }
 
     /// Whether SQLite refused one row (a constraint, a trigger's `RAISE`, a type a STRICT
