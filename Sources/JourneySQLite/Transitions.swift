@@ -232,7 +232,8 @@ extension SQLiteStore {
             case SQLITE_ROW: return true
             case SQLITE_DONE: return false
             case let code:
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)),
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)),
                     sql: String(cString: sqlite3_sql(handle)))
             }
         }
