@@ -172,6 +172,8 @@ public struct BatchSummary: Sendable, Encodable {
         phases.waitingForReads += other.phases.waitingForReads
         phases.evaluating += other.phases.evaluating
         phases.writing += other.phases.writing
+        phases.committing += other.phases.committing
+        phases.checkpointing += other.phases.checkpointing
         phases.conflicts += other.phases.conflicts
     }
 }
@@ -210,11 +212,15 @@ public struct BatchPhases: Sendable, Encodable, Equatable {
     public var evaluating = 0.0
     /// Writing each chunk's moves and progress, commit (and any WAL checkpoint it runs) included.
     public var writing = 0.0
+    /// Of ``writing``: the commits (``PersistResult/committing``; 0 where the store does not measure them).
+    public var committing = 0.0
+    /// Of ``writing``: the WAL checkpoints the commits ran (``PersistResult/checkpointing``; SQLite only).
+    public var checkpointing = 0.0
     /// Re-reading and moving the users another writer changed meanwhile (``BatchSummary/conflicts``).
     public var conflicts = 0.0
 
     enum CodingKeys: String, CodingKey {
-        case waitingForReads = "waiting_for_reads", evaluating, writing, conflicts
+        case waitingForReads = "waiting_for_reads", evaluating, writing, committing, checkpointing, conflicts
     }
 }
 
@@ -364,6 +370,8 @@ extension JourneyService {
             // Counted once committed: a chunk rolled back (its lease lost) counts nowhere.
             summary.add(chunk)
             summary.phases.writing += lap()
+            summary.phases.committing += result.committing
+            summary.phases.checkpointing += result.checkpointing
             for record in result.recorded { summary.count(record.from, record.to) }
             summary.pinned += result.pinned.count
             for user in result.refused.keys.sorted() { summary.count(.writeRefused, user: user) }
@@ -683,12 +691,6 @@ final class LeaseRenewer: Sendable {
     var isLost: Bool { lost.isSet }
 
     func stop() { renewing.cancel() }
-}
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
 }
 
 /// Runs a store call, reporting its failure as the service does (``JourneyError/store(_:)``).

@@ -92,7 +92,8 @@ public struct SQLiteStore: Sendable {
 
     /// Sets what every connection to a journey database needs: the busy timeout, and the SQL
     /// functions that read timestamps in every form (`journey_instant`, SPEC §8). A read-only
-    /// connection (a pool's reader: a server's reads) also maps the file (``readerMapSize``).
+    /// connection (a pool's reader: a server's reads) also maps the file (``readerMapSize``); one
+    /// that writes checkpoints the WAL as SQLite would by default, timing it (``CheckpointClock``).
     /// Everything else (foreign keys, tracing) stays the host's choice.
     ///
     /// A host that opens its own `DatabasePool` calls this on the configuration first:
@@ -107,7 +108,11 @@ public struct SQLiteStore: Sendable {
         config.busyMode = .timeout(busyTimeout)
         config.prepareDatabase { db in
             try TimestampFunctions.register(db)
-            if db.configuration.readonly { try db.execute(sql: "PRAGMA mmap_size = \(readerMapSize)") }
+            if db.configuration.readonly {
+                try db.execute(sql: "PRAGMA mmap_size = \(readerMapSize)")
+            } else {
+                CheckpointClock.install(on: db)
+            }
         }
     }
 
@@ -226,9 +231,26 @@ public struct SQLiteStore: Sendable {
     /// Swift's cooperative pool is held (SPEC §9). Writers of this process queue behind one
     /// another without holding threads either.
     func immediateWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StorageError) -> T {
+        try await timedImmediateWrite(body).value
+    }
+
+    /// ``immediateWrite(_:)``, and how long its commit took: `committing` the commit itself,
+    /// `checkpointing` the WAL checkpoint it ran, if any (``CheckpointClock``), in seconds.
+    func timedImmediateWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StorageError)
+        -> (value: T, committing: Double, checkpointing: Double)
+    {
         if isReadOnly { throw .readOnly(location: path) }
         do {
-            return try await writer.writeWithoutTransaction { db in try Self.transaction(.immediate, db, body) }
+            return try await writer.writeWithoutTransaction { db in
+                let checkpointed = CheckpointClock.seconds(of: db)
+                var bodyEnded = ContinuousClock.now
+                let value = try Self.transaction(.immediate, db) { db in
+                    defer { bodyEnded = ContinuousClock.now }
+                    return try body(db)
+                }
+                let checkpointing = CheckpointClock.seconds(of: db) - checkpointed
+                return (value, max(0, (ContinuousClock.now - bodyEnded).seconds - checkpointing), checkpointing)
+            }
         } catch {
             throw StorageError.wrap(error, path: path)
         }

@@ -46,7 +46,7 @@ extension SQLiteStore {
     public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil)
         async throws(StorageError) -> PersistResult
     {
-        try await immediateWrite { db in
+        var (result, committing, checkpointing) = try await timedImmediateWrite { db in
             // Cached, unlike `Database.inSavepoint`'s statements, which are prepared on every call.
             let savepoint = try db.cachedStatement(sql: "SAVEPOINT journey_moves")
             let release = try db.cachedStatement(sql: "RELEASE journey_moves")
@@ -66,6 +66,8 @@ extension SQLiteStore {
             if let progress { try Self.record(progress, recorded: result.recorded.count, db) }
             return result
         }
+        (result.committing, result.checkpointing) = (committing, checkpointing)
+        return result
     }
 
     /// The statements that record users' moves, prepared once per transaction.

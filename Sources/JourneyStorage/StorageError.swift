@@ -90,3 +90,10 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as the stores' and the batch's timings report it (``PersistResult/committing``).
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -66,6 +66,12 @@ public struct PersistResult: Sendable {
     /// Users whose write the database refused (a constraint or trigger of the platform on
     /// `users`), with SQLite's message; nothing of theirs was written, the others' moves were.
     public var refused: [Int64: String] = [:]
+    /// Seconds the commit took (writing the transaction durably: SQLite's WAL frames and their
+    /// sync), a checkpoint it ran excluded; 0 where the store does not measure it.
+    public var committing = 0.0
+    /// Seconds a WAL checkpoint run by the commit took (SQLite copies the WAL into the database
+    /// file once it holds 1,000 pages); 0 where none ran or the store has none.
+    public var checkpointing = 0.0
 
     /// A result with nothing recorded, conflicted, pinned or refused, for a store to fill.
     public init() {}
