@@ -120,8 +120,8 @@ extension SQLiteStore {
         }
     }
 
-    /// Every metric of the users with ids in [`:low`, `:high`], each table read once by index range
-    /// and grouped by user, for a file whose timestamp columns hold `forms`: the same metrics as
+    /// Every metric of the users with ids in [`:low`, `:high`], in id order, each count sought on
+    /// the user's index, for a file whose timestamp columns hold `forms`: the same metrics as
     /// ``snapshotSQL(_:)``, from the same definitions (``MetricsSQL``), in the columns of
     /// ``MetricsColumn``. Where a column is not canonical, it also counts the values
     /// `journey_instant` could not read (`posts_unreadable`, `events_unreadable`).
