@@ -537,25 +537,22 @@ struct ChunkDecision: Sendable {
         lastUserID = snapshots.last?.userID
         users = snapshots.count
         for snapshot in snapshots {
-            unreadableTimestamps.merge(snapshot.unreadableTimestamps, uniquingKeysWith: +)
+            if !snapshot.unreadableTimestamps.isEmpty { unreadableTimestamps.merge(snapshot.unreadableTimestamps, uniquingKeysWith: +) }
             if snapshot.pin != nil {
                 pinned += 1
                 continue
             }
-            guard let evaluation = try? rules.evaluate(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: now) else {
+            guard let (start, transitions) = try? rules.moves(storedStage: snapshot.storedStage, metrics: snapshot.metrics, now: now) else {
                 unknownStages[snapshot.storedStage, default: 0] += 1
                 continue
             }
-            guard !evaluation.transitions.isEmpty else {
-                if !rules.meetsCriteria(of: evaluation.start, metrics: snapshot.metrics, now: now) {
-                    noLongerMeeting[evaluation.start.rawValue, default: StageShortfall()].add(snapshot.userID)
+            guard !transitions.isEmpty else {
+                if !rules.meetsCriteria(of: start, metrics: snapshot.metrics, now: now) {
+                    noLongerMeeting[start.rawValue, default: StageShortfall()].add(snapshot.userID)
                 }
                 continue
             }
-            moves.append(
-                PendingMove(
-                    userID: snapshot.userID, expectedStage: snapshot.storedStage,
-                    transitions: evaluation.transitions, metrics: snapshot.metrics))
+            moves.append(PendingMove(userID: snapshot.userID, expectedStage: snapshot.storedStage, transitions: transitions, metrics: snapshot.metrics))
         }
         seconds = (ContinuousClock.now - started).seconds
     }

@@ -94,21 +94,35 @@ extension RuleSet {
     /// - parameter moving: false for a user an operator pinned: the stage holds, the checklist is still given.
     /// - throws: ``TransitionRefusal/unknownStage(value:rulesSource:)`` for a stored value the rules do not know.
     public func evaluate(storedStage: String, metrics: UserMetrics, now: Date, moving: Bool = true) throws(TransitionRefusal) -> Evaluation {
+        let (start, transitions) = moving ? try moves(storedStage: storedStage, metrics: metrics, now: now) : (try resolve(stored: storedStage), [])
+        let current = transitions.last?.to ?? start
+        var state = metrics
+        if !transitions.isEmpty { state.stageEnteredAt = now }
+        return Evaluation(
+            start: start, transitions: transitions, stage: current,
+            next: nextEdge(from: current).map { checklist(for: $0, metrics: state, now: now) },
+            metrics: metrics, evaluatedAt: now)
+    }
+
+    /// The moves of ``evaluate(storedStage:metrics:now:moving:)``, without the checklist toward
+    /// the next stage (its text for every criterion was a third of the batch's deciding, which
+    /// never shows it).
+    ///
+    /// - returns: the stage `storedStage` resolves to, and the moves from it in order (none: the user stays).
+    /// - throws: ``TransitionRefusal/unknownStage(value:rulesSource:)`` for a stored value the rules do not know.
+    public func moves(storedStage: String, metrics: UserMetrics, now: Date) throws(TransitionRefusal) -> (start: StageID, transitions: [Transition]) {
         let start = try resolve(stored: storedStage)
         var current = start
         var state = metrics
         var visited: Set<StageID> = [start]
         var transitions: [Transition] = []
-        while moving, let edge = edges(from: current).first(where: { !visited.contains($0.to) && holds($0.requirement, state, now) }) {
+        while let edge = edges(from: current).first(where: { !visited.contains($0.to) && holds($0.requirement, state, now) }) {
             transitions.append(Transition(from: edge.from, to: edge.to, kind: edge.kind, reason: edge.reason))
             visited.insert(edge.to)
             current = edge.to
             state.stageEnteredAt = now
         }
-        return Evaluation(
-            start: start, transitions: transitions, stage: current,
-            next: nextEdge(from: current).map { checklist(for: $0, metrics: state, now: now) },
-            metrics: metrics, evaluatedAt: now)
+        return (start, transitions)
     }
 
     /// Validates an explicit request to move a user from `storedStage` to `target`.

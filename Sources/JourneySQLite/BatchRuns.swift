@@ -111,12 +111,17 @@ extension SQLiteStore {
             var arguments = Window.at(now).arguments(forms)
             arguments["low"] = ids.lowerBound
             arguments["high"] = ids.upperBound
-            return try Row.fetchAll(db.cachedStatement(sql: Self.chunkSQL(forms)), arguments: StatementArguments(arguments)).map { row in
+            // Decoded as the statement steps (a cursor), not from a copy of every row first.
+            var snapshots: [UserSnapshot] = []
+            snapshots.reserveCapacity(min(4_096, Int(clamping: ids.upperBound - ids.lowerBound + 1)))
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: Self.chunkSQL(forms)), arguments: StatementArguments(arguments))
+            while let row = try rows.next() {
                 var unreadable: [String: Int] = [:]
                 if let posts = Int.fromDatabaseValue(row[MetricsColumn.postsUnreadable.rawValue]), posts > 0 { unreadable["posts.created_at"] = posts }
                 if let events = Int.fromDatabaseValue(row[MetricsColumn.eventsUnreadable.rawValue]), events > 0 { unreadable["events.start_date"] = events }
-                return UserSnapshot(row: row, unreadableTimestamps: unreadable)
+                snapshots.append(UserSnapshot(row: row, unreadableTimestamps: unreadable))
             }
+            return snapshots
         }
     }
 
