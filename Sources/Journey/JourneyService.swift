@@ -89,8 +89,7 @@ public final class JourneyService: Sendable {
     public var rules: RuleSet { ruleState.withLock { $0.rules } }
     let clock: any JourneyClock
     private let cache: EvaluationCache<UserJourney>
-    private let inflight = Mutex<[Int64: (token: UInt64, task: Task<UserJourney, any Error>)]>([:])
-    private let flightCounter = Atomic<UInt64>(0)
+    private let inflight = Mutex<[Int64: Flight]>([:])
     private let broadcaster = TransitionBroadcaster()
     private let instruments: Instruments
     private let ruleState: Mutex<RuleState>
@@ -163,6 +162,10 @@ public final class JourneyService: Sendable {
 
     /// The user's evaluation, from the cache when fresh; concurrent misses share one query.
     ///
+    /// The first caller to miss reads in its own task; the others wait for its answer (``Flight``).
+    /// A task of the service's own for the read cost one more hand-off between threads per miss,
+    /// which on an idle machine is a thread woken up (BENCHMARKS.md, "One user, uncached").
+    ///
     /// Nothing is written: `evaluation.transitions` are the moves the metrics allow now.
     public func journey(of user: Int64) async throws(JourneyError) -> UserJourney {
         if let hit = cache.value(for: user, now: clock.now()) {
@@ -170,26 +173,24 @@ public final class JourneyService: Sendable {
             return hit
         }
         instruments.misses.increment()
-        let token = flightCounter.add(1, ordering: .relaxed).newValue
-        let task = inflight.withLock { flights -> Task<UserJourney, any Error> in
-            if let flight = flights[user] { return flight.task }
-            let generation = cache.generation(of: user)
-            let task = Task { [self] in
-                defer { inflight.withLock { if $0[user]?.token == token { $0[user] = nil } } }
-                let answer = try await self.read(user: user)
-                cache.store(answer, for: user, generation: generation, now: clock.now())
-                return answer
-            }
-            flights[user] = (token, task)
-            return task
+        let (flight, leads) = inflight.withLock { flights in
+            if let flight = flights[user] { return (flight, false) }
+            let flight = Flight(generation: cache.generation(of: user))
+            flights[user] = flight
+            return (flight, true)
         }
+        guard leads else { return try await flight.answer() }
+        let result: Result<UserJourney, JourneyError>
         do {
-            return try await task.value
-        } catch let error as JourneyError {
-            throw error
+            let answer = try await read(user: user)
+            cache.store(answer, for: user, generation: flight.generation, now: clock.now())
+            result = .success(answer)
         } catch {
-            throw .store(.failed(location: store.location, message: "\(error)"))
+            result = .failure(error)
         }
+        inflight.withLock { if $0[user] === flight { $0[user] = nil } }
+        flight.finish(result)
+        return try result.get()
     }
 
     /// The checklist toward the user's next stage (cached like ``journey(of:)``); nil in the last stage.
