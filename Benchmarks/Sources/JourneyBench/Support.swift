@@ -118,16 +118,58 @@ final class Report: @unchecked Sendable {
 // MARK: Process
 
 /// Peak resident set (VmHWM) and current resident set (VmRSS) of this process, in kB.
-func memoryStatus() -> (hwmKB: Int, rssKB: Int) {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-    var hwm = 0, rss = 0
+func memoryStatus() -> (hwmKB: Int, rssKB: Int, anonKB: Int, fileKB: Int) {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0, 0, 0) }
+    var hwm = 0, rss = 0, anon = 0, file = 0
     for line in text.split(separator: "\n") {
         let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard parts.count >= 2 else { continue }
-        if parts[0] == "VmHWM:" { hwm = Int(parts[1]) ?? 0 }
-        if parts[0] == "VmRSS:" { rss = Int(parts[1]) ?? 0 }
+        switch parts[0] {
+        case "VmHWM:": hwm = Int(parts[1]) ?? 0
+        case "VmRSS:": rss = Int(parts[1]) ?? 0
+        case "RssAnon:": anon = Int(parts[1]) ?? 0
+        case "RssFile:": file = Int(parts[1]) ?? 0
+        default: break
+        }
     }
-    return (hwm, rss)
+    return (hwm, rss, anon, file)
+}
+
+/// The peaks of anonymous memory (`RssAnon`: heap, stacks, SQLite's page caches) and of
+/// file-backed pages (`RssFile`: the mapped binary and database, the OS page cache's) of this
+/// process, sampled every 5 ms on a thread of its own until ``stop()``. The kernel keeps the peak
+/// of their sum only (`VmHWM`).
+final class MemorySampler: @unchecked Sendable {
+    private let lock = NSLock()
+    private var peaks = (anonKB: 0, fileKB: 0)
+    private var running = true
+    private var thread: Thread?
+
+    init() {
+        let thread = Thread { [unowned self] in
+            while true {
+                let status = memoryStatus()
+                let more = self.lock.withLock {
+                    self.peaks = (max(self.peaks.anonKB, status.anonKB), max(self.peaks.fileKB, status.fileKB))
+                    return self.running
+                }
+                if !more { return }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+        }
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Stops sampling (after one last sample); returns the peaks, in KB.
+    func stop() -> (anonKB: Int, fileKB: Int) {
+        let status = memoryStatus()
+        return lock.withLock {
+            running = false
+            peaks = (max(peaks.anonKB, status.anonKB), max(peaks.fileKB, status.fileKB))
+            return peaks
+        }
+    }
 }
 
 /// The path of this executable.
