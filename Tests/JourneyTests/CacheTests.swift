@@ -143,6 +143,34 @@ struct CacheTests {
         #expect(service.cacheStatistics.hits + service.cacheStatistics.misses == 100)
     }
 
+    @Test("Concurrent requests for a user who does not exist all get the shared read's error, and nothing is cached")
+    func singleFlightError() async throws {
+        let database = try TemporaryDatabase(users: 1)
+        let service = try await database.service()
+        let errors = await withTaskGroup(of: JourneyError?.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    do {
+                        _ = try await service.journey(of: 99)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            return await group.reduce(into: [JourneyError?]()) { $0.append($1) }
+        }
+        #expect(errors.count == 50)
+        for error in errors {
+            guard case .store(.unknownUser(id: 99)) = error else {
+                Issue.record("expected unknownUser(99), got \(String(describing: error))")
+                continue
+            }
+        }
+        #expect(service.cacheStatistics.loads == 0)
+        #expect(service.cacheStatistics.count == 0)
+    }
+
     @Test("The bound holds under churn, least recently used out first")
     func bounded() async throws {
         let database = try TemporaryDatabase(users: 200)
