@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// Invalidates cache entries when a write through the service's own pool touches a user.
@@ -27,15 +28,20 @@ final class WriteTracker: TransactionObserver, Sendable {
     ]
 
     /// Registers the function, the triggers and the observer on `writer`'s connection.
+    ///
+    /// The function goes through SQLite's C API rather than GRDB's `DatabaseFunction`, which
+    /// boxes its argument into an array of `DatabaseValue`s: the triggers call it twice for every
+    /// user a write moves (a batch run through a service that tracks writes spent 2.0 s instead of
+    /// 1.3 s on the benchmark's 100k users with GRDB's).
     func install(on writer: any DatabaseWriter) async throws {
         try await writer.writeWithoutTransaction { db in
-            db.add(
-                function: DatabaseFunction("journey_touched", argumentCount: 1, pure: false) { [self] values in
-                    if let id = Int64.fromDatabaseValue(values[0]) {
-                        _ = self.pending.withLock { $0.insert(id) }
-                    }
-                    return nil
-                })
+            // The observer is retained for the connection's lifetime (below), so the pointer stays valid.
+            let code = sqlite3_create_function_v2(
+                db.sqliteConnection, "journey_touched", 1, SQLITE_UTF8, Unmanaged.passUnretained(self).toOpaque(), Self.touched,
+                nil, nil, nil)
+            guard code == SQLITE_OK else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "could not register journey_touched")
+            }
             for (table, columns) in Self.watched {
                 for (event, rows) in [("INSERT", ["NEW"]), ("DELETE", ["OLD"]), ("UPDATE", ["OLD", "NEW"])] {
                     let calls = rows.flatMap { row in columns.map { "journey_touched(\(row).\($0))" } }
@@ -48,6 +54,21 @@ final class WriteTracker: TransactionObserver, Sendable {
             }
             db.add(transactionObserver: self, extent: .databaseLifetime)
         }
+    }
+
+    /// `journey_touched(id)`: notes `id` for the commit when it is an integer (or a whole REAL, as
+    /// GRDB's `Int64` reads one); returns NULL.
+    private static let touched: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = {
+        context, _, arguments in
+        defer { sqlite3_result_null(context) }
+        guard let value = arguments?[0], let tracker = sqlite3_user_data(context) else { return }
+        let id: Int64? =
+            switch sqlite3_value_type(value) {
+            case SQLITE_INTEGER: sqlite3_value_int64(value)
+            case SQLITE_FLOAT: Int64(exactly: sqlite3_value_double(value))
+            default: nil
+            }
+        if let id { _ = Unmanaged<WriteTracker>.fromOpaque(tracker).takeUnretainedValue().pending.withLock { $0.insert(id) } }
     }
 
     func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }

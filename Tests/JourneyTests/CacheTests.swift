@@ -154,7 +154,7 @@ struct CacheTests {
                         _ = try await service.journey(of: 99)
                         return nil
                     } catch {
-                        return error
+                        return error as? JourneyError
                     }
                 }
             }

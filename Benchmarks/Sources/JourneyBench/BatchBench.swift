@@ -25,7 +25,8 @@ struct BatchChildResult: Codable {
 }
 
 /// `journey-bench batch-child --mode MODE --db PATH`: one batch, in a process of its own. Modes:
-/// `set` (`runBatch`, two readers), `set-r1` (one reader), `set-dry` and `set-dry-r1` (dry runs),
+/// `set` (`runBatch`, two readers), `set-tracked` (the same in a service that tracks its writes,
+/// as an API server's does), `set-r1` (one reader), `set-dry` and `set-dry-r1` (dry runs),
 /// `steady` (a first run untimed, then the timed second run, with nothing left to move), `loop`
 /// (`evaluateAndPersist` for every user).
 enum BatchChild {
@@ -35,13 +36,13 @@ enum BatchChild {
             return arguments[i + 1]
         }
         guard let mode = value("--mode"), let path = value("--db") else {
-            throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-r1|set-dry|set-dry-r1|steady|loop --db PATH")
+            throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-tracked|set-r1|set-dry|set-dry-r1|steady|loop --db PATH")
         }
         // As `journey batch` opens the file: a pool, whose readers read chunks while its writer writes.
         let database = try SQLiteStore.open(path: path, mode: .requireMigrated, concurrentReads: true, now: dataNow)
         let service = try await JourneyService(
             store: database, rules: Rules.bundledDefault(),
-            options: JourneyOptions(cacheCapacity: 16, source: .batch, tracksWrites: false), clock: ManualClock(dataNow))
+            options: JourneyOptions(cacheCapacity: 16, source: .batch, tracksWrites: mode == "set-tracked"), clock: ManualClock(dataNow))
         if mode == "steady" { _ = try await service.runBatch(BatchOptions()) }
         let rssBefore = memoryStatus().rssKB
         let sampler = MemorySampler()
@@ -51,7 +52,7 @@ enum BatchChild {
         var phases: [String: Double]?
         let limit = value("--limit").flatMap(Int.init) ?? Int.max
         switch mode {
-        case "set", "set-r1", "set-dry", "set-dry-r1", "steady":
+        case "set", "set-tracked", "set-r1", "set-dry", "set-dry-r1", "steady":
             let summary = try await service.runBatch(BatchOptions(dryRun: mode.hasPrefix("set-dry"), readers: mode.hasSuffix("-r1") ? 1 : 2))
             users = summary.usersSeen
             transitions = summary.transitions
@@ -136,7 +137,8 @@ struct BatchBench {
 
     /// Runs the sides for each data set; returns the set-based results by label, for the 1M-vs-100k check.
     @discardableResult
-    func run(datasets: [Dataset], modes: [String] = ["set", "set-r1", "steady", "set-dry", "set-dry-r1", "loop"]) throws -> [String: [String: BatchChildResult]]
+    func run(datasets: [Dataset], modes: [String] = ["set", "set-tracked", "set-r1", "steady", "set-dry", "set-dry-r1", "loop"]) throws -> [String: [String:
+        BatchChildResult]]
     {
         var all: [String: [String: BatchChildResult]] = [:]
         var rawReads: [String: Double] = [:]
@@ -149,7 +151,7 @@ struct BatchBench {
         report.say("## 3. Batch: every user, set-based against a per-user loop")
         report.say()
         report.say(
-            "Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch, tracksWrites: false)`, as `journey batch` has it: no cache to keep fresh). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-r1` the same with one reader; `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-r1` dry runs (read and evaluate, write nothing) with two readers and one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak RSS is the child's VmHWM (anonymous and file-backed pages together); \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run); the peaks of anonymous memory (`RssAnon`) and of file-backed pages (`RssFile`: the mapped binary and the readers' mapped database, the OS page cache's) are sampled every 5 ms during the run. The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing, and of the writing the commits and the WAL checkpoints (SQLite's default auto-checkpoint, timed)."
+            "Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch, tracksWrites: false)`, as `journey batch` has it: no cache to keep fresh). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-tracked` the same in a service that tracks its own writes (`tracksWrites: true`, an API server's default: TEMP triggers name every user a write touches); `set-r1` the same with one reader; `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-r1` dry runs (read and evaluate, write nothing) with two readers and one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak RSS is the child's VmHWM (anonymous and file-backed pages together); \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run); the peaks of anonymous memory (`RssAnon`) and of file-backed pages (`RssFile`: the mapped binary and the readers' mapped database, the OS page cache's) are sampled every 5 ms during the run. The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing, and of the writing the commits and the WAL checkpoints (SQLite's default auto-checkpoint, timed)."
         )
         report.say()
         var rows: [[String]] = []
