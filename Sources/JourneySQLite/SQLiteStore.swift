@@ -269,12 +269,11 @@ public struct SQLiteStore: Sendable {
     /// queue reads in a plain deferred transaction, and ``isReadOnly`` is what refuses writes on a
     /// read-only value.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StorageError) -> T {
-        let writer = self.writer
-        let reader = readers.next()
-        let result: Result<T, any Error> = await readLanes.run {
+        let (writer, readers) = (self.writer, self.readers)
+        let result: Result<T, any Error> = await readLanes.run { lane in
             Result {
                 if writer is DatabasePool { return try writer.read(body) }
-                if let reader { return try reader.unsafeRead { db in try Self.transaction(.deferred, db, body) } }
+                if let reader = readers.connection(lane: lane) { return try reader.unsafeRead { db in try Self.transaction(.deferred, db, body) } }
                 return try writer.unsafeRead { db in try Self.transaction(.deferred, db, body) }
             }
         }
@@ -319,22 +318,20 @@ extension SQLiteStore: JourneyStore {
     }
 }
 
-/// Reader connections handed out in turn, so that reads issued at once run on different connections.
+/// Reader connections, one per read lane (``ReadLanes``): reads that run at once run on different
+/// connections. (Handed out in turn as reads were issued, two reads could meet on one connection
+/// while the other sat idle: the batch's two readers read no faster than one, BENCHMARKS.md,
+/// "Issue 16: the nightly batch".)
 private final class ReaderConnections: Sendable {
     private let connections: [DatabaseQueue]
-    private let turn = Mutex(0)
 
     init(_ connections: [DatabaseQueue]) {
         self.connections = connections
     }
 
-    /// The next connection in turn; nil when there are none.
-    func next() -> DatabaseQueue? {
-        guard !connections.isEmpty else { return nil }
-        return turn.withLock { turn in
-            defer { turn = (turn + 1) % connections.count }
-            return connections[turn]
-        }
+    /// The connection of read lane `lane`; nil when there are none.
+    func connection(lane: Int) -> DatabaseQueue? {
+        connections.isEmpty ? nil : connections[lane % connections.count]
     }
 }
 
@@ -356,12 +353,12 @@ private final class ReadLanes: Sendable {
         state = Mutex((Array(0..<width), []))
     }
 
-    /// `work`'s result, computed on a free lane once there is one.
-    func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    /// `work`'s result, computed on a free lane once there is one; `work` is given the lane's index.
+    func run<T: Sendable>(_ work: @escaping @Sendable (Int) -> T) async -> T {
         let lane = await acquire()
         // The block lets go of `work` (and what it holds: the store's connections) before the caller
         // resumes, so that a process that ends right after its last read still closes its files.
-        let pending = Mutex<(@Sendable () -> T)?>(work)
+        let pending = Mutex<(@Sendable (Int) -> T)?>(work)
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
             lanes[lane].async {
                 let result: T = {
@@ -369,7 +366,7 @@ private final class ReadLanes: Sendable {
                         defer { pending = nil }
                         return pending!
                     }
-                    return work()
+                    return work(lane)
                 }()
                 continuation.resume(returning: result)
             }

@@ -26,7 +26,8 @@ struct BatchChildResult: Codable {
 
 /// `journey-bench batch-child --mode MODE --db PATH`: one batch, in a process of its own. Modes:
 /// `set` (`runBatch`, two readers), `set-tracked` (the same in a service that tracks its writes,
-/// as an API server's does), `set-r1` (one reader), `set-dry` and `set-dry-r1` (dry runs),
+/// as an API server's does), `set-1core` (the same process held to one CPU), `set-dry` and
+/// `set-dry-1core` (dry runs),
 /// `steady` (a first run untimed, then the timed second run, with nothing left to move), `loop`
 /// (`evaluateAndPersist` for every user).
 enum BatchChild {
@@ -36,7 +37,7 @@ enum BatchChild {
             return arguments[i + 1]
         }
         guard let mode = value("--mode"), let path = value("--db") else {
-            throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-tracked|set-r1|set-dry|set-dry-r1|steady|loop --db PATH")
+            throw SpawnError(description: "usage: journey-bench batch-child --mode set|set-tracked|set-1core|set-dry|set-dry-1core|steady|loop --db PATH")
         }
         // As `journey batch` opens the file: a pool, whose readers read chunks while its writer writes.
         let database = try SQLiteStore.open(path: path, mode: .requireMigrated, concurrentReads: true, now: dataNow)
@@ -52,8 +53,8 @@ enum BatchChild {
         var phases: [String: Double]?
         let limit = value("--limit").flatMap(Int.init) ?? Int.max
         switch mode {
-        case "set", "set-tracked", "set-r1", "set-dry", "set-dry-r1", "steady":
-            let summary = try await service.runBatch(BatchOptions(dryRun: mode.hasPrefix("set-dry"), readers: mode.hasSuffix("-r1") ? 1 : 2))
+        case "set", "set-tracked", "set-1core", "set-dry", "set-dry-1core", "steady":
+            let summary = try await service.runBatch(BatchOptions(dryRun: mode.hasPrefix("set-dry")))
             users = summary.usersSeen
             transitions = summary.transitions
             phases = [
@@ -113,8 +114,10 @@ struct BatchBench {
         defer { removeDatabase(path) }
         report.note("batch \(mode) on \(dataset.label) users (child process)")
         let limited = mode == "loop" && dataset.users > loopLimit
-        let (status, output, _) = try spawnCapturing(
-            selfExecutable(), ["batch-child", "--mode", mode, "--db", path] + (limited ? ["--limit", "\(loopLimit)"] : []))
+        // `-1core`: the child and all its threads held to CPU 0 (`taskset`), for the two-core scaling ratio.
+        let child = [selfExecutable(), "batch-child", "--mode", mode, "--db", path] + (limited ? ["--limit", "\(loopLimit)"] : [])
+        let (status, output, _) =
+            mode.hasSuffix("-1core") ? try spawnCapturing("/usr/bin/taskset", ["-c", "0"] + child) : try spawnCapturing(child[0], Array(child.dropFirst()))
         guard status == 0, let line = output.split(separator: "\n").last,
             let result = try? JSONDecoder().decode(BatchChildResult.self, from: Data(line.utf8))
         else {
@@ -137,7 +140,8 @@ struct BatchBench {
 
     /// Runs the sides for each data set; returns the set-based results by label, for the 1M-vs-100k check.
     @discardableResult
-    func run(datasets: [Dataset], modes: [String] = ["set", "set-tracked", "set-r1", "steady", "set-dry", "set-dry-r1", "loop"]) throws -> [String: [String:
+    func run(datasets: [Dataset], modes: [String] = ["set", "set-tracked", "set-1core", "steady", "set-dry", "set-dry-1core", "loop"]) throws -> [String:
+        [String:
         BatchChildResult]]
     {
         var all: [String: [String: BatchChildResult]] = [:]
@@ -151,7 +155,7 @@ struct BatchBench {
         report.say("## 3. Batch: every user, set-based against a per-user loop")
         report.say()
         report.say(
-            "Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch, tracksWrites: false)`, as `journey batch` has it: no cache to keep fresh). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-tracked` the same in a service that tracks its own writes (`tracksWrites: true`, an API server's default: TEMP triggers name every user a write touches); `set-r1` the same with one reader; `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-r1` dry runs (read and evaluate, write nothing) with two readers and one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak RSS is the child's VmHWM (anonymous and file-backed pages together); \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run); the peaks of anonymous memory (`RssAnon`) and of file-backed pages (`RssFile`: the mapped binary and the readers' mapped database, the OS page cache's) are sampled every 5 ms during the run. The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing, and of the writing the commits and the WAL checkpoints (SQLite's default auto-checkpoint, timed)."
+            "Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch, tracksWrites: false)`, as `journey batch` has it: no cache to keep fresh). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-tracked` the same in a service that tracks its own writes (`tracksWrites: true`, an API server's default: TEMP triggers name every user a write touches); `set-1core` the same with the child held to one CPU (`taskset -c 0`: readers, writer and evaluation share one core); `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-1core` dry runs (read and evaluate, write nothing) on two cores and on one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak RSS is the child's VmHWM (anonymous and file-backed pages together); \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run); the peaks of anonymous memory (`RssAnon`) and of file-backed pages (`RssFile`: the mapped binary and the readers' mapped database, the OS page cache's) are sampled every 5 ms during the run. The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing, and of the writing the commits and the WAL checkpoints (SQLite's default auto-checkpoint, timed)."
         )
         report.say()
         var rows: [[String]] = []
@@ -185,11 +189,11 @@ struct BatchBench {
             ], rows)
         for dataset in datasets {
             guard let results = all[dataset.label] else { continue }
-            if let two = results["set"], let one = results["set-r1"] {
-                report.say("Two readers against one (\(dataset.label), first run): \(fmtRatio(two.usersPerSecond / one.usersPerSecond)).")
+            if let two = results["set"], let one = results["set-1core"] {
+                report.say("Two cores against one (\(dataset.label), first run): \(fmtRatio(two.usersPerSecond / one.usersPerSecond)).")
             }
-            if let two = results["set-dry"], let one = results["set-dry-r1"] {
-                report.say("Two readers against one (\(dataset.label), dry run): \(fmtRatio(two.usersPerSecond / one.usersPerSecond)).")
+            if let two = results["set-dry"], let one = results["set-dry-1core"] {
+                report.say("Two cores against one (\(dataset.label), dry run): \(fmtRatio(two.usersPerSecond / one.usersPerSecond)).")
             }
             if let set = results["set"], let phases = set.phases, set.transitions > 0 {
                 let writing = phases["writing"] ?? 0, committing = phases["committing"] ?? 0, checkpointing = phases["checkpointing"] ?? 0
