@@ -31,8 +31,10 @@ final class WriteTracker: TransactionObserver, Sendable {
     ///
     /// The function goes through SQLite's C API rather than GRDB's `DatabaseFunction`, which
     /// boxes its argument into an array of `DatabaseValue`s: the triggers call it twice for every
-    /// user a write moves (a batch run through a service that tracks writes spent 2.0 s instead of
-    /// 1.3 s on the benchmark's 100k users with GRDB's).
+    /// user a write moves. What tracking costs a batch run through such a service, on the
+    /// benchmark's 100k users: 0.60 s with GRDB's function (2.01 s against 1.41 s untracked, two
+    /// runs), 0.54 s with this one (1.88 s against 1.34 s, one run); the rest is the triggers
+    /// themselves (BENCHMARKS.md, `set-tracked`).
     func install(on writer: any DatabaseWriter) async throws {
         try await writer.writeWithoutTransaction { db in
             // The observer is retained for the connection's lifetime (below), so the pointer stays valid.
