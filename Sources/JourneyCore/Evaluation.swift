@@ -105,8 +105,8 @@ extension RuleSet {
     }
 
     /// The moves of ``evaluate(storedStage:metrics:now:moving:)``, without the checklist toward
-    /// the next stage (its text for every criterion was a third of the batch's deciding, which
-    /// never shows it).
+    /// the next stage: the batch never shows it, and writing its text for every criterion was
+    /// two-thirds of the batch's deciding (0.33 s before, 0.11–0.15 s after, at 100k users).
     ///
     /// - returns: the stage `storedStage` resolves to, and the moves from it in order (none: the user stays).
     /// - throws: ``TransitionRefusal/unknownStage(value:rulesSource:)`` for a stored value the rules do not know.

@@ -319,9 +319,8 @@ extension SQLiteStore: JourneyStore {
 }
 
 /// Reader connections, one per read lane (``ReadLanes``): reads that run at once run on different
-/// connections. (Handed out in turn as reads were issued, two reads could meet on one connection
-/// while the other sat idle: the batch's two readers read no faster than one, BENCHMARKS.md,
-/// "Issue 16: the nightly batch".)
+/// connections. (Handed out in turn as reads were issued, two reads could meet on one connection,
+/// the second waiting for the first, while the other connection sat idle.)
 private final class ReaderConnections: Sendable {
     private let connections: [DatabaseQueue]
 
