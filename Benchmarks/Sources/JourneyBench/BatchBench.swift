@@ -114,10 +114,12 @@ struct BatchBench {
         defer { removeDatabase(path) }
         report.note("batch \(mode) on \(dataset.label) users (child process)")
         let limited = mode == "loop" && dataset.users > loopLimit
-        // `-1core`: the child and all its threads held to CPU 0 (`taskset`), for the two-core scaling ratio.
+        // `-1core`: the child and all its threads held to one CPU (`taskset`), the first this
+        // process may use, for the two-core scaling ratio.
         let child = [selfExecutable(), "batch-child", "--mode", mode, "--db", path] + (limited ? ["--limit", "\(loopLimit)"] : [])
         let (status, output, _) =
-            mode.hasSuffix("-1core") ? try spawnCapturing("/usr/bin/taskset", ["-c", "0"] + child) : try spawnCapturing(child[0], Array(child.dropFirst()))
+            mode.hasSuffix("-1core")
+            ? try spawnCapturing("/usr/bin/taskset", ["-c", firstAllowedCPU()] + child) : try spawnCapturing(child[0], Array(child.dropFirst()))
         guard status == 0, let line = output.split(separator: "\n").last,
             let result = try? JSONDecoder().decode(BatchChildResult.self, from: Data(line.utf8))
         else {
@@ -138,6 +140,16 @@ struct BatchBench {
         return try levers.readAll(database).0.seconds
     }
 
+    /// The first CPU in this process's affinity (`Cpus_allowed_list` in `/proc/self/status`, e.g.
+    /// `0-1` or `2,5`); "0" when it cannot be read.
+    func firstAllowedCPU() -> String {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+        else { return "0" }
+        let list = line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+        return list.split(whereSeparator: { $0 == "-" || $0 == "," }).first.map(String.init) ?? "0"
+    }
+
     /// Runs the sides for each data set; returns the set-based results by label, for the 1M-vs-100k check.
     @discardableResult
     func run(datasets: [Dataset], modes: [String] = ["set", "set-tracked", "set-1core", "steady", "set-dry", "set-dry-1core", "loop"]) throws -> [String:
@@ -155,7 +167,7 @@ struct BatchBench {
         report.say("## 3. Batch: every user, set-based against a per-user loop")
         report.say()
         report.say(
-            "Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch, tracksWrites: false)`, as `journey batch` has it: no cache to keep fresh). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-tracked` the same in a service that tracks its own writes (`tracksWrites: true`, an API server's default: TEMP triggers name every user a write touches); `set-1core` the same with the child held to one CPU (`taskset -c 0`: readers, writer and evaluation share one core); `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-1core` dry runs (read and evaluate, write nothing) on two cores and on one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak RSS is the child's VmHWM (anonymous and file-backed pages together); \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run); the peaks of anonymous memory (`RssAnon`) and of file-backed pages (`RssFile`: the mapped binary and the readers' mapped database, the OS page cache's) are sampled every 5 ms during the run. The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing, and of the writing the commits and the WAL checkpoints (SQLite's default auto-checkpoint, timed)."
+            "Each side runs in a child process of its own (`journey-bench batch-child --mode MODE --db COPY`) on a fresh copy of the same migrated file (everyone starts in J1 with no history, so most users move). The service is made as `journey batch` makes it (`.requireMigrated` with `concurrentReads`, a pool on the file; `JourneyOptions(cacheCapacity: 16, source: .batch, tracksWrites: false)`, as `journey batch` has it: no cache to keep fresh). `set` is `runBatch(BatchOptions())` (chunks of 2,000, two chunks read at once while the writer writes, moves persisted: the first run); `set-tracked` the same in a service that tracks its own writes (`tracksWrites: true`, an API server's default: TEMP triggers name every user a write touches); `set-1core` the same with the child held to one CPU (`taskset -c N`, the first CPU this process may use: readers, writer and evaluation share one core); `steady` a second run after an untimed first one (nothing left to move); `set-dry` and `set-dry-1core` dry runs (read and evaluate, write nothing) on two cores and on one; `loop` calls `evaluateAndPersist(user:)` for every user. Time is the run alone; peak RSS is the child's VmHWM (anonymous and file-backed pages together); \"RSS before\" is after opening the file and loading the rules (and, for `steady`, after the first run); the peaks of anonymous memory (`RssAnon`) and of file-backed pages (`RssFile`: the mapped binary and the readers' mapped database, the OS page cache's) are sampled every 5 ms during the run. The phases are the run's own account (`BatchSummary.phases`): time spent waiting for a chunk not read yet, evaluating, writing, and of the writing the commits and the WAL checkpoints (SQLite's default auto-checkpoint, timed)."
         )
         report.say()
         var rows: [[String]] = []

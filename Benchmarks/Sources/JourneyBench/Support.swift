@@ -143,10 +143,10 @@ final class MemorySampler: @unchecked Sendable {
     private let lock = NSLock()
     private var peaks = (anonKB: 0, fileKB: 0)
     private var running = true
-    private var thread: Thread?
 
+    /// Starts sampling. The sampling thread holds the sampler until ``stop()`` ends it.
     init() {
-        let thread = Thread { [unowned self] in
+        let thread = Thread { [self] in
             while true {
                 let status = memoryStatus()
                 let more = self.lock.withLock {
@@ -157,7 +157,6 @@ final class MemorySampler: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: 0.005)
             }
         }
-        self.thread = thread
         thread.start()
     }
 
