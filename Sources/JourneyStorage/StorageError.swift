@@ -93,7 +93,8 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
 
 extension Duration {
     /// The duration in seconds, as the stores' and the batch's timings report it (``PersistResult/committing``).
-    public var seconds: Double {
+    /// Package-wide, not public: a host's own `Duration` extensions stay unambiguous.
+    package var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
