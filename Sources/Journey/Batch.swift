@@ -212,9 +212,9 @@ public struct BatchPhases: Sendable, Encodable, Equatable {
     public var evaluating = 0.0
     /// Writing each chunk's moves and progress, commit (and any WAL checkpoint it runs) included.
     public var writing = 0.0
-    /// Of ``writing``: the commits (``PersistResult/committing``; 0 where the store does not measure them).
+    /// Of ``writing``: the commits (`PersistResult.committing`; 0 where the store does not measure them).
     public var committing = 0.0
-    /// Of ``writing``: the WAL checkpoints the commits ran (``PersistResult/checkpointing``; SQLite only).
+    /// Of ``writing``: the WAL checkpoints the commits ran (`PersistResult.checkpointing`; SQLite only).
     public var checkpointing = 0.0
     /// Re-reading and moving the users another writer changed meanwhile (``BatchSummary/conflicts``).
     public var conflicts = 0.0

@@ -162,7 +162,7 @@ public final class JourneyService: Sendable {
 
     /// The user's evaluation, from the cache when fresh; concurrent misses share one query.
     ///
-    /// The first caller to miss reads in its own task; the others wait for its answer (``Flight``).
+    /// The first caller to miss reads in its own task; the others wait for its answer (`Flight`).
     /// A task of the service's own for the read cost one more hand-off between threads per miss,
     /// which on an idle machine is a thread woken up (BENCHMARKS.md, "Issue 16: one user's evaluation").
     ///
