@@ -16,13 +16,14 @@ public struct BatchOptions: Sendable {
     public var leaseSeconds: TimeInterval
     /// Take the lease over even from a run whose lease still holds (the operator knows it is gone).
     public var takeOver: Bool
-    /// Chunks read at once, each on a connection of its own, while the writer writes: the cores the
-    /// run may use for reading (the default, 2, is the number the benchmark's machine has).
+    /// Chunks read and decided ahead of the one being written (the default, 2, is the number of cores
+    /// the benchmark's machine has). A SQLite store runs at most two of those reads at once, one on
+    /// each of its reader connections; the others wait for one, decided as soon as they are read.
     public var readers: Int
     /// Workers in this process (`journey batch --workers N`). On a store that shares its batch
     /// (`ShardedBatchStore`: PostgreSQL), each claims shards of the run this process joins or starts,
     /// beside any other process's workers. On SQLite, one writer per file, it sets how many chunks are
-    /// read and decided at once instead: ``readers`` becomes at least `workers`.
+    /// read and decided ahead instead: ``readers`` becomes at least `workers`.
     public var workers: Int
     /// Users per shard of a sharded run (`ShardedBatchStore`): the unit a worker claims, holds
     /// under its lease, and another worker resumes after its last committed chunk if it dies. Only

@@ -17,7 +17,8 @@ struct BatchCommand: AsyncParsableCommand {
             On PostgreSQL the run is shared: `journey batch` joins the running run of the same rules, \
             or starts one, and its --workers claim shards of it beside any other process's workers, on \
             any machine. A process prints its own part, and the run's totals over every shard. On \
-            SQLite (one writer per file) --workers N reads and decides N chunks at once beside the one writer.
+            SQLite (one writer per file) --workers N reads and decides N chunks ahead of the one writer, \
+            two reads at a time.
             """)
 
     @OptionGroup var database: DatabaseOptions

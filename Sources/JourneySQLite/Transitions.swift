@@ -37,7 +37,7 @@ extension SQLiteStore {
     ///
     /// The moves are written under one savepoint, not one per user: a savepoint copies every page
     /// it first changes to a sub-journal, which cost a large part of the batch's writing
-    /// (BENCHMARKS.md, "Issue 16: the nightly batch"). When the database refuses a row, that
+    /// (BENCHMARKS.md, "Issue 16, first pass"). When the database refuses a row, that
     /// savepoint rolls back and the moves are written again a user per savepoint, so that only the
     /// refused rows are left out.
     ///
@@ -202,9 +202,9 @@ extension SQLiteStore {
 
     /// A cached GRDB statement bound and stepped through SQLite's C API, for the batch's per-row
     /// writes: GRDB's `execute(arguments:)` boxes every argument into a `DatabaseValue` array and
-    /// validates it on each call. Through the C API the benchmark's first run at 100k users spent
-    /// 1.2 s writing instead of 1.5 s (same machine, three runs each; BENCHMARKS.md, "Issue 16: the
-    /// nightly batch"). Text is bound as a copy (`SQLITE_TRANSIENT`); nothing here reads
+    /// validates it on each call. Through the C API, `journey batch` on the benchmark's 100k users spent
+    /// 1.2 s writing instead of 1.6 s (same machine, three runs each; BENCHMARKS.md, "Issue 16,
+    /// second pass"). Text is bound as a copy (`SQLITE_TRANSIENT`); nothing here reads
     /// `Statement.sql`, which GRDB trims through Foundation on every call.
     private struct RawStep {
         let handle: OpaquePointer
