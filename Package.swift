@@ -47,11 +47,13 @@ let package = Package(
         ),
         // The storage protocol the service talks to: its records and its error, no database.
         .target(name: "JourneyStorage", dependencies: ["JourneyCore"], swiftSettings: upcoming),
+        // The one SQLite call Swift cannot make (`sqlite3_config` is C-variadic): SQLiteStore.turnOffMemoryStatistics().
+        .target(name: "CJourneySQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
         // The SQLite store behind it: migrator, metrics statements, persistence, batch lease, feed.
         .target(
             name: "JourneySQLite",
             dependencies: [
-                "JourneyCore", "JourneyStorage",
+                "JourneyCore", "JourneyStorage", "CJourneySQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],

@@ -58,6 +58,20 @@ public enum DatabaseAccess: String, Hashable, Sendable {
 }
 
 extension JourneyService {
+    /// Turns off SQLite's memory statistics for the whole process, before it opens its first
+    /// SQLite file: SQLite then counts no allocation under its global mutex, which made the batch's
+    /// write statements and reads 15–30% slower (BENCHMARKS.md, "Issue 16, third pass"). `journey`
+    /// does it at start. A host may, if nothing in its process reads SQLite's memory figures:
+    /// afterwards `sqlite3_memory_used`, `sqlite3_status64` and SQLite's heap limits no longer
+    /// work for any library in the process. PostgreSQL stores are unaffected.
+    ///
+    /// - returns: true when the statistics are off; false once the process has opened a SQLite
+    ///   connection, after which the setting can no longer change.
+    @discardableResult
+    public static func turnOffSQLiteMemoryStatistics() -> Bool {
+        SQLiteStore.turnOffMemoryStatistics()
+    }
+
     /// Opens the store at `location` for `access`: a `SQLiteStore` for a path, a `PostgresStore` for
     /// a `postgresql://` URL (with the package's `PostgreSQL` trait, on by default).
     ///

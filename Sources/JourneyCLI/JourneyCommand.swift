@@ -24,6 +24,8 @@ struct JourneyCommand: AsyncParsableCommand {
     /// Runs the command; a failure prints one line on stderr (under `--json`, one JSON object) and
     /// exits with its sysexits status.
     static func main() async {
+        // Before any SQLite file is opened: this process reads none of SQLite's memory figures.
+        JourneyService.turnOffSQLiteMemoryStatistics()
         // Until the arguments parse, `--json` is known only from the words given.
         var json = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains("--json")
         do {

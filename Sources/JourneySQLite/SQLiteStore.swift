@@ -1,6 +1,8 @@
 public import Foundation
 public import GRDB
 public import JourneyStorage
+import CJourneySQLite
+import GRDBSQLite
 import Synchronization
 
 /// The journey's home in SQLite: one `DatabaseWriter` on one file, and one method per use case.
@@ -131,6 +133,22 @@ public struct SQLiteStore: Sendable {
     /// - returns: SQLite's result code, `SQLITE_OK` (0) on success.
     public static func registerSQLFunctions(onConnection connection: OpaquePointer) -> Int32 {
         TimestampFunctions.register(connection: connection)
+    }
+
+    /// Turns off SQLite's memory statistics for the whole process (`SQLITE_CONFIG_MEMSTATUS`), so
+    /// that every allocation SQLite makes no longer takes its global mutex to count itself. SQLite's
+    /// own advice for speed (https://sqlite.org/compile.html, `SQLITE_DEFAULT_MEMSTATUS=0`); here,
+    /// 15–30% of the batch's write statements and reads (BENCHMARKS.md, "Issue 16, third pass").
+    ///
+    /// Process-wide, so it is the process's owner's choice: `journey` makes it at start, a host may.
+    /// Afterwards `sqlite3_memory_used`, `sqlite3_status64` and the soft and hard heap limits no
+    /// longer work, in every library of the process that uses SQLite.
+    ///
+    /// - returns: true when the statistics are off; false once the process has opened a SQLite
+    ///   connection (SQLite is initialized and the setting can no longer change).
+    @discardableResult
+    public static func turnOffMemoryStatistics() -> Bool {
+        journey_sqlite_config_memstatus(0) == SQLITE_OK
     }
 
     /// Uses a pool the host already owns (one pool per file per process); runs the migrator.

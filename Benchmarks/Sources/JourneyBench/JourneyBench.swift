@@ -10,6 +10,9 @@ import JourneySQLite
 @main
 struct JourneyBench {
     static func main() async {
+        // As `journey` does at start: both sides of every comparison (Journey's and the raw C API's)
+        // run without SQLite's memory statistics, in this process and in its children.
+        SQLiteStore.turnOffMemoryStatistics()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             switch arguments.first {
