@@ -553,7 +553,8 @@ struct ChunkDecision: Sendable {
                 }
                 continue
             }
-            moves.append(PendingMove(userID: snapshot.userID, expectedStage: snapshot.storedStage, transitions: transitions, metrics: snapshot.metrics))
+            moves.append(
+                PendingMove(userID: snapshot.userID, expectedStage: snapshot.storedStage, transitions: transitions, metrics: snapshot.metrics, renderedAt: now))
         }
         seconds = (ContinuousClock.now - started).seconds
     }

@@ -57,11 +57,34 @@ public struct PendingMove: Sendable {
     /// The metrics the moves were decided on, stored as JSON in each row's `metrics` column.
     public let metrics: UserMetrics
 
+    /// ``metrics`` as JSON at an instant, when rendered with the move (``init(userID:expectedStage:transitions:metrics:renderedAt:)``).
+    private let rendered: (now: Date, json: String)?
+
     /// A move of `userID` from `expectedStage` along `transitions`, decided on `metrics`.
     public init(userID: Int64, expectedStage: String, transitions: [Transition], metrics: UserMetrics) {
         self.userID = userID
         self.expectedStage = expectedStage
         self.transitions = transitions
         self.metrics = metrics
+        rendered = nil
+    }
+
+    /// The same move, its metrics' JSON rendered now for a store that writes it at `now`: the
+    /// batch renders it where it decides, beside the readers, not on the one writer, where it
+    /// was half of the writer's own code (perf, `journey batch`, 100k users; BENCHMARKS.md,
+    /// "Issue 16, third pass").
+    public init(userID: Int64, expectedStage: String, transitions: [Transition], metrics: UserMetrics, renderedAt now: Date) {
+        self.userID = userID
+        self.expectedStage = expectedStage
+        self.transitions = transitions
+        self.metrics = metrics
+        rendered = transitions.isEmpty ? nil : (now, metrics.json(now: now))
+    }
+
+    /// ``metrics`` as each transition row records it at `now` (``UserMetrics/json(now:)``): the
+    /// JSON rendered with the move when it was rendered at `now`, else rendered here.
+    public func metricsJSON(now: Date) -> String {
+        if let rendered, rendered.now == now { return rendered.json }
+        return metrics.json(now: now)
     }
 }

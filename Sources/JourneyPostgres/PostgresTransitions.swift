@@ -178,7 +178,7 @@ extension PostgresStore {
         for (ordinal, move) in moves.enumerated() {
             if targets[move.userID] == nil { order.append(move.userID) }
             targets[move.userID] = move.transitions.last!.to.rawValue
-            let json = move.metrics.json(now: now)
+            let json = move.metricsJSON(now: now)
             for transition in move.transitions {
                 step[move.userID, default: 0] += 1
                 users.append(move.userID)
