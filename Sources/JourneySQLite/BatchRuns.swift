@@ -114,12 +114,16 @@ extension SQLiteStore {
             // Decoded as the statement steps (a cursor), not from a copy of every row first.
             var snapshots: [UserSnapshot] = []
             snapshots.reserveCapacity(min(4_096, Int(clamping: ids.upperBound - ids.lowerBound + 1)))
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: Self.chunkSQL(forms)), arguments: StatementArguments(arguments))
-            while let row = try rows.next() {
+            let statement = try db.cachedStatement(sql: Self.chunkSQL(forms))
+            let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments))
+            let handle = statement.sqliteStatement
+            func count(_ column: MetricsColumn) -> Int? { Int.fromDatabaseValue(DatabaseValue(sqliteStatement: handle, index: Int32(column.rawValue))) }
+            // Each row is read from the statement while the cursor stands on it.
+            while try rows.next() != nil {
                 var unreadable: [String: Int] = [:]
-                if let posts = Int.fromDatabaseValue(row[MetricsColumn.postsUnreadable.rawValue]), posts > 0 { unreadable["posts.created_at"] = posts }
-                if let events = Int.fromDatabaseValue(row[MetricsColumn.eventsUnreadable.rawValue]), events > 0 { unreadable["events.start_date"] = events }
-                snapshots.append(UserSnapshot(row: row, unreadableTimestamps: unreadable))
+                if let posts = count(.postsUnreadable), posts > 0 { unreadable["posts.created_at"] = posts }
+                if let events = count(.eventsUnreadable), events > 0 { unreadable["events.start_date"] = events }
+                snapshots.append(UserSnapshot(statement: handle, unreadableTimestamps: unreadable))
             }
             return snapshots
         }
