@@ -1,8 +1,8 @@
+import CJourneySQLite
 public import Foundation
 public import GRDB
-public import JourneyStorage
-import CJourneySQLite
 import GRDBSQLite
+public import JourneyStorage
 import Synchronization
 
 /// The journey's home in SQLite: one `DatabaseWriter` on one file, and one method per use case.
