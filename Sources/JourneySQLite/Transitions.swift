@@ -255,8 +255,10 @@ extension SQLiteStore {
                 }
             }
             var result = PersistResult()
-            var accepted: [(move: PendingMove, records: [RecordedTransition])] = []
-            var position: [Int64: Int] = [:]
+            // Every accepted move's rows in order, where each user's first row is, and each user's new stage.
+            var rows: [RecordedTransition] = []
+            var firstRow: [Int64: Int] = [:]
+            var stages: [(user: Int64, stage: String)] = []
             for move in moving {
                 guard let row = stored[move.userID], row.stage == move.expectedStage else {
                     result.conflicted.append(move.userID)
@@ -266,10 +268,10 @@ extension SQLiteStore {
                     result.pinned.append(move.userID)
                     continue
                 }
-                position[move.userID] = accepted.count
-                accepted.append((move, Self.records(of: move, after: row.lastSeq, rulesVersion: rulesVersion, source: source, now: now)))
+                firstRow[move.userID] = rows.count
+                rows += Self.records(of: move, after: row.lastSeq, rulesVersion: rulesVersion, source: source, now: now)
+                stages.append((move.userID, rows[rows.count - 1].to.rawValue))
             }
-            let rows = accepted.flatMap(\.records)
             let nowText = SQLTimestamp.text(now, milliseconds: true)
             for block in Self.blocks(rows.count) {
                 let insert = RawStep(try db.cachedStatement(sql: Self.insertSetSQL[block.count]!), db)
@@ -290,21 +292,21 @@ extension SQLiteStore {
                     let (id, user, seq) = (
                         sqlite3_column_int64(insert.handle, 0), sqlite3_column_int64(insert.handle, 1), Int(sqlite3_column_int64(insert.handle, 2))
                     )
-                    guard let index = position[user], let first = accepted[index].records.first?.seq else { continue }
-                    accepted[index].records[seq - first].id = id
+                    guard let first = firstRow[user] else { continue }
+                    rows[first + seq - rows[first].seq].id = id
                 }
             }
-            for block in Self.blocks(accepted.count) {
+            for block in Self.blocks(stages.count) {
                 let update = RawStep(try db.cachedStatement(sql: Self.updateSetSQL[block.count]!), db)
                 defer { update.reset() }
                 update.bind(1, nowText)
-                for (offset, entry) in accepted[block].enumerated() {
-                    update.bind(Int32(2 + 2 * offset), entry.move.userID)
-                    update.bind(Int32(3 + 2 * offset), entry.records[entry.records.count - 1].to.rawValue)
+                for (offset, moved) in stages[block].enumerated() {
+                    update.bind(Int32(2 + 2 * offset), moved.user)
+                    update.bind(Int32(3 + 2 * offset), moved.stage)
                 }
                 _ = try update.step()
             }
-            result.recorded = accepted.flatMap(\.records)
+            result.recorded = rows
             return result
         }
 
