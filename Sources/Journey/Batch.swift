@@ -29,8 +29,15 @@ public struct BatchOptions: Sendable {
     /// under its lease, and another worker resumes after its last committed chunk if it dies. Only
     /// the process that starts a run chooses it; nil is ten chunks.
     public var shardSize: Int?
+    /// How stale the progress a single-lease run records (`journey_batch_runs`: last user, users
+    /// seen, as `journey status` shows them) may grow while its chunks have nothing to move. A chunk
+    /// with moves commits them with its progress, always; a chunk without commits nothing unless the
+    /// last record is this old, since a commit is a WAL `fsync` and a write lock the platform's
+    /// writers wait behind. A second run at 1M users (nothing to move) then commits a few times
+    /// instead of 500. A run killed meanwhile loses nothing: a rerun re-evaluates from the start.
+    public var progressInterval: Duration
 
-    /// The lease bound: a run renews with every chunk and every third of this on a timer, so only a
+    /// The lease bound: a run renews with every chunk it commits and every third of this on a timer, so only a
     /// run that stopped (killed, frozen, its machine gone) lets it expire; the next run then takes over.
     public static let defaultLeaseSeconds: TimeInterval = 60
 
@@ -38,7 +45,7 @@ public struct BatchOptions: Sendable {
     public init(
         chunkSize: Int = 2_000, dryRun: Bool = false, onChunk: (@Sendable (Int, Int) async -> Void)? = nil,
         leaseSeconds: TimeInterval = BatchOptions.defaultLeaseSeconds, takeOver: Bool = false, readers: Int = 2,
-        workers: Int = 1, shardSize: Int? = nil
+        workers: Int = 1, shardSize: Int? = nil, progressInterval: Duration = .seconds(1)
     ) {
         self.chunkSize = chunkSize
         self.dryRun = dryRun
@@ -48,6 +55,7 @@ public struct BatchOptions: Sendable {
         self.readers = readers
         self.workers = workers
         self.shardSize = shardSize
+        self.progressInterval = progressInterval
     }
 }
 
@@ -252,7 +260,8 @@ extension JourneyService {
     /// chunk's moves persisted in one transaction with the compare-and-set of the one-user path.
     ///
     /// Holds the batch lease for the run (a second batch fails with `batchRunning` until the lease
-    /// expires), renewing it with every chunk and on a timer. A run whose lease was taken over
+    /// expires), renewing it with every chunk it commits (a chunk with nothing to move commits only
+    /// every ``BatchOptions/progressInterval``) and on a timer. A run whose lease was taken over
     /// stops with `leaseLost` before writing another chunk. A run killed at any moment leaves every
     /// committed chunk whole and nothing of the others; running again simply re-evaluates.
     /// Pinned users, unknown stages and users whose move fails alone (``BatchSummary/failedUsers``)
@@ -290,7 +299,7 @@ extension JourneyService {
         defer { reads.cancel() }
         do throws(JourneyError) {
             try await runChunks(
-                &reads, rules: rules, now: now, write: lease.map(ChunkWrite.run) ?? .nothing, summary: &summary,
+                &reads, rules: rules, now: now, write: lease.map { .run($0, progressInterval: batch.progressInterval) } ?? .nothing, summary: &summary,
                 stillHeld: { () throws(JourneyError) in
                     if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
                 },
@@ -321,16 +330,18 @@ extension JourneyService {
     enum ChunkWrite {
         /// A dry run: count what would move, write nothing.
         case nothing
-        /// The single-lease run: each chunk renews the run's lease and records its progress.
-        case run(BatchLease)
+        /// The single-lease run: each chunk with moves renews the run's lease and records its
+        /// progress; a chunk without does so only once the last record is `progressInterval` old.
+        case run(BatchLease, progressInterval: Duration)
         /// One shard of a sharded run: each chunk renews the worker's lease on the shard and records its progress.
         case shard(BatchShard, leaseSeconds: Double, store: any ShardedBatchStore)
     }
 
     /// The chunk loop every batch runs, single-lease or one worker's shard: read a chunk (decided in
     /// the task that read it), persist its moves with compare-and-set and the run's or the shard's
-    /// progress in one transaction, count it into `summary`, and re-evaluate the users another
-    /// writer moved meanwhile. Ends after the last chunk `reads` hands out.
+    /// progress in one transaction (a single-lease run's chunk with nothing to move: only every
+    /// `progressInterval`), count it into `summary`, and re-evaluate the users another writer moved
+    /// meanwhile. Ends after the last chunk `reads` hands out.
     ///
     /// - parameter stillHeld: throws when the run's lease was taken over; checked before each chunk
     ///   and each re-evaluation.
@@ -340,6 +351,7 @@ extension JourneyService {
         _ reads: inout ChunkReads, rules: RuleSet, now: Date, write: ChunkWrite, summary: inout BatchSummary,
         stillHeld: () throws(JourneyError) -> Void, afterChunk: (BatchSummary) async -> Void
     ) async throws(JourneyError) {
+        var progressRecorded = ContinuousClock.now
         while true {
             try stillHeld()
             var phase = ContinuousClock.now
@@ -358,10 +370,16 @@ extension JourneyService {
                 for move in chunk.moves { for transition in move.transitions { summary.count(transition.from, transition.to) } }
                 await afterChunk(summary)
                 continue
-            case .run(let lease):
+            case .run(let lease, let progressInterval):
+                if chunk.moves.isEmpty && ContinuousClock.now - progressRecorded < progressInterval {
+                    summary.add(chunk)
+                    await afterChunk(summary)
+                    continue
+                }
                 let progress = BatchProgress(
                     lease: lease, lastUserID: last, usersSeen: summary.usersSeen + chunk.users, transitions: summary.transitions, now: clock.now())
                 result = try await persist(chunk.moves, rules: rules, now: now, progress: progress)
+                progressRecorded = ContinuousClock.now
             case .shard(let shard, let seconds, let store):
                 let progress = ShardProgress(shard: shard, lastUserID: last, usersSeen: chunk.users, leaseSeconds: seconds, now: clock.now())
                 result = try await persist(chunk.moves, rules: rules, now: now) { () async throws(StorageError) in
