@@ -45,8 +45,9 @@ enum Format {
                 let pad = String(repeating: " ", count: widths[column] - cell.count)
                 return column < align.count && align[column] == .right ? pad + cell : cell + pad
             }
-            let line = indent + cells.joined(separator: "  ")
-            return String(line.reversed().drop { $0 == " " }.reversed())
+            var line = indent + cells.joined(separator: "  ")
+            while line.last == " " { line.removeLast() }
+            return line
         }
     }
 }
