@@ -164,7 +164,7 @@ public final class JourneyService: Sendable {
     ///
     /// The first caller to miss reads in its own task; the others wait for its answer (`Flight`).
     /// A task of the service's own for the read cost one more hand-off between threads per miss,
-    /// which on an idle machine is a thread woken up (BENCHMARKS.md, "Issue 16: one user's evaluation").
+    /// which on an idle machine is a thread woken up (Benchmarks/HISTORY.md, "Issue 16: one user's evaluation").
     ///
     /// Nothing is written: `evaluation.transitions` are the moves the metrics allow now.
     public func journey(of user: Int64) async throws(JourneyError) -> UserJourney {

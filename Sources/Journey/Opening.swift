@@ -60,7 +60,7 @@ public enum DatabaseAccess: String, Hashable, Sendable {
 extension JourneyService {
     /// Turns off SQLite's memory statistics for the whole process, before it opens its first
     /// SQLite file: SQLite then counts no allocation under its global mutex (the batch's dry run
-    /// took 12% less time, its first run 4%: BENCHMARKS.md, "Issue 16, third pass"). `journey`
+    /// took 12% less time, its first run 4%: Benchmarks/HISTORY.md, "Issue 16, third pass"). `journey`
     /// does it at start. A host may, if nothing in its process reads SQLite's memory figures:
     /// afterwards `sqlite3_memory_used`, `sqlite3_status64` and SQLite's heap limits no longer
     /// work for any library in the process. PostgreSQL stores are unaffected.

@@ -128,7 +128,7 @@ public struct UserMetrics: Hashable, Sendable, Codable {
     /// `null` (`{"connections":61,"days_in_stage":null,…}`): what each store records with a move.
     ///
     /// Written by hand: `JSONSerialization` cost 158 µs a transition, half of a batch's time
-    /// (BENCHMARKS.md), and a third of a PostgreSQL chunk's.
+    /// (Benchmarks/HISTORY.md), and a third of a PostgreSQL chunk's.
     public func json(now: Date) -> String {
         var out = "{"
         out.reserveCapacity(320)

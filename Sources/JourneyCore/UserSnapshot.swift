@@ -71,7 +71,7 @@ public struct PendingMove: Sendable {
 
     /// The same move, its metrics' JSON rendered now for a store that writes it at `now`: the
     /// batch renders it where it decides, beside the readers, not on the one writer, where it
-    /// was half of the writer's own code (perf, `journey batch`, 100k users; BENCHMARKS.md,
+    /// was half of the writer's own code (perf, `journey batch`, 100k users; Benchmarks/HISTORY.md,
     /// "Issue 16, third pass").
     public init(userID: Int64, expectedStage: String, transitions: [Transition], metrics: UserMetrics, renderedAt now: Date) {
         self.userID = userID

@@ -141,7 +141,7 @@ public struct SQLiteStore: Sendable {
     /// Turns off SQLite's memory statistics for the whole process (`SQLITE_CONFIG_MEMSTATUS`), so
     /// that every allocation SQLite makes no longer takes its global mutex to count itself. SQLite's
     /// own advice for speed (https://sqlite.org/compile.html, `SQLITE_DEFAULT_MEMSTATUS=0`); here,
-    /// the batch's dry run took 12% less time, its first run 4% (BENCHMARKS.md, "Issue 16, third pass").
+    /// the batch's dry run took 12% less time, its first run 4% (Benchmarks/HISTORY.md, "Issue 16, third pass").
     ///
     /// Process-wide, so it is the process's owner's choice: `journey` makes it at start, a host may.
     /// Afterwards `sqlite3_memory_used`, `sqlite3_status64` and the soft and hard heap limits no

@@ -38,13 +38,13 @@ extension SQLiteStore {
     /// The moves are written set-based: each statement reads, inserts or updates up to 256 users'
     /// rows (`MoveWriter.blockSizes`; `RETURNING` and `UPDATE … FROM`, SQLite 3.35 or later). In
     /// a C prototype of these statements, 7.0 µs a move against 12.0 µs one row at a time; in
-    /// `journey batch` at 100k users, writing 0.89–1.04 s against 1.05–1.19 s (BENCHMARKS.md,
+    /// `journey batch` at 100k users, writing 0.89–1.04 s against 1.05–1.19 s (Benchmarks/HISTORY.md,
     /// "Issue 16, third pass"). Moves that name one user twice are written a user at a time, in
     /// order, so that the second move's compare-and-set sees the first.
     ///
     /// The moves are written under one savepoint, not one per user: a savepoint copies every page
     /// it first changes to a sub-journal, which cost a large part of the batch's writing
-    /// (BENCHMARKS.md, "Issue 16, first pass"). When the database refuses a row, that
+    /// (Benchmarks/HISTORY.md, "Issue 16, first pass"). When the database refuses a row, that
     /// savepoint rolls back and the moves are written again a user per savepoint, so that only the
     /// refused rows are left out.
     ///
@@ -365,7 +365,7 @@ extension SQLiteStore {
     /// A cached GRDB statement bound and stepped through SQLite's C API, for the batch's per-row
     /// writes: GRDB's `execute(arguments:)` boxes every argument into a `DatabaseValue` array and
     /// validates it on each call. Through the C API, `journey batch` on the benchmark's 100k users spent
-    /// 1.2 s writing instead of 1.6 s (same machine, three runs each; BENCHMARKS.md, "Issue 16,
+    /// 1.2 s writing instead of 1.6 s (same machine, three runs each; Benchmarks/HISTORY.md, "Issue 16,
     /// second pass"). Text is bound as a copy (`SQLITE_TRANSIENT`); nothing here reads
     /// `Statement.sql`, which GRDB trims through Foundation on every call.
     private struct RawStep {
