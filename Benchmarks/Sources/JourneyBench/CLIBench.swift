@@ -117,7 +117,10 @@ struct CLIBench {
             ("`journey evaluate <heaviest user>`", journeyBinary, ["evaluate", "\(heavy)", "--db", path]),
             ("`journey --version` (process floor: no database)", journeyBinary, ["--version"]),
             ("`journey-bench probe`: open (`.requireMigrated`) + one `snapshot`", selfExecutable(), ["probe", "--db", path, "--user", "\(user)"]),
-            ("`journey-bench probe --rules`: + load the bundled rules (YAML)", selfExecutable(), ["probe", "--db", path, "--user", "\(user)", "--rules"]),
+            (
+                "`journey-bench probe --rules`: + the bundled rules (compiled in: no YAML parsed)", selfExecutable(),
+                ["probe", "--db", path, "--user", "\(user)", "--rules"]
+            ),
             (
                 "`journey-bench probe --service`: + `JourneyService` + `evaluateAndPersist` (no ArgumentParser, no output)", selfExecutable(),
                 ["probe", "--db", path, "--user", "\(user)", "--service"]
