@@ -553,7 +553,8 @@ struct ChunkDecision: Sendable {
 
     /// Decides every snapshot of a chunk with `rules` at `now`; with `rendersMetrics`, renders each
     /// move's metrics JSON for the writer (``PendingMove/init(userID:expectedStage:transitions:metrics:renderedAt:)``),
-    /// which a dry run does not need (it was 5–6% of a dry run's samples, perf, 1M users).
+    /// which a dry run does not need (without it the 1M-user dry run took 5.53–5.92 s instead of
+    /// 6.31–7.16 s, three runs each, alternating; BENCHMARKS.md).
     init(_ snapshots: [UserSnapshot], rules: RuleSet, now: Date, rendersMetrics: Bool) {
         let started = ContinuousClock.now
         lastUserID = snapshots.last?.userID

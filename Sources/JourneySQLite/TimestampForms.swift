@@ -11,7 +11,7 @@ import Synchronization
 /// For canonical text (`YYYY-MM-DD HH:MM:SS[.SSS]`, a real UTC date and time) text order is time
 /// order, so `created_at >= '2026-10-30 07:03:19'` is an index range that gives the same answer as
 /// `journey_instant(created_at) >= 1793343799` for every row, and costs nothing per row. Any other form
-/// needs the parser on every row (Benchmarks/HISTORY.md, "Timestamps in every form", measured it at up to 2.1× the
+/// needs the parser on every row (BENCHMARKS.md, "Timestamps in every form", measured it at up to 2.25× the
 /// batch's read side). `journey_timestamp_columns` holds, for each column the set-based metrics read,
 /// how many non-canonical values were ever written; migration counts the existing ones once, and
 /// triggers on insert and update add each new one. The count only grows (a deleted value is not
