@@ -37,6 +37,9 @@ struct MigrateCommand: AsyncParsableCommand {
         for reused in report.indexesReused {
             print("  index reused     \(reused.existing) serves \(reused.keys) (\(reused.wanted) not created)")
         }
+        for skipped in report.indexesSkipped {
+            print("  index skipped    \(skipped.name) on \(skipped.keys): no column \(skipped.missing.joined(separator: ", "))")
+        }
         print("\(shown) is up to date.")
     }
 

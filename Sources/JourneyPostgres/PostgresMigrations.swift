@@ -361,6 +361,7 @@ extension Pool {
     func migrate(now: Date) async throws(StorageError) -> MigrationReport {
         try await transaction { connection in
             try await Self.lock(connection, self.logger)
+            try await Self.checkPlatformColumns(connection, self.logger)
             try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS journey_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)
@@ -424,8 +425,17 @@ extension Pool {
                         UPDATE users SET last_journey_update = COALESCE(\(signup), $1) WHERE last_journey_update IS NULL
                         """, binds: binds), logger: logger)
         case "v1 platform indexes":
+            // An index on a column the platform lacks is skipped, not an error: none of the
+            // metrics' columns (checked before migrating) is one.
+            let tableColumns = try await Self.platformColumns(connection, logger)
             for index in PostgresMigrations.platformIndexes {
                 let columns = index.keys.map(\.column)
+                let missing = columns.filter { !(tableColumns[index.table]?.contains($0) ?? false) }
+                guard missing.isEmpty else {
+                    report.indexesSkipped.append(
+                        .init(name: index.name, keys: "\(index.table)(\(columns.joined(separator: ", ")))", missing: missing.map { "\(index.table).\($0)" }))
+                    continue
+                }
                 let options = index.keys.map { Int16($0.descending ? 3 : 0) }
                 let found = try await connection.query(
                     PostgresQuery(
@@ -486,12 +496,36 @@ extension Pool {
         return existing
     }
 
-    /// Throws unless the platform tables exist and every migration step has run.
+    /// The columns of each platform table that exists, by table, both lowercased: one read of the catalog.
+    private static func platformColumns(_ connection: PostgresConnection, _ logger: Logger) async throws -> [String: Set<String>] {
+        var present: [String: Set<String>] = [:]
+        for try await (table, column) in try await connection.query(
+            """
+            SELECT lower(c.relname::text), lower(a.attname::text) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            WHERE c.oid IN (SELECT to_regclass(t) FROM unnest(\(PostgresMigrations.platformTables)::text[]) t)
+              AND a.attnum > 0 AND NOT a.attisdropped
+            """, logger: logger
+        ).decode((String, String).self) {
+            present[table, default: []].insert(column)
+        }
+        return present
+    }
+
+    /// Throws ``PostgresStoreError/platformColumnsMissing(columns:)`` when a platform table that
+    /// exists lacks a column the metrics read (``PlatformSchema/metricColumns``).
+    private static func checkPlatformColumns(_ connection: PostgresConnection, _ logger: Logger) async throws {
+        let missing = PlatformSchema.missingColumns(present: try await platformColumns(connection, logger))
+        if !missing.isEmpty { throw PostgresStoreError.platformColumnsMissing(columns: missing) }
+    }
+
+    /// Throws unless the platform tables exist with the columns the metrics read, and every
+    /// migration step has run.
     func checkMigrated() async throws(StorageError) {
         try await withConnection { connection in
             let existing = try await Self.existingTables(connection, self.logger)
             let missingTables = PostgresMigrations.platformTables.filter { !existing.contains($0) }
             if !missingTables.isEmpty { throw PostgresStoreError.platformTablesMissing(tables: missingTables) }
+            try await Self.checkPlatformColumns(connection, self.logger)
             var applied = Set<String>()
             let hasTable =
                 try await connection.query("SELECT to_regclass('journey_migrations') IS NOT NULL", logger: self.logger).collect().first?.decode(Bool.self)

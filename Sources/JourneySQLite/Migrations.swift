@@ -205,8 +205,11 @@ public enum JourneyMigrations {
             try db.execute(sql: backfillSQL, arguments: [now])
         }
 
+        // An index on a column the platform lacks is skipped, not an error: none of the
+        // metrics' columns (``PlatformSchema/metricColumns``, checked before migrating) is one.
+        // This step once failed on such a platform; where it ran, it created every index.
         migrator.registerMigration("v1 platform indexes") { db in
-            for statement in platformIndexSQL {
+            for (index, statement) in zip(platformIndexes, platformIndexSQL) where try !skipsIndex(index, db, log: log) {
                 try db.execute(sql: statement)
             }
         }

@@ -87,7 +87,12 @@ public struct SQLiteStore: Sendable {
                     } : []
                 return SQLiteStore(writer: queue, path: path, isReadOnly: mode == .readOnly, migration: nil, readers: readers)
             }
-            if !exists { _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) }
+            if exists {
+                // Before the pool, which switches the file to WAL: a refused file is left as it was.
+                try DatabaseQueue(path: path, configuration: config).read { try checkPlatformColumns($0, path: path) }
+            } else {
+                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640])
+            }
             let pool = try openPool(path: path, configuration: config)
             return SQLiteStore(writer: pool, path: path, isReadOnly: false, migration: try migrate(pool, now: now))
         } catch {
@@ -221,7 +226,8 @@ public struct SQLiteStore: Sendable {
         let log = MigrationLog()
         let migrator = JourneyMigrations.migrator(now: now, log: log)
         let (before, applied) = try writer.read { db in
-            (try SchemaObjects.read(db), try migrator.appliedIdentifiers(db))
+            try checkPlatformColumns(db, path: writer.path)
+            return (try SchemaObjects.read(db), try migrator.appliedIdentifiers(db))
         }
         for attempt in 1... {
             do {
@@ -248,9 +254,29 @@ public struct SQLiteStore: Sendable {
         let present = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'").map { $0.lowercased() })
         let missing = JourneyMigrations.platformTables.filter { !present.contains($0.lowercased()) }
         if !missing.isEmpty { throw StorageError.platformTablesMissing(location: path, tables: missing) }
+        try checkPlatformColumns(db, path: path)
         if try !JourneyMigrations.migrator(now: Date()).hasCompletedMigrations(db) {
             throw StorageError.notMigrated(location: path)
         }
+    }
+
+    /// Throws ``StorageError/platformColumnsMissing(location:columns:)`` when a platform table that
+    /// exists lacks a column the metrics read (``PlatformSchema/metricColumns``): one read of
+    /// every platform table's columns.
+    private static func checkPlatformColumns(_ db: Database, path: String) throws {
+        let tables = PlatformSchema.metricColumns.map { "'\($0.table)'" }.joined(separator: ", ")
+        var present: [String: Set<String>] = [:]
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT lower(m.name), lower(c.name) FROM sqlite_master m, pragma_table_info(m.name) c
+                WHERE m.type = 'table' AND lower(m.name) IN (\(tables))
+                """)
+        {
+            present[row[0], default: []].insert(row[1])
+        }
+        let missing = PlatformSchema.missingColumns(present: present)
+        if !missing.isEmpty { throw StorageError.platformColumnsMissing(location: path, columns: missing) }
     }
 
     /// Runs `body` in one IMMEDIATE transaction, so that what it read is still true when it writes.

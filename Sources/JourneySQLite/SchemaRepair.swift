@@ -2,13 +2,14 @@ import Foundation
 import GRDB
 import JourneyStorage
 
-/// What the migrations note while they run (what a schema diff cannot tell): rebuilt columns and
-/// reused indexes. Filled inside GRDB's migration closures, read once the migrator returns; a
+/// What the migrations note while they run (what a schema diff cannot tell): rebuilt columns,
+/// reused and skipped indexes. Filled inside GRDB's migration closures, read once the migrator returns; a
 /// migration tried again (another process migrating at once) notes nothing twice.
 final class MigrationLog: @unchecked Sendable {
     private let lock = NSLock()
     private var rebuilt: [String] = []
     private var reused: [MigrationReport.ReusedIndex] = []
+    private var skipped: [MigrationReport.SkippedIndex] = []
 
     func rebuilt(_ column: String) {
         lock.withLock { if !rebuilt.contains(column) { rebuilt.append(column) } }
@@ -18,8 +19,12 @@ final class MigrationLog: @unchecked Sendable {
         lock.withLock { if !reused.contains(index) { reused.append(index) } }
     }
 
-    var notes: (rebuilt: [String], reused: [MigrationReport.ReusedIndex]) {
-        lock.withLock { (rebuilt, reused) }
+    func skipped(_ index: MigrationReport.SkippedIndex) {
+        lock.withLock { if !skipped.contains(index) { skipped.append(index) } }
+    }
+
+    var notes: (rebuilt: [String], reused: [MigrationReport.ReusedIndex], skipped: [MigrationReport.SkippedIndex]) {
+        lock.withLock { (rebuilt, reused, skipped) }
     }
 }
 
@@ -58,6 +63,7 @@ struct SchemaObjects {
         }
         report.columnsRebuilt = notes.rebuilt
         report.indexesReused = notes.reused
+        report.indexesSkipped = notes.skipped
         return report
     }
 }
@@ -309,8 +315,10 @@ extension JourneyMigrations {
     /// not), that one is reused and the journey's own copy is dropped or never created. An index
     /// of the platform that holds the journey's name with other keys is left alone, and the
     /// journey's is created as `journey_<name>`.
+    /// An index on a column the platform's table lacks is skipped and noted (``skipsIndex(_:_:log:)``).
     static func reuseEquivalentIndexes(_ db: Database, log: MigrationLog) throws {
         for wanted in platformIndexes where try db.tableExists(wanted.table) {
+            if try skipsIndex(wanted, db, log: log) { continue }
             let keys = try wantedKeys(table: wanted.table, columns: wanted.columns, db)
             var serving: [String] = []  // the indexes on the table with exactly these keys
             for name in try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE partial = 0 ORDER BY name", arguments: [wanted.table])
@@ -327,5 +335,15 @@ extension JourneyMigrations {
                 try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(name.quotedDatabaseIdentifier) ON \(wanted.table)(\(wanted.columns))")
             }
         }
+    }
+
+    /// Whether `wanted` cannot be made because its table lacks a key column (a platform without
+    /// `posts.visibility`); if so, notes it for the report (``MigrationReport/indexesSkipped``).
+    static func skipsIndex(_ wanted: (name: String, table: String, columns: String), _ db: Database, log: MigrationLog) throws -> Bool {
+        let present = Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM pragma_table_info(?)", arguments: [wanted.table]))
+        let missing = try wantedKeys(table: wanted.table, columns: wanted.columns, db).map(\.column).filter { !present.contains($0) }
+        guard !missing.isEmpty else { return false }
+        log.skipped(.init(name: wanted.name, keys: "\(wanted.table)(\(wanted.columns))", missing: missing.map { "\(wanted.table).\($0)" }))
+        return true
     }
 }

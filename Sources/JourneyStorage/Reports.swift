@@ -129,6 +129,26 @@ public struct MigrationReport: Hashable, Sendable, Codable {
         }
     }
 
+    /// An index of SPEC §3 not created because the platform's table lacks a column of its keys
+    /// (`posts.visibility` on a platform without post visibility). Journey's metrics never need
+    /// such an index (``PlatformSchema/metricColumns``); a platform that adds the column later
+    /// creates the index itself.
+    public struct SkippedIndex: Hashable, Sendable, Codable {
+        /// The journey's name for the index (`idx_posts_visibility`).
+        public var name: String
+        /// `table(columns)`, the keys it would have had.
+        public var keys: String
+        /// The key columns the table lacks, as `table.column`.
+        public var missing: [String]
+
+        /// The index `name` on `keys` (`table(columns)`), skipped for lack of `missing` (`table.column`).
+        public init(name: String, keys: String, missing: [String]) {
+            self.name = name
+            self.keys = keys
+            self.missing = missing
+        }
+    }
+
     /// The migrations applied by this run, in order; empty when the file was up to date.
     public var migrationsApplied: [String] = []
     /// Tables created (the platform's on an empty file, the journey's).
@@ -141,6 +161,8 @@ public struct MigrationReport: Hashable, Sendable, Codable {
     public var indexesCreated: [String] = []
     /// Indexes the journey needs that existing indexes serve.
     public var indexesReused: [ReusedIndex] = []
+    /// Indexes of SPEC §3 not created: the platform's table lacks a key column.
+    public var indexesSkipped: [SkippedIndex] = []
     /// Triggers created, by name.
     public var triggersCreated: [String] = []
 
@@ -153,6 +175,6 @@ public struct MigrationReport: Hashable, Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case migrationsApplied = "migrations_applied", tablesCreated = "tables_created", columnsAdded = "columns_added"
         case columnsRebuilt = "columns_rebuilt", indexesCreated = "indexes_created", indexesReused = "indexes_reused"
-        case triggersCreated = "triggers_created"
+        case indexesSkipped = "indexes_skipped", triggersCreated = "triggers_created"
     }
 }

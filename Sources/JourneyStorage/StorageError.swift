@@ -15,6 +15,9 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
     case notADatabase(location: String)
     /// The database lacks the platform tables (`users`, `posts`, …).
     case platformTablesMissing(location: String, tables: [String])
+    /// The platform tables lack columns the metrics read (``PlatformSchema/metricColumns``), as
+    /// `table.column`; `migrate` refuses to start then, and changes nothing.
+    case platformColumnsMissing(location: String, columns: [String])
     /// The platform tables are there but the journey schema of this version is not (not migrated).
     case notMigrated(location: String)
     /// No row in `users` with this id.
@@ -57,7 +60,7 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
     public var category: Category {
         switch self {
         case .databaseMissing, .unknownUser: .notFound
-        case .isDirectory, .notADatabase, .platformTablesMissing, .notMigrated: .invalidDatabase
+        case .isDirectory, .notADatabase, .platformTablesMissing, .platformColumnsMissing, .notMigrated: .invalidDatabase
         case .busy, .batchRunning, .leaseLost: .busy
         case .readOnly, .notWritable: .permission
         case .writeRefused: .refused
@@ -73,6 +76,8 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .notADatabase(location): "\(location) is not a journey database (or it is damaged)."
         case let .platformTablesMissing(location, tables):
             "\(location) lacks the platform tables \(tables.joined(separator: ", "))."
+        case let .platformColumnsMissing(location, columns):
+            "\(location) lacks the platform columns \(columns.joined(separator: ", ")), which the metrics read."
         case let .notMigrated(location):
             "\(location) lacks the journey schema of this version (columns, tables, triggers or indexes)."
         case let .unknownUser(id): "There is no user \(id) in the users table."
