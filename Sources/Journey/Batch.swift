@@ -602,9 +602,10 @@ struct ChunkReads {
     /// The last id to read (a shard's end); nil reads to the end of `users`.
     private let through: Int64?
 
-    /// Reads the users with ids above `after`, up to `through` (inclusive) when given.
+    /// Reads the users with ids above `after`, up to `through` (inclusive) when given. By default
+    /// from the smallest id a platform can hold but one: ids of 0 and below are users too.
     init(
-        store: any JourneyStore, rules: RuleSet, chunkSize: Int, readers: Int, now: Date, after: Int64 = 0, through: Int64? = nil,
+        store: any JourneyStore, rules: RuleSet, chunkSize: Int, readers: Int, now: Date, after: Int64 = .min, through: Int64? = nil,
         rendersMetrics: Bool = true
     ) {
         self.store = store
@@ -651,7 +652,12 @@ struct ChunkReads {
                     return
                 }
             }
-            let range = (scheduled + 1)...ends.removeFirst()
+            let end = ends.removeFirst()
+            guard end > scheduled else {
+                // A store that breaks its contract (ids out of order) fails the run with a line, not a trap.
+                throw .store(.failed(location: store.location, message: "the users' ids came back out of order (\(end) after \(scheduled))"))
+            }
+            let range = (scheduled + 1)...end
             scheduled = range.upperBound
             if let through, scheduled >= through {
                 exhausted = true

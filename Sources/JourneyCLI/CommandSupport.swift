@@ -67,8 +67,8 @@ struct CommandFailure: Error {
                 return "pass --db PATH or set JOURNEY_DATABASE (journey migrate --create --db PATH creates one)"
             case .platformTablesMissing(let location, _):
                 return "run journey migrate --db \(DemoCommand.shellQuoted(location)) on the platform database"
-            case .platformColumnsMissing(let location, _):
-                return "add them to the platform's tables, then run journey migrate --db \(DemoCommand.shellQuoted(location))"
+            case .platformTablesUnfit(let location, _):
+                return "change the platform's tables (README, \"Platform tables\"), then run journey migrate --db \(DemoCommand.shellQuoted(location))"
             case .notMigrated(let location):
                 return "run journey migrate --db \(DemoCommand.shellQuoted(location)) first"
             case .busy:

@@ -187,6 +187,28 @@ enum PostgresMigrations {
         """,
     ]
 
+    /// The triggers of ``followerCountSQL``, with their tables. A platform that drops and creates
+    /// `follows` or `users` again loses them: `doctor` names them, and `migrate` makes them again
+    /// and recounts (``Pool/repairFollowerCount(_:report:)``).
+    static let followerCountTriggers: [(name: String, table: String)] = [
+        ("journey_follows_insert", "follows"), ("journey_follows_delete", "follows"), ("journey_follows_update", "follows"),
+        ("journey_follows_truncate", "follows"), ("journey_users_insert", "users"), ("journey_users_id_update", "users"),
+    ]
+
+    /// The triggers of ``followerCountTriggers`` that do not exist.
+    static func missingFollowerCountTriggers(_ connection: PostgresConnection, _ logger: Logger) async throws -> [(name: String, table: String)] {
+        var present = Set<String>()
+        for try await name in try await connection.query(
+            """
+            SELECT t.tgname::text FROM pg_trigger t
+            WHERE t.tgrelid IN (to_regclass('follows'), to_regclass('users')) AND NOT t.tgisinternal
+            """, logger: logger
+        ).decode(String.self) {
+            present.insert(name)
+        }
+        return followerCountTriggers.filter { !present.contains($0.name) }
+    }
+
     /// The journey's own tables: history (with the feed's NOTIFY), pins, batch runs and their shards.
     static let journeyTablesSQL: [String] = [
         """
@@ -361,7 +383,7 @@ extension Pool {
     func migrate(now: Date) async throws(StorageError) -> MigrationReport {
         try await transaction { connection in
             try await Self.lock(connection, self.logger)
-            try await Self.checkPlatformColumns(connection, self.logger)
+            try await Self.checkPlatformTables(connection, self.logger)
             try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS journey_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)
@@ -380,7 +402,25 @@ extension Pool {
                 return report
             }
         }
-        return report
+        return try await transaction { connection in
+            var report = report
+            try await Self.lock(connection, self.logger)
+            try await self.repairFollowerCount(connection, report: &report)
+            return report
+        }
+    }
+
+    /// Makes the triggers of ``PostgresMigrations/followerCountTriggers`` again where any is
+    /// missing (the platform dropped and created `follows` or `users` again), and recounts every
+    /// `follower_count`; does nothing when all are there.
+    private func repairFollowerCount(_ connection: PostgresConnection, report: inout MigrationReport) async throws {
+        let missing = try await PostgresMigrations.missingFollowerCountTriggers(connection, logger)
+        guard !missing.isEmpty else { return }
+        for (name, table) in PostgresMigrations.followerCountTriggers {
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP TRIGGER IF EXISTS \(name) ON \(table)"), logger: logger)
+        }
+        for sql in PostgresMigrations.followerCountSQL { try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
+        report.triggersCreated += missing.map(\.name)
     }
 
     /// Takes the migrations' advisory lock until the transaction ends.
@@ -427,7 +467,7 @@ extension Pool {
         case "v1 platform indexes":
             // An index on a column the platform lacks is skipped, not an error: none of the
             // metrics' columns (checked before migrating) is one.
-            let tableColumns = try await Self.platformColumns(connection, logger)
+            let tableColumns = Dictionary(uniqueKeysWithValues: try await Self.platformTables(connection, logger).map { ($0.name, $0.columns) })
             for index in PostgresMigrations.platformIndexes {
                 let columns = index.keys.map(\.column)
                 let missing = columns.filter { !(tableColumns[index.table]?.contains($0) ?? false) }
@@ -496,26 +536,34 @@ extension Pool {
         return existing
     }
 
-    /// The columns of each platform table that exists, by table, both lowercased: one read of the catalog.
-    private static func platformColumns(_ connection: PostgresConnection, _ logger: Logger) async throws -> [String: Set<String>] {
-        var present: [String: Set<String>] = [:]
-        for try await (table, column) in try await connection.query(
+    /// The platform tables that exist, as ``PlatformSchema/Table``s: a view (or materialized view)
+    /// as such, and a `users.id` of a character type (its values compare as text, and the batch's
+    /// shards and chunks are id ranges) as unfit. One read of the catalog.
+    private static func platformTables(_ connection: PostgresConnection, _ logger: Logger) async throws -> [PlatformSchema.Table] {
+        var tables: [String: PlatformSchema.Table] = [:]
+        for try await (name, isView, column, type) in try await connection.query(
             """
-            SELECT lower(c.relname::text), lower(a.attname::text) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            SELECT lower(c.relname::text), c.relkind IN ('v', 'm'), lower(a.attname::text), format_type(a.atttypid, a.atttypmod)
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
             WHERE c.oid IN (SELECT to_regclass(t) FROM unnest(\(PostgresMigrations.platformTables)::text[]) t)
               AND a.attnum > 0 AND NOT a.attisdropped
             """, logger: logger
-        ).decode((String, String).self) {
-            present[table, default: []].insert(column)
+        ).decode((String, Bool, String, String).self) {
+            var table = tables[name] ?? PlatformSchema.Table(name: name, isView: isView, columns: [])
+            table.columns.insert(column)
+            if name == "users" && column == "id" && ["char", "text"].contains(where: type.contains) {
+                table.unfitColumns.append("users.id is declared \(type): its values compare as text, not as numbers")
+            }
+            tables[name] = table
         }
-        return present
+        return Array(tables.values)
     }
 
-    /// Throws ``PostgresStoreError/platformColumnsMissing(columns:)`` when a platform table that
-    /// exists lacks a column the metrics read (``PlatformSchema/metricColumns``).
-    private static func checkPlatformColumns(_ connection: PostgresConnection, _ logger: Logger) async throws {
-        let missing = PlatformSchema.missingColumns(present: try await platformColumns(connection, logger))
-        if !missing.isEmpty { throw PostgresStoreError.platformColumnsMissing(columns: missing) }
+    /// Throws ``PostgresStoreError/platformTablesUnfit(problems:)`` when the platform tables that
+    /// exist cannot serve Journey (``PlatformSchema/problems(_:)``).
+    private static func checkPlatformTables(_ connection: PostgresConnection, _ logger: Logger) async throws {
+        let problems = PlatformSchema.problems(try await platformTables(connection, logger))
+        if !problems.isEmpty { throw PostgresStoreError.platformTablesUnfit(problems: problems) }
     }
 
     /// Throws unless the platform tables exist with the columns the metrics read, and every
@@ -525,7 +573,7 @@ extension Pool {
             let existing = try await Self.existingTables(connection, self.logger)
             let missingTables = PostgresMigrations.platformTables.filter { !existing.contains($0) }
             if !missingTables.isEmpty { throw PostgresStoreError.platformTablesMissing(tables: missingTables) }
-            try await Self.checkPlatformColumns(connection, self.logger)
+            try await Self.checkPlatformTables(connection, self.logger)
             var applied = Set<String>()
             let hasTable =
                 try await connection.query("SELECT to_regclass('journey_migrations') IS NOT NULL", logger: self.logger).collect().first?.decode(Bool.self)

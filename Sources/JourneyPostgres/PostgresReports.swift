@@ -161,6 +161,7 @@ extension PostgresStore {
                     findings.timestamps.append(report)
                 }
             }
+            findings.missingTriggers = try await PostgresMigrations.missingFollowerCountTriggers(connection, self.logger).map(\.name)
             return findings
         }
     }

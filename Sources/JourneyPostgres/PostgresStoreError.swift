@@ -12,8 +12,8 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     case authenticationFailed(user: String, host: String, port: Int, message: String)
     /// The database lacks some platform tables.
     case platformTablesMissing(tables: [String])
-    /// The platform tables lack columns the metrics read, as `table.column` (``PlatformSchema/metricColumns``).
-    case platformColumnsMissing(columns: [String])
+    /// The platform tables cannot serve Journey as they are (``PlatformSchema/problems(_:)``).
+    case platformTablesUnfit(problems: [String])
     /// The platform tables are there but the migrator has not run (or not every step).
     case notMigrated(missingSteps: [String])
     /// The run is not open for work: finished, failed, interrupted, or unknown.
@@ -36,8 +36,8 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
             "The PostgreSQL server at \(host):\(port) refused user \"\(user)\": \(message)"
         case let .platformTablesMissing(tables):
             "The database lacks the platform tables \(tables.joined(separator: ", "))"
-        case let .platformColumnsMissing(columns):
-            "The database lacks the platform columns \(columns.joined(separator: ", ")), which the metrics read"
+        case let .platformTablesUnfit(problems):
+            "The database has platform tables Journey cannot use: \(problems.joined(separator: "; "))"
         case let .notMigrated(steps):
             "The database is not migrated (missing: \(steps.joined(separator: ", ")))"
         case let .runNotRunning(runID):
@@ -91,8 +91,8 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
             return .unreachable(location: location, message: "the server refused user \"\(user)\": \(message)")
         case let .platformTablesMissing(tables):
             return .platformTablesMissing(location: location, tables: tables)
-        case let .platformColumnsMissing(columns):
-            return .platformColumnsMissing(location: location, columns: columns)
+        case let .platformTablesUnfit(problems):
+            return .platformTablesUnfit(location: location, problems: problems)
         case .notMigrated:
             return .notMigrated(location: location)
         case .runNotRunning:

@@ -94,11 +94,14 @@ extension SQLiteStore {
     }
 
     /// Where the next `count` chunks of `limit` users after `after` end, read from the primary key.
+    /// Only numeric ids: a value that is not a number (`'abc'` in an `id` column that is not the
+    /// rowid) sorts after every number, and no id range can hold it; such a row is no user the
+    /// batch or the command line can name.
     public func chunkEnds(after: Int64, limit: Int, count: Int) async throws(StorageError) -> [Int64] {
         let limit = max(1, limit)
         return try await read { db in
             let ids = try Int64.fetchAll(
-                db, sql: "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?",
+                db, sql: "SELECT id FROM users WHERE id > ? AND typeof(id) IN ('integer', 'real') ORDER BY id LIMIT ?",
                 arguments: [after, limit * max(1, count)])
             return Self.chunkEnds(of: ids, limit: limit)
         }
@@ -113,7 +116,8 @@ extension SQLiteStore {
             arguments["high"] = ids.upperBound
             // Decoded as the statement steps (a cursor), not from a copy of every row first.
             var snapshots: [UserSnapshot] = []
-            snapshots.reserveCapacity(min(4_096, Int(clamping: ids.upperBound - ids.lowerBound + 1)))
+            let (span, overflowed) = ids.upperBound.subtractingReportingOverflow(ids.lowerBound)
+            snapshots.reserveCapacity(overflowed ? 4_096 : min(4_095, Int(clamping: span)) + 1)
             let statement = try db.cachedStatement(sql: Self.chunkSQL(forms))
             let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments))
             let handle = statement.sqliteStatement

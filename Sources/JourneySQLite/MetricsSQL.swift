@@ -88,7 +88,7 @@ enum MetricsSQL {
     static let organized = Source(from: "events e", owner: "e.organizer_id", filter: nil)
     static let attended = Source(from: "event_rsvps r JOIN events e ON e.id = r.event_id", owner: "r.user_id", filter: "r.status = 'going'")
 
-    /// The counts of SPEC §2, in column order; followers come from the user row (``userColumns``).
+    /// The counts of SPEC §2, in column order; followers come from the user row (``followers(_:)``).
     static let counts: [Count] = [
         Count(column: .posts, source: posts, window: nil, unreadable: nil),
         Count(
@@ -101,13 +101,19 @@ enum MetricsSQL {
             window: Window(column: "e.start_date", comparison: "<=", bound: "now", isCanonical: \.eventsStartDate), unreadable: .eventsUnreadable),
     ]
 
-    /// The columns read from the user's row and pin, the same in both statements.
+    /// The columns read from the user's row and pin, the same in both statements; followers are
+    /// ``followers(_:)``.
     static let userColumns: [MetricsColumn: String] = [
         .id: "u.id", .stage: "u.customer_journey_state", .lastUpdate: "u.last_journey_update", .signedUpAt: "u.created_at",
         .onboardingComplete: "u.is_onboarding_complete", .subscriptionTier: "u.subscription_tier", .role: "u.role",
-        .followers: SQLiteStore.followersSQL,
         .pinStage: "pin.stage", .pinReason: "pin.reason", .pinCreatedAt: "pin.created_at",
     ]
+
+    /// Followers as the statements read them: the kept count, or, where a trigger that keeps it is
+    /// gone (``TimestampForms/followerCountKept``), counted from `follows`.
+    static func followers(_ forms: TimestampForms) -> String {
+        forms.followerCountKept ? SQLiteStore.followersSQL : "(SELECT COUNT(*) FROM follows WHERE following_id = u.id)"
+    }
 
     /// `expression AS name`, or the bare column where it already has the name.
     static func select(_ expression: String, _ column: MetricsColumn) -> String {
@@ -134,6 +140,7 @@ enum MetricsSQL {
     /// `columns` of the users `users` selects (a condition on `u.id`), each count a correlated subquery.
     private static func statement(_ columns: [MetricsColumn], _ forms: TimestampForms, users: String) -> String {
         let selected = columns.map { column in
+            if column == .followers { return select(followers(forms), column) }
             if let expression = userColumns[column] { return select(expression, column) }
             if let count = counts.first(where: { $0.column == column }) {
                 return "(\(subquery("COUNT(*)", count.source, window: count.window?.condition(forms)))) AS \(column.name)"

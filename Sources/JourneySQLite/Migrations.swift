@@ -187,6 +187,47 @@ public enum JourneyMigrations {
             adopted_at TEXT NOT NULL);
         """
 
+    /// The triggers that keep `users.follower_count` exact: on `follows`, and on `users` itself.
+    static let followerCountTriggers = [
+        "journey_follows_insert", "journey_follows_delete", "journey_follows_update", "journey_users_insert", "journey_users_id_update",
+    ]
+
+    /// Journey's triggers on the platform's tables, in the sets made together, each with the SQL
+    /// that makes its set again and recounts what the set keeps exact. A platform that rebuilds
+    /// one of its tables (SQLite's "new table, copy, drop, rename") drops the triggers on it:
+    /// the metrics then stop trusting what they kept (``TimestampForms``), `doctor` names them, and
+    /// `migrate` makes the missing sets again (``repairPlatformObjects(_:)``).
+    static let platformTriggerSets: [(names: [String], sql: String)] =
+        [
+            (Array(followerCountTriggers[..<3]), followerCountSQL),
+            (Array(followerCountTriggers[3...]), userCountTriggersSQL),
+        ]
+        + TimestampForms.watched.map { table, column in
+            (
+                TimestampForms.triggerNames(table: table, column: column),
+                "DELETE FROM journey_timestamp_columns WHERE table_name = '\(table)' AND column_name = '\(column)';\n"
+                    + TimestampForms.countSQL(table: table, column: column)
+            )
+        }
+
+    /// The triggers of ``platformTriggerSets`` missing from a file whose triggers are `present` (lowercased).
+    static func missingPlatformTriggers(_ present: Set<String>) -> [String] {
+        platformTriggerSets.flatMap(\.names).filter { !present.contains($0) }
+    }
+
+    /// Makes again what a rebuild of a platform table dropped, after every migration has run: each
+    /// trigger set of ``platformTriggerSets`` that lacks a trigger (its counts recomputed), and the
+    /// platform indexes of SPEC §3 (``reuseEquivalentIndexes(_:log:)``, whose notes, made when the
+    /// indexes were first made, are not repeated). Changes nothing on a file that lost nothing.
+    static func repairPlatformObjects(_ db: Database) throws {
+        let missing = Set(missingPlatformTriggers(Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master WHERE type = 'trigger'"))))
+        for set in platformTriggerSets where set.names.contains(where: missing.contains) {
+            for name in set.names { try db.execute(sql: "DROP TRIGGER IF EXISTS \(name)") }
+            try db.execute(sql: set.sql)
+        }
+        try reuseEquivalentIndexes(db, log: MigrationLog())
+    }
+
     /// The migrations in order; `log` collects what they note for the ``MigrationReport``.
     static func migrator(now: Date, log: MigrationLog = MigrationLog()) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()

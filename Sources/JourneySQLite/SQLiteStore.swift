@@ -89,7 +89,7 @@ public struct SQLiteStore: Sendable {
             }
             if exists {
                 // Before the pool, which switches the file to WAL: a refused file is left as it was.
-                try DatabaseQueue(path: path, configuration: config).read { try checkPlatformColumns($0, path: path) }
+                try DatabaseQueue(path: path, configuration: config).read { try checkPlatformTables($0, path: path) }
             } else {
                 _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640])
             }
@@ -226,7 +226,7 @@ public struct SQLiteStore: Sendable {
         let log = MigrationLog()
         let migrator = JourneyMigrations.migrator(now: now, log: log)
         let (before, applied) = try writer.read { db in
-            try checkPlatformColumns(db, path: writer.path)
+            try checkPlatformTables(db, path: writer.path)
             return (try SchemaObjects.read(db), try migrator.appliedIdentifiers(db))
         }
         for attempt in 1... {
@@ -240,43 +240,74 @@ public struct SQLiteStore: Sendable {
                 continue
             }
         }
+        try writer.write { db in try JourneyMigrations.repairPlatformObjects(db) }
         return try writer.read { db in
             let ran = try migrator.appliedMigrations(db)
             return before.report(to: try SchemaObjects.read(db), applied: ran.filter { !applied.contains($0) }, log: log)
         }
     }
 
-    /// Throws unless the platform tables exist and every migration has run.
+    /// Throws unless the platform tables exist, can serve Journey (``checkPlatformTables(_:path:)``),
+    /// and every migration has run.
     ///
     /// One read of `sqlite_master` by name rather than GRDB's `tableExists` per table, which
     /// loads and caches the whole schema description (a fifth of opening the file, issue 16).
     private static func checkSchema(_ db: Database, path: String) throws {
-        let present = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'").map { $0.lowercased() })
+        // Views count as present here, so that checkPlatformTables can say what they are.
+        let present = Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master WHERE type IN ('table', 'view')"))
         let missing = JourneyMigrations.platformTables.filter { !present.contains($0.lowercased()) }
         if !missing.isEmpty { throw StorageError.platformTablesMissing(location: path, tables: missing) }
-        try checkPlatformColumns(db, path: path)
+        try checkPlatformTables(db, path: path)
         if try !JourneyMigrations.migrator(now: Date()).hasCompletedMigrations(db) {
             throw StorageError.notMigrated(location: path)
         }
     }
 
-    /// Throws ``StorageError/platformColumnsMissing(location:columns:)`` when a platform table that
-    /// exists lacks a column the metrics read (``PlatformSchema/metricColumns``): one read of
-    /// every platform table's columns.
-    private static func checkPlatformColumns(_ db: Database, path: String) throws {
-        let tables = PlatformSchema.metricColumns.map { "'\($0.table)'" }.joined(separator: ", ")
-        var present: [String: Set<String>] = [:]
+    /// The journey columns of a STRICT `users` table, with the declared types that hold what Journey writes.
+    private static let strictJourneyColumnTypes: [String: Set<String>] = [
+        "customer_journey_state": ["TEXT", "ANY"], "last_journey_update": ["TEXT", "ANY"], "follower_count": ["INT", "INTEGER", "REAL", "ANY"],
+    ]
+
+    /// Throws ``StorageError/platformTablesUnfit(location:problems:)`` when the platform tables that
+    /// exist cannot serve Journey (``PlatformSchema/problems(_:)``), with SQLite's own findings: a
+    /// `users.id` declared with TEXT affinity (SQLite's rule: a type naming CHAR, CLOB or TEXT and
+    /// not INT), whose values compare as text (`'10' < '9'`), so that no id range holds the users
+    /// it should; and, in a STRICT `users`, a journey column declared with a type that refuses
+    /// what Journey writes. One read of the platform tables' columns.
+    private static func checkPlatformTables(_ db: Database, path: String) throws {
+        let names = PlatformSchema.metricColumns.map { "'\($0.table)'" }.joined(separator: ", ")
+        var tables: [String: PlatformSchema.Table] = [:]
         for row in try Row.fetchAll(
             db,
             sql: """
-                SELECT lower(m.name), lower(c.name) FROM sqlite_master m, pragma_table_info(m.name) c
-                WHERE m.type = 'table' AND lower(m.name) IN (\(tables))
+                SELECT lower(m.name), m.type = 'view', m.sql, lower(c.name), upper(c.type) FROM sqlite_master m, pragma_table_info(m.name) c
+                WHERE m.type IN ('table', 'view') AND lower(m.name) IN (\(names))
                 """)
         {
-            present[row[0], default: []].insert(row[1])
+            let (name, column, type): (String, String, String) = (row[0], row[3], row[4])
+            var table = tables[name] ?? PlatformSchema.Table(name: name, isView: row[1], columns: [])
+            table.columns.insert(column)
+            if name == "users" && column == "id" && !type.contains("INT") && ["CHAR", "CLOB", "TEXT"].contains(where: type.contains) {
+                table.unfitColumns.append("users.id is declared \(type): its values compare as text, not as numbers")
+            }
+            if name == "users", let allowed = strictJourneyColumnTypes[column], !allowed.contains(type),
+                (row[2] as String?).flatMap(CreateTableSQL.init)?.tail.uppercased().contains("STRICT") == true
+            {
+                table.unfitColumns.append("users.\(column) is declared \(type) in a STRICT table, which refuses what Journey writes there")
+            }
+            tables[name] = table
         }
-        let missing = PlatformSchema.missingColumns(present: present)
-        if !missing.isEmpty { throw StorageError.platformColumnsMissing(location: path, columns: missing) }
+        let problems = PlatformSchema.problems(Array(tables.values))
+        if !problems.isEmpty { throw StorageError.platformTablesUnfit(location: path, problems: problems) }
+    }
+
+    /// Thrown by a write's body when the database rolled its whole transaction back: SQLite ends
+    /// the transaction, not only the statement, when a trigger raises `RAISE(ROLLBACK, …)`.
+    /// ``timedImmediateWrite(_:)`` runs the body again, in a new transaction.
+    struct TransactionRolledBack: Error {
+        /// The user whose write the database refused so, when known, with its message.
+        var userID: Int64?
+        var message = ""
     }
 
     /// Runs `body` in one IMMEDIATE transaction, so that what it read is still true when it writes.
@@ -291,20 +322,31 @@ public struct SQLiteStore: Sendable {
 
     /// ``immediateWrite(_:)``, and how long its commit took: `committing` the commit itself,
     /// `checkpointing` the WAL checkpoint it ran, if any (``CheckpointClock``), in seconds.
+    ///
+    /// A body that finds its whole transaction rolled back by the database (a trigger's
+    /// `RAISE(ROLLBACK)`) throws ``TransactionRolledBack`` after noting what to leave out: it runs
+    /// again, in a new transaction.
     func timedImmediateWrite<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws(StorageError)
         -> (value: T, committing: Double, checkpointing: Double)
     {
         if isReadOnly { throw .readOnly(location: path) }
         do {
             return try await writer.writeWithoutTransaction { db in
-                let checkpointed = CheckpointClock.seconds(of: db)
-                var bodyEnded = ContinuousClock.now
-                let value = try Self.transaction(.immediate, db) { db in
-                    defer { bodyEnded = ContinuousClock.now }
-                    return try body(db)
+                while true {
+                    let checkpointed = CheckpointClock.seconds(of: db)
+                    var bodyEnded = ContinuousClock.now
+                    let value: T
+                    do {
+                        value = try Self.transaction(.immediate, db) { db in
+                            defer { bodyEnded = ContinuousClock.now }
+                            return try body(db)
+                        }
+                    } catch is TransactionRolledBack where !db.isInsideTransaction {
+                        continue
+                    }
+                    let checkpointing = CheckpointClock.seconds(of: db) - checkpointed
+                    return (value, max(0, (ContinuousClock.now - bodyEnded).seconds - checkpointing), checkpointing)
                 }
-                let checkpointing = CheckpointClock.seconds(of: db) - checkpointed
-                return (value, max(0, (ContinuousClock.now - bodyEnded).seconds - checkpointing), checkpointing)
             }
         } catch {
             throw StorageError.wrap(error, path: path)

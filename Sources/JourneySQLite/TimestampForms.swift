@@ -21,31 +21,44 @@ import Synchronization
 /// ``SQLiteStore/chunkSQL(_:)``), and a read picks the one for the forms its own transaction sees
 /// (``current(_:)``). The triggers use SQLite's built-in functions only, so every writer, in any
 /// process, fires them.
+///
+/// What the counts say holds only while their triggers exist, and so for `users.follower_count`
+/// (``followerCountKept``): a platform that rebuilds a table (SQLite's "new table, copy, drop,
+/// rename") drops the triggers on it. A column whose triggers are gone is read through the parser,
+/// and followers are counted from `follows`, until `journey migrate` makes the triggers again;
+/// `doctor` names the missing triggers meanwhile.
 public struct TimestampForms: Hashable, Sendable {
     /// Whether `posts.created_at` holds canonical text alone (or NULL).
     public var postsCreatedAt: Bool
     /// Whether `events.start_date` holds canonical text alone (or NULL).
     public var eventsStartDate: Bool
+    /// Whether every trigger that keeps `users.follower_count` exact exists, so that the statements
+    /// may read the count instead of counting `follows`.
+    public var followerCountKept: Bool
 
-    /// Forms with each column canonical (`true`) or not.
-    public init(postsCreatedAt: Bool, eventsStartDate: Bool) {
+    /// Forms with each column canonical (`true`) or not, and `follower_count` kept by its triggers or not.
+    public init(postsCreatedAt: Bool, eventsStartDate: Bool, followerCountKept: Bool = true) {
         self.postsCreatedAt = postsCreatedAt
         self.eventsStartDate = eventsStartDate
+        self.followerCountKept = followerCountKept
     }
 
     /// Every watched column canonical: what a file written by Journey's generator holds.
     public static let canonical = TimestampForms(postsCreatedAt: true, eventsStartDate: true)
 
-    /// The four values, in ``index`` order.
-    static let all = [false, true].flatMap { posts in [false, true].map { TimestampForms(postsCreatedAt: posts, eventsStartDate: $0) } }
+    /// The eight values, in ``index`` order.
+    static let all = [true, false].flatMap { kept in
+        [false, true].flatMap { posts in [false, true].map { TimestampForms(postsCreatedAt: posts, eventsStartDate: $0, followerCountKept: kept) } }
+    }
 
     /// The position of this value in ``all``.
-    var index: Int { (postsCreatedAt ? 2 : 0) + (eventsStartDate ? 1 : 0) }
+    var index: Int { (followerCountKept ? 0 : 4) + (postsCreatedAt ? 2 : 0) + (eventsStartDate ? 1 : 0) }
 
     /// The columns the set-based metrics compare with the window: `(table, column)`.
     static let watched: [(table: String, column: String)] = [("posts", "created_at"), ("events", "start_date")]
 
-    /// Reads the counts in `db`'s current transaction (a column without a row counts as non-canonical).
+    /// Reads the counts and the triggers in `db`'s current transaction (a column without a row, or
+    /// without both of its triggers, counts as non-canonical).
     ///
     /// - throws: GRDB's error when SQLite fails (a file migrated before the counts existed has no table).
     public static func read(_ db: Database) throws -> TimestampForms {
@@ -53,7 +66,13 @@ public struct TimestampForms: Hashable, Sendable {
         for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT table_name, column_name, noncanonical FROM journey_timestamp_columns")) {
             counts["\(row[0] as String).\(row[1] as String)"] = row[2]
         }
-        return TimestampForms(postsCreatedAt: counts["posts.created_at"] == 0, eventsStartDate: counts["events.start_date"] == 0)
+        let triggers = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lower(name) FROM sqlite_master WHERE type = 'trigger'")))
+        func canonical(_ table: String, _ column: String) -> Bool {
+            counts["\(table).\(column)"] == 0 && triggerNames(table: table, column: column).allSatisfy(triggers.contains)
+        }
+        return TimestampForms(
+            postsCreatedAt: canonical("posts", "created_at"), eventsStartDate: canonical("events", "start_date"),
+            followerCountKept: JourneyMigrations.followerCountTriggers.allSatisfy(triggers.contains))
     }
 
     /// The forms as `db`'s current transaction sees them, read from the table once per change of
@@ -106,29 +125,36 @@ public struct TimestampForms: Hashable, Sendable {
 
     /// The table, the first count of each column, and the triggers that keep the counts.
     static var installSQL: String {
-        var sql = """
-            CREATE TABLE journey_timestamp_columns (
-                table_name TEXT NOT NULL,
-                column_name TEXT NOT NULL,
-                noncanonical INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (table_name, column_name));
+        """
+        CREATE TABLE journey_timestamp_columns (
+            table_name TEXT NOT NULL,
+            column_name TEXT NOT NULL,
+            noncanonical INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (table_name, column_name));
+
+        """ + watched.map { countSQL(table: $0.table, column: $0.column) }.joined()
+    }
+
+    /// The names of the two triggers that count `table.column`'s values as they are written.
+    static func triggerNames(table: String, column: String) -> [String] {
+        ["journey_\(table)_\(column)_form_insert", "journey_\(table)_\(column)_form_update"]
+    }
+
+    /// `table.column`'s first count of values that are not canonical, and its two triggers.
+    static func countSQL(table: String, column: String) -> String {
+        let counted = "UPDATE journey_timestamp_columns SET noncanonical = noncanonical + 1 WHERE table_name = '\(table)' AND column_name = '\(column)';"
+        let odd = "NEW.\(column) IS NOT NULL AND NOT \(isCanonical("NEW.\(column)"))"
+        let names = triggerNames(table: table, column: column)
+        return """
+            INSERT INTO journey_timestamp_columns(table_name, column_name, noncanonical)
+            SELECT '\(table)', '\(column)', COUNT(*) FROM \(table) WHERE \(column) IS NOT NULL AND NOT \(isCanonical(column));
+            CREATE TRIGGER \(names[0]) AFTER INSERT ON \(table) WHEN \(odd) BEGIN
+                \(counted)
+            END;
+            CREATE TRIGGER \(names[1]) AFTER UPDATE OF \(column) ON \(table) WHEN \(odd) BEGIN
+                \(counted)
+            END;
 
             """
-        for (table, column) in watched {
-            let counted = "UPDATE journey_timestamp_columns SET noncanonical = noncanonical + 1 WHERE table_name = '\(table)' AND column_name = '\(column)';"
-            let odd = "NEW.\(column) IS NOT NULL AND NOT \(isCanonical("NEW.\(column)"))"
-            sql += """
-                INSERT INTO journey_timestamp_columns(table_name, column_name, noncanonical)
-                SELECT '\(table)', '\(column)', COUNT(*) FROM \(table) WHERE \(column) IS NOT NULL AND NOT \(isCanonical(column));
-                CREATE TRIGGER journey_\(table)_\(column)_form_insert AFTER INSERT ON \(table) WHEN \(odd) BEGIN
-                    \(counted)
-                END;
-                CREATE TRIGGER journey_\(table)_\(column)_form_update AFTER UPDATE OF \(column) ON \(table) WHEN \(odd) BEGIN
-                    \(counted)
-                END;
-
-                """
-        }
-        return sql
     }
 }

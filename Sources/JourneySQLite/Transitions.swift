@@ -3,6 +3,7 @@ import GRDB
 import GRDBSQLite
 public import JourneyCore
 public import JourneyStorage
+import Synchronization
 
 extension SQLiteStore {
     /// One decision, one write (``JourneyStore/decide(user:now:rulesVersion:source:_:)``): the
@@ -53,30 +54,63 @@ extension SQLiteStore {
     public func persist(_ moves: [PendingMove], rulesVersion: String, source: TransitionSource, now: Date, progress: BatchProgress? = nil)
         async throws(StorageError) -> PersistResult
     {
+        let rolledBack = RolledBackMoves()
         var (result, committing, checkpointing) = try await timedImmediateWrite { db in
+            let (left, userByUser) = rolledBack.state
+            let moves = left.isEmpty ? moves : moves.filter { left[$0.userID] == nil }
             // Cached, unlike `Database.inSavepoint`'s statements, which are prepared on every call.
             let savepoint = try db.cachedStatement(sql: "SAVEPOINT journey_moves")
             let release = try db.cachedStatement(sql: "RELEASE journey_moves")
             let rollback = try db.cachedStatement(sql: "ROLLBACK TO journey_moves")
             var result: PersistResult
-            try savepoint.execute()
             do {
-                var recorder = try MoveWriter(db)
-                result =
-                    try recorder.writeInSets(moves, rulesVersion: rulesVersion, source: source, now: now, db)
-                    ?? recorder.write(moves, rulesVersion: rulesVersion, source: source, now: now, eachInSavepoint: false, db)
-                try release.execute()
-            } catch let error as DatabaseError where Self.refusesOneRow(error) {
-                try rollback.execute()
-                try release.execute()
-                var recorder = try MoveWriter(db, fresh: true)
-                result = try recorder.write(moves, rulesVersion: rulesVersion, source: source, now: now, eachInSavepoint: true, db)
+                if userByUser {
+                    var recorder = try MoveWriter(db, fresh: true)
+                    result = try recorder.write(moves, rulesVersion: rulesVersion, source: source, now: now, eachInSavepoint: true, db)
+                } else {
+                    try savepoint.execute()
+                    do {
+                        var recorder = try MoveWriter(db)
+                        result =
+                            try recorder.writeInSets(moves, rulesVersion: rulesVersion, source: source, now: now, db)
+                            ?? recorder.write(moves, rulesVersion: rulesVersion, source: source, now: now, eachInSavepoint: false, db)
+                        try release.execute()
+                    } catch let error as DatabaseError where Self.refusesOneRow(error) {
+                        guard db.isInsideTransaction else { throw TransactionRolledBack() }
+                        try rollback.execute()
+                        try release.execute()
+                        var recorder = try MoveWriter(db, fresh: true)
+                        result = try recorder.write(moves, rulesVersion: rulesVersion, source: source, now: now, eachInSavepoint: true, db)
+                    }
+                }
+            } catch let error as TransactionRolledBack {
+                rolledBack.note(error)
+                throw error
             }
+            result.refused.merge(left) { written, _ in written }
             if let progress { try Self.record(progress, recorded: result.recorded.count, db) }
             return result
         }
         (result.committing, result.checkpointing) = (committing, checkpointing)
         return result
+    }
+
+    /// What the attempts of one ``persist(_:rulesVersion:source:now:progress:)`` learned from
+    /// transactions the database rolled back whole (a trigger's `RAISE(ROLLBACK)`): after the
+    /// first, the moves are written a user at a time, and each user whose write rolled it back is
+    /// left out of the next attempt, refused with the database's message. The attempts run one
+    /// after another on the writer's queue; the lock only makes that visible to the compiler.
+    private final class RolledBackMoves: Sendable {
+        private let value = Mutex((left: [Int64: String](), userByUser: false))
+
+        var state: (left: [Int64: String], userByUser: Bool) { value.withLock { $0 } }
+
+        func note(_ rolledBack: TransactionRolledBack) {
+            value.withLock { state in
+                state.userByUser = true
+                if let user = rolledBack.userID { state.left[user] = rolledBack.message }
+            }
+        }
     }
 
     /// The statements that record users' moves, prepared once per transaction.
@@ -154,9 +188,11 @@ extension SQLiteStore {
                     result.recorded += try record(move, after: seq, rulesVersion: rulesVersion, source: source, now: now, db)
                     try release.execute()
                 } catch let error as DatabaseError where SQLiteStore.refusesOneRow(error) {
+                    let message = error.message ?? "\(error.resultCode)"
+                    guard db.isInsideTransaction else { throw TransactionRolledBack(userID: move.userID, message: message) }
                     try rollback.execute()
                     try release.execute()
-                    result.refused[move.userID] = error.message ?? "\(error.resultCode)"
+                    result.refused[move.userID] = message
                     self = try MoveWriter(db, fresh: true)
                 }
             }
@@ -305,6 +341,8 @@ extension SQLiteStore {
                     update.bind(Int32(3 + 2 * offset), moved.stage)
                 }
                 _ = try update.step()
+                // Fewer rows than users: a trigger ignored some; the caller writes user by user to find them.
+                if update.changes < block.count { throw Self.updateIgnored }
             }
             result.recorded = rows
             return result
@@ -357,9 +395,17 @@ extension SQLiteStore {
                 update.bind(2, nowText)
                 update.bind(3, move.userID)
                 _ = try update.step()
+                if update.changes == 0 { throw Self.updateIgnored }
             }
             return records
         }
+
+        /// The refusal of a stage update that changed no row: a trigger of the platform's returned
+        /// `RAISE(IGNORE)` (SQLite then skips the row without an error). Thrown as a constraint
+        /// failure, so the user's move is rolled back and refused like any other refused row, and
+        /// no transition is recorded for a stage that was not stored.
+        static let updateIgnored = DatabaseError(
+            resultCode: .SQLITE_CONSTRAINT, message: "the database left the stage unchanged (a trigger ignored the update)")
     }
 
     /// A cached GRDB statement bound and stepped through SQLite's C API, for the batch's per-row
@@ -405,6 +451,9 @@ extension SQLiteStore {
 
         /// Ready for the next execution; bindings are replaced by the next ones.
         func reset() { sqlite3_reset(handle) }
+
+        /// The rows the last step's INSERT, UPDATE or DELETE changed, not counting its triggers' (`sqlite3_changes`).
+        var changes: Int { Int(sqlite3_changes(connection)) }
     }
 
     /// Whether SQLite refused one row (a constraint, a trigger's `RAISE`, a type a STRICT

@@ -1,9 +1,12 @@
-/// What Journey needs of the platform's own tables (SPEC §2, §3), whichever database holds them.
+/// What Journey needs of the platform's own tables (SPEC §2, §3), whichever database holds them,
+/// and what keeps a platform's tables from serving it.
+///
+/// Both stores describe the tables they find (``Table``) and refuse, before `migrate` changes
+/// anything and when a command opens the database, tables with ``problems(_:)``:
+/// ``StorageError/platformTablesUnfit(location:problems:)``.
 public enum PlatformSchema {
-    /// The platform columns the metrics statements read (SPEC §2), by table. A table that exists
-    /// without one of them cannot be evaluated: `migrate` refuses it before changing anything, and
-    /// opening it fails with ``StorageError/platformColumnsMissing(location:columns:)``. The three
-    /// journey columns of `users` are not here: `migrate` adds them. The other columns SPEC §3 names
+    /// The platform columns the metrics statements read (SPEC §2), by table. The three journey
+    /// columns of `users` are not here: `migrate` adds them. The other columns SPEC §3 names
     /// (`posts.visibility`, `users.email`, `users.city`, …) serve only the platform's indexes: an
     /// index on a column the platform lacks is skipped and reported (``MigrationReport/indexesSkipped``).
     public static let metricColumns: [(table: String, columns: [String])] = [
@@ -14,15 +17,40 @@ public enum PlatformSchema {
         ("event_rsvps", ["user_id", "event_id", "status"]),
     ]
 
-    /// The ``metricColumns`` that the tables lack, as `table.column`, in the order listed.
-    ///
-    /// - parameter present: the columns of each platform table that exists, by table name, both
-    ///   lowercased (SQL names are case-insensitive). A table not in it is not checked: `migrate`
-    ///   creates it whole, and opening reports it as ``StorageError/platformTablesMissing(location:tables:)``.
-    public static func missingColumns(present: [String: Set<String>]) -> [String] {
-        metricColumns.flatMap { table, columns in
-            guard let found = present[table] else { return [String]() }
-            return columns.filter { !found.contains($0) }.map { "\(table).\($0)" }
+    /// One platform table as a store found it.
+    public struct Table: Sendable {
+        /// The table's name, lowercased (`users`).
+        public var name: String
+        /// Whether it is a view: Journey indexes the platform's tables and keeps counters by
+        /// triggers on them, which a view cannot have.
+        public var isView: Bool
+        /// Its columns, lowercased.
+        public var columns: Set<String>
+        /// Columns Journey cannot use as declared, each with why (`"users.id is declared TEXT"`):
+        /// the store's own rules (an id column whose values sort as text, a STRICT column of the
+        /// wrong type).
+        public var unfitColumns: [String]
+
+        /// A table `name` (lowercased), a view when `isView`, with `columns` (lowercased) and the
+        /// store's findings on them.
+        public init(name: String, isView: Bool, columns: Set<String>, unfitColumns: [String] = []) {
+            self.name = name
+            self.isView = isView
+            self.columns = columns
+            self.unfitColumns = unfitColumns
+        }
+    }
+
+    /// What keeps `tables` from serving Journey, one phrase each, in ``metricColumns``' order:
+    /// a view, the ``metricColumns`` a table lacks (`no column posts.created_at`), and the
+    /// store's ``Table/unfitColumns``. A platform table not in `tables` is not checked: `migrate`
+    /// creates it whole, and opening reports it (``StorageError/platformTablesMissing(location:tables:)``).
+    public static func problems(_ tables: [Table]) -> [String] {
+        metricColumns.flatMap { name, columns -> [String] in
+            guard let table = tables.first(where: { $0.name == name }) else { return [] }
+            if table.isView { return ["\(name) is a view, not a table"] }
+            let missing = columns.filter { !table.columns.contains($0) }.map { "\(name).\($0)" }
+            return (missing.isEmpty ? [] : ["no column \(missing.joined(separator: ", "))"]) + table.unfitColumns
         }
     }
 }

@@ -72,17 +72,23 @@ public struct DoctorFindings: Hashable, Sendable, Codable {
     public var followerCountDrift: [Int64] = []
     /// The forms of every timestamp column the metrics read (SPEC §8), one entry per column.
     public var timestamps: [TimestampColumnReport] = []
+    /// Journey's triggers on the platform's tables that are gone, by name: a platform that rebuilt
+    /// a table dropped them. On SQLite the metrics stay right meanwhile, the slower way (counting
+    /// `follows`, parsing every timestamp); on PostgreSQL `follower_count` goes stale
+    /// (``followerCountDrift``). `journey migrate` makes them again, and recounts.
+    public var missingTriggers: [String] = []
 
     /// True when nothing is wrong. Timestamps in other readable forms are reported, not wrong;
     /// an unreadable one is (it reads as missing, and no repair can guess it).
     public var isHealthy: Bool {
         integrity.isEmpty && unknownStages.isEmpty && stageMismatches.isEmpty && brokenHistories.isEmpty && followerCountDrift.isEmpty
-            && timestamps.allSatisfy { $0.unreadable == 0 }
+            && timestamps.allSatisfy { $0.unreadable == 0 } && missingTriggers.isEmpty
     }
 
     enum CodingKeys: String, CodingKey {
         case integrity, unknownStages = "unknown_stages", stageMismatches = "stage_mismatches"
         case brokenHistories = "broken_histories", followerCountDrift = "follower_count_drift", timestamps
+        case missingTriggers = "missing_triggers"
     }
 
     /// Findings with every list empty: a healthy database, until a check adds to them.
@@ -169,8 +175,9 @@ public struct MigrationReport: Hashable, Sendable, Codable {
     /// A report of a run that did nothing.
     public init() {}
 
-    /// Whether the run changed nothing.
-    public var nothingToDo: Bool { migrationsApplied.isEmpty }
+    /// Whether the run changed nothing: no migration applied, and nothing that a rebuild of a
+    /// platform table had dropped made again (a trigger, an index).
+    public var nothingToDo: Bool { migrationsApplied.isEmpty && triggersCreated.isEmpty && indexesCreated.isEmpty }
 
     enum CodingKeys: String, CodingKey {
         case migrationsApplied = "migrations_applied", tablesCreated = "tables_created", columnsAdded = "columns_added"

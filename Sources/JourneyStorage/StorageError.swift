@@ -15,9 +15,10 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
     case notADatabase(location: String)
     /// The database lacks the platform tables (`users`, `posts`, …).
     case platformTablesMissing(location: String, tables: [String])
-    /// The platform tables lack columns the metrics read (``PlatformSchema/metricColumns``), as
-    /// `table.column`; `migrate` refuses to start then, and changes nothing.
-    case platformColumnsMissing(location: String, columns: [String])
+    /// The platform tables cannot serve Journey as they are (``PlatformSchema/problems(_:)``: a
+    /// column the metrics read missing, a view, an id column whose values sort as text), one phrase
+    /// each; `migrate` refuses to start then, and changes nothing.
+    case platformTablesUnfit(location: String, problems: [String])
     /// The platform tables are there but the journey schema of this version is not (not migrated).
     case notMigrated(location: String)
     /// No row in `users` with this id.
@@ -60,7 +61,7 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
     public var category: Category {
         switch self {
         case .databaseMissing, .unknownUser: .notFound
-        case .isDirectory, .notADatabase, .platformTablesMissing, .platformColumnsMissing, .notMigrated: .invalidDatabase
+        case .isDirectory, .notADatabase, .platformTablesMissing, .platformTablesUnfit, .notMigrated: .invalidDatabase
         case .busy, .batchRunning, .leaseLost: .busy
         case .readOnly, .notWritable: .permission
         case .writeRefused: .refused
@@ -76,8 +77,8 @@ public enum StorageError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .notADatabase(location): "\(location) is not a journey database (or it is damaged)."
         case let .platformTablesMissing(location, tables):
             "\(location) lacks the platform tables \(tables.joined(separator: ", "))."
-        case let .platformColumnsMissing(location, columns):
-            "\(location) lacks the platform columns \(columns.joined(separator: ", ")), which the metrics read."
+        case let .platformTablesUnfit(location, problems):
+            "\(location) has platform tables Journey cannot use: \(problems.joined(separator: "; "))."
         case let .notMigrated(location):
             "\(location) lacks the journey schema of this version (columns, tables, triggers or indexes)."
         case let .unknownUser(id): "There is no user \(id) in the users table."

@@ -83,7 +83,7 @@ struct DoctorTests {
         let json = try await workspace.journey(["doctor", "--db", db, "--json"])
         #expect(text.status == 0, "\(text)", sourceLocation: sourceLocation)
         let lines = text.stdout.split(separator: "\n")
-        #expect(lines.count == 6 && lines.allSatisfy { $0.hasPrefix("ok    ") }, "\(text)", sourceLocation: sourceLocation)
+        #expect(lines.count == 7 && lines.allSatisfy { $0.hasPrefix("ok    ") }, "\(text)", sourceLocation: sourceLocation)
         #expect(json.status == 0, "\(json)", sourceLocation: sourceLocation)
         #expect(try json.jsonObject()["healthy"] as? Bool == true, sourceLocation: sourceLocation)
         let found = try findings(json)

@@ -133,10 +133,59 @@ struct PlatformColumnsTests {
                 let before = try await files.snapshot()
                 let mentions = ["users.role", "posts.created_at", "journey migrate"]
                 expectCleanFailure(try await workspace.journey(["migrate", "--db", db]), status: 65, mentions: mentions)
-                expectCleanFailure(try await workspace.journey(["migrate", "--db", db, "--json"]), status: 65, mentions: ["users.role, posts.created_at"])
+                expectCleanFailure(
+                    try await workspace.journey(["migrate", "--db", db, "--json"]), status: 65, mentions: ["no column users.role; no column posts.created_at"])
                 expectCleanFailure(try await workspace.journey(["evaluate", "1", "--db", db]), status: 65, mentions: mentions)
                 let after = try await files.snapshot()
                 #expect(after == before, "the refused database was changed")
+            }
+        }
+    }
+
+    /// Platform tables Journey cannot use as they are, what the refusal names, and the databases
+    /// that can hold them (STRICT is SQLite's).
+    static let unfitTables: [(name: String, sql: String, mentions: [String], databases: [Database])] = [
+        (
+            "ids declared as text",
+            platformSQL([
+                "users": "id VARCHAR(20) PRIMARY KEY, email TEXT, role TEXT, subscription_tier TEXT, is_onboarding_complete BOOLEAN, created_at TEXT",
+                "posts": "id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, visibility TEXT, created_at TEXT",
+                "events": "id INTEGER PRIMARY KEY, organizer_id INTEGER, city TEXT, start_date TEXT",
+            ]), ["users.id is declared", "as text"], Database.allCases
+        ),
+        (
+            "posts as a view",
+            platformSQL([
+                "users": "id INTEGER PRIMARY KEY, email TEXT, role TEXT, subscription_tier TEXT, is_onboarding_complete BOOLEAN, created_at TEXT",
+                "posts": "id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, visibility TEXT, created_at TEXT",
+                "events": "id INTEGER PRIMARY KEY, organizer_id INTEGER, city TEXT, start_date TEXT",
+            ]).replacingOccurrences(of: "CREATE TABLE posts (", with: "CREATE TABLE all_posts (")
+                .replacingOccurrences(of: "INSERT INTO posts ", with: "INSERT INTO all_posts ")
+                + "CREATE VIEW posts AS SELECT * FROM all_posts;", ["posts is a view"], Database.allCases
+        ),
+        (
+            "a STRICT users table whose last_journey_update is INTEGER",
+            platformSQL([
+                "users":
+                    "id INTEGER PRIMARY KEY, email TEXT, role TEXT, subscription_tier TEXT, is_onboarding_complete INTEGER, created_at TEXT, last_journey_update INTEGER) STRICT; SELECT (1",
+                "posts": "id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, visibility TEXT, created_at TEXT",
+                "events": "id INTEGER PRIMARY KEY, organizer_id INTEGER, city TEXT, start_date TEXT",
+            ]).replacingOccurrences(of: "TRUE", with: "1"), ["users.last_journey_update is declared INTEGER in a STRICT table"], [.sqlite]
+        ),
+    ]
+
+    @Test("tables Journey cannot use as they are: migrate and evaluate refuse with one line naming why, and nothing is changed", arguments: unfitTables.indices)
+    func unfitTablesAreRefused(_ index: Int) async throws {
+        let unfit = Self.unfitTables[index]
+        for database in Database.available where unfit.databases.contains(database) {
+            try await withWorkspace { workspace in
+                try await Self.withPlatform(database, workspace, unfit.sql) { db, files in
+                    let before = try await files.snapshot()
+                    expectCleanFailure(try await workspace.journey(["migrate", "--db", db]), status: 65, mentions: unfit.mentions + ["journey migrate"])
+                    expectCleanFailure(try await workspace.journey(["evaluate", "1", "--db", db]), status: 65, mentions: unfit.mentions)
+                    let after = try await files.snapshot()
+                    #expect(after == before, "\(unfit.name) on \(database): the refused database was changed")
+                }
             }
         }
     }

@@ -152,13 +152,29 @@ struct PlatformDataTests {
             #expect(summary["conflicts"] as? Int == 0, "\(batch)")
             #expect(summary["pinned"] as? Int == 1, "\(batch)")
             #expect(try Direct.integer(db, "SELECT COUNT(*) FROM users WHERE customer_journey_state = 'J2_ACTIVE_USER'") == 6)
-            // And: doctor finds nothing wrong with a never-evaluated user (7) who has no history
-            #expect(doctor.status == 0, "\(doctor)")
+            // And: doctor finds nothing wrong with a never-evaluated user (7) who has no history; it
+            // names the triggers on users the rebuild dropped, which migrate makes again
+            let findings = try #require(try doctor.jsonObject()["findings"] as? [String: Any], "\(doctor)")
+            #expect((findings["stage_mismatches"] as? [Int])?.isEmpty == true, "\(doctor)")
+            #expect(findings["missing_triggers"] as? [String] == ["journey_users_insert", "journey_users_id_update"], "\(doctor)")
+            #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
+            let healthy = try await workspace.journey(["doctor", "--db", db])
+            #expect(healthy.status == 0, "\(healthy)")
         }
     }
 
-    @Test("one user's write refused by the platform (a trigger RAISE): the batch counts it, moves the others and finishes; evaluate of that user is 65")
-    func refusedWriteDoesNotStopTheBatch() async throws {
+    /// The ways a trigger of the platform's refuses one row, and a word of what the refusal says:
+    /// ABORT and FAIL end the statement, ROLLBACK ends the whole transaction (every user written in
+    /// it so far), IGNORE skips the row without an error.
+    static let refusals: [(raise: String, says: String)] = [
+        ("RAISE(ABORT, 'user 3 is frozen')", "frozen"), ("RAISE(FAIL, 'user 3 is frozen')", "frozen"),
+        ("RAISE(ROLLBACK, 'user 3 is frozen')", "frozen"), ("RAISE(IGNORE)", "unchanged"),
+    ]
+
+    @Test(
+        "one user's write refused by the platform (a trigger RAISE): the batch counts it, moves the others and finishes; evaluate of that user is 65",
+        arguments: refusals)
+    func refusedWriteDoesNotStopTheBatch(_ refusal: (raise: String, says: String)) async throws {
         try await withWorkspace { workspace in
             // Given: a migrated file where the platform forbids any stage change of user 3
             let db = try Self.ormDatabase(workspace)
@@ -167,7 +183,7 @@ struct PlatformDataTests {
                 db,
                 """
                 CREATE TRIGGER frozen BEFORE UPDATE OF customer_journey_state ON users WHEN OLD.id = 3
-                BEGIN SELECT RAISE(ABORT, 'user 3 is frozen'); END;
+                BEGIN SELECT \(refusal.raise); END;
                 """)
 
             // When: the batch runs in chunks of two (user 3 is in the second of four)
@@ -189,8 +205,15 @@ struct PlatformDataTests {
             let evaluate = try await workspace.journey(["evaluate", "3", "--db", db])
 
             // Then: 65, one line naming the user and the platform's message; nothing written
-            expectCleanFailure(evaluate, status: 65, mentions: ["user 3", "frozen"])
+            expectCleanFailure(evaluate, status: 65, mentions: ["user 3", refusal.says])
             #expect(try Direct.integer(db, "SELECT COUNT(*) FROM journey_transitions WHERE user_id = 3") == 0)
+
+            // And: a second batch moves no one, and every stage is its last transition's
+            let again = try await workspace.journey(["batch", "--db", db, "--json"])
+            let movedAgain = try again.jsonObject()["transitions"] as? Int
+            #expect(again.status == 0 && movedAgain == 0, "\(again)")
+            let doctor = try await workspace.journey(["doctor", "--db", db])
+            #expect(doctor.status == 0, "\(doctor)")
         }
     }
 
@@ -238,6 +261,96 @@ struct PlatformDataTests {
             #expect(try Direct.integer(db, "SELECT follower_count FROM users WHERE id = 2") == 3)
             let evaluate = try await workspace.journey(["evaluate", "2", "--db", db, "--json", "--dry-run"])
             #expect((try evaluate.jsonObject()["metrics"] as? [String: Any])?["followers"] as? Int == 3, "\(evaluate)")
+            #expect(try await workspace.journey(["doctor", "--db", db]).status == 0)
+        }
+    }
+
+    @Test("users with ids of 0 and below are users too: the batch sees them and moves them like the others")
+    func idsOfZeroAndBelow() async throws {
+        try await withWorkspace { workspace in
+            // Given: users −5 and 0, as user 1 (fit for J2), besides users 1…7
+            let db = try Self.ormDatabase(workspace)
+            try Direct.execute(
+                db,
+                """
+                INSERT INTO users SELECT -5, 'm5@x', city, country, role, subscription_tier, is_onboarding_complete, created_at, customer_journey_state FROM users WHERE id = 1;
+                INSERT INTO users SELECT 0, 'z@x', city, country, role, subscription_tier, is_onboarding_complete, created_at, customer_journey_state FROM users WHERE id = 1;
+                INSERT INTO posts(user_id, created_at) VALUES (-5, '2020-02-01 00:00:00'), (0, '2020-02-01 00:00:00');
+                INSERT INTO follows(follower_id, following_id) VALUES (-5, 0), (0, -5);
+                """)
+            #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
+
+            // When: the batch runs, in chunks of two
+            let batch = try await workspace.journey(["batch", "--db", db, "--json", "--chunk-size", "2"])
+
+            // Then: it saw all nine users and moved the eight that fit
+            #expect(batch.status == 0, "\(batch)")
+            let summary = try batch.jsonObject()
+            #expect(summary["users_seen"] as? Int == 9 && summary["transitions"] as? Int == 8, "\(batch)")
+            #expect(try Direct.integer(db, "SELECT COUNT(*) FROM users WHERE id <= 0 AND customer_journey_state = 'J2_ACTIVE_USER'") == 2)
+        }
+    }
+
+    @Test(
+        "the platform rebuilds posts and follows (new table, copy, drop, rename): metrics stay right, doctor names the lost triggers, migrate makes them and the indexes again and recounts"
+    )
+    func rebuiltTablesLoseNothing() async throws {
+        try await withWorkspace { workspace in
+            // Given: a migrated file whose platform then rebuilds posts and follows the way SQLite
+            // requires to change a column, and writes meanwhile: a post of yesterday as epoch
+            // seconds, and a follow of user 2
+            let db = try Self.ormDatabase(workspace)
+            #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
+            try Direct.execute(
+                db,
+                """
+                CREATE TABLE posts_new (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, content TEXT, visibility TEXT, created_at TEXT, likes INTEGER);
+                INSERT INTO posts_new(id, user_id, content, visibility, created_at) SELECT id, user_id, content, visibility, created_at FROM posts;
+                DROP TABLE posts; ALTER TABLE posts_new RENAME TO posts;
+                PRAGMA legacy_alter_table = ON;
+                CREATE TABLE follows_new (id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL, following_id INTEGER NOT NULL, created_at TEXT);
+                INSERT INTO follows_new SELECT * FROM follows;
+                DROP TABLE follows; ALTER TABLE follows_new RENAME TO follows;
+                INSERT INTO posts(user_id, created_at) VALUES (1, CAST(strftime('%s', 'now', '-1 day') AS INTEGER));
+                INSERT INTO follows(follower_id, following_id) VALUES (5, 2);
+                """)
+            #expect(try Direct.integer(db, "SELECT follower_count FROM users WHERE id = 2") == 1, "the count went stale")
+
+            // When: commands read it before anyone migrates
+            let before = try await workspace.journey(["evaluate", "1", "--db", db, "--dry-run", "--json"])
+            let follower = try await workspace.journey(["evaluate", "2", "--db", db, "--dry-run", "--json"])
+            let doctor = try await workspace.journey(["doctor", "--db", db, "--json"])
+
+            // Then: the metrics are right (the slower way: the post parsed, followers counted), and
+            // doctor names the dropped triggers
+            #expect((try before.jsonObject()["metrics"] as? [String: Any])?["posts_last_30_days"] as? Int == 1, "\(before)")
+            #expect((try follower.jsonObject()["metrics"] as? [String: Any])?["followers"] as? Int == 2, "\(follower)")
+            #expect(doctor.status == 1, "\(doctor)")
+            let missing = (try doctor.jsonObject()["findings"] as? [String: Any])?["missing_triggers"] as? [String]
+            #expect(
+                missing == [
+                    "journey_follows_insert", "journey_follows_delete", "journey_follows_update",
+                    "journey_posts_created_at_form_insert", "journey_posts_created_at_form_update",
+                ], "\(doctor)")
+
+            // When: migrate runs, then a second time
+            let migrated = try await workspace.journey(["migrate", "--db", db, "--json"])
+            let again = try await workspace.journey(["migrate", "--db", db, "--json"])
+
+            // Then: the triggers and the indexes are back, the counts exact, the post of yesterday counted
+            #expect(migrated.status == 0, "\(migrated)")
+            let migration = try #require(try migrated.jsonObject()["migration"] as? [String: Any])
+            let triggers = Set(try #require(migration["triggers_created"] as? [String]))
+            #expect(
+                triggers.isSuperset(of: [
+                    "journey_follows_insert", "journey_follows_delete", "journey_follows_update",
+                    "journey_posts_created_at_form_insert", "journey_posts_created_at_form_update",
+                ]), "\(migrated)")
+            #expect(Set(try #require(migration["indexes_created"] as? [String])).isSuperset(of: ["idx_posts_user_created", "idx_follows_following"]))
+            #expect(try again.jsonObject()["nothing_to_do"] as? Bool == true, "\(again)")
+            #expect(try Direct.integer(db, "SELECT follower_count FROM users WHERE id = 2") == 2)
+            let evaluate = try await workspace.journey(["evaluate", "1", "--db", db, "--dry-run", "--json"])
+            #expect((try evaluate.jsonObject()["metrics"] as? [String: Any])?["posts_last_30_days"] as? Int == 1, "\(evaluate)")
             #expect(try await workspace.journey(["doctor", "--db", db]).status == 0)
         }
     }
