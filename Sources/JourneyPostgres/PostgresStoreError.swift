@@ -21,6 +21,9 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     /// This worker's lease on the shard expired and another worker claimed it: the chunk was rolled
     /// back whole, and the worker must stop working on that shard.
     case shardLeaseLost(runID: Int64, shard: Int, owner: String)
+    /// A user's stage update changed no row: a `BEFORE UPDATE` trigger of the platform's returned
+    /// NULL. Refused like a row the server refuses (``refusesOneRow(_:)``).
+    case stageUpdateIgnored
     /// The server refused a statement; `sqlState` is PostgreSQL's five-character code.
     case server(message: String, sqlState: String?)
     /// The connection failed or closed in the middle of the work.
@@ -44,6 +47,8 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
             "Batch run \(runID) is not running (finished, failed, interrupted or unknown)"
         case let .shardLeaseLost(runID, shard, owner):
             "Worker \(owner) lost its lease on shard \(shard) of batch run \(runID) to another worker; its last chunk was rolled back"
+        case .stageUpdateIgnored:
+            "the database left the stage unchanged (a trigger ignored the update)"
         case let .server(message, sqlState):
             "\(message)\(sqlState.map { " (SQLSTATE \($0))" } ?? "")"
         case let .connection(message):
@@ -73,10 +78,13 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Whether the server refused one row rather than failed as a whole: a constraint (class 23), a
-    /// value the column cannot hold (class 22: a stage longer than the platform's `varchar(50)`), or
-    /// an exception raised by a trigger of the platform's (P0001). Rolled back alone by a savepoint.
+    /// value the column cannot hold (class 22: a stage longer than the platform's `varchar(50)`), an
+    /// exception raised by a trigger of the platform's (P0001), or a stage update a trigger skipped
+    /// (``stageUpdateIgnored``). Rolled back alone by a savepoint.
     static func refusesOneRow(_ error: any Error) -> (refused: Bool, message: String) {
-        guard case .server(let message, let state?) = wrap(error) else { return (false, "") }
+        let error = wrap(error)
+        if case .stageUpdateIgnored = error { return (true, error.description) }
+        guard case .server(let message, let state?) = error else { return (false, "") }
         return (state.hasPrefix("23") || state.hasPrefix("22") || state == "P0001", message)
     }
 
@@ -95,7 +103,7 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
             return .platformTablesUnfit(location: location, problems: problems)
         case .notMigrated:
             return .notMigrated(location: location)
-        case .runNotRunning:
+        case .runNotRunning, .stageUpdateIgnored:
             return .failed(location: location, message: description)
         case let .shardLeaseLost(runID, _, _):
             return .leaseLost(runID: runID)

@@ -192,12 +192,20 @@ extension PostgresStore {
         }
         guard !users.isEmpty else { return [] }
         let stages = order.map { targets[$0]! }
-        try await connection.query(
+        var updated = Set<Int64>()
+        for try await id in try await connection.query(
             """
             UPDATE users u SET customer_journey_state = m.target, last_journey_update = \(now)
             FROM unnest(\(order)::bigint[], \(stages)::text[]) AS m(id, target)
             WHERE u.id = m.id
-            """, logger: logger)
+            RETURNING u.id::bigint
+            """, logger: logger
+        ).decode(Int64.self) {
+            updated.insert(id)
+        }
+        // A trigger of the platform's that returns NULL skips the row without an error: no move is
+        // recorded for a stage that was not stored; the caller finds whose, a user at a time.
+        if updated.count < order.count { throw PostgresStoreError.stageUpdateIgnored }
         let rows = try await connection.query(
             """
             INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)

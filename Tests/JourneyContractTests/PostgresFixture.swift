@@ -179,6 +179,15 @@ struct PostgresFixtureDatabase: FixtureDatabase {
         }
     }
 
+    func skipStageUpdates(of user: Int64) async throws {
+        try await execute("CREATE FUNCTION platform_skips() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
+        try await execute(
+            """
+            CREATE TRIGGER platform_skips_\(user) BEFORE UPDATE OF customer_journey_state ON users FOR EACH ROW
+            WHEN (OLD.id = \(user)) EXECUTE FUNCTION platform_skips()
+            """)
+    }
+
     func insertTransition(user: Int64, seq: Int, from: String, to: String, createdAt: Date, source: String, metrics: String) async throws {
         try await PostgresFixture.withConnection(location) { connection in
             try await PostgresFixture.run(

@@ -87,6 +87,16 @@ struct SQLiteFixtureDatabase: FixtureDatabase {
         }
     }
 
+    func skipStageUpdates(of user: Int64) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER platform_skips_\(user) BEFORE UPDATE OF customer_journey_state ON users WHEN OLD.id = \(user)
+                    BEGIN SELECT RAISE(IGNORE); END
+                    """)
+        }
+    }
+
     func insertTransition(user: Int64, seq: Int, from: String, to: String, createdAt: Date, source: String, metrics: String) async throws {
         try await write { db in
             try db.execute(

@@ -94,6 +94,11 @@ protocol FixtureDatabase: Sendable {
         user: Int64, seq: Int, from: String, to: String, createdAt: Date,
         source: String, metrics: String) async throws
 
+    /// Installs a trigger of the platform's that silently skips every update of `user`'s stage
+    /// (SQLite's `RAISE(IGNORE)`, a PostgreSQL `BEFORE UPDATE` trigger returning NULL): no error,
+    /// no row changed.
+    func skipStageUpdates(of user: Int64) async throws
+
     /// Closes every connection and deletes the database.
     func remove() async
 }

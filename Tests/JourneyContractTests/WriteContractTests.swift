@@ -149,6 +149,29 @@ struct WriteContractTests {
         }
     }
 
+    @Test("a stage update the platform's trigger silently skips is a refused move: no transition is recorded for it", arguments: Backend.available)
+    func skippedStageUpdateIsRefused(_ backend: Backend) async throws {
+        try await backend.with(SmallPlatform.platform) { database in
+            let store = database.store
+            try await database.skipStageUpdates(of: 2)
+
+            // When bob's move is persisted among others', and decided alone
+            let batch = try await store.persist(
+                [pending(1, [move(.j1, .j2)]), pending(2, [move(.j1, .j2)]), pending(3, [move(.j1, .j2)])],
+                rulesVersion: "v", source: .batch, now: Instants.now, progress: nil)
+            let error = await storageError {
+                _ = try await store.decide(user: 2, now: Instants.now, rulesVersion: "v", source: .api) { _ in ([move(.j1, .j2)], ()) }
+            }
+
+            // Then bob is refused both times, with no history; the others moved
+            #expect(Array(batch.refused.keys) == [2] && batch.refused[2]?.contains("unchanged") == true, "\(batch.refused)")
+            #expect(batch.recorded.map(\.userID) == [1, 3])
+            guard case .writeRefused(2, _)? = error else { Issue.record("expected writeRefused, got \(String(describing: error))"); return }
+            #expect(try await store.history(user: 2).isEmpty)
+            #expect(try await store.snapshot(user: 2, now: Instants.now).storedStage == "J1_NEW_USER")
+        }
+    }
+
     @Test("persist is compare-and-set: a stale expected stage is conflicted, a pinned user pinned, a move-less user neither", arguments: Backend.available)
     func persistCompareAndSet(_ backend: Backend) async throws {
         try await backend.with(SmallPlatform.platform) { database in
