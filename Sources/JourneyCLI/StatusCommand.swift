@@ -107,7 +107,9 @@ struct StatusCommand: AsyncParsableCommand {
                 "Transitions in the last day were decided by \(versions.count) rule versions: \(listed(versions)); adopt one with journey rules adopt FILE.")
         }
         if let last = shownRuns.first, lastFailed {
-            warnings.append("The last batch run (\(last.id)) \(last.status == "failed" ? "failed" : "did not finish"): \(last.error ?? "its process is gone").")
+            // The recorded error is a sentence of its own, usually with its period.
+            let why = (last.error ?? "its process is gone").trimmingCharacters(in: CharacterSet(charactersIn: ". "))
+            warnings.append("The last batch run (\(last.id)) \(last.status == "failed" ? "failed" : "did not finish"): \(why).")
         }
         if overdue {
             warnings.append(lastFinished == nil ? "No batch run has ever finished." : "No batch run finished in the last \(Int(Self.overdueHours)) hours.")

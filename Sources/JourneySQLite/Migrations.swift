@@ -231,14 +231,28 @@ public enum JourneyMigrations {
     /// The migrations in order; `log` collects what they note for the ``MigrationReport``.
     static func migrator(now: Date, log: MigrationLog = MigrationLog()) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
+        // Each migration notes its own change to the schema, read in its own transaction, once that
+        // transaction commits (MigrationLog): a try that another process's migration makes fail (a
+        // UNIQUE failure on GRDB's own record of it) rolls back, and is not this process's change.
+        func register(
+            _ identifier: String, foreignKeyChecks: DatabaseMigrator.ForeignKeyChecks = .deferred,
+            _ migrate: @escaping @Sendable (Database) throws -> Void
+        ) {
+            migrator.registerMigration(identifier, foreignKeyChecks: foreignKeyChecks) { db in
+                let before = try SchemaObjects.read(db)
+                try migrate(db)
+                let after = try SchemaObjects.read(db)
+                db.afterNextTransaction { _ in log.changed(identifier, from: before, to: after) }
+            }
+        }
 
         // An empty file gets the platform's tables; an existing platform database keeps its own.
-        migrator.registerMigration("v1 platform tables") { db in
+        register("v1 platform tables") { db in
             try db.execute(sql: platformTablesSQL)
         }
 
         // SQLite cannot add a column whose default is not constant: add, then backfill.
-        migrator.registerMigration("v1 journey columns") { db in
+        register("v1 journey columns") { db in
             let columns = Set(try db.columns(in: "users").map { $0.name.lowercased() })
             for (column, sql) in journeyColumnsSQL where !columns.contains(column) {
                 try db.execute(sql: sql)
@@ -249,59 +263,59 @@ public enum JourneyMigrations {
         // An index on a column the platform lacks is skipped, not an error: none of the
         // metrics' columns (``PlatformSchema/metricColumns``, checked before migrating) is one.
         // This step once failed on such a platform; where it ran, it created every index.
-        migrator.registerMigration("v1 platform indexes") { db in
+        register("v1 platform indexes") { db in
             for (index, statement) in zip(platformIndexes, platformIndexSQL) where try !skipsIndex(index, db, log: log) {
                 try db.execute(sql: statement)
             }
         }
 
         // The denormalized follower count: filled once, then kept exact by triggers for every writer.
-        migrator.registerMigration("v1 follower count") { db in
+        register("v1 follower count") { db in
             try db.execute(sql: followerCountSQL)
         }
 
-        migrator.registerMigration("v1 journey tables") { db in
+        register("v1 journey tables") { db in
             try db.execute(sql: journeyTablesSQL)
         }
 
         // Journey's own column is always canonical text (SPEC §8): the v1 backfill copied
         // `created_at` as the platform stored it (an epoch number, ISO-8601 with an offset).
-        migrator.registerMigration("v2 canonical last_journey_update") { db in
+        register("v2 canonical last_journey_update") { db in
             try db.execute(sql: canonicalLastUpdateSQL, arguments: [now])
         }
 
         // The batch lock as a lease instead of a process id (see BatchLease).
-        migrator.registerMigration("v2 batch lease") { db in
+        register("v2 batch lease") { db in
             try db.execute(sql: batchLeaseSQL)
         }
 
         // A platform table that already had a nullable stage or count column: the schema a fresh file gets.
-        migrator.registerMigration("v2 journey column schema", foreignKeyChecks: .deferred) { db in
+        register("v2 journey column schema", foreignKeyChecks: .deferred) { db in
             try repairUserColumns(db, log: log)
         }
 
         // follower_count exact when the user row itself is replaced, re-inserted or renumbered.
-        migrator.registerMigration("v2 follower count on user writes") { db in
+        register("v2 follower count on user writes") { db in
             try db.execute(sql: userCountTriggersSQL)
         }
 
         // One index per need: the platform's own equivalent index is reused, the journey's copy dropped.
-        migrator.registerMigration("v2 reuse equivalent indexes") { db in
+        register("v2 reuse equivalent indexes") { db in
             try reuseEquivalentIndexes(db, log: log)
         }
 
         // Which timestamp columns hold only canonical text, so the metrics compare those as text.
-        migrator.registerMigration("v2 timestamp form counts") { db in
+        register("v2 timestamp form counts") { db in
             try db.execute(sql: TimestampForms.installSQL)
         }
 
         // Pins made by any process reach the feed: triggers log every change to journey_pins.
-        migrator.registerMigration("v2 pin events") { db in
+        register("v2 pin events") { db in
             try db.execute(sql: pinEventsSQL)
         }
 
         // One rule set for every caller: each adoption is a row, the newest is in force.
-        migrator.registerMigration("v2 adopted rules") { db in
+        register("v2 adopted rules") { db in
             try db.execute(sql: adoptedRulesSQL)
         }
         return migrator

@@ -221,14 +221,11 @@ public struct SQLiteStore: Sendable {
     /// migration is its own transaction and rolls back whole, so trying again skips what the
     /// other process finished; a genuine failure fails every time and is thrown.
     ///
-    /// - returns: what changed, from the schema before and after and what the migrations noted.
+    /// - returns: what this process changed, as the migrations and the repair noted it (``MigrationLog``).
     private static func migrate(_ writer: any DatabaseWriter, now: Date) throws -> MigrationReport {
         let log = MigrationLog()
         let migrator = JourneyMigrations.migrator(now: now, log: log)
-        let (before, applied) = try writer.read { db in
-            try checkPlatformTables(db, path: writer.path)
-            return (try SchemaObjects.read(db), try migrator.appliedIdentifiers(db))
-        }
+        try writer.read { db in try checkPlatformTables(db, path: writer.path) }
         for attempt in 1... {
             do {
                 try migrator.migrate(writer)
@@ -240,11 +237,12 @@ public struct SQLiteStore: Sendable {
                 continue
             }
         }
-        try writer.write { db in try JourneyMigrations.repairPlatformObjects(db) }
-        return try writer.read { db in
-            let ran = try migrator.appliedMigrations(db)
-            return before.report(to: try SchemaObjects.read(db), applied: ran.filter { !applied.contains($0) }, log: log)
+        try writer.write { db in
+            let before = try SchemaObjects.read(db)
+            try JourneyMigrations.repairPlatformObjects(db)
+            log.changed(nil, from: before, to: try SchemaObjects.read(db))
         }
+        return log.report
     }
 
     /// Throws unless the platform tables exist, can serve Journey (``checkPlatformTables(_:path:)``),

@@ -2,14 +2,27 @@ import Foundation
 import GRDB
 import JourneyStorage
 
-/// What the migrations note while they run (what a schema diff cannot tell): rebuilt columns,
-/// reused and skipped indexes. Filled inside GRDB's migration closures, read once the migrator returns; a
-/// migration tried again (another process migrating at once) notes nothing twice.
+/// What this process's migrations did, for the ``MigrationReport``: each migration's (and the
+/// repair's) change to the schema, taken inside the transaction that made it, and what a schema
+/// diff cannot tell (rebuilt columns, reused and skipped indexes). Filled inside GRDB's migration
+/// closures, read once the migrator returns. Another process migrating the same file at once
+/// applies some of the migrations itself; their changes are its to report, not this one's (a
+/// diff of the whole run would claim them). A migration tried again notes nothing twice.
 final class MigrationLog: @unchecked Sendable {
     private let lock = NSLock()
+    private var changes: [(migration: String?, before: SchemaObjects, after: SchemaObjects)] = []
     private var rebuilt: [String] = []
     private var reused: [MigrationReport.ReusedIndex] = []
     private var skipped: [MigrationReport.SkippedIndex] = []
+
+    /// Notes the schema before and after `migration` (nil: the repair after the migrations) ran
+    /// in this process; a migration noted again (its first try failed later) replaces its note.
+    func changed(_ migration: String?, from before: SchemaObjects, to after: SchemaObjects) {
+        lock.withLock {
+            if let migration { changes.removeAll { $0.migration == migration } }
+            changes.append((migration, before, after))
+        }
+    }
 
     func rebuilt(_ column: String) {
         lock.withLock { if !rebuilt.contains(column) { rebuilt.append(column) } }
@@ -23,12 +36,40 @@ final class MigrationLog: @unchecked Sendable {
         lock.withLock { if !skipped.contains(index) { skipped.append(index) } }
     }
 
-    var notes: (rebuilt: [String], reused: [MigrationReport.ReusedIndex], skipped: [MigrationReport.SkippedIndex]) {
-        lock.withLock { (rebuilt, reused, skipped) }
+    /// The report of what was noted: the migrations in the order they ran, and the objects and
+    /// `users` columns their changes left (an object made by one and dropped by a later one, as the
+    /// journey's copy of a reused index, is not reported).
+    var report: MigrationReport {
+        lock.withLock {
+            var made = Set<String>()
+            var added: [String] = []
+            for change in changes {
+                made.formUnion(change.after.objects.subtracting(change.before.objects))
+                made.subtract(change.before.objects.subtracting(change.after.objects))
+                // The columns of a users table a change created are not "added": the table is reported.
+                if change.before.objects.contains("table users") {
+                    let before = Set(change.before.userColumns.map { $0.lowercased() })
+                    added += change.after.userColumns.filter { !before.contains($0.lowercased()) }.map { "users.\($0)" }
+                }
+            }
+            func created(_ type: String) -> [String] {
+                made.filter { $0.hasPrefix(type + " ") }.map { String($0.dropFirst(type.count + 1)) }.sorted()
+            }
+            var report = MigrationReport()
+            report.migrationsApplied = changes.compactMap(\.migration)
+            report.tablesCreated = created("table")
+            report.indexesCreated = created("index")
+            report.triggersCreated = created("trigger")
+            report.columnsAdded = added
+            report.columnsRebuilt = rebuilt
+            report.indexesReused = reused
+            report.indexesSkipped = skipped
+            return report
+        }
     }
 }
 
-/// The schema objects a report compares before and after a run.
+/// The schema objects a migration's change is read from, before and after it.
 struct SchemaObjects {
     /// `type name` of every table, index, trigger and view but SQLite's and GRDB's own.
     var objects: Set<String> = []
@@ -43,28 +84,6 @@ struct SchemaObjects {
             schema.userColumns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('users')")
         }
         return schema
-    }
-
-    /// The report of the change from `self` to `after`.
-    func report(to after: SchemaObjects, applied: [String], log: MigrationLog) -> MigrationReport {
-        func created(_ type: String) -> [String] {
-            after.objects.subtracting(objects).filter { $0.hasPrefix(type + " ") }.map { String($0.dropFirst(type.count + 1)) }.sorted()
-        }
-        let notes = log.notes
-        var report = MigrationReport()
-        report.migrationsApplied = applied
-        report.tablesCreated = created("table")
-        report.indexesCreated = created("index")
-        report.triggersCreated = created("trigger")
-        // The columns of a users table created by this run are not "added": the table is reported.
-        if objects.contains("table users") {
-            let before = Set(userColumns.map { $0.lowercased() })
-            report.columnsAdded = after.userColumns.filter { !before.contains($0.lowercased()) }.map { "users.\($0)" }
-        }
-        report.columnsRebuilt = notes.rebuilt
-        report.indexesReused = notes.reused
-        report.indexesSkipped = notes.skipped
-        return report
     }
 }
 

@@ -126,7 +126,7 @@ struct ConcurrentWritersTests {
 /// starts) both open the same un-migrated file with `.migrate`.
 @Suite("Concurrent migrations")
 struct ConcurrentMigrationTests {
-    @Test("Two pools migrating the same platform file at once both succeed, and migrate it once")
+    @Test("Two pools migrating the same platform file at once both succeed, migrate it once, and each reports only what it did")
     func twoMigratorsAtOnce() async throws {
         var failures: [String] = []
         for round in 1...16 {
@@ -137,14 +137,23 @@ struct ConcurrentMigrationTests {
 
                 // When two pools open it with .migrate at the same time
                 let errors = Collected<String>()
+                let reports = Collected<MigrationReport>()
                 DispatchQueue.concurrentPerform(iterations: 2) { _ in
                     do {
-                        _ = try SQLiteStore.open(path: path, mode: .migrate, now: Fixture.migrationNow)
+                        if let report = try SQLiteStore.open(path: path, mode: .migrate, now: Fixture.migrationNow).migration { reports.append(report) }
                     } catch {
                         errors.append("\(error)")
                     }
                 }
                 failures += errors.elements.map { "round \(round): \($0)" }
+
+                // Then between them the two reports name every migration and every table made, each once
+                let (one, other) = (reports.elements.first ?? MigrationReport(), reports.elements.last ?? MigrationReport())
+                #expect(reports.elements.count == 2)
+                #expect(Set(one.migrationsApplied).isDisjoint(with: other.migrationsApplied), "round \(round): \(one) / \(other)")
+                #expect(one.migrationsApplied.count + other.migrationsApplied.count == JourneyMigrations.migrator(now: Fixture.now).migrations.count)
+                #expect(Set(one.tablesCreated).isDisjoint(with: other.tablesCreated) && Set(one.columnsAdded).isDisjoint(with: other.columnsAdded))
+                #expect(one.columnsAdded.count + other.columnsAdded.count == 3, "round \(round): \(one) / \(other)")
 
                 // Then the file is migrated once: every migration recorded, counts exact
                 let database = try SQLiteStore.open(path: path, mode: .requireMigrated)
