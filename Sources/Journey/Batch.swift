@@ -36,6 +36,13 @@ public struct BatchOptions: Sendable {
     /// writers wait behind. A second run at 1M users (nothing to move) then commits a few times
     /// instead of 500. A run killed meanwhile loses nothing: a rerun re-evaluates from the start.
     public var progressInterval: Duration
+    /// Asked before each chunk: a reason to stop (`"SIGTERM"`), or nil to go on. A run told to stop
+    /// commits nothing more and throws ``JourneyError/stopped(reason:)``; what it committed stays,
+    /// and the next run moves whoever is left. A single-lease run records itself as failed with
+    /// the reason, which frees its lease at once; a worker of a shared PostgreSQL run leaves its
+    /// shard to be claimed again when the shard's lease expires. `journey batch` answers SIGINT and
+    /// SIGTERM so.
+    public var stopRequested: @Sendable () -> String? = { nil }
 
     /// The lease bound: a run renews with every chunk it commits and every third of this on a timer, so only a
     /// run that stopped (killed, frozen, its machine gone) lets it expire; the next run then takes over.
@@ -302,6 +309,7 @@ extension JourneyService {
             try await runChunks(
                 &reads, rules: rules, now: now, write: lease.map { .run($0, progressInterval: batch.progressInterval) } ?? .nothing, summary: &summary,
                 stillHeld: { () throws(JourneyError) in
+                    if let reason = batch.stopRequested() { throw JourneyError.stopped(reason: reason) }
                     if let renewer, renewer.isLost { throw JourneyError.store(.leaseLost(runID: renewer.lease.runID)) }
                 },
                 afterChunk: { summary in await batch.onChunk?(summary.usersSeen, max(total, summary.usersSeen)) })
@@ -446,7 +454,7 @@ extension JourneyService {
                         return .success(
                             try await work(
                                 run: run.id, owner: "\(Self.holderName()) \(process) worker \(worker)", on: sharded, rules: rules, now: now,
-                                chunkSize: chunkSize, readers: readers, leaseSeconds: batch.leaseSeconds
+                                chunkSize: chunkSize, readers: readers, leaseSeconds: batch.leaseSeconds, stopRequested: batch.stopRequested
                             ) { users in
                                 let sum = done.add(users)
                                 await batch.onChunk?(sum, max(total, sum))
@@ -487,7 +495,7 @@ extension JourneyService {
     /// One worker of a sharded run: claims shards until none is left, and runs the chunk loop over each.
     private func work(
         run: Int64, owner: String, on sharded: any ShardedBatchStore, rules: RuleSet, now: Date, chunkSize: Int, readers: Int,
-        leaseSeconds: Double, afterChunk: @escaping @Sendable (Int) async -> Void
+        leaseSeconds: Double, stopRequested: @escaping @Sendable () -> String?, afterChunk: @escaping @Sendable (Int) async -> Void
     ) async throws(JourneyError) -> BatchSummary {
         var summary = BatchSummary(dryRun: false, rulesVersion: rules.version)
         while let shard = try await storeCall({ () async throws(StorageError) in
@@ -502,7 +510,9 @@ extension JourneyService {
             do throws(JourneyError) {
                 try await runChunks(
                     &reads, rules: rules, now: now, write: .shard(shard, leaseSeconds: leaseSeconds, store: sharded), summary: &part,
-                    stillHeld: {},
+                    stillHeld: { () throws(JourneyError) in
+                        if let reason = stopRequested() { throw JourneyError.stopped(reason: reason) }
+                    },
                     afterChunk: { part in
                         let users = part.usersSeen - reported
                         reported = part.usersSeen

@@ -1,7 +1,8 @@
 import JourneyCore
 import JourneyStorage
 
-/// Everything the service refuses or fails at: four kinds, each its own type underneath.
+/// Everything the service refuses or fails at: the rules, the store, a refusal for one user, a pin,
+/// and a batch stopped on request.
 ///
 /// Messages say what is wrong, naming the user, stage or file; they give no command-line or HTTP
 /// advice. Each front end maps the kind (and `StorageError/category`) to its own exit or HTTP
@@ -15,6 +16,9 @@ public enum JourneyError: Error, Sendable, CustomStringConvertible {
     case refused(user: Int64, TransitionRefusal)
     /// An explicit move was asked for a user an operator pinned in `stage`, for `reason`.
     case pinned(user: Int64, stage: String, reason: String)
+    /// A batch stopped before its end because its host asked (`BatchOptions/stopRequested`), for
+    /// `reason` (`SIGTERM`); what it committed stays.
+    case stopped(reason: String)
 
     /// One sentence: the rules' or the store's message, prefixed with the user where there is one.
     public var description: String {
@@ -23,6 +27,8 @@ public enum JourneyError: Error, Sendable, CustomStringConvertible {
         case .store(let error): error.description
         case let .refused(user, error): "User \(user): \(error.description)"
         case let .pinned(user, stage, reason): "User \(user) is pinned in \(stage) (\(reason.printable)); no move is made while the pin holds."
+        case let .stopped(reason):
+            "The batch stopped on \(reason.printable) before its end; the moves it committed stay, and the next run moves whoever is left."
         }
     }
 }

@@ -59,7 +59,11 @@ struct BatchCommand: AsyncParsableCommand {
         if let bar {
             options.onChunk = { done, total in bar.update(done, of: total) }
         }
+        let stop = StopSignals()
+        let received = stop.received
+        options.stopRequested = { received.value }
         let summary = try await service.runBatch(options)
+        withExtendedLifetime(stop) {}
         bar?.finish()
         if output.json {
             try printJSON(summary)
@@ -158,4 +162,41 @@ final class ProgressBar: Sendable {
     func finish() {
         FileHandle.standardError.write(Data("\n".utf8))
     }
+}
+
+/// SIGINT and SIGTERM turned into a request to stop after the chunk being written (systemd's stop,
+/// `timeout`, Ctrl-C): the run then records itself as failed, freeing its lease, and `journey batch`
+/// exits 75 with one line. A second signal of either kind ends the process at once, as by default.
+/// Kept alive for as long as the run: its dispatch sources deliver the signals.
+final class StopSignals {
+    /// The first signal received, by name; nil before any.
+    let received = ReceivedSignal()
+    private let sources: [any DispatchSourceSignal]
+
+    init() {
+        let received = self.received
+        sources = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")].map { signo, label in
+            signal(signo, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signo, queue: .global())
+            source.setEventHandler {
+                received.note(label)
+                // The next one is not caught: a second Ctrl-C ends a run that is slow to stop.
+                signal(SIGINT, SIG_DFL)
+                signal(SIGTERM, SIG_DFL)
+            }
+            source.resume()
+            return source
+        }
+    }
+}
+
+/// The name of the first stop signal a process received, read by the batch before each chunk.
+final class ReceivedSignal: Sendable {
+    private let name = Mutex<String?>(nil)
+
+    /// Notes `signal` unless one was noted before.
+    func note(_ signal: String) { name.withLock { $0 = $0 ?? signal } }
+
+    /// The first signal noted; nil before any.
+    var value: String? { name.withLock { $0 } }
 }

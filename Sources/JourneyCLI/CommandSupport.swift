@@ -35,6 +35,7 @@ struct CommandFailure: Error {
         case .rules(.unreadable): .noInput
         case .rules, .refused, .pinned: .dataError
         case .store(let store): status(for: store)
+        case .stopped: .tryAgain
         }
     }
 

@@ -85,6 +85,41 @@ struct BatchKillTests {
         }
     }
 
+    @Test(
+        "SIGTERM or SIGINT stops the batch after its chunk: exit 75 and one line naming the signal, the run recorded as failed, the next run starts at once",
+        arguments: [SIGTERM, SIGINT])
+    func stoppedBySignal(_ signal: Int32) async throws {
+        try await withWorkspace { workspace in
+            // Given a batch under way, one user a chunk (so that it is still running when signalled)
+            let path = workspace.path("s.sqlite")
+            #expect(try await workspace.journey(["generate", "--users", "15000", "--seed", "14", "--output", path]).status == 0)
+            #expect(try await workspace.journey(["migrate", "--db", path]).status == 0)
+            let batch = try Subprocess(
+                JourneyBinary.require(), ["batch", "--db", path, "--chunk-size", "1"], in: workspace.url,
+                stderr: URL(fileURLWithPath: workspace.path("stderr.txt")))
+            try await waitForBatch(batch, after: 0, path)
+            try await Task.sleep(for: .milliseconds(300))
+
+            // When it is signalled
+            try #require(batch.terminate(signal), "the batch ended before the signal")
+            let exit = await batch.waitForExit()
+
+            // Then it exits 75 with one line naming the signal, and its run is recorded as failed
+            let name = signal == SIGTERM ? "SIGTERM" : "SIGINT"
+            let stderr = try String(contentsOfFile: workspace.path("stderr.txt"), encoding: .utf8)
+            #expect(exit.exitedNormally && exit.status == 75, "\(exit) \(stderr)")
+            #expect(stderr.hasPrefix("journey: The batch stopped on \(name)") && stderr.split(separator: "\n").count == 1, "\(stderr)")
+            #expect(try Direct.integer(path, "SELECT COUNT(*) FROM journey_batch_runs WHERE status = 'failed' AND error LIKE '%\(name)%'") == 1)
+            #expect(try mismatches(path) == 0)
+
+            // And the next run starts at once (no lease to wait out) and finishes what was left
+            let next = try await workspace.journey(["batch", "--db", path, "--json"])
+            #expect(next.status == 0, "\(next)")
+            #expect(try Direct.integer(path, "SELECT COUNT(*) FROM journey_batch_runs WHERE status = 'finished'") == 1)
+            #expect(try mismatches(path) == 0)
+        }
+    }
+
     @Test("A second batch exits 75 while the first holds the lock")
     func lockHeld() async throws {
         try await withWorkspace { workspace in

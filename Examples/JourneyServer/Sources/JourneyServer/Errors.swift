@@ -64,6 +64,9 @@ struct ErrorJSON: Encodable {
             self.pin = stage
         case .rules:
             self.init(status: .internalServerError, message: error.description)
+        case .stopped:
+            // A batch the host stopped (on shutdown): the server is going away; try again elsewhere.
+            self.init(status: .serviceUnavailable, message: error.description)
         }
     }
 
