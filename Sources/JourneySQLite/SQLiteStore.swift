@@ -303,8 +303,9 @@ public struct SQLiteStore: Sendable {
     /// the transaction, not only the statement, when a trigger raises `RAISE(ROLLBACK, …)`.
     /// ``timedImmediateWrite(_:)`` runs the body again, in a new transaction.
     struct TransactionRolledBack: Error {
-        /// The user whose write the database refused so, when known, with its message.
+        /// The user whose write the database refused so, when known.
         var userID: Int64?
+        /// The database's message for that user's refusal.
         var message = ""
     }
 

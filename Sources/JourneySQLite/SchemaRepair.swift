@@ -7,7 +7,7 @@ import JourneyStorage
 /// diff cannot tell (rebuilt columns, reused and skipped indexes). Filled inside GRDB's migration
 /// closures, read once the migrator returns. Another process migrating the same file at once
 /// applies some of the migrations itself; their changes are its to report, not this one's (a
-/// diff of the whole run would claim them). A migration tried again notes nothing twice.
+/// diff of the whole run would claim them). The notes of a migration tried again are kept once.
 final class MigrationLog: @unchecked Sendable {
     private let lock = NSLock()
     private var changes: [(migration: String?, before: SchemaObjects, after: SchemaObjects)] = []
@@ -15,13 +15,10 @@ final class MigrationLog: @unchecked Sendable {
     private var reused: [MigrationReport.ReusedIndex] = []
     private var skipped: [MigrationReport.SkippedIndex] = []
 
-    /// Notes the schema before and after `migration` (nil: the repair after the migrations) ran
-    /// in this process; a migration noted again (its first try failed later) replaces its note.
+    /// Notes the schema before and after `migration` (nil: the repair after the migrations), once
+    /// this process committed it.
     func changed(_ migration: String?, from before: SchemaObjects, to after: SchemaObjects) {
-        lock.withLock {
-            if let migration { changes.removeAll { $0.migration == migration } }
-            changes.append((migration, before, after))
-        }
+        lock.withLock { changes.append((migration, before, after)) }
     }
 
     func rebuilt(_ column: String) {
