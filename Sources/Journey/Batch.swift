@@ -524,6 +524,11 @@ extension JourneyService {
                 // chunk was rolled back. What committed before counts; the rest is the other's.
                 summary.merge(part)
                 continue
+            } catch {
+                // Failed otherwise: the shard goes back at once, with the reason on the run, so the
+                // next worker neither waits out the lease nor finds nothing to do.
+                try? await sharded.releaseShard(shard, error: error.description, now: clock.now())
+                throw error
             }
             summary.merge(part)
         }

@@ -76,8 +76,10 @@ struct CommandFailure: Error {
                 return "try again"
             case .batchRunning:
                 return "wait for it to finish (a run that stops renewing is taken over after its lease expires), or pass --take-over if it is gone"
-            case .notWritable:
-                return "make the directory writable for this user"
+            case .notWritable(let location, _):
+                return DatabaseLocation(location).backend == .postgreSQL
+                    ? "grant this role the privileges Journey needs on the platform's and the journey's tables"
+                    : "make the directory writable for this user"
             case .writeRefused:
                 return "fix the row or the constraint"
             default:

@@ -111,6 +111,10 @@ struct StatusCommand: AsyncParsableCommand {
             let why = (last.error ?? "its process is gone").trimmingCharacters(in: CharacterSet(charactersIn: ". "))
             warnings.append("The last batch run (\(last.id)) \(last.status == "failed" ? "failed" : "did not finish"): \(why).")
         }
+        if let last = shownRuns.first, last.status == "running", let error = last.error {
+            // A shared run whose worker failed: it goes on, but the failure is the operator's to see.
+            warnings.append("A worker of the running batch run (\(last.id)) failed: \(error.trimmingCharacters(in: CharacterSet(charactersIn: ". "))).")
+        }
         if overdue {
             warnings.append(lastFinished == nil ? "No batch run has ever finished." : "No batch run finished in the last \(Int(Self.overdueHours)) hours.")
         }

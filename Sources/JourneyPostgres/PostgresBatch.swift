@@ -286,6 +286,22 @@ extension PostgresStore: ShardedBatchStore {
         try await finishRunIfDone(shard.runID, now: now)
     }
 
+    /// Ends the shard's lease now, and records `error` on its run (``ShardedBatchStore/releaseShard(_:error:now:)``).
+    public func releaseShard(_ shard: BatchShard, error: String, now: Date) async throws(StorageError) {
+        try await transaction { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE journey_batch_shards SET lease_expires_at = \(now)
+                WHERE run_id = \(shard.runID) AND shard = \(Int32(shard.shard)) AND owner = \(shard.owner) AND status = 'claimed'
+                RETURNING 1
+                """, logger: self.logger
+            ).collect()
+            guard !rows.isEmpty else { return }
+            try await connection.query(
+                "UPDATE journey_batch_runs SET error = \(error) WHERE id = \(shard.runID) AND status = 'running'", logger: self.logger)
+        }
+    }
+
     /// Closes a running sharded run as `finished`, with its shards' sums, when every shard is done.
     private func finishRunIfDone(_ run: Int64, now: Date) async throws(StorageError) {
         try await transaction { connection in

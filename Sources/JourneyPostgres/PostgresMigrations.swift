@@ -209,6 +209,39 @@ enum PostgresMigrations {
         return followerCountTriggers.filter { !present.contains($0.name) }
     }
 
+    /// How Journey writes the two journey columns of a platform's own `users` table, as it declared
+    /// them: a stage column of an enum type takes the stage cast to that type (a stage the enum
+    /// lacks is then refused for that user alone, class 22), and a `last_journey_update` of a text
+    /// type takes canonical UTC text (SPEC §8), not PostgreSQL's own rendering of a timestamp.
+    struct UserColumnWrites: Sendable {
+        /// `::type` for an enum stage column, else empty.
+        var stageCast = ""
+        /// Whether `last_journey_update` holds text.
+        var lastUpdateIsText = false
+
+        /// Reads the columns' types from the catalog.
+        static func read(_ connection: PostgresConnection, _ logger: Logger) async throws -> UserColumnWrites {
+            var writes = UserColumnWrites()
+            for try await (column, type, kind, category) in try await connection.query(
+                """
+                SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typtype::text, t.typcategory::text
+                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                WHERE a.attrelid = to_regclass('users') AND a.attname IN ('customer_journey_state', 'last_journey_update')
+                  AND NOT a.attisdropped
+                """, logger: logger
+            ).decode((String, String, String, String).self) {
+                if column == "customer_journey_state" && kind == "e" { writes.stageCast = "::" + type }
+                if column == "last_journey_update" && category == "S" { writes.lastUpdateIsText = true }
+            }
+            return writes
+        }
+
+        /// `instant` (SQL of a `timestamptz`) as the column stores it.
+        func lastUpdate(_ instant: String) -> String {
+            lastUpdateIsText ? "to_char((\(instant)) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')" : instant
+        }
+    }
+
     /// The journey's own tables: history (with the feed's NOTIFY), pins, batch runs and their shards.
     static let journeyTablesSQL: [String] = [
         """
@@ -457,12 +490,13 @@ extension Pool {
                 report.columnsAdded.append("users.\(column)")
             }
             let signup = columns.contains("created_at") ? "to_timestamp(journey_instant(created_at))" : "NULL"
+            let writes = try await PostgresMigrations.UserColumnWrites.read(connection, logger)
             var binds = PostgresBindings()
             binds.append(now)
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        UPDATE users SET last_journey_update = COALESCE(\(signup), $1) WHERE last_journey_update IS NULL
+                        UPDATE users SET last_journey_update = \(writes.lastUpdate("COALESCE(\(signup), $1)")) WHERE last_journey_update IS NULL
                         """, binds: binds), logger: logger)
         case "v1 platform indexes":
             // An index on a column the platform lacks is skipped, not an error: none of the
@@ -537,8 +571,8 @@ extension Pool {
     }
 
     /// The platform tables that exist, as ``PlatformSchema/Table``s: a view (or materialized view)
-    /// as such, and a `users.id` of a character type (its values compare as text, and the batch's
-    /// shards and chunks are id ranges) as unfit. One read of the catalog.
+    /// as such, and a `users.id` of a type other than an integer's (`uuid`, `text`: the batch's
+    /// shards and chunks are ranges of integer ids) as unfit. One read of the catalog.
     private static func platformTables(_ connection: PostgresConnection, _ logger: Logger) async throws -> [PlatformSchema.Table] {
         var tables: [String: PlatformSchema.Table] = [:]
         for try await (name, isView, column, type) in try await connection.query(
@@ -551,8 +585,8 @@ extension Pool {
         ).decode((String, Bool, String, String).self) {
             var table = tables[name] ?? PlatformSchema.Table(name: name, isView: isView, columns: [])
             table.columns.insert(column)
-            if name == "users" && column == "id" && ["char", "text"].contains(where: type.contains) {
-                table.unfitColumns.append("users.id is declared \(type): its values compare as text, not as numbers")
+            if name == "users" && column == "id" && !["smallint", "integer", "bigint"].contains(type) {
+                table.unfitColumns.append("users.id is declared \(type): Journey needs integer ids (smallint, integer or bigint)")
             }
             tables[name] = table
         }

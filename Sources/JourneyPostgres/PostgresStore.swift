@@ -38,15 +38,21 @@ public final class PostgresStore: Sendable {
     let pool: Pool
     /// The task running the pool's background work; cancelling it closes the pool.
     private let runner: Task<Void, Never>
+    /// How the journey columns of `users` are written, as the platform declared them.
+    let userColumnWrites: PostgresMigrations.UserColumnWrites
     /// The callbacks of ``observeCommits(_:)``, called after each commit of a write through this store.
     private let commitObservers = Mutex<[@Sendable (Set<Int64>) -> Void]>([])
 
-    private init(endpoint: PostgresLocation, migration: MigrationReport?, pool: Pool, runner: Task<Void, Never>) {
+    private init(
+        endpoint: PostgresLocation, migration: MigrationReport?, pool: Pool, runner: Task<Void, Never>,
+        userColumnWrites: PostgresMigrations.UserColumnWrites
+    ) {
         self.endpoint = endpoint
         self.isReadOnly = pool.isReadOnly
         self.migration = migration
         self.pool = pool
         self.runner = runner
+        self.userColumnWrites = userColumnWrites
     }
 
     /// The pool's client (the feed's LISTEN leases its own connection from it).
@@ -96,18 +102,20 @@ public final class PostgresStore: Sendable {
         }
         let (pool, runner) = makePool(location, readOnly: mode == .readOnly, maximumConnections: maximumConnections, logger: logger)
         var report: MigrationReport?
+        let writes: PostgresMigrations.UserColumnWrites
         do {
             if mode == .migrate {
                 report = try await pool.migrate(now: now)
             } else {
                 try await pool.checkMigrated()
             }
+            writes = try await pool.withConnection { connection in try await PostgresMigrations.UserColumnWrites.read(connection, logger) }
         } catch {
             runner.cancel()
             _ = await runner.result
             throw error
         }
-        return PostgresStore(endpoint: location, migration: report, pool: pool, runner: runner)
+        return PostgresStore(endpoint: location, migration: report, pool: pool, runner: runner, userColumnWrites: writes)
     }
 
     /// Connects to the database at `url`, migrates it and closes the connections: `journey migrate`.

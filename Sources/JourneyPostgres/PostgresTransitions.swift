@@ -195,8 +195,9 @@ extension PostgresStore {
         var updated = Set<Int64>()
         for try await id in try await connection.query(
             """
-            UPDATE users u SET customer_journey_state = m.target, last_journey_update = \(now)
-            FROM unnest(\(order)::bigint[], \(stages)::text[]) AS m(id, target)
+            UPDATE users u SET customer_journey_state = m.target\(unescaped: userColumnWrites.stageCast),
+                last_journey_update = \(unescaped: userColumnWrites.lastUpdate("m_at.at"))
+            FROM unnest(\(order)::bigint[], \(stages)::text[]) AS m(id, target), (SELECT \(now)::timestamptz AS at) AS m_at(at)
             WHERE u.id = m.id
             RETURNING u.id::bigint
             """, logger: logger

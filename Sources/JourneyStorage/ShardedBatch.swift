@@ -42,6 +42,13 @@ public protocol ShardedBatchStore: JourneyStore {
     /// - throws: ``StorageError/leaseLost(runID:)`` when another worker holds the shard now.
     func finishShard(_ shard: BatchShard, now: Date) async throws(StorageError)
 
+    /// Gives `shard` up after its worker failed with `error` (a refused permission, a type the
+    /// writes cannot store): the shard's lease ends at `now`, so that the next worker claims it at
+    /// once instead of after the lease, and `error` is recorded on the run, which stays running (its
+    /// other workers go on) so that `journey status` can say why. Nothing when another worker holds
+    /// the shard already.
+    func releaseShard(_ shard: BatchShard, error: String, now: Date) async throws(StorageError)
+
     /// The run `id` with its shards' progress, or nil when there is no such run.
     func batchRun(id: Int64) async throws(StorageError) -> ShardedRun?
 }

@@ -137,7 +137,17 @@ struct PlatformColumnsTests {
                 "users": "id VARCHAR(20) PRIMARY KEY, email TEXT, role TEXT, subscription_tier TEXT, is_onboarding_complete BOOLEAN, created_at TEXT",
                 "posts": "id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, visibility TEXT, created_at TEXT",
                 "events": "id INTEGER PRIMARY KEY, organizer_id INTEGER, city TEXT, start_date TEXT",
-            ]), ["users.id is declared", "as text"], Database.allCases
+            ]), ["users.id is declared"], Database.allCases
+        ),
+        (
+            "uuid user ids",
+            """
+            CREATE TABLE users (id uuid PRIMARY KEY, email TEXT, role TEXT, subscription_tier TEXT, is_onboarding_complete BOOLEAN, created_at TEXT);
+            CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id uuid NOT NULL, visibility TEXT, created_at TEXT);
+            CREATE TABLE follows (id INTEGER PRIMARY KEY, follower_id uuid NOT NULL, following_id uuid NOT NULL);
+            CREATE TABLE events (id INTEGER PRIMARY KEY, organizer_id uuid, city TEXT, start_date TEXT);
+            CREATE TABLE event_rsvps (id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL, user_id uuid NOT NULL, status TEXT);
+            """, ["users.id is declared uuid", "integer ids"], [.postgresql]
         ),
         (
             "posts as a view",
@@ -173,6 +183,36 @@ struct PlatformColumnsTests {
                     let after = try await files.snapshot()
                     #expect(after == before, "\(unfit.name) on \(database): the refused database was changed")
                 }
+            }
+        }
+    }
+
+    @Test("PostgreSQL: a stage column of an enum type and a text last_journey_update are written as declared: the stage cast, the time canonical")
+    func enumStageAndTextLastUpdate() async throws {
+        guard Database.available.contains(.postgresql) else { return }
+        let sql =
+            "CREATE TYPE journey_stage AS ENUM ('J1_NEW_USER', 'J2_ACTIVE_USER');"
+            + Self.platformSQL([
+                "users":
+                    "id INTEGER PRIMARY KEY, email TEXT, role TEXT, subscription_tier TEXT, is_onboarding_complete BOOLEAN, created_at TEXT, customer_journey_state journey_stage NOT NULL DEFAULT 'J1_NEW_USER', last_journey_update TEXT",
+                "posts": "id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, visibility TEXT, created_at TEXT",
+                "events": "id INTEGER PRIMARY KEY, organizer_id INTEGER, city TEXT, start_date TEXT",
+            ])
+        try await withWorkspace { workspace in
+            try await Self.withPlatform(.postgresql, workspace, sql) { db, files in
+                guard case .postgres(let platform) = files else { return }
+                let migrated = try await workspace.journey(["migrate", "--db", db])
+                try #require(migrated.status == 0, "\(migrated)")
+                let batch = try await workspace.journey(["batch", "--db", db, "--json"])
+                #expect(batch.status == 0, "\(batch)")
+                let rows = try await platform.lines(db, "SELECT id || ' ' || customer_journey_state || ' ' || last_journey_update FROM users ORDER BY id")
+                #expect(rows.count == 2 && rows.allSatisfy { $0.contains(" J2_ACTIVE_USER ") }, "\(rows)")
+                // canonical UTC text, milliseconds: YYYY-MM-DD HH:MM:SS.SSS
+                #expect(
+                    rows.allSatisfy {
+                        $0.split(separator: " ").suffix(2).joined(separator: " ").wholeMatch(of: /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}/) != nil
+                    },
+                    "\(rows)")
             }
         }
     }

@@ -187,6 +187,29 @@ struct BatchAndFeedTests {
         }
     }
 
+    /// A worker that fails (not dies) gives its shard back: the next worker claims it at once, not
+    /// after the lease, the run records why and stays running, and a worker that holds no longer
+    /// the shard releases nothing.
+    @Test func aFailedWorkersShardIsClaimedAtOnce() async throws {
+        let rules = try TestServer.defaultRules()
+        try await Self.withPopulation { scratch, store in
+            let run = try await store.joinOrStartRun(rulesVersion: rules.version, shardSize: 200, now: TestServer.now)
+            let failed = try #require(try await store.claimShard(run: run.id, owner: "failed", leaseSeconds: 30, now: TestServer.now))
+            #expect(try await store.claimShard(run: run.id, owner: "next", leaseSeconds: 30, now: TestServer.now.addingTimeInterval(1)) == nil)
+
+            try await store.releaseShard(failed, error: "permission denied for table users", now: TestServer.now.addingTimeInterval(2))
+
+            let next = try #require(try await store.claimShard(run: run.id, owner: "next", leaseSeconds: 30, now: TestServer.now.addingTimeInterval(3)))
+            #expect(next.shard == failed.shard)
+            let after = try #require(try await store.batchRun(id: run.id))
+            #expect(after.status == "running" && after.run.error == "permission denied for table users")
+            try await store.releaseShard(failed, error: "too late", now: TestServer.now.addingTimeInterval(4))
+            #expect(
+                try await scratch.value("SELECT error FROM journey_batch_runs WHERE id = \(run.id)", as: String.self) == "permission denied for table users")
+            #expect(try await store.claimShard(run: run.id, owner: "third", leaseSeconds: 30, now: TestServer.now.addingTimeInterval(5)) == nil)
+        }
+    }
+
     /// A worker killed in the middle of a shard (two chunks committed, the third in flight): its
     /// committed chunks stay, the chunk in flight leaves nothing, and after its lease the service
     /// resumes the shard and finishes the run with exactly the single-worker result.
