@@ -39,9 +39,9 @@ public struct BatchOptions: Sendable {
     /// Asked before each chunk: a reason to stop (`"SIGTERM"`), or nil to go on. A run told to stop
     /// commits nothing more and throws ``JourneyError/stopped(reason:)``; what it committed stays,
     /// and the next run moves whoever is left. A single-lease run records itself as failed with
-    /// the reason, which frees its lease at once; a worker of a shared PostgreSQL run leaves its
-    /// shard to be claimed again when the shard's lease expires. `journey batch` answers SIGINT and
-    /// SIGTERM so.
+    /// the reason, which frees its lease at once; a worker of a shared PostgreSQL run gives its
+    /// shard back at once, the reason recorded on the run (`ShardedBatchStore.releaseShard`).
+    /// `journey batch` answers SIGINT and SIGTERM so.
     public var stopRequested: @Sendable () -> String? = { nil }
 
     /// The lease bound: a run renews with every chunk it commits and every third of this on a timer, so only a
