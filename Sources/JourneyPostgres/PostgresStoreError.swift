@@ -21,9 +21,10 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     /// This worker's lease on the shard expired and another worker claimed it: the chunk was rolled
     /// back whole, and the worker must stop working on that shard.
     case shardLeaseLost(runID: Int64, shard: Int, owner: String)
-    /// A user's stage update changed no row: a `BEFORE UPDATE` trigger of the platform's returned
-    /// NULL. Refused like a row the server refuses (``refusesOneRow(_:)``).
-    case stageUpdateIgnored
+    /// A write changed no row without an error: a `BEFORE` trigger of the platform's returned NULL
+    /// for the user's stage update, or for a transition row. `what` says which. Refused like a row
+    /// the server refuses (``refusesOneRow(_:)``).
+    case writeIgnored(what: String)
     /// The server refused a statement; `sqlState` is PostgreSQL's five-character code.
     case server(message: String, sqlState: String?)
     /// The connection failed or closed in the middle of the work.
@@ -47,8 +48,8 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
             "Batch run \(runID) is not running (finished, failed, interrupted or unknown)"
         case let .shardLeaseLost(runID, shard, owner):
             "Worker \(owner) lost its lease on shard \(shard) of batch run \(runID) to another worker; its last chunk was rolled back"
-        case .stageUpdateIgnored:
-            "the database left the stage unchanged (a trigger ignored the update)"
+        case let .writeIgnored(what):
+            "the database did not store \(what) (a trigger skipped it)"
         case let .server(message, sqlState):
             "\(message)\(sqlState.map { " (SQLSTATE \($0))" } ?? "")"
         case let .connection(message):
@@ -80,10 +81,10 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     /// Whether the server refused one row rather than failed as a whole: a constraint (class 23), a
     /// value the column cannot hold (class 22: a stage longer than the platform's `varchar(50)`), an
     /// exception raised by a trigger of the platform's (P0001), or a stage update a trigger skipped
-    /// (``stageUpdateIgnored``). Rolled back alone by a savepoint.
+    /// (``writeIgnored(what:)``). Rolled back alone by a savepoint.
     static func refusesOneRow(_ error: any Error) -> (refused: Bool, message: String) {
         let error = wrap(error)
-        if case .stageUpdateIgnored = error { return (true, error.description) }
+        if case .writeIgnored = error { return (true, error.description) }
         guard case .server(let message, let state?) = error else { return (false, "") }
         return (state.hasPrefix("23") || state.hasPrefix("22") || state == "P0001", message)
     }
@@ -103,7 +104,7 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
             return .platformTablesUnfit(location: location, problems: problems)
         case .notMigrated:
             return .notMigrated(location: location)
-        case .runNotRunning, .stageUpdateIgnored:
+        case .runNotRunning, .writeIgnored:
             return .failed(location: location, message: description)
         case let .shardLeaseLost(runID, _, _):
             return .leaseLost(runID: runID)

@@ -206,7 +206,7 @@ extension PostgresStore {
         }
         // A trigger of the platform's that returns NULL skips the row without an error: no move is
         // recorded for a stage that was not stored; the caller finds whose, a user at a time.
-        if updated.count < order.count { throw PostgresStoreError.stageUpdateIgnored }
+        if updated.count < order.count { throw PostgresStoreError.writeIgnored(what: "the new stage") }
         let rows = try await connection.query(
             """
             INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
@@ -217,7 +217,10 @@ extension PostgresStore {
             ORDER BY t.ordinal, t.step
             RETURNING id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at
             """, logger: logger)
-        return try await Self.transitions(from: rows).sorted { $0.id < $1.id }
+        let recorded = try await Self.transitions(from: rows)
+        // As for the stages: no stage is stored without its history row (SPEC §6).
+        if recorded.count < users.count { throw PostgresStoreError.writeIgnored(what: "the transition row") }
+        return recorded.sorted { $0.id < $1.id }
     }
 
     /// Decodes rows of `id, user_id, seq, from_state, to_state, reason, rules_version, metrics::text, source, created_at`.

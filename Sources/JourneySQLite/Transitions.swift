@@ -324,13 +324,17 @@ extension SQLiteStore {
                     insert.bind(first + 4, record.reason)
                     insert.bind(first + 5, record.metrics)
                 }
+                var stored = 0
                 while try insert.step() {
                     let (id, user, seq) = (
                         sqlite3_column_int64(insert.handle, 0), sqlite3_column_int64(insert.handle, 1), Int(sqlite3_column_int64(insert.handle, 2))
                     )
                     guard let first = firstRow[user] else { continue }
                     rows[first + seq - rows[first].seq].id = id
+                    stored += 1
                 }
+                // Fewer rows than moves: a trigger skipped some; the caller writes user by user to find them.
+                if stored < block.count { throw Self.transitionIgnored }
             }
             for block in Self.blocks(stages.count) {
                 let update = RawStep(try db.cachedStatement(sql: Self.updateSetSQL[block.count]!), db)
@@ -386,6 +390,7 @@ extension SQLiteStore {
                 insert.bind(8, record.source.rawValue)
                 insert.bind(9, nowText)
                 _ = try insert.step()
+                if insert.changes == 0 { throw Self.transitionIgnored }
                 records[index].id = sqlite3_last_insert_rowid(insert.connection)
             }
             if let last = move.transitions.last {
@@ -405,7 +410,12 @@ extension SQLiteStore {
         /// failure, so the user's move is rolled back and refused like any other refused row, and
         /// no transition is recorded for a stage that was not stored.
         static let updateIgnored = DatabaseError(
-            resultCode: .SQLITE_CONSTRAINT, message: "the database left the stage unchanged (a trigger ignored the update)")
+            resultCode: .SQLITE_CONSTRAINT, message: "the database did not store the new stage (a trigger skipped it)")
+
+        /// The same for a transition row a trigger skipped (`RAISE(IGNORE)` on inserts into
+        /// `journey_transitions`): no stage is stored without its history row (SPEC §6).
+        static let transitionIgnored = DatabaseError(
+            resultCode: .SQLITE_CONSTRAINT, message: "the database did not store the transition row (a trigger skipped it)")
     }
 
     /// A cached GRDB statement bound and stepped through SQLite's C API, for the batch's per-row

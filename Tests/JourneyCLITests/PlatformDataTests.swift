@@ -168,7 +168,7 @@ struct PlatformDataTests {
     /// it so far), IGNORE skips the row without an error.
     static let refusals: [(raise: String, says: String)] = [
         ("RAISE(ABORT, 'user 3 is frozen')", "frozen"), ("RAISE(FAIL, 'user 3 is frozen')", "frozen"),
-        ("RAISE(ROLLBACK, 'user 3 is frozen')", "frozen"), ("RAISE(IGNORE)", "unchanged"),
+        ("RAISE(ROLLBACK, 'user 3 is frozen')", "frozen"), ("RAISE(IGNORE)", "did not store the new stage"),
     ]
 
     @Test(

@@ -179,12 +179,12 @@ struct PostgresFixtureDatabase: FixtureDatabase {
         }
     }
 
-    func skipStageUpdates(of user: Int64) async throws {
+    func skip(_ skipped: SkippedWrite, of user: Int64) async throws {
         try await execute("CREATE FUNCTION platform_skips() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
         try await execute(
             """
-            CREATE TRIGGER platform_skips_\(user) BEFORE UPDATE OF customer_journey_state ON users FOR EACH ROW
-            WHEN (OLD.id = \(user)) EXECUTE FUNCTION platform_skips()
+            CREATE TRIGGER platform_skips_\(user) \(skipped.trigger.event) FOR EACH ROW
+            WHEN (\(skipped.trigger.user) = \(user)) EXECUTE FUNCTION platform_skips()
             """)
     }
 

@@ -87,11 +87,11 @@ struct SQLiteFixtureDatabase: FixtureDatabase {
         }
     }
 
-    func skipStageUpdates(of user: Int64) async throws {
+    func skip(_ skipped: SkippedWrite, of user: Int64) async throws {
         try await write { db in
             try db.execute(
                 sql: """
-                    CREATE TRIGGER platform_skips_\(user) BEFORE UPDATE OF customer_journey_state ON users WHEN OLD.id = \(user)
+                    CREATE TRIGGER platform_skips_\(user) \(skipped.trigger.event) WHEN \(skipped.trigger.user) = \(user)
                     BEGIN SELECT RAISE(IGNORE); END
                     """)
         }

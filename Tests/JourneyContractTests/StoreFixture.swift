@@ -94,10 +94,9 @@ protocol FixtureDatabase: Sendable {
         user: Int64, seq: Int, from: String, to: String, createdAt: Date,
         source: String, metrics: String) async throws
 
-    /// Installs a trigger of the platform's that silently skips every update of `user`'s stage
-    /// (SQLite's `RAISE(IGNORE)`, a PostgreSQL `BEFORE UPDATE` trigger returning NULL): no error,
-    /// no row changed.
-    func skipStageUpdates(of user: Int64) async throws
+    /// Installs a trigger that silently skips `write` for `user` (SQLite's `RAISE(IGNORE)`, a
+    /// PostgreSQL `BEFORE` trigger returning NULL): no error, no row written.
+    func skip(_ write: SkippedWrite, of user: Int64) async throws
 
     /// Closes every connection and deletes the database.
     func remove() async
@@ -257,4 +256,22 @@ func funnelCounts(_ store: any JourneyStore, sourceLocation: SourceLocation = #_
         counts[stage, default: 0] += count
     }
     return counts
+}
+
+/// A write a trigger of the platform's may skip without an error (``FixtureDatabase/skip(_:of:)``).
+enum SkippedWrite: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// The user's stage update (`UPDATE users`).
+    case stageUpdate
+    /// The user's transition row (`INSERT INTO journey_transitions`).
+    case transitionInsert
+
+    var testDescription: String { rawValue }
+
+    /// The trigger's event and table, and the column naming the user: `BEFORE UPDATE OF … ON users`, `OLD.id`.
+    var trigger: (event: String, user: String) {
+        switch self {
+        case .stageUpdate: ("BEFORE UPDATE OF customer_journey_state ON users", "OLD.id")
+        case .transitionInsert: ("BEFORE INSERT ON journey_transitions", "NEW.user_id")
+        }
+    }
 }

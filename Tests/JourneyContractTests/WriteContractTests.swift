@@ -149,11 +149,13 @@ struct WriteContractTests {
         }
     }
 
-    @Test("a stage update the platform's trigger silently skips is a refused move: no transition is recorded for it", arguments: Backend.available)
-    func skippedStageUpdateIsRefused(_ backend: Backend) async throws {
+    @Test(
+        "a stage update or a transition row the platform's trigger silently skips is a refused move: no stage without its row, no row without its stage",
+        arguments: Backend.available, SkippedWrite.allCases)
+    func skippedWriteIsRefused(_ backend: Backend, _ skipped: SkippedWrite) async throws {
         try await backend.with(SmallPlatform.platform) { database in
             let store = database.store
-            try await database.skipStageUpdates(of: 2)
+            try await database.skip(skipped, of: 2)
 
             // When bob's move is persisted among others', and decided alone
             let batch = try await store.persist(
@@ -164,7 +166,7 @@ struct WriteContractTests {
             }
 
             // Then bob is refused both times, with no history; the others moved
-            #expect(Array(batch.refused.keys) == [2] && batch.refused[2]?.contains("unchanged") == true, "\(batch.refused)")
+            #expect(Array(batch.refused.keys) == [2] && batch.refused[2]?.contains("did not store") == true, "\(batch.refused)")
             #expect(batch.recorded.map(\.userID) == [1, 3])
             guard case .writeRefused(2, _)? = error else { Issue.record("expected writeRefused, got \(String(describing: error))"); return }
             #expect(try await store.history(user: 2).isEmpty)
