@@ -503,7 +503,8 @@ extension JourneyService {
         }) {
             var reads = ChunkReads(
                 store: store, rules: rules, chunkSize: chunkSize, readers: readers, now: now,
-                after: shard.lastUserID ?? (shard.lowID - 1), through: shard.highID)
+                // From the shard's first id (exclusive bounds: the one id below −2⁶³ + 1 is never read).
+                after: shard.lastUserID ?? (shard.lowID == .min ? .min : shard.lowID - 1), through: shard.highID)
             defer { reads.cancel() }
             var part = BatchSummary(dryRun: false, rulesVersion: rules.version)
             var reported = 0
@@ -618,7 +619,8 @@ struct ChunkReads {
     private let through: Int64?
 
     /// Reads the users with ids above `after`, up to `through` (inclusive) when given. By default
-    /// from the smallest id a platform can hold but one: ids of 0 and below are users too.
+    /// from the smallest id a platform can hold but one (−2⁶³, the one id the batch never reads):
+    /// ids of 0 and below are users too.
     init(
         store: any JourneyStore, rules: RuleSet, chunkSize: Int, readers: Int, now: Date, after: Int64 = .min, through: Int64? = nil,
         rendersMetrics: Bool = true

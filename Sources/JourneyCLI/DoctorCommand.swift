@@ -69,7 +69,7 @@ struct DoctorCommand: AsyncParsableCommand {
             findings.missingTriggers.isEmpty
                 ? "ok    journey's triggers on the platform tables are in place"
                 : "FAIL  journey's triggers are gone (a platform table was rebuilt): \(findings.missingTriggers.joined(separator: ", ")); "
-                    + "metrics read the slower way until journey migrate makes them again")
+                    + "run journey migrate to make them again")
         if findings.timestamps.allSatisfy({ $0.unreadable == 0 }) {
             lines.append("ok    every timestamp is readable (\(findings.timestamps.map(\.column).joined(separator: ", ")))")
         }

@@ -21,9 +21,10 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     /// This worker's lease on the shard expired and another worker claimed it: the chunk was rolled
     /// back whole, and the worker must stop working on that shard.
     case shardLeaseLost(runID: Int64, shard: Int, owner: String)
-    /// A write changed no row without an error: a `BEFORE` trigger of the platform's returned NULL
-    /// for the user's stage update, or for a transition row. `what` says which. Refused like a row
-    /// the server refuses (``refusesOneRow(_:)``).
+    /// A write did not store what was written, without an error: a `BEFORE` trigger of the
+    /// platform's returned NULL for the user's stage update or transition row, or a trigger
+    /// changed the stage or removed the row. `what` says which. Refused like a row the server
+    /// refuses (``refusesOneRow(_:)``).
     case writeIgnored(what: String)
     /// The server refused a statement; `sqlState` is PostgreSQL's five-character code.
     case server(message: String, sqlState: String?)
@@ -49,7 +50,7 @@ enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
         case let .shardLeaseLost(runID, shard, owner):
             "Worker \(owner) lost its lease on shard \(shard) of batch run \(runID) to another worker; its last chunk was rolled back"
         case let .writeIgnored(what):
-            "the database did not store \(what) (a trigger skipped it)"
+            "the database did not store \(what)"
         case let .server(message, sqlState):
             "\(message)\(sqlState.map { " (SQLSTATE \($0))" } ?? "")"
         case let .connection(message):

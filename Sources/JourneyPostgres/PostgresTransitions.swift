@@ -206,7 +206,7 @@ extension PostgresStore {
         }
         // A trigger of the platform's that returns NULL skips the row without an error: no move is
         // recorded for a stage that was not stored; the caller finds whose, a user at a time.
-        if updated.count < order.count { throw PostgresStoreError.writeIgnored(what: "the new stage") }
+        if updated.count < order.count { throw PostgresStoreError.writeIgnored(what: "the new stage (a trigger skipped it)") }
         let rows = try await connection.query(
             """
             INSERT INTO journey_transitions (user_id, seq, from_state, to_state, reason, rules_version, metrics, source, created_at)
@@ -219,7 +219,21 @@ extension PostgresStore {
             """, logger: logger)
         let recorded = try await Self.transitions(from: rows)
         // As for the stages: no stage is stored without its history row (SPEC §6).
-        if recorded.count < users.count { throw PostgresStoreError.writeIgnored(what: "the transition row") }
+        if recorded.count < users.count { throw PostgresStoreError.writeIgnored(what: "the transition row (a trigger skipped it)") }
+        // What was stored, read back in the same transaction: a trigger of the platform's that
+        // stored another stage (a BEFORE trigger changing NEW, an AFTER trigger writing again) or
+        // took a transition row away leaves a stage without its row.
+        var lastSeq: [Int64: Int] = [:]
+        for row in recorded { lastSeq[row.userID] = max(lastSeq[row.userID] ?? 0, row.seq) }
+        for try await (id, stage, seq) in try await connection.query(
+            """
+            SELECT u.id::bigint, COALESCE(u.customer_journey_state::text, ''),
+                   COALESCE((SELECT max(t.seq) FROM journey_transitions t WHERE t.user_id = u.id), 0)
+            FROM users u WHERE u.id = ANY(\(order)::bigint[])
+            """, logger: logger
+        ).decode((Int64, String, Int32).self) where stage != targets[id] || Int(seq) != lastSeq[id] {
+            throw PostgresStoreError.writeIgnored(what: "the stage and the transition row as written (a trigger changed them)")
+        }
         return recorded.sorted { $0.id < $1.id }
     }
 

@@ -269,9 +269,10 @@ public struct SQLiteStore: Sendable {
     /// Throws ``StorageError/platformTablesUnfit(location:problems:)`` when the platform tables that
     /// exist cannot serve Journey (``PlatformSchema/problems(_:)``), with SQLite's own findings: a
     /// `users.id` declared with TEXT affinity (SQLite's rule: a type naming CHAR, CLOB or TEXT and
-    /// not INT), whose values compare as text (`'10' < '9'`), so that no id range holds the users
-    /// it should; and, in a STRICT `users`, a journey column declared with a type that refuses
-    /// what Journey writes. One read of the platform tables' columns.
+    /// not INT), or declared without INT and holding text, whose values compare as text
+    /// (`'10' < '9'`), so that no id range holds the users it should; and, in a STRICT `users`, a
+    /// journey column declared with a type that refuses what Journey writes. One read of the
+    /// platform tables' columns (and of `users.id`'s values, only where it lacks INTEGER affinity).
     private static func checkPlatformTables(_ db: Database, path: String) throws {
         let names = PlatformSchema.metricColumns.map { "'\($0.table)'" }.joined(separator: ", ")
         var tables: [String: PlatformSchema.Table] = [:]
@@ -285,8 +286,13 @@ public struct SQLiteStore: Sendable {
             let (name, column, type): (String, String, String) = (row[0], row[3], row[4])
             var table = tables[name] ?? PlatformSchema.Table(name: name, isView: row[1], columns: [])
             table.columns.insert(column)
-            if name == "users" && column == "id" && !type.contains("INT") && ["CHAR", "CLOB", "TEXT"].contains(where: type.contains) {
-                table.unfitColumns.append("users.id is declared \(type): its values compare as text, not as numbers")
+            if name == "users" && column == "id" && !type.contains("INT") {
+                if ["CHAR", "CLOB", "TEXT"].contains(where: type.contains) {
+                    table.unfitColumns.append("users.id is declared \(type): its values compare as text, not as numbers")
+                } else if let text = try String.fetchOne(db, sql: "SELECT id FROM users WHERE typeof(id) NOT IN ('integer', 'real', 'null') LIMIT 1") {
+                    // Without INTEGER affinity nothing turns '10' into 10: look at the values (only here).
+                    table.unfitColumns.append("users.id holds text ('\(text.prefix(20))'): its values compare as text, not as numbers")
+                }
             }
             if name == "users", let allowed = strictJourneyColumnTypes[column], !allowed.contains(type),
                 (row[2] as String?).flatMap(CreateTableSQL.init)?.tail.uppercased().contains("STRICT") == true

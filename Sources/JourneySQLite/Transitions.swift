@@ -274,27 +274,12 @@ extension SQLiteStore {
         ) throws -> PersistResult? {
             let moving = moves.filter { !$0.transitions.isEmpty }
             guard Set(moving.map(\.userID)).count == moving.count else { return nil }
-            var stored: [Int64: (stage: String, pinned: Bool, lastSeq: Int)] = [:]
-            stored.reserveCapacity(moving.count)
-            for block in Self.blocks(moving.count) {
-                let read = RawStep(try db.cachedStatement(sql: Self.readSetSQL[block.count]!), db)
-                defer { read.reset() }
-                for (offset, move) in moving[block].enumerated() { read.bind(Int32(offset + 1), move.userID) }
-                while try read.step() {
-                    let id = sqlite3_column_int64(read.handle, 0)
-                    // As the one-user read, which takes the first of a duplicated id's rows.
-                    guard stored[id] == nil else { continue }
-                    stored[id] = (
-                        UserSnapshot.storedStage(DatabaseValue(sqliteStatement: read.handle, index: 1)),
-                        sqlite3_column_int64(read.handle, 2) != 0, Int(sqlite3_column_int64(read.handle, 3))
-                    )
-                }
-            }
+            let stored = try Self.readSet(moving.map(\.userID), db)
             var result = PersistResult()
             // Every accepted move's rows in order, where each user's first row is, and each user's new stage.
             var rows: [RecordedTransition] = []
             var firstRow: [Int64: Int] = [:]
-            var stages: [(user: Int64, stage: String)] = []
+            var stages: [(user: Int64, stage: String, lastSeq: Int)] = []
             for move in moving {
                 guard let row = stored[move.userID], row.stage == move.expectedStage else {
                     result.conflicted.append(move.userID)
@@ -306,7 +291,7 @@ extension SQLiteStore {
                 }
                 firstRow[move.userID] = rows.count
                 rows += Self.records(of: move, after: row.lastSeq, rulesVersion: rulesVersion, source: source, now: now)
-                stages.append((move.userID, rows[rows.count - 1].to.rawValue))
+                stages.append((move.userID, rows[rows.count - 1].to.rawValue, rows[rows.count - 1].seq))
             }
             let nowText = SQLTimestamp.text(now, milliseconds: true)
             for block in Self.blocks(rows.count) {
@@ -348,8 +333,37 @@ extension SQLiteStore {
                 // Fewer rows than users: a trigger ignored some; the caller writes user by user to find them.
                 if update.changes < block.count { throw Self.updateIgnored }
             }
+            // What was stored, read back in the same transaction: a trigger of the platform's that
+            // wrote another stage, or took a transition row away, leaves a stage without its row
+            // (SPEC §6); the caller then writes user by user to find whose.
+            let written = try Self.readSet(stages.map(\.user), db)
+            for moved in stages {
+                guard let now = written[moved.user], now.stage == moved.stage, now.lastSeq == moved.lastSeq else { throw Self.writeAltered }
+            }
             result.recorded = rows
             return result
+        }
+
+        /// The compare-and-set's read of `users` (``readSetSQL``, up to 256 a statement): each one's
+        /// stored stage, whether a pin holds them, and their last `seq`, by id; a user with no row is
+        /// absent. A duplicated id's first row counts, as in the one-user read.
+        static func readSet(_ users: [Int64], _ db: Database) throws -> [Int64: (stage: String, pinned: Bool, lastSeq: Int)] {
+            var stored: [Int64: (stage: String, pinned: Bool, lastSeq: Int)] = [:]
+            stored.reserveCapacity(users.count)
+            for block in blocks(users.count) {
+                let read = RawStep(try db.cachedStatement(sql: readSetSQL[block.count]!), db)
+                defer { read.reset() }
+                for (offset, user) in users[block].enumerated() { read.bind(Int32(offset + 1), user) }
+                while try read.step() {
+                    let id = sqlite3_column_int64(read.handle, 0)
+                    guard stored[id] == nil else { continue }
+                    stored[id] = (
+                        UserSnapshot.storedStage(DatabaseValue(sqliteStatement: read.handle, index: 1)),
+                        sqlite3_column_int64(read.handle, 2) != 0, Int(sqlite3_column_int64(read.handle, 3))
+                    )
+                }
+            }
+            return stored
         }
 
         /// `move`'s transition rows as they will be stored, numbered after `seq` (the user's last),
@@ -401,6 +415,10 @@ extension SQLiteStore {
                 update.bind(3, move.userID)
                 _ = try update.step()
                 if update.changes == 0 { throw Self.updateIgnored }
+                // Read back, as the set-based write does: a trigger that stored another stage, or
+                // took the row away, refuses the move.
+                guard let now = try read(move.userID, db: db), now.stage == last.to.rawValue, now.lastSeq == records[records.count - 1].seq
+                else { throw Self.writeAltered }
             }
             return records
         }
@@ -411,6 +429,12 @@ extension SQLiteStore {
         /// no transition is recorded for a stage that was not stored.
         static let updateIgnored = DatabaseError(
             resultCode: .SQLITE_CONSTRAINT, message: "the database did not store the new stage (a trigger skipped it)")
+
+        /// The refusal of a move whose writes read back otherwise than written: a trigger of the
+        /// platform's stored another stage, or took the transition row away. Refused as a
+        /// constraint failure, like ``updateIgnored``.
+        static let writeAltered = DatabaseError(
+            resultCode: .SQLITE_CONSTRAINT, message: "the database did not store the stage and the transition row as written (a trigger changed them)")
 
         /// The same for a transition row a trigger skipped (`RAISE(IGNORE)` on inserts into
         /// `journey_transitions`): no stage is stored without its history row (SPEC §6).

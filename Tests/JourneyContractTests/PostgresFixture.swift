@@ -179,13 +179,10 @@ struct PostgresFixtureDatabase: FixtureDatabase {
         }
     }
 
-    func skip(_ skipped: SkippedWrite, of user: Int64) async throws {
-        try await execute("CREATE FUNCTION platform_skips() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
-        try await execute(
-            """
-            CREATE TRIGGER platform_skips_\(user) \(skipped.trigger.event) FOR EACH ROW
-            WHEN (\(skipped.trigger.user) = \(user)) EXECUTE FUNCTION platform_skips()
-            """)
+    func tamper(with tampered: TamperedWrite, of user: Int64) async throws {
+        let (body, trigger) = tampered.postgresTrigger(user: user)
+        try await execute("CREATE FUNCTION platform_tampers() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \(body) END $$")
+        try await execute(trigger)
     }
 
     func insertTransition(user: Int64, seq: Int, from: String, to: String, createdAt: Date, source: String, metrics: String) async throws {

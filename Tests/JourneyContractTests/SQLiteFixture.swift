@@ -87,14 +87,8 @@ struct SQLiteFixtureDatabase: FixtureDatabase {
         }
     }
 
-    func skip(_ skipped: SkippedWrite, of user: Int64) async throws {
-        try await write { db in
-            try db.execute(
-                sql: """
-                    CREATE TRIGGER platform_skips_\(user) \(skipped.trigger.event) WHEN \(skipped.trigger.user) = \(user)
-                    BEGIN SELECT RAISE(IGNORE); END
-                    """)
-        }
+    func tamper(with tampered: TamperedWrite, of user: Int64) async throws {
+        try await write { db in try db.execute(sql: tampered.sqliteTrigger(user: user)) }
     }
 
     func insertTransition(user: Int64, seq: Int, from: String, to: String, createdAt: Date, source: String, metrics: String) async throws {

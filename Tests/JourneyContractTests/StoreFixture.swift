@@ -94,9 +94,8 @@ protocol FixtureDatabase: Sendable {
         user: Int64, seq: Int, from: String, to: String, createdAt: Date,
         source: String, metrics: String) async throws
 
-    /// Installs a trigger that silently skips `write` for `user` (SQLite's `RAISE(IGNORE)`, a
-    /// PostgreSQL `BEFORE` trigger returning NULL): no error, no row written.
-    func skip(_ write: SkippedWrite, of user: Int64) async throws
+    /// Installs a trigger of the platform's that undoes `write` for `user` without an error.
+    func tamper(with write: TamperedWrite, of user: Int64) async throws
 
     /// Closes every connection and deletes the database.
     func remove() async
@@ -258,20 +257,59 @@ func funnelCounts(_ store: any JourneyStore, sourceLocation: SourceLocation = #_
     return counts
 }
 
-/// A write a trigger of the platform's may skip without an error (``FixtureDatabase/skip(_:of:)``).
-enum SkippedWrite: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    /// The user's stage update (`UPDATE users`).
-    case stageUpdate
-    /// The user's transition row (`INSERT INTO journey_transitions`).
-    case transitionInsert
+/// A write a trigger of the platform's undoes without an error (``FixtureDatabase/tamper(with:of:)``).
+enum TamperedWrite: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// The user's stage update is skipped (`RAISE(IGNORE)`; PostgreSQL: `BEFORE UPDATE` returning NULL).
+    case stageUpdateSkipped
+    /// The user's transition row is skipped (the same on `INSERT INTO journey_transitions`).
+    case transitionSkipped
+    /// Another stage is stored than the one written (SQLite: an `AFTER UPDATE` writing J1 again;
+    /// PostgreSQL: a `BEFORE UPDATE` setting `NEW`'s stage).
+    case stageRewritten
+    /// The transition row is deleted as soon as it is inserted (an `AFTER INSERT`).
+    case transitionRemoved
 
     var testDescription: String { rawValue }
 
-    /// The trigger's event and table, and the column naming the user: `BEFORE UPDATE OF … ON users`, `OLD.id`.
-    var trigger: (event: String, user: String) {
-        switch self {
-        case .stageUpdate: ("BEFORE UPDATE OF customer_journey_state ON users", "OLD.id")
-        case .transitionInsert: ("BEFORE INSERT ON journey_transitions", "NEW.user_id")
+    /// The SQLite trigger doing it to `user`.
+    func sqliteTrigger(user: Int64) -> String {
+        let name = "platform_tampers_\(user)"
+        return switch self {
+        case .stageUpdateSkipped:
+            "CREATE TRIGGER \(name) BEFORE UPDATE OF customer_journey_state ON users WHEN OLD.id = \(user) BEGIN SELECT RAISE(IGNORE); END"
+        case .transitionSkipped:
+            "CREATE TRIGGER \(name) BEFORE INSERT ON journey_transitions WHEN NEW.user_id = \(user) BEGIN SELECT RAISE(IGNORE); END"
+        case .stageRewritten:
+            """
+            CREATE TRIGGER \(name) AFTER UPDATE OF customer_journey_state ON users WHEN NEW.id = \(user)
+            BEGIN UPDATE users SET customer_journey_state = 'J1_NEW_USER' WHERE id = NEW.id; END
+            """
+        case .transitionRemoved:
+            "CREATE TRIGGER \(name) AFTER INSERT ON journey_transitions WHEN NEW.user_id = \(user) BEGIN DELETE FROM journey_transitions WHERE id = NEW.id; END"
+        }
+    }
+
+    /// The PostgreSQL trigger function's body and the trigger doing it to `user`.
+    func postgresTrigger(user: Int64) -> (body: String, trigger: String) {
+        let name = "platform_tampers_\(user)"
+        return switch self {
+        case .stageUpdateSkipped:
+            ("RETURN NULL;", "CREATE TRIGGER \(name) BEFORE UPDATE ON users FOR EACH ROW WHEN (OLD.id = \(user)) EXECUTE FUNCTION platform_tampers()")
+        case .transitionSkipped:
+            (
+                "RETURN NULL;",
+                "CREATE TRIGGER \(name) BEFORE INSERT ON journey_transitions FOR EACH ROW WHEN (NEW.user_id = \(user)) EXECUTE FUNCTION platform_tampers()"
+            )
+        case .stageRewritten:
+            (
+                "NEW.customer_journey_state := 'J1_NEW_USER'; RETURN NEW;",
+                "CREATE TRIGGER \(name) BEFORE UPDATE ON users FOR EACH ROW WHEN (OLD.id = \(user)) EXECUTE FUNCTION platform_tampers()"
+            )
+        case .transitionRemoved:
+            (
+                "DELETE FROM journey_transitions WHERE id = NEW.id; RETURN NULL;",
+                "CREATE TRIGGER \(name) AFTER INSERT ON journey_transitions FOR EACH ROW WHEN (NEW.user_id = \(user)) EXECUTE FUNCTION platform_tampers()"
+            )
         }
     }
 }

@@ -150,12 +150,12 @@ struct WriteContractTests {
     }
 
     @Test(
-        "a stage update or a transition row the platform's trigger silently skips is a refused move: no stage without its row, no row without its stage",
-        arguments: Backend.available, SkippedWrite.allCases)
-    func skippedWriteIsRefused(_ backend: Backend, _ skipped: SkippedWrite) async throws {
+        "a write the platform's trigger undoes without an error (skipped, rewritten, removed) is a refused move: no stage without its row, no row without its stage",
+        arguments: Backend.available, TamperedWrite.allCases)
+    func tamperedWriteIsRefused(_ backend: Backend, _ tampered: TamperedWrite) async throws {
         try await backend.with(SmallPlatform.platform) { database in
             let store = database.store
-            try await database.skip(skipped, of: 2)
+            try await database.tamper(with: tampered, of: 2)
 
             // When bob's move is persisted among others', and decided alone
             let batch = try await store.persist(
