@@ -68,7 +68,7 @@ struct DoctorCommand: AsyncParsableCommand {
         lines.append(
             findings.missingTriggers.isEmpty
                 ? "ok    journey's triggers on the platform tables are in place"
-                : "FAIL  journey's triggers are gone (a platform table was rebuilt): \(findings.missingTriggers.joined(separator: ", ")); "
+                : "FAIL  journey's triggers are gone or changed (a platform table was rebuilt or renamed): \(findings.missingTriggers.joined(separator: ", ")); "
                     + "run journey migrate to make them again")
         if findings.timestamps.allSatisfy({ $0.unreadable == 0 }) {
             lines.append("ok    every timestamp is readable (\(findings.timestamps.map(\.column).joined(separator: ", ")))")

@@ -45,8 +45,7 @@ extension SQLiteStore {
                     """)
             findings.followerCountDrift = try Int64.fetchAll(db, sql: Self.driftSQL)
             findings.timestamps = try Self.timestampColumns.compactMap { try Self.timestampReport(db, table: $0.table, column: $0.column) }
-            findings.missingTriggers = JourneyMigrations.missingPlatformTriggers(
-                Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master WHERE type = 'trigger'")))
+            findings.missingTriggers = try JourneyMigrations.brokenPlatformTriggers(db)
             return findings
         }
     }

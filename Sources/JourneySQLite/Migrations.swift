@@ -195,9 +195,10 @@ public enum JourneyMigrations {
 
     /// Journey's triggers on the platform's tables, in the sets made together, each with the SQL
     /// that makes its set again and recounts what the set keeps exact. A platform that rebuilds
-    /// one of its tables (SQLite's "new table, copy, drop, rename") drops the triggers on it:
-    /// the metrics then stop trusting what they kept (``TimestampForms``), `doctor` names them, and
-    /// `migrate` makes the missing sets again (``repairPlatformObjects(_:)``).
+    /// one of its tables (SQLite's "new table, copy, drop, rename") drops the triggers on it, and
+    /// one that renames a table rewrites the triggers that name it: the metrics then stop trusting
+    /// what they kept (``TimestampForms``), `doctor` names them, and `migrate` makes those sets
+    /// again (``repairPlatformObjects(_:)``).
     static let platformTriggerSets: [(names: [String], sql: String)] =
         [
             (Array(followerCountTriggers[..<3]), followerCountSQL),
@@ -211,18 +212,33 @@ public enum JourneyMigrations {
             )
         }
 
-    /// The triggers of ``platformTriggerSets`` missing from a file whose triggers are `present` (lowercased).
-    static func missingPlatformTriggers(_ present: Set<String>) -> [String] {
-        platformTriggerSets.flatMap(\.names).filter { !present.contains($0) }
+    /// Each trigger of ``platformTriggerSets`` by name, with the `CREATE TRIGGER` statement SQLite
+    /// keeps for it in `sqlite_master` (the text as written, without its semicolon).
+    static let platformTriggerSQL: [String: String] = Dictionary(
+        uniqueKeysWithValues: platformTriggerSets.flatMap { set in
+            set.sql.matches(of: /CREATE TRIGGER (\w+)[\s\S]*?\bEND(?=;)/).map { (String($0.output.1), String($0.output.0)) }
+        })
+
+    /// The triggers of ``platformTriggerSets`` that are gone, or whose SQL is no longer what
+    /// Journey made: SQLite rewrites a trigger's table names when a table it names is renamed
+    /// (a platform that renames `follows` away before dropping it leaves Journey's trigger on
+    /// `users` reading the dropped table, and every insert into `users` failing).
+    static func brokenPlatformTriggers(_ db: Database) throws -> [String] {
+        var stored: [String: String] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT lower(name), sql FROM sqlite_master WHERE type = 'trigger'")) {
+            stored[row[0]] = row[1]
+        }
+        return platformTriggerSets.flatMap(\.names).filter { stored[$0] != platformTriggerSQL[$0] }
     }
 
     /// Makes again what a rebuild of a platform table dropped, after every migration has run: each
-    /// trigger set of ``platformTriggerSets`` that lacks a trigger (its counts recomputed), and the
+    /// trigger set of ``platformTriggerSets`` with a trigger gone or changed (``brokenPlatformTriggers(_:)``;
+    /// its counts recomputed), and the
     /// platform indexes of SPEC §3 (``reuseEquivalentIndexes(_:log:)``, whose notes, made when the
     /// indexes were first made, are not repeated). Changes nothing on a file that lost nothing.
     static func repairPlatformObjects(_ db: Database) throws {
-        let missing = Set(missingPlatformTriggers(Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master WHERE type = 'trigger'"))))
-        for set in platformTriggerSets where set.names.contains(where: missing.contains) {
+        let broken = Set(try brokenPlatformTriggers(db))
+        for set in platformTriggerSets where set.names.contains(where: broken.contains) {
             for name in set.names { try db.execute(sql: "DROP TRIGGER IF EXISTS \(name)") }
             try db.execute(sql: set.sql)
         }

@@ -58,7 +58,8 @@ public struct TimestampForms: Hashable, Sendable {
     static let watched: [(table: String, column: String)] = [("posts", "created_at"), ("events", "start_date")]
 
     /// Reads the counts and the triggers in `db`'s current transaction (a column without a row, or
-    /// without both of its triggers, counts as non-canonical).
+    /// whose triggers are gone or changed, ``JourneyMigrations/brokenPlatformTriggers(_:)``, counts
+    /// as non-canonical).
     ///
     /// - throws: GRDB's error when SQLite fails (a file migrated before the counts existed has no table).
     public static func read(_ db: Database) throws -> TimestampForms {
@@ -66,13 +67,13 @@ public struct TimestampForms: Hashable, Sendable {
         for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT table_name, column_name, noncanonical FROM journey_timestamp_columns")) {
             counts["\(row[0] as String).\(row[1] as String)"] = row[2]
         }
-        let triggers = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT lower(name) FROM sqlite_master WHERE type = 'trigger'")))
+        let broken = Set(try JourneyMigrations.brokenPlatformTriggers(db))
         func canonical(_ table: String, _ column: String) -> Bool {
-            counts["\(table).\(column)"] == 0 && triggerNames(table: table, column: column).allSatisfy(triggers.contains)
+            counts["\(table).\(column)"] == 0 && !triggerNames(table: table, column: column).contains(where: broken.contains)
         }
         return TimestampForms(
             postsCreatedAt: canonical("posts", "created_at"), eventsStartDate: canonical("events", "start_date"),
-            followerCountKept: JourneyMigrations.followerCountTriggers.allSatisfy(triggers.contains))
+            followerCountKept: !JourneyMigrations.followerCountTriggers.contains(where: broken.contains))
     }
 
     /// The forms as `db`'s current transaction sees them, read from the table once per change of

@@ -72,8 +72,8 @@ public struct DoctorFindings: Hashable, Sendable, Codable {
     public var followerCountDrift: [Int64] = []
     /// The forms of every timestamp column the metrics read (SPEC §8), one entry per column.
     public var timestamps: [TimestampColumnReport] = []
-    /// Journey's triggers on the platform's tables that are gone, by name: a platform that rebuilt
-    /// a table dropped them. On SQLite the metrics stay right meanwhile, the slower way (counting
+    /// Journey's triggers on the platform's tables that are gone or changed, by name: a platform
+    /// that rebuilt a table dropped them, or one that renamed a table rewrote them. On SQLite the metrics stay right meanwhile, the slower way (counting
     /// `follows`, parsing every timestamp); on PostgreSQL `follower_count` goes stale
     /// (``followerCountDrift``). `journey migrate` makes them again, and recounts.
     public var missingTriggers: [String] = []

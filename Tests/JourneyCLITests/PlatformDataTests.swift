@@ -265,6 +265,41 @@ struct PlatformDataTests {
         }
     }
 
+    @Test("the platform renames follows away before dropping it: doctor names the journey trigger SQLite rewrote, migrate makes it again, signups work again")
+    func renamedTableRewritesATrigger() async throws {
+        try await withWorkspace { workspace in
+            // Given: a migrated file whose platform rebuilds follows by renaming it away first
+            let db = try Self.ormDatabase(workspace)
+            #expect(try await workspace.journey(["migrate", "--db", db]).status == 0)
+            try Direct.execute(
+                db,
+                """
+                ALTER TABLE follows RENAME TO follows_old;
+                CREATE TABLE follows (id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL, following_id INTEGER NOT NULL, created_at TEXT);
+                INSERT INTO follows SELECT * FROM follows_old;
+                DROP TABLE follows_old;
+                """)
+            // (SQLite rewrote journey_users_insert to read follows_old: the platform's signups now fail)
+            #expect(throws: (any Error).self) {
+                try Direct.execute(db, "INSERT INTO users(id, email, created_at) VALUES (100, 'new@x', '2026-01-01 00:00:00')")
+            }
+
+            // When: doctor, then migrate
+            let doctor = try await workspace.journey(["doctor", "--db", db, "--json"])
+            let migrated = try await workspace.journey(["migrate", "--db", db])
+
+            // Then: doctor names the rewritten trigger; after migrate a signup works and counts its followers
+            #expect(doctor.status == 1, "\(doctor)")
+            let broken = (try doctor.jsonObject()["findings"] as? [String: Any])?["missing_triggers"] as? [String] ?? []
+            #expect(broken.contains("journey_users_insert"), "\(doctor)")
+            #expect(migrated.status == 0, "\(migrated)")
+            try Direct.execute(db, "INSERT INTO follows(follower_id, following_id) VALUES (1, 100), (2, 100)")
+            try Direct.execute(db, "INSERT INTO users(id, email, created_at) VALUES (100, 'new@x', '2026-01-01 00:00:00')")
+            #expect(try Direct.integer(db, "SELECT follower_count FROM users WHERE id = 100") == 2)
+            #expect(try await workspace.journey(["doctor", "--db", db]).status == 0)
+        }
+    }
+
     @Test("users with ids of 0 and below are users too: the batch sees them and moves them like the others")
     func idsOfZeroAndBelow() async throws {
         try await withWorkspace { workspace in
