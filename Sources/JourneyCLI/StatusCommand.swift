@@ -106,14 +106,15 @@ struct StatusCommand: AsyncParsableCommand {
             warnings.append(
                 "Transitions in the last day were decided by \(versions.count) rule versions: \(listed(versions)); adopt one with journey rules adopt FILE.")
         }
+        // A recorded error is a sentence of its own, usually with its period.
+        func clause(_ error: String) -> String { error.trimmingCharacters(in: CharacterSet(charactersIn: ". ")) }
         if let last = shownRuns.first, lastFailed {
-            // The recorded error is a sentence of its own, usually with its period.
-            let why = (last.error ?? "its process is gone").trimmingCharacters(in: CharacterSet(charactersIn: ". "))
-            warnings.append("The last batch run (\(last.id)) \(last.status == "failed" ? "failed" : "did not finish"): \(why).")
+            warnings.append(
+                "The last batch run (\(last.id)) \(last.status == "failed" ? "failed" : "did not finish"): \(clause(last.error ?? "its process is gone")).")
         }
         if let last = shownRuns.first, last.status == "running", let error = last.error {
             // A shared run whose worker failed: it goes on, but the failure is the operator's to see.
-            warnings.append("A worker of the running batch run (\(last.id)) failed: \(error.trimmingCharacters(in: CharacterSet(charactersIn: ". "))).")
+            warnings.append("A worker of the running batch run (\(last.id)) failed: \(clause(error)).")
         }
         if overdue {
             warnings.append(lastFinished == nil ? "No batch run has ever finished." : "No batch run finished in the last \(Int(Self.overdueHours)) hours.")
